@@ -1,0 +1,162 @@
+"""Decontaminate: ``stages/dedup`` kept rows -> ``stages/decontaminate``, plus
+``decontamination/report.json`` and ``decontamination/clean/<benchmark>.jsonl``.
+
+    spark-submit jobs/decontaminate.py --output out/ --benchmark gsm8k_test.jsonl piqa.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.options import add_common, fail_usage, job_main
+from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
+from pipeline.benchmarks import Benchmark, BenchmarkError, read_benchmark
+from pipeline.config import Config
+from pipeline.decontaminate import (
+    NgramIndex,
+    build_index,
+    decontaminate_batches,
+    dirty_examples,
+    matched_hashes,
+)
+from schemas.tables import DECONTAMINATE, spark_schema
+
+STAGE = "decontaminate"
+REPORT_DIR = "decontamination"
+
+
+def add_benchmark_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--benchmark",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="benchmark test sets (JSONL, JSON, CSV/TSV, optionally .gz) whose 13-grams are "
+        "removed from the training text; added to decontaminate.benchmarks of the config",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_benchmark_argument(parser)
+    add_common(parser)
+
+
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    """Read the benchmarks into ``args.benchmarks`` before Spark starts (bad file: usage error)."""
+    paths = sorted(set(cfg.decontaminate.benchmarks) | set(args.benchmark))
+    try:
+        args.benchmarks = [read_benchmark(p) for p in paths]
+    except BenchmarkError as exc:
+        fail_usage(str(exc))
+
+
+def too_common(docs: DataFrame, index: NgramIndex, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(n-grams acted on, n-grams ignored as too common), both as sorted uint64 arrays."""
+    n = cfg.decontaminate.ngram
+    pairs = docs.select("doc_id", "text").mapInArrow(
+        functools.partial(matched_hashes, index=index, n=n), "doc_id string, ngram long"
+    )
+    counts = pairs.groupBy("ngram").agg(F.countDistinct("doc_id").alias("docs")).collect()
+    limit = cfg.decontaminate.too_common_docs
+    acted = np.array(sorted(r["ngram"] for r in counts if r["docs"] <= limit), dtype=np.int64)
+    ignored = np.array(sorted(r["ngram"] for r in counts if r["docs"] > limit), dtype=np.int64)
+    return acted.view(np.uint64), ignored.view(np.uint64)
+
+
+def write_report(
+    out: Path,
+    benchmarks: list[Benchmark],
+    cfg: Config,
+    acted: np.ndarray,
+    ignored: np.ndarray,
+    per_benchmark: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    """report.json and the clean subsets, committed together by one directory rename."""
+    final = out / REPORT_DIR
+    tmp = temp_path(final)
+    (tmp / "clean").mkdir(parents=True)
+    n = cfg.decontaminate.ngram
+    report: dict[str, Any] = {
+        "ngram": n,
+        "window_chars": cfg.decontaminate.window_chars,
+        "min_piece_chars": cfg.decontaminate.min_piece_chars,
+        "max_pieces": cfg.decontaminate.max_pieces,
+        "too_common_docs": cfg.decontaminate.too_common_docs,
+        "too_common_ngrams": len(ignored),
+        "benchmarks": {},
+    }
+    for bench in benchmarks:
+        own = build_index([bench], n).hashes
+        dirty = dirty_examples(bench, n, acted)
+        dirty_set = set(dirty)
+        clean = [ex.raw for ex in bench.examples if ex.id not in dirty_set]
+        (tmp / "clean" / f"{bench.name}.jsonl").write_text("".join(line + "\n" for line in clean))
+        stats = per_benchmark.get(bench.name, {})
+        report["benchmarks"][bench.name] = {
+            "path": bench.path,
+            "examples": len(bench.examples),
+            "ngrams": len(own),
+            "matched_ngrams": int(np.isin(own, acted).sum()),
+            "too_common_ngrams": int(np.isin(own, ignored).sum()),
+            "docs_touched": stats.get("docs_touched", 0),
+            "docs_dropped": stats.get("docs_dropped", 0),
+            "chars_removed": stats.get("chars_removed", 0),
+            "dirty_examples": len(dirty),
+            "dirty_ids": dirty,
+        }
+    write_json(tmp / "report.json", report)
+    commit(tmp, final, out)
+    return report
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    out = args.output
+    benchmarks = args.benchmarks
+    index = build_index(benchmarks, cfg.decontaminate.ngram)
+    docs = read_kept(spark, out, "dedup")
+    acted, ignored = too_common(docs, index, cfg)
+    active = index.without(ignored)
+    cleaned = docs.mapInArrow(
+        functools.partial(decontaminate_batches, index=active, cfg=cfg.decontaminate),
+        spark_schema(DECONTAMINATE),
+    )
+
+    def report(table: DataFrame) -> dict[str, Any]:
+        touched = (
+            table.select(
+                F.explode("benchmarks_matched").alias("benchmark"), "drop_reason", "chars_removed"
+            )
+            .groupBy("benchmark")
+            .agg(
+                F.count("*").alias("docs_touched"),
+                F.count("drop_reason").alias("docs_dropped"),
+                F.sum("chars_removed").alias("chars_removed"),
+            )
+            .collect()
+        )
+        per_benchmark = {r["benchmark"]: r.asDict() for r in touched}
+        written = write_report(out, benchmarks, cfg, acted, ignored, per_benchmark)
+        keys = ("examples", "dirty_examples", "docs_touched", "docs_dropped", "chars_removed")
+        return {
+            "benchmarks": {
+                name: {k: b[k] for k in keys} for name, b in written["benchmarks"].items()
+            }
+        }
+
+    return write_stage(cleaned, out, STAGE, report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

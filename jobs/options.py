@@ -1,0 +1,72 @@
+"""Command-line options shared by every stage job, and the way a job starts.
+
+Each job module defines ``add_arguments(parser)`` and ``run(spark, args, cfg)`` (and optionally
+``check(args, cfg)``); :func:`job_main` turns those into a ``main()`` usable both by
+``gristmill <stage>`` and by ``spark-submit jobs/<stage>.py``. Usage errors and bad configs exit
+with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Config, ConfigError, load_config
+
+EXIT_USAGE = 2
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", required=True, type=Path, help="output directory (created if missing)"
+    )
+    parser.add_argument("--config", type=Path, help="YAML config file (defaults: see README)")
+    parser.add_argument(
+        "--master",
+        help="Spark master URL, e.g. local[4], spark://host:7077, yarn, k8s://https://host:443 "
+        "(default: spark.master of the config, local[*])",
+    )
+
+
+def fail_usage(message: str) -> None:
+    print(f"gristmill: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def load_checked_config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail_usage(str(exc))
+        raise  # unreachable: fail_usage exits
+
+
+def start(args: argparse.Namespace, job: Any) -> Any:
+    """Check the config and the job's arguments, then start Spark and run the job.
+
+    A job module may define ``check(args, cfg)`` to validate its arguments (resolve inputs, read
+    benchmark files) before Spark starts, so that a usage error costs no JVM start and leaves
+    nothing behind in the output directory.
+    """
+    cfg = load_checked_config(args.config)
+    if hasattr(job, "check"):
+        job.check(args, cfg)
+    from pipeline.spark import spark_session
+
+    spark = spark_session(cfg.spark, args.master)
+    return job.run(spark, args, cfg)
+
+
+def job_main(job: Any, argv: list[str] | None = None) -> int:
+    """``main()`` of a job module: its own options, then :func:`start`; 0 on success."""
+    name = job.__name__.rsplit(".", 1)[-1]
+    parser = argparse.ArgumentParser(
+        prog=f"gristmill {name}",
+        description=job.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    job.add_arguments(parser)
+    start(parser.parse_args(argv), job)
+    return 0

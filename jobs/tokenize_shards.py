@@ -1,0 +1,153 @@
+"""Tokenize: ``stages/decontaminate`` kept rows -> ``documents/``, ``shards/`` (llm.c token files,
+their document indexes and ``manifest.json``) and ``stages/tokenize`` (each document's shard).
+
+Executors write the shard files; the driver writes only the manifest. (The file is not called
+``tokenize.py``: spark-submit puts the script's folder first on sys.path, where that name would
+shadow Python's own ``tokenize`` module.)
+
+    spark-submit jobs/tokenize_shards.py --output out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.options import add_common, job_main
+from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
+from pipeline.config import Config
+from pipeline.shards import HEADER_INTS, MAGIC, VERSION
+from pipeline.token_shards import (
+    SHARD_FILES,
+    SHARD_NAME,
+    TOKENIZED,
+    tokenize_batches,
+    write_shard_batches,
+)
+from pipeline.tokenizer import eot_token, load_encoding, token_dtype
+from schemas.tables import spark_schema
+
+STAGE = "tokenize"
+MANIFEST = "manifest.json"
+
+
+def write_documents(docs: DataFrame, out: Path) -> None:
+    final = out / "documents"
+    tmp = temp_path(final)
+    docs.write.parquet(str(tmp.resolve()))
+    commit(tmp, final, out)
+
+
+def shard_counts(tokenized: DataFrame, shard_tokens: int) -> dict[tuple[str, str], int]:
+    totals = tokenized.groupBy("split", "bucket").agg(F.sum("n_tokens").alias("t")).collect()
+    return {(r["split"], r["bucket"]): max(1, math.ceil(r["t"] / shard_tokens)) for r in totals}
+
+
+def place(tokenized: DataFrame, counts: dict[tuple[str, str], int]) -> DataFrame:
+    """Add ``shard`` (index within its split and bucket) and ``shard_id`` (global, dense)."""
+    shard = F.lit(None).cast("long")
+    offset = F.lit(None).cast("long")
+    first = 0
+    for (split, bucket), n in sorted(counts.items()):
+        here = (F.col("split") == split) & (F.col("bucket") == bucket)
+        shard = F.when(here, F.pmod(F.col("order_key"), F.lit(n))).otherwise(shard)
+        offset = F.when(here, F.lit(first)).otherwise(offset)
+        first += n
+    return tokenized.withColumn("shard", shard).withColumn("shard_id", offset + F.col("shard"))
+
+
+def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
+    enc = load_encoding(cfg.tokenize.encoding)
+    buckets: dict[str, dict[str, Any]] = {}
+    for f in files:
+        bucket = buckets.setdefault(f["bucket"], {"weight": 1.0, "tokens": {}, "docs": {}})
+        bucket["tokens"][f["split"]] = bucket["tokens"].get(f["split"], 0) + f["tokens"]
+        bucket["docs"][f["split"]] = bucket["docs"].get(f["split"], 0) + f["docs"]
+    return {
+        "format": {
+            "name": "llm.c",
+            "magic": MAGIC,
+            "version": VERSION,
+            "header_int32": HEADER_INTS,
+            "index_suffix": ".idx",
+        },
+        "tokenizer": cfg.tokenize.encoding,
+        "vocab_size": enc.n_vocab,
+        "eot": eot_token(enc),
+        "dtype": token_dtype(enc.n_vocab).name,
+        "config_digest": cfg.digest(),
+        "shards": sorted(files, key=lambda f: f["path"]),
+        "buckets": buckets,
+    }
+
+
+add_arguments = add_common
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    out = args.output
+    docs = read_kept(spark, out, "decontaminate")
+    write_documents(docs, out)
+    docs = spark.read.parquet(str((out / "documents").resolve()))
+    tok = cfg.tokenize
+    tokenized = docs.select("doc_id", "text").mapInArrow(
+        functools.partial(
+            tokenize_batches, encoding=tok.encoding, seed=cfg.seed, val_fraction=tok.val_fraction
+        ),
+        spark_schema(TOKENIZED),
+    )
+    tokenized = tokenized.persist(StorageLevel.DISK_ONLY)
+    try:
+        counts = shard_counts(tokenized, tok.shard_tokens)
+        placed = place(tokenized, counts)
+        shards_final = out / "shards"
+        shards_tmp = temp_path(shards_final)
+        shards_tmp.mkdir(parents=True)
+        files = [
+            r.asDict()
+            for r in placed.repartition(max(1, sum(counts.values())), "shard_id")
+            .sortWithinPartitions("shard_id", "order_key", "doc_id")
+            .mapInArrow(
+                functools.partial(
+                    write_shard_batches,
+                    shard_dir=str(shards_tmp.resolve()),
+                    encoding=tok.encoding,
+                ),
+                spark_schema(SHARD_FILES),
+            )
+            .collect()
+        ]
+        write_json(shards_tmp / MANIFEST, manifest(cfg, files))
+        commit(shards_tmp, shards_final, out)
+        table = placed.select(
+            "doc_id",
+            "split",
+            "bucket",
+            "n_tokens",
+            F.format_string(SHARD_NAME, "split", "bucket", "shard").alias("shard_file"),
+            F.lit(None).cast("string").alias("drop_reason"),
+        )
+        return write_stage(
+            table,
+            out,
+            STAGE,
+            lambda _t: {"tokens": sum(f["tokens"] for f in files), "shards": len(files)},
+        )
+    finally:
+        tokenized.unpersist()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Reading benchmark test sets for decontamination: JSONL, JSON, CSV/TSV, gzipped or not.
+
+An example's text is the values of the fields in :data:`TEXT_FIELDS` it has (strings, or lists of
+strings such as multiple-choice options); each field is n-grammed on its own, so no n-gram spans
+two fields. An example's id is its ``id``-like field, else its line or row number.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TEXT_FIELDS = (
+    "text", "question", "answer", "goal", "sol1", "sol2", "prompt", "canonical_solution",
+    "context", "passage", "choices", "query", "premise", "hypothesis", "sentence", "ctx",
+    "endings", "Question", "Best Answer", "Correct Answers", "Incorrect Answers",
+)  # fmt: skip
+ID_FIELDS = ("id", "task_id", "idx", "example_id", "qid", "ID")
+
+
+class BenchmarkError(ValueError):
+    """A benchmark file that cannot be read as examples."""
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    texts: tuple[str, ...]
+    raw: str  # the example as one JSON line, for writing the clean subset back out
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    path: str
+    examples: tuple[Example, ...]
+
+
+def benchmark_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".jsonl", ".json", ".csv", ".tsv", ".txt"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _texts(record: dict[str, Any]) -> tuple[str, ...]:
+    texts: list[str] = []
+    for key in TEXT_FIELDS:
+        value = record.get(key)
+        if isinstance(value, str) and value.strip():
+            texts.append(value)
+        elif isinstance(value, list):
+            texts.extend(v for v in value if isinstance(v, str) and v.strip())
+    return tuple(texts)
+
+
+def _example(record: dict[str, Any], number: int, raw: str) -> Example:
+    ident = next((str(record[k]) for k in ID_FIELDS if record.get(k) not in (None, "")), None)
+    return Example(id=ident or str(number), texts=_texts(record), raw=raw)
+
+
+def read_benchmark(path: str | Path) -> Benchmark:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BenchmarkError(f"cannot read benchmark {path}: {exc.strerror}") from exc
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    text = data.decode("utf-8-sig")
+    plain = path.name.removesuffix(".gz")
+    examples: list[Example] = []
+    try:
+        if plain.endswith((".csv", ".tsv")):
+            delimiter = "\t" if plain.endswith(".tsv") else ","
+            for number, row in enumerate(csv.DictReader(io.StringIO(text), delimiter=delimiter)):
+                examples.append(_example(row, number, json.dumps(row, ensure_ascii=False)))
+        elif plain.endswith(".json"):
+            loaded = json.loads(text)
+            items = (
+                loaded.get("examples", loaded.get("data")) if isinstance(loaded, dict) else loaded
+            )
+            if not isinstance(items, list):
+                raise BenchmarkError(f"{path}: expected a list or {{'examples': [...]}}")
+            for number, item in enumerate(items):
+                examples.append(_example(item, number, json.dumps(item, ensure_ascii=False)))
+        else:
+            for number, line in enumerate(text.splitlines()):
+                if line.strip():
+                    examples.append(_example(json.loads(line), number, line))
+    except (json.JSONDecodeError, csv.Error, AttributeError) as exc:
+        raise BenchmarkError(f"benchmark {path} is not valid JSON/JSONL/CSV: {exc}") from exc
+    if not any(e.texts for e in examples):
+        raise BenchmarkError(f"benchmark {path} has no text in any of the fields {TEXT_FIELDS}")
+    return Benchmark(benchmark_name(path), str(path), tuple(examples))

@@ -1,0 +1,224 @@
+"""The run configuration: one YAML file, validated on load.
+
+Every key has a default, so an empty file (or none) is a valid config. A key that is not known or a
+value of the wrong type or range raises :class:`ConfigError` naming the dotted key, because a typo
+that silently falls back to a default would produce a different dataset without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str = "local[*]"
+    app_name: str = "gristmill"
+    driver_memory: str = "4g"
+    executor_memory: str = "4g"
+    # Shuffle partitions for joins and groupBys; inputs get one task per file regardless.
+    shuffle_partitions: int = 8
+    log_level: str = "WARN"
+    # Passed verbatim to SparkSession.builder.config, e.g. {"spark.executor.cores": "4"}.
+    conf: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.shuffle_partitions >= 1, "spark.shuffle_partitions", "must be >= 1")
+        levels = {"ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN"}
+        _check(self.log_level in levels, "spark.log_level", f"must be one of {sorted(levels)}")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    extractor: str = "resiliparse"
+    # Records whose payload is larger are dropped unread ("too_large"): a 1 GB WARC record would
+    # otherwise be held in an executor's memory. Common Crawl truncates payloads at 1 MiB.
+    max_record_bytes: int = 10 * 1024 * 1024
+    # Extracted text shorter than this is dropped as "empty".
+    min_text_chars: int = 1
+    # Share of U+FFFD replacement characters above which a decoded page is "undecodable".
+    max_replacement_ratio: float = 0.05
+    # Base URL prefixed to the relative paths of a Common Crawl warc.paths.gz manifest.
+    cc_base_url: str = "https://data.commoncrawl.org/"
+    # Documents per Arrow batch handed back to Spark (language ID runs once per batch).
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        _check(
+            self.extractor in ("resiliparse", "trafilatura"),
+            "ingest.extractor",
+            "must be 'resiliparse' or 'trafilatura'",
+        )
+        _check(self.max_record_bytes > 0, "ingest.max_record_bytes", "must be > 0")
+        _check(self.min_text_chars >= 0, "ingest.min_text_chars", "must be >= 0")
+        _check(
+            0.0 <= self.max_replacement_ratio <= 1.0,
+            "ingest.max_replacement_ratio",
+            "must be in [0, 1]",
+        )
+        _check(self.batch_size >= 1, "ingest.batch_size", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    # Language allow-list (lid.176 codes); empty keeps every language.
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    # FineWeb keeps lid.176 score >= 0.65, CCNet >= 0.5.
+    min_lang_score: float = 0.65
+    # Gopher quality keeps documents of 50 to 100,000 words.
+    min_words: int = 50
+    max_words: int = 100_000
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.min_lang_score <= 1.0, "quality.min_lang_score", "must be in [0, 1]")
+        _check(self.min_words >= 0, "quality.min_words", "must be >= 0")
+        _check(self.max_words >= self.min_words, "quality.max_words", "must be >= min_words")
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    # Exact dedup on a hash of whitespace- and case-normalized text.
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class DecontaminateConfig:
+    # GPT-3 (Brown et al. 2020, appendix C): 13-grams, remove the match plus 200 characters on each
+    # side, drop pieces under 200 characters, drop documents split into more than 10 pieces.
+    ngram: int = 13
+    window_chars: int = 200
+    min_piece_chars: int = 200
+    max_pieces: int = 10
+    # N-grams found in more training documents than this are "too common" and left alone.
+    too_common_docs: int = 10
+    benchmarks: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _check(self.ngram >= 1, "decontaminate.ngram", "must be >= 1")
+        _check(self.window_chars >= 0, "decontaminate.window_chars", "must be >= 0")
+        _check(self.min_piece_chars >= 0, "decontaminate.min_piece_chars", "must be >= 0")
+        _check(self.max_pieces >= 1, "decontaminate.max_pieces", "must be >= 1")
+        _check(self.too_common_docs >= 1, "decontaminate.too_common_docs", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    encoding: str = "gpt2"
+    # llm.c's fineweb.py writes 1e8-token shards.
+    shard_tokens: int = 100_000_000
+    # Share of documents (by doc_id hash) that go to the validation split.
+    val_fraction: float = 0.01
+
+    def __post_init__(self) -> None:
+        from pipeline.tokenizer import ENCODINGS
+
+        _check(self.encoding in ENCODINGS, "tokenize.encoding", f"must be one of {ENCODINGS}")
+        _check(self.shard_tokens >= 1, "tokenize.shard_tokens", "must be >= 1")
+        _check(0.0 <= self.val_fraction < 1.0, "tokenize.val_fraction", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """A hash of everything that shapes the output (the Spark section does not)."""
+        data = self.to_dict()
+        data.pop("spark")
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}': {message}")
+
+
+def _convert(value: Any, annotation: Any, key: str) -> Any:
+    """Check one value against its annotation; ints are accepted where floats are expected."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, key)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        return [_convert(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported annotation for {key}")
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"config key '{key}': expected true or false, got {value!r}")
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+    if not isinstance(value, annotation):
+        raise ConfigError(
+            f"config key '{key}': expected {annotation.__name__}, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix or "top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key '{where}': expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise ConfigError(
+                f"unknown config key '{dotted}' (known keys in {where}: {', '.join(sorted(names))})"
+            )
+        kwargs[key] = _convert(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any] | None) -> Config:
+    return _build(Config, data, "")
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Load and validate a YAML config; None gives the defaults."""
+    if path is None:
+        return Config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    return config_from_dict(data)

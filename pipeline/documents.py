@@ -1,0 +1,141 @@
+"""Ingest's core: WARC records of one input file -> document rows (text, language, drop reason).
+
+Pure Python over pyarrow batches; ``jobs/ingest.py`` runs :func:`ingest_batches` in
+``mapInArrow`` with one input file per task. Every document record becomes exactly one row, kept
+or with a drop reason, so the stage's counts reconcile; a file that fails part-way adds one row
+with a null doc_id and the error, after the rows of the records read before the failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline import langid
+from pipeline.charset import decode_html, looks_binary
+from pipeline.config import IngestConfig
+from pipeline.extract import extractor
+from pipeline.inputs import display_name
+from pipeline.warc import CorruptInput, Record, read_records
+from schemas.tables import INGEST_EVENTS
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+# Drop reasons of the ingest stage.
+TOO_LARGE = "too_large"
+NOT_HTML = "not_html"
+HTTP_STATUS = "http_status_not_2xx"
+BINARY = "binary_payload"
+UNDECODABLE = "undecodable"
+EXTRACTION_FAILED = "extraction_failed"
+EMPTY = "empty_text"
+
+
+def doc_id_for(record_id: str, input_name: str, index: int) -> str:
+    """A stable id from the WARC-Record-ID (unique by the WARC spec), else file and position."""
+    key = record_id or f"{input_name}#{index}"
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+def _is_html(record: Record) -> bool:
+    if record.content_type in HTML_TYPES:
+        return True
+    if record.content_type not in (None, "", "unknown", "application/octet-stream"):
+        return False
+    head = (record.payload or b"")[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _document(
+    record: Record, cfg: IngestConfig, extract: Callable[[str], str]
+) -> tuple[str | None, str | None, str | None]:
+    """(text, charset, drop_reason) of one record."""
+    if record.payload is None:
+        return None, None, TOO_LARGE
+    if record.kind == "conversion":  # WET: already plain UTF-8 text
+        text, charset, bad = decode_html(record.payload, "utf-8")
+    else:
+        if record.http_status is not None and not 200 <= record.http_status < 300:
+            return None, None, HTTP_STATUS
+        if not _is_html(record):
+            return None, None, NOT_HTML
+        if looks_binary(record.payload):
+            return None, None, BINARY
+        html, charset, bad = decode_html(record.payload, record.charset)
+        if bad > cfg.max_replacement_ratio:
+            return None, charset, UNDECODABLE
+        try:
+            text = extract(html)
+        except Exception:  # a parser failure on one hostile page must not fail the task
+            return None, charset, EXTRACTION_FAILED
+    if bad > cfg.max_replacement_ratio:
+        return None, charset, UNDECODABLE
+    text = text.strip()
+    if len(text) < max(cfg.min_text_chars, 1):
+        return None, charset, EMPTY
+    return text, charset, None
+
+
+def ingest_input(uri: str, cfg: IngestConfig) -> Iterator[dict[str, Any]]:
+    """Rows for one input file: one per document record, then an error row if the file failed."""
+    extract = extractor(cfg.extractor)
+    name = display_name(uri)
+    index = 0
+    truncated: list[str] = []
+    try:
+        for index, record in enumerate(read_records(uri, cfg.max_record_bytes)):
+            text, charset, reason = _document(record, cfg, extract)
+            if record.truncated:
+                truncated.append(record.record_id)
+            yield {
+                "doc_id": doc_id_for(record.record_id, name, index),
+                "url": record.url,
+                "warc_date": record.date,
+                "warc_record_id": record.record_id,
+                "input_file": uri,
+                "content_type": record.content_type,
+                "charset": charset,
+                "payload_bytes": record.length,
+                "text": text,
+                "drop_reason": reason,
+            }
+    except CorruptInput as exc:
+        yield _error_row(uri, str(exc))
+        return
+    if truncated:
+        yield _error_row(
+            uri,
+            f"truncated: {len(truncated)} record(s) shorter than their "
+            f"Content-Length, first {truncated[0]}",
+        )
+
+
+def _error_row(uri: str, message: str) -> dict[str, Any]:
+    return {"doc_id": None, "input_file": uri, "input_error": message}
+
+
+def _with_language(rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    kept = [r for r in rows if r.get("text")]
+    langs, scores = langid.identify([r["text"] for r in kept])
+    for row, lang, score in zip(kept, langs, scores, strict=True):
+        row["lang"], row["lang_score"] = lang, score
+    return pa.RecordBatch.from_pylist(rows, schema=INGEST_EVENTS)
+
+
+def ingest_batches(
+    batches: Iterable[pa.RecordBatch], cfg: IngestConfig
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: input URIs in (column ``uri``), ingest rows out in batches."""
+    for batch in batches:
+        for uri in batch.column("uri").to_pylist():
+            rows: list[dict[str, Any]] = []
+            for row in ingest_input(uri, cfg):
+                rows.append(row)
+                if len(rows) >= cfg.batch_size:
+                    yield _with_language(rows)
+                    rows = []
+            if rows:
+                yield _with_language(rows)

@@ -1,0 +1,209 @@
+"""The llm.c token-shard format, written and read only through this module.
+
+A shard ``NAME.bin`` is a header of ``HEADER_INTS`` (256) little-endian int32 followed by the
+tokens, little-endian:
+
+* ``header[0]`` = ``MAGIC`` (20240520), ``header[1]`` = ``VERSION`` (1),
+* ``header[2]`` = number of tokens (int32, so at most 2**31 - 1 per shard),
+* ``header[3]`` = bytes per token, 2 (uint16) or 4 (uint32); the rest of the header is zero.
+
+llm.c's version 1 always stores uint16 and leaves ``header[3]`` unused. We record the width there
+so vocabularies past 65536 ids (cl100k_base, o200k_base) fit in the same layout; a reader must
+check it rather than assume uint16, and stock llm.c can only read the 2-byte shards.
+
+Documents are laid out back to back, each followed by the EOT token, so a document starts at
+offset 0 and right after every EOT, and a document's own tokens never contain EOT. The sidecar
+``NAME.idx`` holds those start offsets (token positions in the shard, not bytes) as a raw
+little-endian uint64 array with no header, so a trainer can sample windows that begin at a
+document start without scanning the shard.
+
+Both files are written to temporary names in the target directory, fsynced and renamed into
+place, the ``.idx`` first: a ``.bin`` that exists is complete and has its index next to it, and a
+retried Spark task simply overwrites.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+MAGIC = 20240520
+VERSION = 1
+HEADER_INTS = 256
+HEADER_BYTES = HEADER_INTS * 4
+INDEX_SUFFIX = ".idx"
+_MAX_TOKENS = 2**31 - 1
+
+
+class ShardFormatError(ValueError):
+    """A shard or index file that does not follow the format; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """What was written: ``tokens`` counts every token in the file, EOTs included."""
+
+    path: str
+    tokens: int
+    docs: int
+    sha256: str  # of the whole .bin file, header included
+
+
+def index_path(path: Path | str) -> Path:
+    """The sidecar index of a shard: ``train-000001.bin`` -> ``train-000001.idx``."""
+    return Path(path).with_suffix(INDEX_SUFFIX)
+
+
+def _shard_dtype(dtype: npt.DTypeLike) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt.kind != "u" or dt.itemsize not in (2, 4):
+        raise ValueError(f"shard tokens must be uint16 or uint32, got {dt}")
+    return dt.newbyteorder("<")
+
+
+def _as_tokens(doc: np.ndarray, dtype: np.dtype, eot: int) -> np.ndarray:
+    """``doc`` as contiguous ``dtype``, refusing ids that would wrap or fake a boundary."""
+    arr = np.asarray(doc)
+    if arr.ndim != 1 or arr.dtype.kind not in "ui":
+        raise ValueError(f"a document must be a 1-D integer array, got {arr.dtype} {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > np.iinfo(dtype).max):
+        raise ValueError(f"document has token ids outside {dtype.name}")
+    if (arr == eot).any():
+        raise ValueError(f"document contains the EOT token {eot}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _header(tokens: int, itemsize: int) -> bytes:
+    header = np.zeros(HEADER_INTS, dtype="<i4")
+    header[:4] = MAGIC, VERSION, tokens, itemsize
+    return header.tobytes()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable: it lives in the directory entry, not in the file."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A read-write temp file next to ``path`` that replaces it only if the block succeeds.
+
+    Created with ``open(..., "x")`` rather than ``mkstemp`` so the final file gets the usual
+    umask-based permissions instead of 0600.
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "x+b") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_shard(
+    path: Path | str, docs: Iterable[np.ndarray], eot: int, dtype: npt.DTypeLike
+) -> ShardInfo:
+    """Write ``docs`` (token arrays without EOT) as shard ``path`` plus its ``.idx``, atomically.
+
+    Documents are streamed to disk one at a time; only their start offsets stay in memory. The
+    sha256 is computed by reading the finished file back, because the header, which comes first,
+    is known only after the last document.
+    """
+    path = Path(path)
+    dt = _shard_dtype(dtype)
+    if not 0 <= eot <= np.iinfo(dt).max:
+        raise ValueError(f"EOT token {eot} does not fit in {dt.name}")
+    eot_bytes = np.array([eot], dtype=dt).tobytes()
+    starts: list[int] = []
+    count = 0
+    with _atomic_file(path) as f:
+        f.write(bytes(HEADER_BYTES))  # placeholder until the token count is known
+        for doc in docs:
+            tokens = _as_tokens(doc, dt, eot)
+            starts.append(count)
+            f.write(tokens.data)
+            f.write(eot_bytes)
+            count += tokens.size + 1
+        if not starts:
+            raise ValueError(f"{path}: no documents; a trainer cannot sample an empty shard")
+        if count > _MAX_TOKENS:
+            raise ValueError(f"{path}: {count} tokens exceed the int32 header count")
+        f.seek(0)
+        f.write(_header(count, dt.itemsize))
+        f.flush()
+        f.seek(0)
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        with _atomic_file(index_path(path)) as idx:
+            idx.write(np.asarray(starts, dtype="<u8").tobytes())
+    return ShardInfo(path=str(path), tokens=count, docs=len(starts), sha256=sha256)
+
+
+def _read_header(path: Path) -> tuple[int, int]:
+    """Validate ``path``'s header against its size; return (token count, bytes per token)."""
+    size = path.stat().st_size
+    if size < HEADER_BYTES:
+        raise ShardFormatError(
+            f"{path}: truncated header ({size} bytes, a shard has at least {HEADER_BYTES})"
+        )
+    magic, version, count, itemsize = (int(v) for v in np.fromfile(path, dtype="<i4", count=4))
+    if magic != MAGIC:
+        raise ShardFormatError(f"{path}: magic is {magic}, expected {MAGIC} (not a token shard)")
+    if version != VERSION:
+        raise ShardFormatError(f"{path}: version {version} is not supported (expected {VERSION})")
+    if itemsize not in (2, 4):
+        raise ShardFormatError(f"{path}: bytes per token is {itemsize}, expected 2 or 4")
+    if count <= 0:
+        raise ShardFormatError(f"{path}: header token count is {count}, expected > 0")
+    expected = HEADER_BYTES + count * itemsize
+    if size != expected:
+        problem = "truncated" if size < expected else "trailing bytes"
+        raise ShardFormatError(
+            f"{path}: header says {count} tokens of {itemsize} bytes ({expected} bytes in all) "
+            f"but the file has {size} bytes ({problem})"
+        )
+    return count, itemsize
+
+
+def read_shard(path: Path | str) -> np.memmap:
+    """The shard's tokens, memory-mapped read-only, after checking the header against the file."""
+    path = Path(path)
+    count, itemsize = _read_header(path)
+    return np.memmap(path, dtype=f"<u{itemsize}", mode="r", offset=HEADER_BYTES, shape=(count,))
+
+
+def read_index(path: Path | str) -> np.ndarray:
+    """Document start offsets of a shard, given the ``.bin`` (or ``.idx``) path."""
+    ipath = index_path(path)
+    size = ipath.stat().st_size
+    if size == 0 or size % 8:
+        raise ShardFormatError(f"{ipath}: {size} bytes is not a non-empty uint64 array")
+    starts = np.fromfile(ipath, dtype="<u8")
+    if starts[0] != 0 or (starts[1:] <= starts[:-1]).any():
+        raise ShardFormatError(f"{ipath}: offsets must start at 0 and strictly increase")
+    return starts
+
+
+def split_documents(tokens: np.ndarray, index: np.ndarray, eot: int) -> list[np.ndarray]:
+    """Each document's tokens (views into ``tokens``, EOT dropped), checked against the index."""
+    starts = np.asarray(index, dtype=np.int64)
+    ends = np.append(starts[1:], len(tokens)) - 1  # where each document's EOT sits
+    if not starts.size or starts[0] != 0 or (ends < starts).any() or (tokens[ends] != eot).any():
+        raise ValueError("index does not match tokens: every document must end with EOT")
+    return [np.asarray(tokens[s:e]) for s, e in zip(starts, ends, strict=True)]

@@ -1,0 +1,131 @@
+"""Tokenizing documents and laying them out in shards, independent of Spark's partitioning.
+
+Each document gets an ``order_key`` and a split from hashes of its doc_id and the run's seed. A
+document's shard is ``order_key mod shard_count`` and documents sit in a shard in ``order_key``
+order, so which executor tokenized what, and in which order, cannot change a single byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.shards import write_shard
+from pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
+
+DEFAULT_BUCKET = "all"
+
+TOKENIZED = pa.schema(
+    [
+        pa.field("doc_id", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("bucket", pa.string()),
+        pa.field("order_key", pa.int64()),
+        pa.field("n_tokens", pa.int64()),  # including the EOT that ends the document in a shard
+        pa.field("tokens", pa.binary()),
+    ]
+)
+
+SHARD_FILES = pa.schema(
+    [
+        pa.field("split", pa.string()),
+        pa.field("bucket", pa.string()),
+        pa.field("shard", pa.int64()),
+        pa.field("path", pa.string()),
+        pa.field("tokens", pa.int64()),
+        pa.field("docs", pa.int64()),
+        pa.field("sha256", pa.string()),
+    ]
+)
+
+
+def _hash64(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
+def order_key(doc_id: str, seed: int) -> int:
+    """A signed 64-bit key (Spark has no unsigned longs)."""
+    return _hash64(f"order:{seed}:{doc_id}") - (1 << 63)
+
+
+def split_of(doc_id: str, seed: int, val_fraction: float) -> str:
+    return "val" if _hash64(f"split:{seed}:{doc_id}") / 2**64 < val_fraction else "train"
+
+
+# printf-style so Spark's format_string can build the same names for the stage table.
+SHARD_NAME = "%s-%s-%06d.bin"
+
+
+def shard_name(split: str, bucket: str, shard: int) -> str:
+    return SHARD_NAME % (split, bucket, shard)
+
+
+def tokenize_batches(
+    batches: Iterable[pa.RecordBatch], encoding: str, seed: int, val_fraction: float
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: documents in, their tokens (EOT not included) and placement keys out."""
+    enc = load_encoding(encoding)
+    for batch in batches:
+        doc_ids = batch.column("doc_id").to_pylist()
+        tokens = encode_documents(enc, batch.column("text").to_pylist())
+        yield pa.RecordBatch.from_pydict(
+            {
+                "doc_id": doc_ids,
+                "split": [split_of(d, seed, val_fraction) for d in doc_ids],
+                "bucket": [DEFAULT_BUCKET] * len(doc_ids),
+                "order_key": [order_key(d, seed) for d in doc_ids],
+                "n_tokens": [len(t) + 1 for t in tokens],
+                "tokens": [t.tobytes() for t in tokens],
+            },
+            schema=TOKENIZED,
+        )
+
+
+def write_shard_batches(
+    batches: Iterable[pa.RecordBatch], shard_dir: str, encoding: str
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body over rows sorted by (shard_id, order_key): write each shard's file.
+
+    A shard's documents are held in memory until the shard is written (at most
+    ``tokenize.shard_tokens`` tokens), then the file is written atomically by this task.
+    """
+    enc = load_encoding(encoding)
+    eot, dtype = eot_token(enc), token_dtype(enc.n_vocab)
+    current: tuple[str, str, int] | None = None
+    docs: list[np.ndarray] = []
+
+    def flush() -> pa.RecordBatch:
+        split, bucket, shard = current
+        info = write_shard(Path(shard_dir) / shard_name(split, bucket, shard), docs, eot, dtype)
+        return pa.RecordBatch.from_pylist(
+            [
+                {
+                    "split": split,
+                    "bucket": bucket,
+                    "shard": shard,
+                    "path": Path(info.path).name,
+                    "tokens": info.tokens,
+                    "docs": info.docs,
+                    "sha256": info.sha256,
+                }
+            ],
+            schema=SHARD_FILES,
+        )
+
+    for batch in batches:
+        cols = batch.to_pydict()
+        for split, bucket, shard, tokens in zip(
+            cols["split"], cols["bucket"], cols["shard"], cols["tokens"], strict=True
+        ):
+            key = (split, bucket, shard)
+            if key != current:
+                if current is not None:
+                    yield flush()
+                current, docs = key, []
+            docs.append(np.frombuffer(tokens, dtype=dtype))
+    if current is not None:
+        yield flush()

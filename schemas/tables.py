@@ -1,0 +1,78 @@
+"""Arrow schemas of the stage tables under ``<output>/stages/<stage>/``.
+
+Every stage table holds every document the stage received, kept or not: ``drop_reason`` is null
+for kept documents and names the rule otherwise. The next stage reads the rows whose
+``drop_reason`` is null. Keeping the dropped rows makes the funnel in stats.json a plain group-by
+over the table, and lets a user see what a rule removed (as datatrove's exclusion writer does).
+Spark schemas are derived from these with :func:`spark_schema`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+DROP_REASON = pa.field("drop_reason", pa.string())
+
+INGEST = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("warc_date", pa.string()),
+        pa.field("warc_record_id", pa.string()),
+        pa.field("input_file", pa.string()),
+        pa.field("content_type", pa.string()),
+        pa.field("charset", pa.string()),
+        pa.field("payload_bytes", pa.int64()),
+        pa.field("text", pa.string()),
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float64()),
+        DROP_REASON,
+    ]
+)
+
+# What the ingest task emits: the ingest rows plus, for each input file that failed, one row with
+# a null doc_id and the error. The job splits the two apart before writing.
+INGEST_EVENTS = pa.schema(
+    [f.with_nullable(True) if f.name == "doc_id" else f for f in INGEST]
+    + [pa.field("input_error", pa.string())]
+)
+
+QUALITY_SIGNALS = [
+    pa.field("n_words", pa.int64()),
+    pa.field("n_chars", pa.int64()),
+]
+
+QUALITY = pa.schema(
+    [f for f in INGEST if f.name != "drop_reason"] + QUALITY_SIGNALS + [DROP_REASON]
+)
+
+DEDUP = pa.schema(
+    [f for f in QUALITY if f.name != "drop_reason"]
+    + [pa.field("text_hash", pa.string()), DROP_REASON]
+)
+
+DECONTAMINATE = pa.schema(
+    [f for f in DEDUP if f.name != "drop_reason"]
+    + [
+        pa.field("contaminated_ngrams", pa.int64()),
+        pa.field("chars_removed", pa.int64()),
+        pa.field("benchmarks_matched", pa.list_(pa.string())),
+        DROP_REASON,
+    ]
+)
+
+# The final documents: kept rows of the decontaminate stage, without drop_reason.
+DOCUMENTS = pa.schema([f for f in DECONTAMINATE if f.name != "drop_reason"])
+
+STAGES = ("ingest", "quality", "dedup", "decontaminate", "tokenize")
+
+
+def spark_schema(schema: pa.Schema):  # -> pyspark.sql.types.StructType
+    """The Spark StructType of an Arrow schema (imported lazily: this module is pyspark-free)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
+
+
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=schema)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.config import Config, ConfigError, config_from_dict, load_config
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 7\nquality:\n  languages: [en, de]\n  min_lang_score: 0.5\n")
+    cfg = load_config(path)
+    assert cfg.seed == 7
+    assert cfg.quality.languages == ["en", "de"]
+    assert cfg.quality.min_lang_score == 0.5
+    assert cfg.tokenize.encoding == "gpt2"
+    assert load_config(None) == Config()
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"qualty": {}}, "qualty"),
+        ({"quality": {"min_lang_scor": 0.5}}, "quality.min_lang_scor"),
+        ({"quality": {"min_lang_score": 1.5}}, "quality.min_lang_score"),
+        ({"quality": {"min_lang_score": "high"}}, "quality.min_lang_score"),
+        ({"quality": {"languages": "en"}}, "quality.languages"),
+        ({"dedup": {"exact": "yes"}}, "dedup.exact"),
+        ({"tokenize": {"encoding": "bert"}}, "tokenize.encoding"),
+        ({"spark": {"shuffle_partitions": 0}}, "spark.shuffle_partitions"),
+        ({"seed": True}, "seed"),
+    ],
+)
+def test_bad_values_name_the_key(data, key):
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[")):
+        config_from_dict(data)
+
+
+def test_digest_ignores_spark_section():
+    a = config_from_dict({"spark": {"master": "local[1]"}})
+    b = config_from_dict({"spark": {"master": "local[4]"}})
+    c = config_from_dict({"seed": 1})
+    assert a.digest() == b.digest() != c.digest()
+
+
+def test_cli_bad_config_exits_2_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("quality:\n  min_words: -3\n")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", "--input", str(tmp_path),
+         "--output", str(out), "--config", str(bad)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "quality.min_words" in proc.stderr
+    assert not out.exists()
+
+
+def test_cli_unknown_key_and_bad_yaml_exit_2(tmp_path):
+    for text, needle in (("tokenise: {}\n", "tokenise"), ("a: [1,\n", "not valid YAML")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "quality", "--output", str(tmp_path / "o"),
+             "--config", str(bad)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert needle in proc.stderr
+
+
+def test_cli_help_documents_every_command():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0
+    for command in ("run", "ingest", "quality", "dedup", "decontaminate", "tokenize", "card"):
+        assert command in proc.stdout

@@ -1,0 +1,141 @@
+"""Ingest over every real WARC in shared/data, plus damaged copies made here."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator as WarcioIterator
+
+from jobs.ingest import run_ingest
+from jobs.stage_io import stage_path
+from pipeline.config import Config
+from pipeline.inputs import resolve_inputs
+from schemas.stats import check_counts
+
+HTML = ("text/html", "application/xhtml+xml")
+
+
+def warcio_counts(path: Path) -> tuple[int, int]:
+    """(document records, HTML responses) as counted by an independent parser."""
+    docs = html = 0
+    with path.open("rb") as f:
+        for rec in WarcioIterator(f):
+            if rec.rec_type in ("response", "conversion"):
+                docs += 1
+                ctype = rec.http_headers.get_header("Content-Type", "") if rec.http_headers else ""
+                html += rec.rec_type == "response" and ctype.split(";")[0].strip().lower() in HTML
+    return docs, html
+
+
+def corrupt_copies(source: Path, where: Path) -> dict[str, Path]:
+    data = source.read_bytes()
+    where.mkdir(parents=True, exist_ok=True)
+    made = {
+        "cut": data[: len(data) // 2],
+        "garbage": data[: len(data) // 3] + b"\x00garbage" * 500 + data[len(data) // 3 :],
+        "notwarc": b"this is not a WARC file\n" * 100,
+        "empty": b"",
+    }
+    paths = {}
+    for name, blob in made.items():
+        paths[name] = where / f"{name}.warc.gz"
+        paths[name].write_bytes(blob)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def ingested(spark, shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ingest")
+    bad = corrupt_copies(shared_data / "warc" / "realpages-00010.warc.gz", tmp / "bad")
+    cfg = Config()
+    uris = resolve_inputs([str(shared_data / "warc"), str(tmp / "bad")], cfg.ingest.cc_base_url)
+    out = tmp / "out"
+    stats = run_ingest(spark, uris, out, cfg)
+    table = spark.read.parquet(str(stage_path(out, "ingest"))).toPandas()
+    return stats, table, bad, out
+
+
+def test_counts_match_an_independent_parser(ingested, shared_data):
+    _stats, table, _bad, _out = ingested
+    per_file = Counter(table["input_file"])
+    for path in sorted((shared_data / "warc").iterdir()):
+        docs, html = warcio_counts(path)
+        rows = table[table["input_file"] == str(path)]
+        assert per_file.get(str(path), 0) == docs, path.name
+        responses = rows[rows["warc_record_id"].notna() & (rows["content_type"].isin(HTML))]
+        assert len(responses) == html, path.name
+
+
+def test_funnel_reconciles(ingested):
+    stats, table, _bad, out = ingested
+    check_counts("ingest", stats)
+    assert stats["in"] == len(table)
+    assert stats["out"] == int(table["drop_reason"].isna().sum())
+    on_disk = json.loads((out / "stages" / "ingest" / "_stats.json").read_text())
+    assert on_disk == stats
+    assert not list((out / "stages").glob("*.tmp-*")), "a temp directory was left behind"
+
+
+def test_every_kept_document_has_text_and_language(ingested):
+    _stats, table, _bad, _out = ingested
+    kept = table[table["drop_reason"].isna()]
+    assert len(kept) > 1300
+    assert kept["text"].str.len().min() > 0
+    assert kept["lang"].notna().all()
+    assert kept["lang_score"].between(0, 1).all()
+    # doc_ids come from WARC-Record-IDs: unique within a file; the damaged copies of
+    # realpages-00010 repeat that file's ids, which is what dedup is for.
+    assert not table.duplicated(["input_file", "doc_id"]).any()
+
+
+def test_languages_agree_with_the_manifest(ingested, shared_data):
+    """The real pages' manifest has a langid.py guess per page; lid.176 should mostly agree."""
+    _stats, table, _bad, _out = ingested
+    with gzip.open(shared_data / "realpages.manifest.tsv.gz", "rt") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        rows = [dict(zip(header, line.rstrip("\n").split("\t"), strict=True)) for line in f]
+    ours = dict(zip(table["warc_record_id"], table["lang"], strict=True))
+    for lang in ("de", "en", "zh"):
+        pages = [r for r in rows if r["lang"] == lang]
+        agree = sum(ours.get(r["record_id"]) == lang for r in pages)
+        assert agree / len(pages) >= 0.9, (lang, agree, len(pages))
+
+
+def test_cc_excerpt_languages_and_charsets(ingested):
+    _stats, table, _bad, _out = ingested
+    cc = table[table["input_file"].str.endswith("CC-MAIN-2020-34.resiliparse-excerpt.warc.gz")]
+    by_url = {r.url: r for r in cc.itertuples()}
+    assert by_url["http://003338.cn/l41/481397.html"].lang == "zh"
+    assert by_url["http://06.live-radsport.ch/tippspiel/stats_140_petzi.html"].lang == "de"
+    assert by_url["http://0900-hovenier.nl/gelderland/oosterbeek/"].lang == "nl"
+    russian = by_url["http://01spb.ru/company/"]
+    assert (russian.lang, russian.charset) == ("ru", "cp1251")
+    assert "\ufffd" not in russian.text
+    assert Counter(cc["lang"].dropna())["zh"] >= 9
+    wget = table[table["input_file"].str.endswith("noncc.dolma-wget-sample-0000.warc.gz")]
+    kept = wget[wget["drop_reason"].isna()]
+    assert (kept["lang"] == "en").mean() >= 0.9
+
+
+def test_failed_inputs_are_listed_and_keep_their_good_records(ingested, shared_data):
+    stats, table, bad, _out = ingested
+    failed = {Path(f["path"]).name: f["error"] for f in stats["failed_inputs"]}
+    truncated = "edge.truncated-response.resiliparse-clipped.warc.gz"
+    assert "truncated" in failed[truncated]
+    assert "truncated" in failed["cut.warc.gz"]
+    assert "Gzip" in failed["garbage.warc.gz"] or "unreadable" in failed["garbage.warc.gz"]
+    assert "notwarc.warc.gz" in failed
+    assert "no WARC record" in failed["empty.warc.gz"]
+    # Partial output: the truncated page is still a document, and the damaged copies keep the
+    # records before the damage.
+    edge = table[table["input_file"].str.endswith(truncated)]
+    assert len(edge) == 1 and edge["drop_reason"].isna().all()
+    full, _ = warcio_counts(shared_data / "warc" / "realpages-00010.warc.gz")
+    for name in ("cut", "garbage"):
+        n = int((table["input_file"] == str(bad[name])).sum())
+        assert 0 < n < full, name
+    assert len(failed) == 5
