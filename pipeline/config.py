@@ -144,9 +144,11 @@ class Config:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """A hash of everything that shapes the output (the Spark section does not)."""
+        """A hash of everything that shapes the output; how the work is executed (the Spark
+        section, batch sizes) does not, and leaves the digest alone."""
         data = self.to_dict()
         data.pop("spark")
+        data["ingest"].pop("batch_size")
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -38,11 +38,12 @@ def test_bad_values_name_the_key(data, key):
         config_from_dict(data)
 
 
-def test_digest_ignores_spark_section():
+def test_digest_ignores_how_the_work_is_executed():
     a = config_from_dict({"spark": {"master": "local[1]"}})
     b = config_from_dict({"spark": {"master": "local[4]"}})
     c = config_from_dict({"seed": 1})
-    assert a.digest() == b.digest() != c.digest()
+    d = config_from_dict({"ingest": {"batch_size": 3}})
+    assert a.digest() == b.digest() == d.digest() != c.digest()
 
 
 def test_cli_bad_config_exits_2_and_writes_nothing(tmp_path):

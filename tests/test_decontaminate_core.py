@@ -1,0 +1,91 @@
+"""GPT-3's decontamination rules on crafted and real benchmark text (no Spark)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.benchmarks import read_benchmark
+from pipeline.config import DecontaminateConfig
+from pipeline.decontaminate import (
+    NOTHING_LEFT,
+    TOO_MANY_PIECES,
+    build_index,
+    cut,
+    decontaminate_batches,
+)
+from pipeline.ngrams import ngram_hashes, text_ngram_hashes, words_with_spans
+from schemas.tables import DEDUP
+
+CFG = DecontaminateConfig()
+
+
+def filler(n_words: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    vocab = ["river", "stone", "market", "window", "garden", "letter", "harbor", "lamp", "field",
+             "bridge", "forest", "candle", "morning", "valley", "engine", "story"]  # fmt: skip
+    return " ".join(rng.choice(vocab, n_words))
+
+
+def run(text: str, index) -> dict:
+    row = {name: None for name in DEDUP.names} | {"doc_id": "d", "text": text}
+    batch = pa.RecordBatch.from_pylist([row], schema=DEDUP)
+    (out,) = list(decontaminate_batches([batch], index, CFG))
+    return out.to_pylist()[0]
+
+
+def test_ngram_hashes_ignore_case_and_punctuation():
+    a = text_ngram_hashes("The quick, brown fox -- jumps!", 3)
+    b = text_ngram_hashes("the QUICK brown fox jumps", 3)
+    assert np.array_equal(a, b) and len(a) == 3
+    assert len(ngram_hashes(["a", "b"], 3)) == 0
+    words, starts, ends = words_with_spans("Hi, you!")
+    assert words == ["hi", "you"] and list(starts) == [0, 4] and list(ends) == [2, 7]
+
+
+def test_cut_removes_match_and_window_and_short_pieces():
+    text = "a" * 1000 + " MATCH " + "b" * 150
+    start = text.index("MATCH")
+    new, reason, removed = cut(text, [(start, start + 5)], CFG)
+    assert reason is None
+    assert new == "a" * (start - 200)  # the 150-char tail is shorter than 200: dropped
+    assert removed == len(text) - len(new)
+
+
+def test_cut_drops_documents_split_into_too_many_pieces():
+    chunk = "x" * 500
+    text = " MATCH ".join([chunk] * 12)
+    spans = [(i, i + 5) for i in range(len(text)) if text.startswith("MATCH", i)]
+    assert cut(text, spans, CFG)[1] == TOO_MANY_PIECES
+    assert cut("short MATCH text", [(6, 11)], CFG)[1] == NOTHING_LEFT
+
+
+def test_planted_gsm8k_question_is_cut_out(shared_data):
+    bench = read_benchmark(shared_data / "benchmarks" / "gsm8k_test.jsonl")
+    assert len(bench.examples) == 1319
+    index = build_index([bench], CFG.ngram)
+    question = bench.examples[42].texts[0]
+    before, after = filler(400, 1), filler(400, 2)
+    row = run(f"{before} {question} {after}", index)
+    assert row["drop_reason"] is None
+    assert row["benchmarks_matched"] == ["gsm8k_test"]
+    assert question not in row["text"]
+    assert row["text"].startswith(before[: len(before) - 200])
+    assert row["text"].endswith(after[200:])
+    clean = run(f"{before} {after}", index)
+    assert clean["contaminated_ngrams"] == 0 and clean["text"] == f"{before} {after}"
+
+
+def test_benchmark_formats(shared_data, tmp_path):
+    piqa = read_benchmark(shared_data / "benchmarks" / "piqa_valid.jsonl")
+    assert len(piqa.examples) == 1838 and len(piqa.examples[0].texts) == 3
+    humaneval = read_benchmark(shared_data / "benchmarks" / "humaneval.jsonl.gz")
+    assert humaneval.examples[0].id == "HumanEval/0"
+    assert humaneval.name == "humaneval"
+    tqa = read_benchmark(shared_data / "benchmarks" / "truthfulqa.csv")
+    assert len(tqa.examples) == 817 and tqa.examples[0].texts
+    listed = tmp_path / "mini.json"
+    listed.write_text(json.dumps({"examples": [{"id": "q1", "question": "why " * 20}]}))
+    assert read_benchmark(listed).examples[0].id == "q1"

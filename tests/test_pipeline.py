@@ -1,0 +1,176 @@
+"""The whole run, end to end, on the generated sample plus real pages: every stage connects, the
+funnel reconciles, the planted cases come out right, and the shards are the documents."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import zlib
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import run as run_job
+from pipeline.config import config_from_dict
+from pipeline.shards import read_index, read_shard, split_documents
+from pipeline.tokenizer import load_encoding
+from schemas.stats import check_counts
+from schemas.tables import STAGES
+
+
+def gzip_members(path: Path) -> list[bytes]:
+    """The gzip members of a per-record-gzipped WARC, one record each."""
+    data, members = path.read_bytes(), []
+    while data:
+        d = zlib.decompressobj(wbits=31)
+        d.decompress(data)
+        used = len(data) - len(d.unused_data)
+        members.append(data[:used])
+        data = d.unused_data
+    return members
+
+
+def split_warc(path: Path, parts: int, where: Path) -> list[Path]:
+    """Deal a WARC's records (request+response pairs stay together) round-robin into files."""
+    members = gzip_members(path)
+    head, pairs = members[0], [members[i : i + 2] for i in range(1, len(members), 2)]
+    where.mkdir(parents=True)
+    files = []
+    for k in range(parts):
+        out = where / f"part-{k}.warc.gz"
+        out.write_bytes(head + b"".join(b"".join(p) for p in pairs[k::parts]))
+        files.append(out)
+    return files
+
+
+def run_pipeline(spark, inputs, benchmarks, out: Path, **overrides):
+    cfg = config_from_dict(overrides)
+    args = argparse.Namespace(
+        input=[str(p) for p in inputs],
+        benchmark=[str(b) for b in benchmarks],
+        output=out,
+        cc_base_url=None,
+        max_files=None,
+        config=None,
+        master=None,
+    )
+    run_job.check(args, cfg)
+    run_job.run(spark, args, cfg)
+    return json.loads((out / "stats.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def result(spark, sample, shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    inputs = [sample.warc, shared_data / "warc" / "realpages-00004.warc.gz"]
+    benchmarks = [sample.benchmark, shared_data / "benchmarks" / "gsm8k_test.jsonl"]
+    stats = run_pipeline(spark, inputs, benchmarks, out)
+    expected = json.loads(sample.expected.read_text())
+    docs = pq.read_table(out / "documents").to_pylist()
+    return out, stats, expected, docs
+
+
+def test_funnel_connects_and_reconciles(result):
+    out, stats, _expected, _docs = result
+    previous = None
+    for stage in STAGES:
+        counts = stats["stages"][stage]
+        check_counts(stage, counts)
+        if previous is not None:
+            assert counts["in"] == previous, stage
+        previous = counts["out"]
+    assert stats["inputs"]["files"] == 2 and stats["inputs"]["failed"] == []
+    assert not [p for p in out.rglob("*.tmp-*")], "temporary outputs left behind"
+
+
+def test_planted_cases(result):
+    _out, stats, expected, docs = result
+    urls = [d["url"] for d in docs]
+    kept = set(urls)
+    cats = expected["categories"]
+    assert len(urls) == len(kept), "a URL survived twice"
+    for dup, source in expected["duplicate_of"].items():
+        if dup in cats["exact_duplicates"]:
+            assert (dup in kept) + (source in kept) == 1, dup
+    for url in cats["non_english"] + cats["non_html"] + cats["empty"]:
+        assert url not in kept, url
+    assert sum(u in kept for u in cats["good"]) >= 0.9 * len(cats["good"])
+    assert stats["stages"]["ingest"]["dropped"]["not_html"] >= len(cats["non_html"])
+    assert stats["stages"]["dedup"]["dropped"]["exact_duplicate"] >= len(cats["exact_duplicates"])
+
+
+def test_contamination_removed_and_reported(result, sample):
+    out, _stats, expected, docs = result
+    by_url = {d["url"]: d["text"] for d in docs}
+    (heavy,) = expected["heavily_contaminated"]
+    assert heavy not in by_url
+    bench = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in sample.benchmark.read_text().splitlines()
+    }
+    planted = set()
+    for url, ids in expected["contamination"].items():
+        planted.update(ids)
+        if url != heavy:
+            for i in ids:
+                assert bench[i]["question"] not in by_url[url]
+    report = json.loads((out / "decontamination" / "report.json").read_text())
+    ours = report["benchmarks"]["sample_benchmark"]
+    assert set(ours["dirty_ids"]) == planted
+    assert ours["docs_dropped"] == 1 and ours["docs_touched"] == len(expected["contamination"])
+    clean = (out / "decontamination" / "clean" / "sample_benchmark.jsonl").read_text()
+    clean_ids = {json.loads(line)["id"] for line in clean.splitlines()}
+    assert clean_ids == set(bench) - planted == set(expected["benchmark_not_planted"])
+    assert report["benchmarks"]["gsm8k_test"]["examples"] == 1319
+
+
+def shard_documents(out: Path) -> tuple[dict, list[str]]:
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    enc = load_encoding(manifest["tokenizer"])
+    texts = []
+    for shard in manifest["shards"]:
+        path = out / "shards" / shard["path"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == shard["sha256"]
+        tokens = read_shard(path)
+        assert len(tokens) == shard["tokens"]
+        docs = split_documents(tokens, read_index(path), manifest["eot"])
+        assert len(docs) == shard["docs"]
+        texts.extend(enc.decode(d.tolist()) for d in docs)
+    return manifest, texts
+
+
+def test_shards_decode_to_the_documents(result):
+    out, stats, _expected, docs = result
+    manifest, texts = shard_documents(out)
+    assert sorted(texts) == sorted(d["text"] for d in docs)
+    assert sum(s["tokens"] for s in manifest["shards"]) == stats["stages"]["tokenize"]["tokens"]
+    assert {s["split"] for s in manifest["shards"]} == {"train", "val"}
+
+
+def test_card_matches_stats(result):
+    out, stats, _expected, _docs = result
+    card = (out / "DATASET_CARD.md").read_text()
+    assert card.startswith("---\n") and "task_categories:\n- text-generation" in card
+    for stage in STAGES:
+        s = stats["stages"][stage]
+        assert f"| {stage} | {s['in']} | {s['out']} |" in card
+    assert "CC BY-SA 3.0" in card
+
+
+def test_same_shards_whatever_the_partitioning(result, spark, sample, shared_data, tmp_path):
+    out, _stats, _expected, _docs = result
+    parts = split_warc(sample.warc, 3, tmp_path / "parts")
+    inputs = [*parts, shared_data / "warc" / "realpages-00004.warc.gz"]
+    benchmarks = [sample.benchmark, shared_data / "benchmarks" / "gsm8k_test.jsonl"]
+    spark.conf.set("spark.sql.shuffle.partitions", "7")
+    try:
+        run_pipeline(spark, inputs, benchmarks, tmp_path / "again", ingest={"batch_size": 7})
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", "4")
+    first = sorted((out / "shards").iterdir())
+    second = sorted((tmp_path / "again" / "shards").iterdir())
+    assert [p.name for p in first] == [p.name for p in second]
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
