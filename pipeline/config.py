@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from pipeline.config_checks import ConfigError, check
 
-class ConfigError(ValueError):
-    """A config file or value that cannot be used; the message names the key."""
+__all__ = ["Config", "ConfigError", "config_from_dict", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class SparkConfig:
     conf: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(self.shuffle_partitions >= 1, "spark.shuffle_partitions", "must be >= 1")
+        check(self.shuffle_partitions >= 1, "spark.shuffle_partitions", "must be >= 1")
         levels = {"ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN"}
-        _check(self.log_level in levels, "spark.log_level", f"must be one of {sorted(levels)}")
+        check(self.log_level in levels, "spark.log_level", f"must be one of {sorted(levels)}")
 
 
 @dataclass(frozen=True)
@@ -57,19 +57,19 @@ class IngestConfig:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             self.extractor in ("resiliparse", "trafilatura"),
             "ingest.extractor",
             "must be 'resiliparse' or 'trafilatura'",
         )
-        _check(self.max_record_bytes > 0, "ingest.max_record_bytes", "must be > 0")
-        _check(self.min_text_chars >= 0, "ingest.min_text_chars", "must be >= 0")
-        _check(
+        check(self.max_record_bytes > 0, "ingest.max_record_bytes", "must be > 0")
+        check(self.min_text_chars >= 0, "ingest.min_text_chars", "must be >= 0")
+        check(
             0.0 <= self.max_replacement_ratio <= 1.0,
             "ingest.max_replacement_ratio",
             "must be in [0, 1]",
         )
-        _check(self.batch_size >= 1, "ingest.batch_size", "must be >= 1")
+        check(self.batch_size >= 1, "ingest.batch_size", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,9 @@ class QualityConfig:
     max_words: int = 100_000
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.min_lang_score <= 1.0, "quality.min_lang_score", "must be in [0, 1]")
-        _check(self.min_words >= 0, "quality.min_words", "must be >= 0")
-        _check(self.max_words >= self.min_words, "quality.max_words", "must be >= min_words")
+        check(0.0 <= self.min_lang_score <= 1.0, "quality.min_lang_score", "must be in [0, 1]")
+        check(self.min_words >= 0, "quality.min_words", "must be >= 0")
+        check(self.max_words >= self.min_words, "quality.max_words", "must be >= min_words")
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,11 @@ class DecontaminateConfig:
     benchmarks: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        _check(self.ngram >= 1, "decontaminate.ngram", "must be >= 1")
-        _check(self.window_chars >= 0, "decontaminate.window_chars", "must be >= 0")
-        _check(self.min_piece_chars >= 0, "decontaminate.min_piece_chars", "must be >= 0")
-        _check(self.max_pieces >= 1, "decontaminate.max_pieces", "must be >= 1")
-        _check(self.too_common_docs >= 1, "decontaminate.too_common_docs", "must be >= 1")
+        check(self.ngram >= 1, "decontaminate.ngram", "must be >= 1")
+        check(self.window_chars >= 0, "decontaminate.window_chars", "must be >= 0")
+        check(self.min_piece_chars >= 0, "decontaminate.min_piece_chars", "must be >= 0")
+        check(self.max_pieces >= 1, "decontaminate.max_pieces", "must be >= 1")
+        check(self.too_common_docs >= 1, "decontaminate.too_common_docs", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ class TokenizeConfig:
     def __post_init__(self) -> None:
         from pipeline.tokenizer import ENCODINGS
 
-        _check(self.encoding in ENCODINGS, "tokenize.encoding", f"must be one of {ENCODINGS}")
-        _check(self.shard_tokens >= 1, "tokenize.shard_tokens", "must be >= 1")
-        _check(0.0 <= self.val_fraction < 1.0, "tokenize.val_fraction", "must be in [0, 1)")
+        check(self.encoding in ENCODINGS, "tokenize.encoding", f"must be one of {ENCODINGS}")
+        check(self.shard_tokens >= 1, "tokenize.shard_tokens", "must be >= 1")
+        check(0.0 <= self.val_fraction < 1.0, "tokenize.val_fraction", "must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -153,11 +153,6 @@ class Config:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _check(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"config key '{key}': {message}")
-
-
 def _convert(value: Any, annotation: Any, key: str) -> Any:
     """Check one value against its annotation; ints are accepted where floats are expected."""
     origin = typing.get_origin(annotation)
@@ -173,7 +168,11 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported annotation for {key}")
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner, key)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation is bool and not isinstance(value, bool):

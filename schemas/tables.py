@@ -40,6 +40,9 @@ INGEST_EVENTS = pa.schema(
 QUALITY_SIGNALS = [
     pa.field("n_words", pa.int64()),
     pa.field("n_chars", pa.int64()),
+    # The fastText classifier's P(high quality); null when no classifier is configured. Dedup
+    # keeps the best-scoring document of a cluster.
+    pa.field("quality_score", pa.float64()),
 ]
 
 QUALITY = pa.schema(
