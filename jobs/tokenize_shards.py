@@ -21,7 +21,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.options import add_common, job_main
+from jobs.options import add_common, fail_usage, job_main
 from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
 from pipeline.config import Config
 from pipeline.shards import HEADER_INTS, MAGIC, VERSION
@@ -29,11 +29,12 @@ from pipeline.token_shards import (
     SHARD_FILES,
     SHARD_NAME,
     TOKENIZED,
+    bucket_columns,
     tokenize_batches,
     write_shard_batches,
 )
 from pipeline.tokenizer import eot_token, load_encoding, token_dtype
-from schemas.tables import spark_schema
+from schemas.tables import DOCUMENTS, spark_schema
 
 STAGE = "tokenize"
 MANIFEST = "manifest.json"
@@ -64,13 +65,45 @@ def place(tokenized: DataFrame, counts: dict[tuple[str, str], int]) -> DataFrame
     return tokenized.withColumn("shard", shard).withColumn("shard_id", offset + F.col("shard"))
 
 
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    """Bucket rules may only read columns the documents have."""
+    unknown = set(bucket_columns(cfg.tokenize.buckets)) - set(DOCUMENTS.names)
+    if unknown:
+        fail_usage(
+            f"config key 'tokenize.buckets' reads unknown columns {sorted(unknown)}; "
+            f"document columns are {', '.join(DOCUMENTS.names)}"
+        )
+
+
+def bucket_mix(cfg: Config, files: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per bucket: tokens and docs per split, the sampling weight, and epochs at the budget.
+
+    A bucket's weight is its share of training samples: its train tokens times its configured
+    factor, normalized over buckets. Epochs are the passes over a bucket's train tokens that a
+    run of ``target_tokens`` (default: all train tokens) makes at those weights.
+    """
+    buckets: dict[str, dict[str, Any]] = {
+        b.name: {
+            "factor": b.weight,
+            "tokens": {"train": 0, "val": 0},
+            "docs": {"train": 0, "val": 0},
+        }
+        for b in cfg.tokenize.buckets
+    }
+    for f in files:
+        buckets[f["bucket"]]["tokens"][f["split"]] += f["tokens"]
+        buckets[f["bucket"]]["docs"][f["split"]] += f["docs"]
+    mass = {name: b["factor"] * b["tokens"]["train"] for name, b in buckets.items()}
+    total = sum(mass.values())
+    budget = cfg.tokenize.target_tokens or sum(b["tokens"]["train"] for b in buckets.values())
+    for name, b in buckets.items():
+        b["weight"] = mass[name] / total if total else 0.0
+        b["epochs"] = budget * b["weight"] / b["tokens"]["train"] if b["tokens"]["train"] else 0.0
+    return buckets
+
+
 def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
     enc = load_encoding(cfg.tokenize.encoding)
-    buckets: dict[str, dict[str, Any]] = {}
-    for f in files:
-        bucket = buckets.setdefault(f["bucket"], {"weight": 1.0, "tokens": {}, "docs": {}})
-        bucket["tokens"][f["split"]] = bucket["tokens"].get(f["split"], 0) + f["tokens"]
-        bucket["docs"][f["split"]] = bucket["docs"].get(f["split"], 0) + f["docs"]
     return {
         "format": {
             "name": "llm.c",
@@ -85,7 +118,8 @@ def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
         "dtype": token_dtype(enc.n_vocab).name,
         "config_digest": cfg.digest(),
         "shards": sorted(files, key=lambda f: f["path"]),
-        "buckets": buckets,
+        "buckets": bucket_mix(cfg, files),
+        "target_tokens": cfg.tokenize.target_tokens,
     }
 
 
@@ -98,9 +132,13 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
     write_documents(docs, out)
     docs = spark.read.parquet(str((out / "documents").resolve()))
     tok = cfg.tokenize
-    tokenized = docs.select("doc_id", "text").mapInArrow(
+    tokenized = docs.select("doc_id", "text", *bucket_columns(tok.buckets)).mapInArrow(
         functools.partial(
-            tokenize_batches, encoding=tok.encoding, seed=cfg.seed, val_fraction=tok.val_fraction
+            tokenize_batches,
+            encoding=tok.encoding,
+            seed=cfg.seed,
+            val_fraction=tok.val_fraction,
+            buckets=tok.buckets,
         ),
         spark_schema(TOKENIZED),
     )

@@ -88,13 +88,17 @@ def render_card(stats: dict[str, Any], manifest: dict[str, Any], config: dict[st
         f"Tokenizer `{manifest['tokenizer']}` (vocabulary {manifest['vocab_size']}, EOT "
         f"{manifest['eot']}, {manifest['dtype']}), {len(manifest['shards'])} shards.",
         "",
-        "| bucket | weight | split | tokens | documents |",
-        "|---|---:|---|---:|---:|",
+        "| bucket | factor | weight | train tokens | val tokens | train docs | epochs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *[
-            f"| {name} | {b['weight']} | {split} | {b['tokens'][split]} | {b['docs'][split]} |"
-            for name, b in sorted(manifest["buckets"].items())
-            for split in sorted(b["tokens"])
+            f"| {name} | {b['factor']} | {b['weight']:.4f} | {b['tokens']['train']} | "
+            f"{b['tokens']['val']} | {b['docs']['train']} | {b['epochs']:.3f} |"
+            for name, b in manifest["buckets"].items()
         ],
+        "",
+        "`weight` is a bucket's share of training samples (its train tokens times its factor, "
+        "normalized); `epochs` is how many passes over its train tokens a run of "
+        f"{manifest['target_tokens'] or 'all the train'} tokens makes at those weights.",
         "",
         "## Configuration",
         "",

@@ -115,12 +115,40 @@ class DecontaminateConfig:
 
 
 @dataclass(frozen=True)
+class BucketConfig:
+    """A quality bucket: documents whose signals satisfy every condition, first match wins.
+
+    ``weight`` is a per-token sampling factor relative to the natural mix: 2.0 means a bucket's
+    tokens are seen twice as often as their share of the corpus would give them.
+    """
+
+    name: str = "all"
+    weight: float = 1.0
+    min: dict[str, float] = field(default_factory=dict)  # signal >= value
+    max: dict[str, float] = field(default_factory=dict)  # signal < value
+    values: dict[str, list[str]] = field(default_factory=dict)  # signal in the list
+
+    def __post_init__(self) -> None:
+        check(
+            self.name.replace("_", "").isalnum(),
+            "tokenize.buckets.name",
+            f"{self.name!r} must be letters, digits and underscores (it names shard files)",
+        )
+        check(self.weight > 0, f"tokenize.buckets.{self.name}.weight", "must be > 0")
+
+
+@dataclass(frozen=True)
 class TokenizeConfig:
     encoding: str = "gpt2"
     # llm.c's fineweb.py writes 1e8-token shards.
     shard_tokens: int = 100_000_000
     # Share of documents (by doc_id hash) that go to the validation split.
     val_fraction: float = 0.01
+    # Quality buckets, tried in order; a document matching none goes to the last bucket.
+    buckets: list[BucketConfig] = field(default_factory=lambda: [BucketConfig()])
+    # Training budget for the manifest's "epochs" per bucket (GPT-3 table 2.2's last column);
+    # 0 means the train split's own size.
+    target_tokens: int = 0
 
     def __post_init__(self) -> None:
         from pipeline.tokenizer import ENCODINGS
@@ -128,6 +156,10 @@ class TokenizeConfig:
         check(self.encoding in ENCODINGS, "tokenize.encoding", f"must be one of {ENCODINGS}")
         check(self.shard_tokens >= 1, "tokenize.shard_tokens", "must be >= 1")
         check(0.0 <= self.val_fraction < 1.0, "tokenize.val_fraction", "must be in [0, 1)")
+        check(len(self.buckets) >= 1, "tokenize.buckets", "needs at least one bucket")
+        names = [b.name for b in self.buckets]
+        check(len(set(names)) == len(names), "tokenize.buckets", f"duplicate names in {names}")
+        check(self.target_tokens >= 0, "tokenize.target_tokens", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -166,7 +198,10 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
+        _key_type, value_type = typing.get_args(annotation)
+        if value_type is str:  # e.g. spark.conf, where YAML may give 4 for "4"
+            return {str(k): str(v) for k, v in value.items()}
+        return {str(k): _convert(v, value_type, f"{key}.{k}") for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
         if value is None and type(None) in args:

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from pipeline.config import BucketConfig
 from pipeline.shards import write_shard
 from pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
-
-DEFAULT_BUCKET = "all"
 
 TOKENIZED = pa.schema(
     [
@@ -64,19 +63,43 @@ def shard_name(split: str, bucket: str, shard: int) -> str:
     return SHARD_NAME % (split, bucket, shard)
 
 
+def bucket_columns(buckets: list[BucketConfig]) -> list[str]:
+    """The signal columns the bucket rules read."""
+    names = {c for b in buckets for c in (*b.min, *b.max, *b.values)}
+    return sorted(names)
+
+
+def bucket_of(row: dict, buckets: list[BucketConfig]) -> str:
+    """The first bucket whose conditions the row meets (a null signal meets none); else the last."""
+    for b in buckets:
+        if (
+            all(row.get(k) is not None and row[k] >= v for k, v in b.min.items())
+            and all(row.get(k) is not None and row[k] < v for k, v in b.max.items())
+            and all(row.get(k) in v for k, v in b.values.items())
+        ):
+            return b.name
+    return buckets[-1].name
+
+
 def tokenize_batches(
-    batches: Iterable[pa.RecordBatch], encoding: str, seed: int, val_fraction: float
+    batches: Iterable[pa.RecordBatch],
+    encoding: str,
+    seed: int,
+    val_fraction: float,
+    buckets: list[BucketConfig],
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: documents in, their tokens (EOT not included) and placement keys out."""
+    """mapInArrow body: documents (and the signals the buckets read) in; tokens (EOT not
+    included), split, bucket and placement key out."""
     enc = load_encoding(encoding)
     for batch in batches:
         doc_ids = batch.column("doc_id").to_pylist()
         tokens = encode_documents(enc, batch.column("text").to_pylist())
+        signals = batch.select(bucket_columns(buckets)).to_pylist()
         yield pa.RecordBatch.from_pydict(
             {
                 "doc_id": doc_ids,
                 "split": [split_of(d, seed, val_fraction) for d in doc_ids],
-                "bucket": [DEFAULT_BUCKET] * len(doc_ids),
+                "bucket": [bucket_of(row, buckets) for row in signals],
                 "order_key": [order_key(d, seed) for d in doc_ids],
                 "n_tokens": [len(t) + 1 for t in tokens],
                 "tokens": [t.tobytes() for t in tokens],

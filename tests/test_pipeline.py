@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import zlib
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import run as run_job
+from jobs import tokenize_shards
 from pipeline.config import config_from_dict
 from pipeline.shards import read_index, read_shard, split_documents
 from pipeline.tokenizer import load_encoding
@@ -147,6 +149,40 @@ def test_shards_decode_to_the_documents(result):
     assert sorted(texts) == sorted(d["text"] for d in docs)
     assert sum(s["tokens"] for s in manifest["shards"]) == stats["stages"]["tokenize"]["tokens"]
     assert {s["split"] for s in manifest["shards"]} == {"train", "val"}
+
+
+def test_quality_buckets_and_weights(result, spark, tmp_path):
+    out, _stats, _expected, docs = result
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    cfg = config_from_dict(
+        {
+            "tokenize": {
+                "buckets": [
+                    {"name": "long", "weight": 3.0, "min": {"n_words": 300}},
+                    {"name": "short", "weight": 1.0},
+                ],
+                "target_tokens": 1_000_000,
+            }
+        }
+    )
+    args = argparse.Namespace(output=copy, config=None, master=None)
+    tokenize_shards.check(args, cfg)
+    tokenize_shards.run(spark, args, cfg)
+    manifest, _texts = shard_documents(copy)
+    long_ids = {d["doc_id"] for d in docs if d["n_words"] >= 300}
+    table = pq.read_table(copy / "stages" / "tokenize").to_pylist()
+    assert {r["doc_id"] for r in table if r["bucket"] == "long"} == long_ids
+    b = manifest["buckets"]
+    mass = {k: v["factor"] * v["tokens"]["train"] for k, v in b.items()}
+    for name, bucket in b.items():
+        assert bucket["weight"] == pytest.approx(mass[name] / sum(mass.values()))
+        assert bucket["epochs"] == pytest.approx(1e6 * bucket["weight"] / bucket["tokens"]["train"])
+    assert {s["bucket"] for s in manifest["shards"]} == {"long", "short"}
+    bad = config_from_dict({"tokenize": {"buckets": [{"name": "x", "min": {"perplexty": 1.0}}]}})
+    with pytest.raises(SystemExit) as exit_info:
+        tokenize_shards.check(args, bad)
+    assert exit_info.value.code == 2
 
 
 def test_card_matches_stats(result):
