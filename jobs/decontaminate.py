@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -21,7 +23,6 @@ from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
 from pipeline.benchmarks import Benchmark, BenchmarkError, read_benchmark
 from pipeline.config import Config
 from pipeline.decontaminate import (
-    NgramIndex,
     build_index,
     decontaminate_batches,
     dirty_examples,
@@ -58,11 +59,17 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
         fail_usage(str(exc))
 
 
-def too_common(docs: DataFrame, index: NgramIndex, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+def _with_index(batches: Iterator[Any], body: Callable[..., Any], index: Broadcast, **kw: Any):
+    """Run a mapInArrow body with the broadcast n-gram index, unpickled once per executor."""
+    return body(batches, index=index.value, **kw)
+
+
+def too_common(docs: DataFrame, index: Broadcast, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """(n-grams acted on, n-grams ignored as too common), both as sorted uint64 arrays."""
     n = cfg.decontaminate.ngram
     pairs = docs.select("doc_id", "text").mapInArrow(
-        functools.partial(matched_hashes, index=index, n=n), "doc_id string, ngram long"
+        functools.partial(_with_index, body=matched_hashes, index=index, n=n),
+        "doc_id string, ngram long",
     )
     counts = pairs.groupBy("ngram").agg(F.countDistinct("doc_id").alias("docs")).collect()
     limit = cfg.decontaminate.too_common_docs
@@ -120,12 +127,16 @@ def write_report(
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     out = args.output
     benchmarks = args.benchmarks
+    # The benchmark n-grams travel as a Spark broadcast of sorted uint64 arrays (8 bytes an
+    # n-gram plus an 8-byte owner mask): GPT-3's whole evaluation suite is a few tens of MB.
     index = build_index(benchmarks, cfg.decontaminate.ngram)
     docs = read_kept(spark, out, "dedup")
-    acted, ignored = too_common(docs, index, cfg)
-    active = index.without(ignored)
+    acted, ignored = too_common(docs, spark.sparkContext.broadcast(index), cfg)
+    active = spark.sparkContext.broadcast(index.without(ignored))
     cleaned = docs.mapInArrow(
-        functools.partial(decontaminate_batches, index=active, cfg=cfg.decontaminate),
+        functools.partial(
+            _with_index, body=decontaminate_batches, index=active, cfg=cfg.decontaminate
+        ),
         spark_schema(DECONTAMINATE),
     )
 
