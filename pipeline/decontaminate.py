@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from pipeline.benchmarks import Benchmark
 from pipeline.config import DecontaminateConfig
-from pipeline.ngrams import ngram_hashes, text_ngram_hashes, words_with_spans
+from pipeline.ngrams import text_ngram_hashes, word_spans
 from schemas.tables import DECONTAMINATE
 
 TOO_MANY_PIECES = "contaminated_too_many_pieces"
@@ -144,9 +144,7 @@ def decontaminate_batches(
         rows = batch.to_pylist()
         for row in rows:
             text = row["text"]
-            words, starts, ends = words_with_spans(text)
-            hashes = ngram_hashes(words, n)
-            pos = index.lookup(hashes)
+            pos = index.lookup(text_ngram_hashes(text, n))
             hit = np.nonzero(pos >= 0)[0]
             row["contaminated_ngrams"] = len(hit)
             row["benchmarks_matched"] = []
@@ -155,6 +153,7 @@ def decontaminate_batches(
             if len(hit):
                 mask = int(np.bitwise_or.reduce(index.owners[pos[hit]]))
                 row["benchmarks_matched"] = index.benchmarks_of(mask)
+                starts, ends = word_spans(text)
                 spans = [(int(starts[i]), int(ends[i + n - 1])) for i in hit]
                 row["text"], row["drop_reason"], row["chars_removed"] = cut(text, spans, cfg)
                 if row["text"] is None:

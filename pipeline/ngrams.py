@@ -1,9 +1,10 @@
 """Word n-grams as 64-bit hashes, with the character span each n-gram covers.
 
-Words are ``\\w+`` runs, lower-cased (GPT-3 lower-cases and drops punctuation before matching
-13-grams). A word is hashed once with BLAKE2b (stable across processes, unlike ``hash()``), and an
-n-gram's hash is a polynomial of its words' hashes modulo 2**64, computed for all positions at once
-with numpy, so a document costs one pass over its words, not one hash call per n-gram.
+Words are the ``\\w+`` runs of the lower-cased text (GPT-3 lower-cases and drops punctuation
+before matching 13-grams). A word is hashed with BLAKE2b (stable across processes, unlike
+``hash()``) once per process — words repeat, so a bounded cache turns most of them into a dict
+lookup — and an n-gram's hash is a polynomial of its words' hashes modulo 2**64, computed for all
+positions at once with numpy. Character spans are only computed for documents that match.
 """
 
 from __future__ import annotations
@@ -17,30 +18,47 @@ _WORD = re.compile(r"\w+")
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplication is a bijection mod 2**64
 
 
+_CACHE_LIMIT = 1 << 20
+_word_hashes: dict[str, int] = {}
+
+
 def word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
 
 
-def words_with_spans(text: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Lower-cased words and their [start, end) character offsets in ``text``."""
-    matches = list(_WORD.finditer(text))
-    words = [m.group().lower() for m in matches]
-    starts = np.fromiter((m.start() for m in matches), dtype=np.int64, count=len(matches))
-    ends = np.fromiter((m.end() for m in matches), dtype=np.int64, count=len(matches))
-    return words, starts, ends
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
 
 
-def ngram_hashes(words: list[str], n: int) -> np.ndarray:
-    """Hash of ``words[i:i+n]`` for every i (empty when there are fewer than n words)."""
-    if len(words) < n:
+def word_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) offsets in ``text`` of each of ``words(text)``."""
+    lowered = text.lower()
+    spans = np.array([m.span() for m in _WORD.finditer(lowered)], dtype=np.int64).reshape(-1, 2)
+    if len(lowered) != len(text):  # a few characters lower-case to two (e.g. "İ"): map back
+        origin = np.repeat(np.arange(len(text)), [len(c.lower()) for c in text])
+        spans = np.append(origin, len(text))[spans]
+    return spans[:, 0], spans[:, 1]
+
+
+def _hashed(tokens: list[str]) -> np.ndarray:
+    cache = _word_hashes
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()
+    out = []
+    for w in tokens:
+        h = cache.get(w)
+        if h is None:
+            h = cache[w] = word_hash(w)
+        out.append(h)
+    return np.array(out, dtype=np.uint64)
+
+
+def ngram_hashes(tokens: list[str], n: int) -> np.ndarray:
+    """Hash of ``tokens[i:i+n]`` for every i (empty when there are fewer than n tokens)."""
+    if len(tokens) < n:
         return np.empty(0, dtype=np.uint64)
-    cache: dict[str, int] = {}
-    hashed = np.fromiter(
-        (cache.setdefault(w, word_hash(w)) if w not in cache else cache[w] for w in words),
-        dtype=np.uint64,
-        count=len(words),
-    )
-    count = len(words) - n + 1
+    hashed = _hashed(tokens)
+    count = len(tokens) - n + 1
     result = np.zeros(count, dtype=np.uint64)
     for k in range(n):
         result = result * _MULTIPLIER + hashed[k : k + count]
@@ -48,4 +66,4 @@ def ngram_hashes(words: list[str], n: int) -> np.ndarray:
 
 
 def text_ngram_hashes(text: str, n: int) -> np.ndarray:
-    return ngram_hashes(words_with_spans(text)[0], n)
+    return ngram_hashes(words(text), n)

@@ -16,7 +16,7 @@ from pipeline.decontaminate import (
     cut,
     decontaminate_batches,
 )
-from pipeline.ngrams import ngram_hashes, text_ngram_hashes, words_with_spans
+from pipeline.ngrams import ngram_hashes, text_ngram_hashes, word_spans, words
 from schemas.tables import DEDUP
 
 CFG = DecontaminateConfig()
@@ -41,8 +41,13 @@ def test_ngram_hashes_ignore_case_and_punctuation():
     b = text_ngram_hashes("the QUICK brown fox jumps", 3)
     assert np.array_equal(a, b) and len(a) == 3
     assert len(ngram_hashes(["a", "b"], 3)) == 0
-    words, starts, ends = words_with_spans("Hi, you!")
-    assert words == ["hi", "you"] and list(starts) == [0, 4] and list(ends) == [2, 7]
+    starts, ends = word_spans("Hi, you!")
+    assert words("Hi, you!") == ["hi", "you"] and list(starts) == [0, 4] and list(ends) == [2, 7]
+    # "İ" lower-cases to two characters; spans still point into the original text.
+    text = "İstanbul is big and Ölüdeniz is blue"
+    starts, ends = word_spans(text)
+    assert [text[s:e].lower() for s, e in zip(starts, ends, strict=True)][1:] == words(text)[1:]
+    assert text[starts[-1] : ends[-1]] == "blue"
 
 
 def test_cut_removes_match_and_window_and_short_pieces():
