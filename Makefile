@@ -27,7 +27,8 @@ install: $(STAMP)
 demo: java install
 	$(BIN)/gristmill sample $(DEMO)/input
 	$(BIN)/gristmill run --input $(DEMO)/input/sample.warc.gz \
-		--benchmark $(DEMO)/input/sample_benchmark.jsonl --output $(DEMO)/run
+		--benchmark $(DEMO)/input/sample_benchmark.jsonl --config configs/demo.yaml \
+		--output $(DEMO)/run
 	@echo
 	@echo "Demo outputs in $(DEMO)/run:"
 	@echo "  DATASET_CARD.md        the dataset card"

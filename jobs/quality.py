@@ -1,35 +1,94 @@
-"""Quality: ``stages/ingest`` kept rows -> ``stages/quality`` (signals and a drop reason each).
+"""Quality: ``stages/ingest`` kept rows -> ``stages/quality`` (every signal, and a drop reason).
 
-spark-submit jobs/quality.py --output out/
+    spark-submit jobs/quality.py --output out/ --config quality.yaml
+    spark-submit jobs/quality.py --output out/ --config stricter.yaml --reselect
+
+``--reselect`` re-applies the selection rules of a new config to the stored signals of an
+earlier run of this stage, without rescoring. It applies thresholds, language and classifier
+selection and perplexity buckets; a change to C4's line rules or to a model needs a full run.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import sys
+from pathlib import Path
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.options import add_common, job_main
-from jobs.stage_io import read_kept, write_stage
+from jobs.stage_io import read_kept, stage_path, write_stage
 from pipeline.config import Config
-from pipeline.quality import quality_batches
+from pipeline.quality import decide_batches, signal_batches
 from schemas.tables import QUALITY, spark_schema
 
 STAGE = "quality"
 
 
-add_arguments = add_common
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reselect",
+        action="store_true",
+        help="re-run only the selection over the stored signals of stages/quality",
+    )
+    add_common(parser)
+
+
+def perplexity_cutoffs(scored: DataFrame, cfg: Config) -> dict[str, tuple[float, float]]:
+    """Each language's perplexity at the head and middle percentiles (CCNet: 30th, 60th)."""
+    p = cfg.quality.perplexity
+    rows = (
+        scored.where(F.col("perplexity").isNotNull())
+        .groupBy("lang")
+        .agg(
+            F.percentile_approx(
+                "perplexity", [p.head_percentile / 100, p.middle_percentile / 100], 100_000
+            ).alias("cut")
+        )
+        .collect()
+    )
+    return {r["lang"]: (r["cut"][0], r["cut"][1]) for r in rows}
+
+
+def _model_info(path: str | None) -> dict[str, str] | None:
+    if not path:
+        return None
+    return {"path": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    docs = read_kept(spark, args.output, "ingest")
-    scored = docs.mapInArrow(
-        functools.partial(quality_batches, cfg=cfg.quality), spark_schema(QUALITY)
-    )
-    return write_stage(scored, args.output, STAGE)
+    out = args.output
+    reselect = getattr(args, "reselect", False)  # gristmill run has no --reselect
+    if reselect:
+        stored = spark.read.parquet(str(stage_path(out, STAGE).resolve()))
+        scored = stored.select(*QUALITY.names).drop("drop_reason")
+    else:
+        scored = read_kept(spark, out, "ingest").mapInArrow(
+            functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)
+        )
+    scored = scored.persist(StorageLevel.DISK_ONLY)
+    try:
+        cutoffs = perplexity_cutoffs(scored, cfg)
+        decided = scored.mapInArrow(
+            functools.partial(decide_batches, cfg=cfg.quality, seed=cfg.seed, cutoffs=cutoffs),
+            spark_schema(QUALITY),
+        )
+        extra = {
+            "perplexity_cutoffs": {lang: list(c) for lang, c in sorted(cutoffs.items())},
+            "models": {
+                "classifier": _model_info(cfg.quality.classifier.model),
+                "perplexity": _model_info(cfg.quality.perplexity.model),
+            },
+            "reselected": reselect,
+        }
+        return write_stage(decided, out, STAGE, lambda _t: extra)
+    finally:
+        scored.unpersist()
 
 
 def main(argv: list[str] | None = None) -> int:

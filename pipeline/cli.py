@@ -10,7 +10,7 @@ import argparse
 import sys
 from importlib import metadata
 
-from jobs import card, decontaminate, dedup, ingest, quality, tokenize_shards
+from jobs import card, decontaminate, dedup, ingest, quality, tokenize_shards, train_quality
 from jobs import run as run_job
 from jobs.options import start
 
@@ -22,6 +22,7 @@ COMMANDS = {
     "decontaminate": decontaminate,
     "tokenize": tokenize_shards,
     "card": card,
+    "train-quality": train_quality,
 }
 
 

@@ -18,6 +18,10 @@ from typing import Any
 
 import yaml
 
+from filters.c4 import C4Config
+from filters.fineweb import FineWebConfig
+from filters.gopher_quality import GopherQualityConfig
+from filters.gopher_repetition import GopherRepetitionConfig
 from pipeline.config_checks import ConfigError, check
 
 __all__ = ["Config", "ConfigError", "config_from_dict", "load_config"]
@@ -73,25 +77,107 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class ClassifierConfig:
+    """The fastText quality classifier (``gristmill train-quality``) and how it selects."""
+
+    # Path of a model.bin readable by every executor; null: no classifier score.
+    model: str | None = None
+    # "pareto": GPT-3's stochastic selection, keep iff pareto(alpha) > 1 - score; "threshold":
+    # keep iff score >= threshold; "off": score only, decide nothing.
+    mode: str = "pareto"
+    threshold: float = 0.5
+    pareto_alpha: float = 9.0
+
+    def __post_init__(self) -> None:
+        modes = ("pareto", "threshold", "off")
+        check(self.mode in modes, "quality.classifier.mode", f"must be one of {modes}")
+        check(0.0 <= self.threshold <= 1.0, "quality.classifier.threshold", "must be in [0, 1]")
+        check(self.pareto_alpha > 0, "quality.classifier.pareto_alpha", "must be > 0")
+
+
+@dataclass(frozen=True)
+class PerplexityConfig:
+    """KenLM perplexity (``gristmill train-lm``) and CCNet's head/middle/tail buckets."""
+
+    # Path of a model.arpa readable by every executor; null: no perplexity.
+    model: str | None = None
+    # CCNet: head below the 30th percentile of the language's perplexities, middle below the
+    # 60th, tail above.
+    head_percentile: float = 30.0
+    middle_percentile: float = 60.0
+    keep_buckets: list[str] = field(default_factory=lambda: ["head", "middle", "tail"])
+
+    def __post_init__(self) -> None:
+        check(
+            0.0 <= self.head_percentile <= self.middle_percentile <= 100.0,
+            "quality.perplexity.head_percentile",
+            "needs 0 <= head_percentile <= middle_percentile <= 100",
+        )
+        unknown = set(self.keep_buckets) - {"head", "middle", "tail"}
+        check(not unknown, "quality.perplexity.keep_buckets", f"unknown buckets {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
 class QualityConfig:
     # Language allow-list (lid.176 codes); empty keeps every language.
     languages: list[str] = field(default_factory=lambda: ["en"])
     # FineWeb keeps lid.176 score >= 0.65, CCNet >= 0.5.
     min_lang_score: float = 0.65
-    # Gopher quality keeps documents of 50 to 100,000 words.
-    min_words: int = 50
-    max_words: int = 100_000
+    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
+    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
+    c4: C4Config = field(default_factory=C4Config)
+    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
 
     def __post_init__(self) -> None:
         check(0.0 <= self.min_lang_score <= 1.0, "quality.min_lang_score", "must be in [0, 1]")
-        check(self.min_words >= 0, "quality.min_words", "must be >= 0")
-        check(self.max_words >= self.min_words, "quality.max_words", "must be >= min_words")
 
 
 @dataclass(frozen=True)
 class DedupConfig:
     # Exact dedup on a hash of whitespace- and case-normalized text.
     exact: bool = True
+    # Near-duplicate dedup: MinHash LSH, connected components, one document kept per component.
+    fuzzy: bool = True
+    # Shingles: "word" n-grams (FineWeb) or "char" n-grams (NeMo Curator).
+    shingle: str = "word"
+    # Shingle length in words (FineWeb: 5) when shingle is "word" ...
+    word_ngram: int = 5
+    # ... and in characters (NeMo Curator: 24) when shingle is "char".
+    char_ngram: int = 24
+    # MinHash hashes per document (FineWeb: 112).
+    num_perm: int = 112
+    # LSH bands x rows per band, bands * rows <= num_perm (FineWeb: 14 x 8). Set both to null to
+    # derive them from `threshold` with datasketch's optimal-parameter routine.
+    bands: int | None = 14
+    rows: int | None = 8
+    # Jaccard similarity of shingle sets from which two documents are near duplicates: the cut of
+    # verify_jaccard and the target when bands and rows are derived (FineWeb aims at 0.75).
+    threshold: float = 0.75
+    # Compute the exact Jaccard of each candidate pair and link only those >= threshold: removes
+    # LSH false positives at the cost of a join on the texts (NeMo Curator's optional check).
+    verify_jaccard: bool = False
+
+    def __post_init__(self) -> None:
+        check(self.shingle in ("word", "char"), "dedup.shingle", "must be 'word' or 'char'")
+        check(self.word_ngram >= 1, "dedup.word_ngram", "must be >= 1")
+        check(self.char_ngram >= 1, "dedup.char_ngram", "must be >= 1")
+        check(self.num_perm >= 2, "dedup.num_perm", "must be >= 2")
+        check(0.0 < self.threshold <= 1.0, "dedup.threshold", "must be in (0, 1]")
+        check(
+            (self.bands is None) == (self.rows is None),
+            "dedup.bands",
+            "bands and rows are set together, or both null to derive them from threshold",
+        )
+        if self.bands is not None and self.rows is not None:
+            check(self.bands >= 2, "dedup.bands", "must be >= 2")
+            check(self.rows >= 1, "dedup.rows", "must be >= 1")
+            check(
+                self.bands * self.rows <= self.num_perm,
+                "dedup.bands",
+                f"bands * rows = {self.bands * self.rows} must be <= num_perm {self.num_perm}",
+            )
 
 
 @dataclass(frozen=True)

@@ -1,39 +1,116 @@
 """The quality stage's core: signals first, then the config's decision over them.
 
-Signals are columns of the stage table, so a later selection with other thresholds can re-read
-them instead of recomputing (dolma's taggers and mixer split the same way).
+Signals are columns of the stage table, so a later selection with other thresholds re-reads them
+instead of recomputing (dolma's taggers and mixer split the same way). Two passes, because one
+rule needs the whole corpus: :func:`signal_batches` scores every document (heuristics,
+classifier, perplexity), the job computes each language's perplexity percentiles, and
+:func:`decide_batches` applies the rules in order: language, Gopher quality, Gopher repetition,
+C4, FineWeb, classifier, perplexity bucket.
+
+C4's line cleaning is the one step that changes the text: the Gopher rules see the extracted
+text, FineWeb's rules, the classifier and the LM see (and the table keeps) the cleaned text, as
+in datatrove's FineWeb recipe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
+from filters import c4, fineweb, gopher_quality, gopher_repetition
 from filters.language import language_reason
-from filters.word_count import word_count_reason
 from pipeline.config import QualityConfig
 from schemas.tables import QUALITY
 
-
-def signals(text: str) -> dict[str, int]:
-    return {"n_words": len(text.split()), "n_chars": len(text)}
-
-
-def decide(row: dict, cfg: QualityConfig) -> str | None:
-    """The first rule that drops the document, or None to keep it."""
-    return language_reason(row["lang"], row["lang_score"], cfg) or word_count_reason(
-        row["n_words"], cfg
-    )
+CLASSIFIER_REJECTED = "classifier_rejected"
+PERPLEXITY_BUCKET = "perplexity_bucket_not_kept"
+BUCKETS = ("head", "middle", "tail")
 
 
-def quality_batches(
+def _scores(texts: list[str], cfg: QualityConfig) -> tuple[list[Any], list[Any]]:
+    """Classifier scores and perplexities for a batch (None where no model is configured)."""
+    none = [None] * len(texts)
+    quality = perplexity = none
+    if cfg.classifier.model:
+        from filters.quality_classifier import scores
+
+        quality = scores(texts, cfg.classifier.model)
+    if cfg.perplexity.model:
+        from filters.perplexity import perplexities
+
+        perplexity = perplexities(texts, cfg.perplexity.model)
+    return quality, perplexity
+
+
+def signal_batches(
     batches: Iterable[pa.RecordBatch], cfg: QualityConfig
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: kept ingest rows in, rows with signals and a drop reason out."""
+    """First pass (mapInArrow body): kept ingest rows in, rows with every signal out."""
     for batch in batches:
         rows = batch.to_pylist()
         for row in rows:
-            row.update(signals(row["text"]))
-            row["drop_reason"] = decide(row, cfg)
+            original = row["text"]
+            row.update(gopher_quality.signals(original))
+            row.update(gopher_repetition.signals(original))
+            row.update(c4.signals(original, cfg.c4))
+            row["text"], _ = c4.clean(original, cfg.c4)
+            row.update(fineweb.signals(row["text"]))
+            row["n_words"], row["n_chars"] = len(row["text"].split()), len(row["text"])
+        quality, perplexity = _scores([r["text"] for r in rows], cfg)
+        for row, q, p in zip(rows, quality, perplexity, strict=True):
+            row["quality_score"], row["perplexity"] = q, p
+        yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
+
+
+def perplexity_bucket(perplexity: float | None, cutoffs: tuple[float, float] | None) -> str | None:
+    if perplexity is None or cutoffs is None:
+        return None
+    head, middle = cutoffs
+    return "head" if perplexity < head else "middle" if perplexity < middle else "tail"
+
+
+def decide(row: dict[str, Any], cfg: QualityConfig, seed: int) -> str | None:
+    """The first rule that drops the document, or None to keep it."""
+    reason = (
+        language_reason(row["lang"], row["lang_score"], cfg)
+        or gopher_quality.decide(row, cfg.gopher_quality)
+        or gopher_repetition.decide(row, cfg.gopher_repetition)
+        or c4.decide(row, cfg.c4)
+        or fineweb.decide(row, cfg.fineweb)
+    )
+    if reason:
+        return reason
+    score, classifier = row["quality_score"], cfg.classifier
+    if score is not None and classifier.mode != "off":
+        if classifier.mode == "threshold":
+            keep = score >= classifier.threshold
+        else:
+            from filters.quality_classifier import pareto_keep
+
+            keep = pareto_keep(score, row["doc_id"], seed, classifier.pareto_alpha)
+        if not keep:
+            return CLASSIFIER_REJECTED
+    bucket = row["perplexity_bucket"]
+    if bucket is not None and bucket not in cfg.perplexity.keep_buckets:
+        return PERPLEXITY_BUCKET
+    return None
+
+
+def decide_batches(
+    batches: Iterable[pa.RecordBatch],
+    cfg: QualityConfig,
+    seed: int,
+    cutoffs: dict[str, tuple[float, float]],
+) -> Iterator[pa.RecordBatch]:
+    """Second pass (mapInArrow body): perplexity bucket from the language's cutoffs, then the
+    decision. Also re-run alone over a stored quality table to re-select without rescoring."""
+    for batch in batches:
+        rows = batch.to_pylist()
+        for row in rows:
+            row["perplexity_bucket"] = perplexity_bucket(
+                row["perplexity"], cutoffs.get(row["lang"])
+            )
+            row["drop_reason"] = decide(row, cfg, seed)
         yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from filters.heuristics import HEURISTICS
+
 DROP_REASON = pa.field("drop_reason", pa.string())
 
 INGEST = pa.schema(
@@ -40,9 +42,13 @@ INGEST_EVENTS = pa.schema(
 QUALITY_SIGNALS = [
     pa.field("n_words", pa.int64()),
     pa.field("n_chars", pa.int64()),
+    *(f for rules in HEURISTICS for f in rules.SIGNAL_FIELDS),
     # The fastText classifier's P(high quality); null when no classifier is configured. Dedup
     # keeps the best-scoring document of a cluster.
     pa.field("quality_score", pa.float64()),
+    # KenLM perplexity (null without a model) and its per-language bucket: head/middle/tail.
+    pa.field("perplexity", pa.float64()),
+    pa.field("perplexity_bucket", pa.string()),
 ]
 
 QUALITY = pa.schema(
@@ -52,6 +58,17 @@ QUALITY = pa.schema(
 DEDUP = pa.schema(
     [f for f in QUALITY if f.name != "drop_reason"]
     + [pa.field("text_hash", pa.string()), DROP_REASON]
+)
+
+# ``<output>/dedup/clusters/``: one row per document in a near-duplicate cluster (two or more
+# documents linked by MinHash LSH). ``component`` is the cluster's smallest doc_id; ``kept`` marks
+# the one document of the cluster that dedup kept (the best quality_score, then smallest doc_id).
+DEDUP_CLUSTERS = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("component", pa.string(), nullable=False),
+        pa.field("kept", pa.bool_(), nullable=False),
+    ]
 )
 
 DECONTAMINATE = pa.schema(

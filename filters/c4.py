@@ -1,0 +1,175 @@
+"""C4's cleaning and document rules (Raffel et al. 2020, section 2.2), with datatrove's defaults.
+
+C4 is the one heuristic set that rewrites the text: it keeps only the lines that look like prose
+and then judges the page by what is left. Line rules (each switchable):
+
+- drop a line with a word longer than ``max_word_length`` characters (1000; tfds's c4_utils);
+- remove Wikipedia citation markers such as "[1]", "[edit]", "[citation needed]";
+- drop a line that does not end in terminal punctuation (. ? ! " ') or that ends in "...";
+- drop a line of fewer than ``min_words_per_line`` words (3);
+- drop a line containing "javascript" (a "please enable JavaScript" notice);
+- drop a line containing a policy phrase ("terms of use", "privacy policy", "cookie policy",
+  "uses cookies", "use of cookies", "use cookies"): cookie banners and footers (tfds's c4_utils).
+
+Document rules: drop a page containing "lorem ipsum" (placeholder text) or a curly bracket "{"
+(code), and a page whose cleaned text has fewer than ``min_num_sentences`` sentences (5).
+As in C4's code and datatrove, "lorem ipsum" and "{" are looked for in the lines that survive the
+length, punctuation and word-count rules (and, for "{", the javascript rule), in the order those
+run: a "{" in a menu line without punctuation does not condemn a page whose prose is fine.
+
+Unlike the other heuristic modules, ``signals`` takes the config as well as the text, because
+what cleaning removes depends on which line rules are on. The quality stage calls ``clean`` for
+the text it stores and ``signals`` for the columns; both run the same cleaning, which is memoized
+for the last document, so calling both costs one cleaning. ``signals`` ignores ``cfg.enabled``
+(signals describe the document; decisions are separate), while ``clean`` returns the text
+untouched when C4 is disabled.
+
+Sentences are counted without a tokenizer model (datatrove uses NLTK's punkt): in each kept line,
+a run of . ! ? (and any closing quotes or brackets) followed by the end of the line, or by
+whitespace and anything but a lowercase ASCII letter, ends a sentence; a kept line counts as at
+least one sentence. Abbreviations followed by a capital ("Mr. Smith") count as ends, so the count
+can exceed punkt's by a little; at the five-sentence minimum that rarely changes a decision.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pyarrow as pa
+
+from pipeline.config_checks import check
+
+LOREM_IPSUM = "c4_lorem_ipsum"
+CURLY_BRACKET = "c4_curly_bracket"
+TOO_FEW_SENTENCES = "c4_too_few_sentences"
+DROP_REASONS = (LOREM_IPSUM, CURLY_BRACKET, TOO_FEW_SENTENCES)
+
+SIGNAL_FIELDS = [
+    pa.field("c4_lines_removed", pa.int64()),
+    pa.field("c4_chars_removed", pa.int64()),
+    pa.field("c4_has_lorem_ipsum", pa.int64()),
+    pa.field("c4_has_curly_bracket", pa.int64()),
+    pa.field("c4_sentences", pa.int64()),
+]
+
+# C4's terminal punctuation (tfds c4_utils): ASCII only, quotes included for quoted sentences.
+END_PUNCTUATION = (".", "?", "!", '"', "'")
+_CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+_POLICY = re.compile(
+    "terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"
+)
+_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?:$|\s+(?![a-z]))")
+
+
+@dataclass(frozen=True)
+class C4Config:
+    """C4's switches and limits; 0 turns off min_words_per_line and min_num_sentences, and None
+    turns off max_word_length."""
+
+    enabled: bool = True
+    remove_citations: bool = True
+    filter_no_terminal_punct: bool = True
+    min_words_per_line: int = 3
+    max_word_length: int | None = 1000
+    filter_javascript: bool = True
+    filter_policy: bool = True
+    filter_lorem_ipsum: bool = True
+    filter_curly_bracket: bool = True
+    min_num_sentences: int = 5
+
+    def __post_init__(self) -> None:
+        key = "quality.c4."
+        check(self.min_words_per_line >= 0, key + "min_words_per_line", "must be >= 0")
+        check(
+            self.max_word_length is None or self.max_word_length >= 1,
+            key + "max_word_length",
+            "must be >= 1, or null for no limit",
+        )
+        check(self.min_num_sentences >= 0, key + "min_num_sentences", "must be >= 0")
+
+
+class _Cleaned(NamedTuple):
+    text: str
+    lines_removed: int
+    has_lorem_ipsum: bool
+    has_curly_bracket: bool
+    sentences: int
+
+
+@functools.lru_cache(maxsize=1)
+def _clean(text: str, cfg: C4Config) -> _Cleaned:
+    """One pass over the lines: the kept lines, the removed count and the document flags."""
+    kept: list[str] = []
+    removed, lorem, curly, sentences = 0, False, False, 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:  # blank lines go, but are not content lines "removed"
+            if cfg.min_words_per_line == 0 and not cfg.filter_no_terminal_punct:
+                kept.append(line)
+            continue
+        removed += 1  # until the line is kept
+        words = line.split()
+        limit = cfg.max_word_length
+        if limit is not None and len(line) > limit and max(map(len, words)) > limit:
+            continue
+        if cfg.remove_citations and "[" in line:
+            line = _CITATION.sub("", line)
+        if cfg.filter_no_terminal_punct and (
+            not line.endswith(END_PUNCTUATION) or line.endswith("...")
+        ):
+            continue
+        if len(words) < cfg.min_words_per_line:
+            continue
+        lower = line.lower()
+        lorem = lorem or "lorem ipsum" in lower
+        if cfg.filter_javascript and "javascript" in lower:
+            continue
+        curly = curly or "{" in line
+        if cfg.filter_policy and _POLICY.search(lower):
+            continue
+        removed -= 1
+        kept.append(line)
+        sentences += len(_SENTENCE_END.findall(line)) or 1
+    return _Cleaned("\n".join(kept).strip(), removed, lorem, curly, sentences)
+
+
+def clean(text: str, cfg: C4Config) -> tuple[str, dict[str, int]]:
+    """The text with C4's line rules applied, and how many content lines and characters went.
+
+    ``c4_chars_removed`` is ``len(text) - len(cleaned)``: removed lines, citation markers and the
+    whitespace that stripping and re-joining the kept lines takes away."""
+    if not cfg.enabled:
+        return text, {"c4_lines_removed": 0, "c4_chars_removed": 0}
+    cleaned = _clean(text, cfg)
+    return cleaned.text, {
+        "c4_lines_removed": cleaned.lines_removed,
+        "c4_chars_removed": len(text) - len(cleaned.text),
+    }
+
+
+def signals(text: str, cfg: C4Config) -> dict[str, int | float]:
+    """C4's signals of the ORIGINAL text under ``cfg``'s line rules (see the module docstring)."""
+    cleaned = _clean(text, cfg)
+    return {
+        "c4_lines_removed": cleaned.lines_removed,
+        "c4_chars_removed": len(text) - len(cleaned.text),
+        "c4_has_lorem_ipsum": int(cleaned.has_lorem_ipsum),
+        "c4_has_curly_bracket": int(cleaned.has_curly_bracket),
+        "c4_sentences": cleaned.sentences,
+    }
+
+
+def decide(sig: dict[str, int | float], cfg: C4Config) -> str | None:
+    """C4's document rules over the signals, or None to keep the (cleaned) document."""
+    if not cfg.enabled:
+        return None
+    if cfg.filter_lorem_ipsum and sig["c4_has_lorem_ipsum"]:
+        return LOREM_IPSUM
+    if cfg.filter_curly_bracket and sig["c4_has_curly_bracket"]:
+        return CURLY_BRACKET
+    if sig["c4_sentences"] < cfg.min_num_sentences:
+        return TOO_FEW_SENTENCES
+    return None

@@ -1,0 +1,112 @@
+"""FineWeb's own quality rules (Penedo et al. 2024, section 3.3), with datatrove's defaults.
+
+FineWeb added three rules on top of C4 and Gopher, chosen because they separated its
+high-quality from its low-quality crawl dumps, plus datatrove's list-page rule:
+
+- at least 12% of lines end in punctuation (C4's line rule, relaxed to a document share);
+- at most 67% of lines are short (30 characters or fewer): menus, lists, tables;
+- duplicated lines hold at most 1% of the characters: the characters of the lines that repeat an
+  earlier line (first occurrences excluded), over the characters of the text without its
+  newlines (datatrove's ``char_duplicates_ratio``);
+- at most 0.3 newlines per word (datatrove's ``new_line_ratio``): a page that is one word list.
+
+Lines are the non-blank pieces of the text split on "\\n", not stripped, as in datatrove's
+``FineWebQualityFilter``; words are whitespace tokens (see ``filters.gopher_quality`` for why),
+where datatrove uses a word tokenizer that also counts punctuation as words, so our newline ratio
+runs a little higher on the same text. The short-line length and the line-ending characters are
+fixed here (``signals`` takes only the text): FineWeb's 30 characters, and FineWeb's
+. ' " ! ? plus the full stops, question and exclamation marks of the major non-Latin scripts
+(datatrove's FineWeb-2 version uses the Unicode Sentence_Terminal set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from filters.gopher_repetition import duplicates
+from pipeline.config_checks import check
+
+TOO_FEW_PUNCT_LINES = "fineweb_too_few_punct_lines"
+TOO_MANY_SHORT_LINES = "fineweb_too_many_short_lines"
+TOO_MANY_DUP_LINE_CHARS = "fineweb_too_many_dup_line_chars"
+TOO_MANY_NEWLINES = "fineweb_too_many_newlines"
+DROP_REASONS = (
+    TOO_FEW_PUNCT_LINES,
+    TOO_MANY_SHORT_LINES,
+    TOO_MANY_DUP_LINE_CHARS,
+    TOO_MANY_NEWLINES,
+)
+
+SIGNAL_FIELDS = [
+    pa.field("fineweb_line_punct_ratio", pa.float64()),
+    pa.field("fineweb_short_line_ratio", pa.float64()),
+    pa.field("fineweb_char_dup_ratio", pa.float64()),
+    pa.field("fineweb_newline_ratio", pa.float64()),
+]
+
+SHORT_LINE_CHARS = 30
+LINE_END_CHARS = (
+    ".'\"!?"  # FineWeb's stop characters
+    "‼‽⁇⁈⁉"  # doubled marks
+    "。．｡！？"  # CJK and full-width
+    "؟۔"  # Arabic question mark and full stop
+    "।॥"  # Devanagari danda, double danda
+    "։"  # Armenian full stop
+    "።፧"  # Ethiopic full stop, question mark
+    "။"  # Myanmar section
+    "។"  # Khmer khan
+)
+_LINE_ENDS = tuple(LINE_END_CHARS)
+
+
+@dataclass(frozen=True)
+class FineWebConfig:
+    """FineWeb's thresholds as datatrove sets them."""
+
+    enabled: bool = True
+    min_line_punct_ratio: float = 0.12
+    # FineWeb-2 keeps documents with no punctuated line at all for scripts that do not use it.
+    line_punct_exclude_zero: bool = False
+    max_short_line_ratio: float = 0.67
+    max_char_dup_ratio: float = 0.01
+    max_newline_ratio: float = 0.3
+
+    def __post_init__(self) -> None:
+        key = "quality.fineweb."
+        for name in ("min_line_punct_ratio", "max_short_line_ratio", "max_char_dup_ratio"):
+            check(0.0 <= getattr(self, name) <= 1.0, key + name, "must be in [0, 1]")
+        check(self.max_newline_ratio >= 0, key + "max_newline_ratio", "must be >= 0")
+
+
+def signals(text: str) -> dict[str, int | float]:
+    """FineWeb's line measurements of one document (0.0 where a ratio has no denominator)."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    n_newlines = text.count("\n")
+    text_chars = len(text) - n_newlines
+    per_line = 1.0 / len(lines) if lines else 0.0
+    return {
+        "fineweb_line_punct_ratio": sum(1 for line in lines if line.endswith(_LINE_ENDS))
+        * per_line,
+        "fineweb_short_line_ratio": sum(1 for n in map(len, lines) if n <= SHORT_LINE_CHARS)
+        * per_line,
+        "fineweb_char_dup_ratio": duplicates(lines)[1] / text_chars if text_chars else 0.0,
+        "fineweb_newline_ratio": n_newlines / max(len(text.split()), 1),
+    }
+
+
+def decide(sig: dict[str, int | float], cfg: FineWebConfig) -> str | None:
+    """The first FineWeb rule the document fails, in datatrove's order, or None to keep it."""
+    if not cfg.enabled:
+        return None
+    punct = sig["fineweb_line_punct_ratio"]
+    if punct < cfg.min_line_punct_ratio and not (punct == 0 and cfg.line_punct_exclude_zero):
+        return TOO_FEW_PUNCT_LINES
+    if sig["fineweb_short_line_ratio"] > cfg.max_short_line_ratio:
+        return TOO_MANY_SHORT_LINES
+    if sig["fineweb_char_dup_ratio"] > cfg.max_char_dup_ratio:
+        return TOO_MANY_DUP_LINE_CHARS
+    if sig["fineweb_newline_ratio"] > cfg.max_newline_ratio:
+        return TOO_MANY_NEWLINES
+    return None

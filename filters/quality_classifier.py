@@ -1,0 +1,87 @@
+"""GPT-3's quality classifier: scoring documents and the Pareto selection over the scores.
+
+GPT-3 (Brown et al. 2020, appendix A) trained a logistic-regression classifier with WebText,
+Wikipedia and books as positives and raw Common Crawl as negatives, then kept a document iff
+``np.random.pareto(alpha) > 1 - document_score`` with alpha = 9: mostly high-scoring documents,
+but some low-scoring ones too, so the filtered set is not narrowed to the reference's style.
+gristmill uses a fastText classifier (as CCNet and dolma do) trained by ``gristmill
+train-quality`` (``jobs/train_quality.py``); this module is the part the quality stage needs on
+its executors. It imports no pyspark.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import unicodedata
+
+import fasttext
+
+LABEL_HQ = "__label__hq"
+LABEL_LQ = "__label__lq"
+# fastText averages the vectors of a document's words and word n-grams, so a prefix of a page
+# classifies it about as well as the whole page; the cap bounds the training set held by the
+# Spark driver (max docs x 2 classes x MAX_CHARS) and the scoring cost of huge pages.
+MAX_CHARS = 5_000
+# GPT-3's alpha (Brown et al. 2020, appendix A).
+PARETO_ALPHA = 9.0
+
+# fastText splits on whitespace only, so "word," and "word" would be different features; its
+# text-classification tutorial separates punctuation from words, and so do we. Underscores too:
+# a page that contains "__label__lq" must not become a label of its own training line.
+_PUNCTUATION = re.compile(r"([^\w\s]|_)")
+
+
+def normalize(text: str) -> str:
+    """One fastText input line: NFKC, lowercased, punctuation split off, whitespace collapsed.
+
+    Training and scoring must see the same features, so both go through this function. It is
+    idempotent (normalizing a normalized text changes nothing): the training job normalizes on
+    the executors before collecting, and scoring normalizes again.
+    """
+    folded = unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower()
+    return " ".join(_PUNCTUATION.sub(r" \1 ", folded).split())[:MAX_CHARS].rstrip()
+
+
+@functools.cache
+def load(model_path: str) -> fasttext.FastText._FastText:
+    """The model, loaded once per Python process: Spark reuses its Python workers across tasks,
+    so that is once per executor core, not per task or batch."""
+    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
+    return fasttext.load_model(model_path)
+
+
+def scores(texts: list[str], model_path: str) -> list[float]:
+    """P(__label__hq) for each text, in one batched predict call."""
+    if not texts:
+        return []
+    labels, probs = load(model_path).predict([normalize(t) for t in texts], k=2)
+    # fastText's softmax output can exceed 1 by float error (1.00001).
+    return [
+        min(float(dict(zip(lab, p, strict=True)).get(LABEL_HQ, 0.0)), 1.0)
+        for lab, p in zip(labels, probs, strict=True)
+    ]
+
+
+def pareto_keep(score: float, doc_id: str, seed: int, alpha: float = PARETO_ALPHA) -> bool:
+    """GPT-3's selection: keep iff a Pareto(alpha) draw is greater than ``1 - score``.
+
+    The draw follows numpy's ``np.random.pareto``, which is the Lomax (Pareto II) distribution:
+    ``X = (1 - u) ** (-1 / alpha) - 1`` with u uniform on [0, 1), so P(X > t) = (1 + t) ** -alpha.
+    The keep probability is therefore exactly
+
+        P(keep | score) = (2 - score) ** -alpha
+
+    which for alpha = 9 is 1 at score 1, 0.026 at score 0.5 and 2 ** -9 = 0.002 at score 0.
+    (The classical Pareto with minimum 1 would be ``X + 1`` >= 1 > 1 - score: it keeps every
+    document, which is why the Lomax reading is the one that matches GPT-3's intent.)
+
+    u comes from a hash of (seed, doc_id), not from a random generator, so a document gets the
+    same draw on every run and under every partitioning; for a fixed document, keeping is
+    monotone in the score.
+    """
+    digest = hashlib.blake2b(f"pareto:{seed}:{doc_id}".encode(), digest_size=8).digest()
+    # 53 bits: u * 2**-53 is exact and below 1, so 1 - u is never 0.
+    u = (int.from_bytes(digest, "little") >> 11) * 2.0**-53
+    return (1.0 - u) ** (-1.0 / alpha) - 1.0 > 1.0 - score

@@ -1,0 +1,258 @@
+"""Train-quality: reference text vs raw crawl -> GPT-3's fastText quality classifier.
+
+GPT-3 (Brown et al. 2020, appendix A) trained a classifier with a reference corpus as positives
+and raw Common Crawl as negatives; its P(high quality) drives the quality stage's Pareto
+selection (filters/quality_classifier.py). gristmill trains it from files the user points at.
+
+    gristmill train-quality --positive wiki.txt books.jsonl.gz --negative out/stages/ingest \\
+        --out models/quality
+    spark-submit jobs/train_quality.py --positive ... --negative ... --out models/quality
+
+Inputs, by name: .txt and .txt.gz: every non-empty line is one document; .jsonl and .jsonl.gz:
+the "text" field of each line; .parquet files and directories (a gristmill stages/ingest, say):
+the "text" column, only the rows with a null drop_reason where the table has that column.
+
+Spark reads and normalizes every document (lowercased, punctuation split off, one line, the first
+5,000 characters), drops exact copies, and brings back at most --max-docs per class: those with
+the smallest hash of (seed, text). The larger class is then cut to the smaller's size,
+--heldout-fraction of each (by another hash) is held out, fastText trains in a fresh Python
+process and the held-out documents are scored: precision, recall and F1 at P(hq) >= 0.5, and ROC
+AUC. DIR/model.bin and DIR/metrics.json are written to a temporary directory and renamed into
+place together; an existing DIR is replaced only if it holds nothing but those two files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as ds
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
+from jobs.options import fail_usage, job_main
+from jobs.stage_io import commit, temp_path, write_json
+from pipeline.classifier_training import (
+    KEYED_SCHEMA,
+    MIN_DOCS_PER_CLASS,
+    Hyperparameters,
+    balance,
+    binary_metrics,
+    keyed_documents,
+    split_heldout,
+    train_and_score,
+    write_training_file,
+)
+from pipeline.config import Config
+from schemas.tables import spark_schema
+
+MODEL_FILE = "model.bin"
+METRICS_FILE = "metrics.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    paths = {"nargs": "+", "required": True, "type": Path, "metavar": "PATH"}
+    parser.add_argument("--positive", help="reference text: the high-quality class", **paths)
+    parser.add_argument("--negative", help="raw crawl documents: the low-quality class", **paths)
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="where model.bin and metrics.json go"
+    )
+    parser.add_argument("--config", type=Path, help="YAML config file (defaults: see README)")
+    parser.add_argument("--master", help="Spark master URL (default: spark.master of the config)")
+    parser.add_argument(
+        "--max-docs", type=int, default=100_000, help="most documents per class (default: 100000)"
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seeds sampling, split and training (default: the config's seed)"
+    )
+    parser.add_argument(
+        "--heldout-fraction", type=float, default=0.1, help="share held out (default: 0.1)"
+    )
+    # The defaults and the reasons for them are in pipeline.classifier_training.Hyperparameters.
+    hp = Hyperparameters()
+    group = parser.add_argument_group("fastText hyperparameters")
+    group.add_argument("--lr", type=float, default=hp.lr, help=f"default: {hp.lr}")
+    group.add_argument("--epoch", type=int, default=hp.epoch, help=f"default: {hp.epoch}")
+    group.add_argument("--dim", type=int, default=hp.dim, help=f"default: {hp.dim}")
+    group.add_argument(
+        "--word-ngrams", type=int, default=hp.word_ngrams, help=f"default: {hp.word_ngrams}"
+    )
+    group.add_argument(
+        "--min-count", type=int, default=hp.min_count, help=f"default: {hp.min_count}"
+    )
+    group.add_argument("--bucket", type=int, default=hp.bucket, help=f"default: {hp.bucket}")
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=hp.threads,
+        help=f"default: {hp.threads}; more train faster but not reproducibly",
+    )
+
+
+def input_format(path: Path) -> str:
+    """'text', 'json' or 'parquet', from the name; a directory is a Parquet table."""
+    name = path.name.lower()
+    if path.is_dir() or name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".txt", ".txt.gz")):
+        return "text"
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        return "json"
+    raise ValueError(
+        f"{path}: unknown input format (expected .txt, .txt.gz, .jsonl, .jsonl.gz, .parquet "
+        f"or a Parquet directory)"
+    )
+
+
+def hyperparameters(args: argparse.Namespace, seed: int) -> Hyperparameters:
+    return Hyperparameters(
+        lr=args.lr,
+        epoch=args.epoch,
+        dim=args.dim,
+        word_ngrams=args.word_ngrams,
+        min_count=args.min_count,
+        bucket=args.bucket,
+        threads=args.threads,
+        seed=seed,
+    )
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out that holds anything but an earlier model: replacing it deletes it."""
+    if out.exists() and (
+        not out.is_dir() or {p.name for p in out.iterdir()} - {MODEL_FILE, METRICS_FILE}
+    ):
+        fail_usage(f"--out {out} exists and is not a quality-classifier directory")
+
+
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    """Inputs readable and of a known format, options in range, before Spark starts."""
+    for path in [*args.positive, *args.negative]:
+        if not path.exists():
+            fail_usage(f"input not found: {path}")
+        try:
+            if input_format(path) == "parquet" and "text" not in ds.dataset(path).schema.names:
+                fail_usage(f"{path}: the Parquet table has no 'text' column")
+        except (ValueError, OSError) as exc:
+            fail_usage(str(exc))
+    if args.max_docs < MIN_DOCS_PER_CLASS:
+        fail_usage(f"--max-docs must be >= {MIN_DOCS_PER_CLASS}")
+    if not 0.0 < args.heldout_fraction < 1.0:
+        fail_usage("--heldout-fraction must be in (0, 1)")
+    try:
+        hyperparameters(args, cfg.seed)
+    except ValueError as exc:
+        fail_usage(str(exc))
+    check_out(args.out)
+
+
+def read_documents(spark: SparkSession, path: Path) -> DataFrame:
+    """One input as a DataFrame of one column, ``text``."""
+    fmt, where = input_format(path), str(path.resolve())
+    if fmt == "text":
+        return spark.read.text(where).select(F.col("value").alias("text"))
+    if fmt == "json":
+        return spark.read.schema("text STRING").json(where)
+    df = spark.read.parquet(where)
+    if "drop_reason" in df.columns:
+        df = df.where(F.col("drop_reason").isNull())
+    return df.select("text")
+
+
+def sample_class(
+    spark: SparkSession, paths: list[Path], seed: int, max_docs: int
+) -> tuple[int, list[str]]:
+    """(distinct documents available, the sample): normalized texts in sample-key order."""
+    docs = functools.reduce(DataFrame.unionByName, [read_documents(spark, p) for p in paths])
+    keyed = docs.mapInArrow(
+        functools.partial(keyed_documents, seed=seed), spark_schema(KEYED_SCHEMA)
+    )
+    # Read once for the count and once for the sample: keep the normalized table in between.
+    unique = keyed.dropDuplicates(["key"]).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        available = unique.count()
+        sample = unique.orderBy("key").limit(max_docs).toArrow()
+    finally:
+        unique.unpersist()
+    return available, sample.sort_by("key").column("text").to_pylist()
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    seed = cfg.seed if args.seed is None else args.seed
+    hp = hyperparameters(args, seed)
+    available_hq, sampled_hq = sample_class(spark, args.positive, seed, args.max_docs)
+    available_lq, sampled_lq = sample_class(spark, args.negative, seed, args.max_docs)
+    hq, lq = balance(sampled_hq, sampled_lq)
+    if len(hq) < MIN_DOCS_PER_CLASS:
+        fail_usage(
+            f"too few documents to train on: {available_hq} positive and {available_lq} negative "
+            f"(distinct, non-empty); fastText needs at least {MIN_DOCS_PER_CLASS} of each"
+        )
+    train_hq, heldout_hq = split_heldout(hq, seed, args.heldout_fraction)
+    train_lq, heldout_lq = split_heldout(lq, seed, args.heldout_fraction)
+
+    check_out(args.out)
+    tmp = temp_path(args.out)
+    work = tmp / "work"
+    work.mkdir(parents=True)
+    write_training_file(work / "train.txt", train_hq, train_lq, seed)
+    started = time.monotonic()
+    predictions = train_and_score(
+        work / "train.txt", heldout_hq + heldout_lq, tmp / MODEL_FILE, hp, work
+    )
+    training_seconds = time.monotonic() - started
+    shutil.rmtree(work)
+
+    labels = [True] * len(heldout_hq) + [False] * len(heldout_lq)
+    with (tmp / MODEL_FILE).open("rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    metrics = {
+        "labels": {"positive": LABEL_HQ, "negative": LABEL_LQ},
+        "inputs": {
+            "positive": [str(p.resolve()) for p in args.positive],
+            "negative": [str(p.resolve()) for p in args.negative],
+        },
+        "sampling": {
+            "seed": seed,
+            "max_docs": args.max_docs,
+            "heldout_fraction": args.heldout_fraction,
+            "max_chars": MAX_CHARS,
+        },
+        "counts": {
+            name: {
+                "available": available,
+                "sampled": len(sampled),
+                "balanced": len(train) + len(heldout),
+                "train": len(train),
+                "heldout": len(heldout),
+            }
+            for name, available, sampled, train, heldout in (
+                ("positive", available_hq, sampled_hq, train_hq, heldout_hq),
+                ("negative", available_lq, sampled_lq, train_lq, heldout_lq),
+            )
+        },
+        "hyperparameters": hp.fasttext_args(),
+        "heldout": binary_metrics(labels, predictions),
+        "model": {"file": MODEL_FILE, "bytes": (tmp / MODEL_FILE).stat().st_size, "sha256": sha256},
+        # Wall time of the child process: interpreter start, training, scoring the held-out part.
+        "training_seconds": round(training_seconds, 3),
+    }
+    write_json(tmp / METRICS_FILE, metrics)
+    commit(tmp, args.out, args.out.parent)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Training GPT-3's quality classifier: the pure parts of ``jobs/train_quality.py``.
+
+GPT-3 (Brown et al. 2020, appendix A) trained a classifier to tell a reference corpus (WebText,
+Wikipedia, books) from raw Common Crawl. Here it is a fastText supervised model with a softmax
+over two labels, which is a logistic regression on averaged word and bigram embeddings. The
+steps: normalize each document as scoring will (``filters.quality_classifier.normalize``), take a
+sample of each class by a hash of the text, downsample the larger class, hold out a share by
+another hash, train in a fresh Python process and evaluate on the held-out documents.
+
+Every choice of documents is a hash of (purpose, seed, normalized text), never a random
+generator, so the same inputs and seed give the same training file whatever Spark's
+partitioning, and a document and its exact copies always fall on the same side of the split.
+With one training thread fastText is then deterministic too: the same model bytes.
+
+fastText's Python ``train_supervised`` reports "Encountered NaN" on tiny files and fails when it
+is called more than once in one process (DESIGN.md, known traps), so :func:`train_and_score`
+runs it in a child process (``python -m pipeline.classifier_training SPEC``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fasttext
+import numpy as np
+import pyarrow as pa
+
+from filters.quality_classifier import LABEL_HQ, LABEL_LQ, normalize, scores
+
+# The keyed, normalized documents the Spark job samples from; the key is a Spark long.
+KEYED_SCHEMA = pa.schema([("key", pa.int64()), ("text", pa.string())])
+# fastText gives "Encountered NaN" on tiny training files (DESIGN.md, known traps).
+MIN_DOCS_PER_CLASS = 100
+# The folder that holds the pipeline/ and filters/ packages, for the child's import path.
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def text_key(purpose: str, seed: int, text: str) -> int:
+    """A signed 64-bit hash of a text for one purpose (sample, heldout, order) and seed."""
+    digest = hashlib.blake2b(f"{purpose}:{seed}:{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def keyed_documents(batches: Iterable[pa.RecordBatch], seed: int) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: a ``text`` column in, (sample key, normalized text) out.
+
+    Normalizing on the executors truncates documents before they are shuffled or collected, and
+    documents with nothing left (empty, whitespace, null) are dropped.
+    """
+    for batch in batches:
+        texts = [normalize(t) for t in batch.column("text").to_pylist() if t]
+        texts = [t for t in texts if t]
+        keys = [text_key("sample", seed, t) for t in texts]
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(keys, pa.int64()), pa.array(texts, pa.string())], schema=KEYED_SCHEMA
+        )
+
+
+def balance(positives: list[str], negatives: list[str]) -> tuple[list[str], list[str]]:
+    """Downsample the larger class to the smaller's size.
+
+    Both lists come in sample-key order, so the documents kept are the ones with the smallest
+    keys: the same as if ``--max-docs`` had been the smaller class's size.
+    """
+    n = min(len(positives), len(negatives))
+    return positives[:n], negatives[:n]
+
+
+def split_heldout(texts: list[str], seed: int, fraction: float) -> tuple[list[str], list[str]]:
+    """(train, heldout): a text is held out iff its heldout hash falls below ``fraction``."""
+    train: list[str] = []
+    heldout: list[str] = []
+    for text in texts:
+        unit = (text_key("heldout", seed, text) + 2**63) / 2**64
+        (heldout if unit < fraction else train).append(text)
+    return train, heldout
+
+
+def write_training_file(path: Path, positives: list[str], negatives: list[str], seed: int) -> int:
+    """Write fastText's input (``__label__hq text`` lines); return the number of lines.
+
+    The two classes are interleaved in hash order: fastText's SGD reads the file front to back,
+    and a file sorted by class would end its training on one class.
+    """
+    examples = [(LABEL_HQ, t) for t in positives] + [(LABEL_LQ, t) for t in negatives]
+    examples.sort(key=lambda e: text_key("order", seed, f"{e[0]} {e[1]}"))
+    with path.open("w", encoding="utf-8") as f:
+        for label, text in examples:
+            f.write(f"{label} {text}\n")
+    return len(examples)
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """fastText's supervised options, with defaults that score well on the shared reference data.
+
+    Word bigrams capture the phrasing that tells edited prose from boilerplate; minCount 3 keeps
+    one-off tokens (typos, ids, URLs), the bulk of a crawl's vocabulary, out of the model; the
+    200,000 n-gram buckets (fastText's default is 2,000,000) keep the model file near 100 MB
+    instead of 800 MB at dim 100 (size = (words + buckets) x dim x 4 bytes). One thread makes
+    training deterministic; fastText's lock-free SGD with more threads is not (measured here).
+    """
+
+    lr: float = 0.3
+    epoch: int = 10
+    dim: int = 100
+    word_ngrams: int = 2
+    min_count: int = 3
+    bucket: int = 200_000
+    threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("epoch", "dim", "word_ngrams", "min_count", "bucket", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def fasttext_args(self) -> dict[str, Any]:
+        """The keyword arguments of ``fasttext.train_supervised``, in fastText's names."""
+        return {
+            "lr": self.lr,
+            "epoch": self.epoch,
+            "dim": self.dim,
+            "wordNgrams": self.word_ngrams,
+            "minCount": self.min_count,
+            "bucket": self.bucket,
+            "thread": self.threads,
+            "seed": self.seed,
+            "loss": "softmax",
+        }
+
+
+def roc_auc(labels: Sequence[bool], predictions: Sequence[float]) -> float | None:
+    """Area under the ROC curve from ranks (Mann-Whitney U); None without both classes.
+
+    It is the probability that a random positive scores above a random negative, ties counting
+    one half: each group of tied scores gets the average of the ranks it spans.
+    """
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(predictions, dtype=np.float64)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    _, group, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[group]
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def binary_metrics(
+    labels: Sequence[bool], predictions: Sequence[float], threshold: float = 0.5
+) -> dict[str, Any]:
+    """Precision, recall, F1 and accuracy of ``score >= threshold`` for the positive class, plus
+    ROC AUC and the mean score of each class; a metric without a denominator is None."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(predictions, dtype=np.float64)
+    predicted = s >= threshold
+    tp = int((predicted & y).sum())
+    precision = tp / int(predicted.sum()) if predicted.any() else None
+    recall = tp / int(y.sum()) if y.any() else None
+    f1 = 2 * tp / (int(predicted.sum()) + int(y.sum())) if predicted.any() or y.any() else None
+    return {
+        "threshold": threshold,
+        "positives": int(y.sum()),
+        "negatives": int((~y).sum()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": float((predicted == y).mean()) if y.size else None,
+        "roc_auc": roc_auc(y, s),
+        "mean_score_positive": float(s[y].mean()) if y.any() else None,
+        "mean_score_negative": float(s[~y].mean()) if (~y).any() else None,
+    }
+
+
+def train_and_score(
+    train_file: Path,
+    heldout: list[str],
+    model_path: Path,
+    hyperparameters: Hyperparameters,
+    work_dir: Path,
+) -> list[float]:
+    """Train on ``train_file`` in a fresh Python process, save the model to ``model_path``, and
+    return its P(__label__hq) for each held-out text."""
+    spec = {
+        "train": str(train_file),
+        "model": str(model_path),
+        "heldout": str(work_dir / "heldout.json"),
+        "scores": str(work_dir / "scores.json"),
+        "fasttext": hyperparameters.fasttext_args(),
+    }
+    Path(spec["heldout"]).write_text(json.dumps(heldout), encoding="utf-8")
+    spec_path = work_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    path = os.pathsep.join(p for p in (str(_SOURCE_ROOT), os.environ.get("PYTHONPATH")) if p)
+    child = subprocess.run(
+        [sys.executable, "-m", __name__, str(spec_path)],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(
+            f"fastText training failed (exit code {child.returncode}): {child.stderr[-2000:]}"
+        )
+    return json.loads(Path(spec["scores"]).read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child process: train, save, score the held-out texts, as the spec file says."""
+    (spec_path,) = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    model = fasttext.train_supervised(input=spec["train"], verbose=0, **spec["fasttext"])
+    model.save_model(spec["model"])
+    heldout = json.loads(Path(spec["heldout"]).read_text(encoding="utf-8"))
+    Path(spec["scores"]).write_text(json.dumps(scores(heldout, spec["model"])), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

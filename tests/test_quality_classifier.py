@@ -1,0 +1,274 @@
+"""GPT-3's quality classifier: trained by ``train-quality`` on real reference and crawl text, its
+held-out metrics, its scoring, and the Pareto selection's keep probability."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from filters.quality_classifier import LABEL_HQ, MAX_CHARS, normalize, pareto_keep, scores
+from jobs import train_quality
+from pipeline.classifier_training import (
+    Hyperparameters,
+    balance,
+    binary_metrics,
+    roc_auc,
+    split_heldout,
+    text_key,
+)
+from pipeline.config import Config
+
+# WikiText's tokenizer marks in-number and in-word joins with @x@ and spaces off punctuation.
+_JOINS = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
+_SPACE_BEFORE = re.compile(r" ([,.;:!?)\]]|'s\b|n't\b)")
+
+
+def detokenize(line: str) -> str:
+    for marked, joined in _JOINS.items():
+        line = line.replace(marked, joined)
+    line = _SPACE_BEFORE.sub(r"\1", line.replace("<unk>", "").replace("( ", "("))
+    return " ".join(line.split())
+
+
+def wikitext_documents(path: Path) -> list[str]:
+    """One document per section (an article's lead or a ``= = Heading = =`` part): articles are
+    too few (60) to train on, paragraphs shorter than the web pages they are compared with."""
+    docs: list[str] = []
+    section: list[str] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.startswith("= ") and line.endswith(" ="):
+            if len(section) > 1:  # a heading with paragraphs under it
+                docs.append("\n".join(section))
+            section = [line.strip("= ")]
+        elif line:
+            section.append(detokenize(line))
+    if len(section) > 1:
+        docs.append("\n".join(section))
+    return docs
+
+
+def job_args(
+    positive: list[Path], negative: list[Path], out: Path, **options
+) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    train_quality.add_arguments(parser)
+    argv = ["--positive", *map(str, positive), "--negative", *map(str, negative), "--out", str(out)]
+    args = parser.parse_args(argv)
+    for key, value in options.items():
+        setattr(args, key, value)
+    return args
+
+
+@pytest.fixture(scope="module")
+def reference(shared_data: Path, tmp_path_factory) -> tuple[list[Path], list[Path]]:
+    """Positives: WikiText-2 sections (.txt, one per line) + CCNet head docs (.jsonl); negatives:
+    697 real Common Crawl documents (dolma .jsonl.gz)."""
+    ref = shared_data / "reference"
+    wiki = tmp_path_factory.mktemp("reference") / "wikitext-2_valid_sections.txt"
+    sections = wikitext_documents(ref / "wikitext-2_valid.txt")
+    wiki.write_text("".join(" ".join(d.split()) + "\n" for d in sections), encoding="utf-8")
+    positives = [wiki, ref / "ccnet_cc_en_head-0091.jsonl"]
+    return positives, [ref / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"]
+
+
+@pytest.fixture(scope="module")
+def trained(spark, reference, tmp_path_factory) -> tuple[Path, dict]:
+    positive, negative = reference
+    out = tmp_path_factory.mktemp("model") / "quality"
+    metrics = train_quality.run(spark, job_args(positive, negative, out), Config())
+    return out, metrics
+
+
+def test_heldout_metrics_on_real_data(trained, reference) -> None:
+    out, metrics = trained
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.bin"]
+    assert not list(out.parent.glob("*.tmp-*"))
+
+    heldout = metrics["heldout"]
+    print(f"held-out metrics: {heldout}, training {metrics['training_seconds']} s")
+    assert heldout["roc_auc"] >= 0.9
+    assert heldout["precision"] >= 0.8 and heldout["recall"] >= 0.8 and heldout["f1"] >= 0.8
+    assert heldout["mean_score_positive"] > heldout["mean_score_negative"] + 0.5
+
+    pos, neg = metrics["counts"]["positive"], metrics["counts"]["negative"]
+    # 540 WikiText sections + 10 CCNet docs; of the 697 crawl docs 27 are empty and 11 copies.
+    assert (pos["available"], neg["available"]) == (550, 659)
+    assert pos["balanced"] == neg["balanced"] == 550  # the crawl side was cut to size
+    for counts in (pos, neg):
+        assert counts["train"] + counts["heldout"] == counts["balanced"]
+        assert 0.05 < counts["heldout"] / counts["balanced"] < 0.15
+    assert (heldout["positives"], heldout["negatives"]) == (pos["heldout"], neg["heldout"])
+
+    assert metrics["hyperparameters"] == Hyperparameters().fasttext_args()
+    assert metrics["inputs"]["positive"] == [str(p.resolve()) for p in reference[0]]
+    assert metrics["sampling"] == {
+        "seed": 0,
+        "max_docs": 100_000,
+        "heldout_fraction": 0.1,
+        "max_chars": MAX_CHARS,
+    }
+    assert len(metrics["model"]["sha256"]) == 64
+    assert metrics["model"]["bytes"] == (out / "model.bin").stat().st_size
+
+
+def test_heldout_documents_score_apart(trained, reference) -> None:
+    """The held-out documents, rebuilt from the documented rules (distinct normalized texts, the
+    smallest sample keys, the heldout hash), scored in this process as the quality stage will
+    score them: positives well above negatives, and the same AUC as the training child's."""
+    out, metrics = trained
+    positive, negative = reference
+    wiki = positive[0].read_text(encoding="utf-8").splitlines()
+    ccnet = [json.loads(line)["text"] for line in positive[1].open(encoding="utf-8")]
+    with gzip.open(negative[0]) as f:
+        crawl = [json.loads(line)["text"] for line in f]
+
+    def sample(texts: list[str]) -> list[str]:
+        distinct = {normalize(t) for t in texts} - {""}
+        return sorted(distinct, key=lambda t: text_key("sample", 0, t))
+
+    hq, lq = balance(sample(wiki + ccnet), sample(crawl))
+    heldout_hq = split_heldout(hq, seed=0, fraction=0.1)[1]
+    heldout_lq = split_heldout(lq, seed=0, fraction=0.1)[1]
+    assert (len(heldout_hq), len(heldout_lq)) == (
+        metrics["counts"]["positive"]["heldout"],
+        metrics["counts"]["negative"]["heldout"],
+    )
+    p_hq = scores(heldout_hq, str(out / "model.bin"))
+    p_lq = scores(heldout_lq, str(out / "model.bin"))
+    assert np.mean(p_hq) > np.mean(p_lq) + 0.5
+    labels = [True] * len(p_hq) + [False] * len(p_lq)
+    assert roc_auc(labels, p_hq + p_lq) == pytest.approx(metrics["heldout"]["roc_auc"])
+    assert scores([], str(out / "model.bin")) == []
+
+
+def test_training_again_in_the_same_process_gives_the_same_model(spark, trained, reference):
+    """fastText's train_supervised cannot run twice in one process; the job's child process can,
+    and with one thread and the same seed it writes the same bytes. The earlier model in --out
+    is replaced."""
+    out, first = trained
+    positive, negative = reference
+    again = train_quality.run(spark, job_args(positive, negative, out), Config())
+    assert again["model"]["sha256"] == first["model"]["sha256"]
+    assert again["heldout"] == first["heldout"]
+    other = train_quality.run(
+        spark,
+        job_args(positive, negative, out.parent / "other", seed=1, epoch=5, max_docs=300),
+        Config(),
+    )
+    assert other["model"]["sha256"] != first["model"]["sha256"]
+    assert other["counts"]["positive"]["available"] == first["counts"]["positive"]["available"]
+    assert other["counts"]["positive"]["sampled"] == other["counts"]["negative"]["sampled"] == 300
+    assert other["heldout"]["roc_auc"] >= 0.9
+
+
+def test_parquet_input_uses_kept_rows_only(spark, tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "doc_id": ["a", "b", "c"],
+            "text": ["kept one", "dropped", "kept two"],
+            "drop_reason": [None, "too_few_words", None],
+        }
+    )
+    (tmp_path / "ingest").mkdir()
+    pq.write_table(table, tmp_path / "ingest" / "part-0.parquet")
+    docs = train_quality.read_documents(spark, tmp_path / "ingest")
+    assert sorted(r["text"] for r in docs.collect()) == ["kept one", "kept two"]
+
+
+def test_usage_errors(reference, tmp_path: Path) -> None:
+    positive, negative = reference
+    (tmp_path / "notes.csv").write_text("text\n")
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "precious.txt").write_text("do not delete")
+    for args in (
+        job_args([tmp_path / "notes.csv"], negative, tmp_path / "m"),
+        job_args(positive, [tmp_path / "missing.jsonl"], tmp_path / "m"),
+        job_args(positive, negative, occupied),
+        job_args(positive, negative, tmp_path / "m", lr=0.0),
+        job_args(positive, negative, tmp_path / "m", heldout_fraction=1.0),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            train_quality.check(args, Config())
+        assert exc.value.code == 2
+    assert (occupied / "precious.txt").exists()
+
+
+def test_normalize(shared_data: Path) -> None:
+    assert normalize("Hello,  World!\n\tNew line") == "hello , world ! new line"
+    # A page quoting a label must not label its own training line.
+    assert LABEL_HQ not in normalize("spam __label__hq spam")
+    with gzip.open(shared_data / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    for text in texts:
+        once = normalize(text)
+        assert normalize(once) == once  # training normalizes, then scoring normalizes again
+        assert "\n" not in once and len(once) <= MAX_CHARS
+
+
+def test_balance_and_split_are_deterministic() -> None:
+    docs = [f"document number {i}" for i in range(5000)]
+    assert balance(docs, docs[:10]) == (docs[:10], docs[:10])
+    train, heldout = split_heldout(docs, seed=0, fraction=0.1)
+    assert len(train) + len(heldout) == len(docs) and 400 < len(heldout) < 600
+    # A document's side depends on its text and the seed, not on the order or company it keeps.
+    assert set(split_heldout(docs[::-1], seed=0, fraction=0.1)[1]) == set(heldout)
+    assert set(split_heldout(docs[:100], seed=0, fraction=0.1)[1]) == set(heldout) & set(docs[:100])
+    assert set(split_heldout(docs, seed=1, fraction=0.1)[1]) != set(heldout)
+
+
+def test_roc_auc_matches_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.random(300) < 0.4
+    predictions = np.round(rng.random(300) + 0.3 * labels, 1)  # many ties
+    pos, neg = predictions[labels], predictions[~labels]
+    pairwise = ((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean()
+    assert roc_auc(labels, predictions) == pytest.approx(pairwise)
+    assert roc_auc([True, False], [0.9, 0.1]) == 1.0
+    assert roc_auc([True, False], [0.1, 0.9]) == 0.0
+    assert roc_auc([True, False, True], [0.5, 0.5, 0.5]) == 0.5
+    assert roc_auc([True, True], [0.1, 0.9]) is None
+
+
+def test_binary_metrics() -> None:
+    m = binary_metrics([True, True, True, False, False], [0.9, 0.6, 0.2, 0.7, 0.1])
+    assert (m["precision"], m["recall"]) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert m["f1"] == pytest.approx(2 / 3) and m["accuracy"] == pytest.approx(0.6)
+    assert m["roc_auc"] == pytest.approx(4 / 6)  # 4 of the 6 (positive, negative) pairs in order
+    assert binary_metrics([False, False], [0.1, 0.2])["precision"] is None
+
+
+def test_pareto_keep_is_reproducible() -> None:
+    ids = [f"doc-{i}" for i in range(2000)]
+    first = [pareto_keep(0.5, d, seed=7) for d in ids]
+    assert first == [pareto_keep(0.5, d, seed=7) for d in ids]
+    assert first != [pareto_keep(0.5, d, seed=8) for d in ids]
+    # For a fixed document, a higher score never turns a keep into a drop.
+    for d in ids[:200]:
+        kept = [pareto_keep(s, d, seed=7) for s in np.linspace(0, 1, 21)]
+        assert kept == sorted(kept)
+
+
+@pytest.mark.parametrize("alpha", [9.0, 3.0])
+def test_pareto_keep_rate_is_two_minus_score_to_the_minus_alpha(alpha: float) -> None:
+    """numpy's pareto is Lomax: P(X > 1 - s) = (2 - s) ** -alpha. Both the hash-driven helper and
+    numpy's own generator keep at that rate, within 5 binomial standard deviations."""
+    n = 40_000
+    ids = [f"doc-{i}" for i in range(n)]
+    draws = np.random.default_rng(0).pareto(alpha, n)
+    for score in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0):
+        expected = (2.0 - score) ** -alpha
+        tolerance = 5 * np.sqrt(expected * (1 - expected) / n) + 1e-9
+        rate = np.mean([pareto_keep(score, d, seed=0, alpha=alpha) for d in ids])
+        assert abs(rate - expected) <= tolerance, (score, rate, expected)
+        assert abs(np.mean(draws > 1.0 - score) - expected) <= tolerance
