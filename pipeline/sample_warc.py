@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib
+import inspect
 import json
 import random
 import re
@@ -30,6 +32,7 @@ import struct
 import sys
 import unicodedata
 import uuid
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -364,6 +367,44 @@ def _claim_paragraphs() -> dict[str, list[tuple[str, str, str]]]:
             seen |= grams
             claimed[roles.get(topic, "web")].append((topic, heading, para))
     return claimed
+
+
+# Standard-library modules whose docstrings add English prose to the reference text, so the
+# demo's classifier and LM train on hundreds of paragraphs (fastText needs that many).
+DOCSTRING_MODULES = (
+    "argparse", "asyncio", "calendar", "collections", "concurrent.futures", "contextlib", "csv",
+    "dataclasses", "datetime", "decimal", "difflib", "email", "enum", "fractions", "functools",
+    "gettext", "heapq", "html.parser", "http.client", "imaplib", "inspect", "ipaddress",
+    "itertools", "json", "logging", "mailbox", "multiprocessing", "optparse", "os", "pathlib",
+    "pickle", "pprint", "queue", "random", "shutil", "smtplib", "socket", "sqlite3",
+    "statistics", "string", "subprocess", "tarfile", "tempfile", "textwrap", "threading",
+    "unittest", "urllib.parse", "uuid", "warnings", "zipfile",
+)  # fmt: skip
+
+
+def _docstring_paragraphs(taken: set[tuple[str, ...]]) -> list[str]:
+    """Prose paragraphs from stdlib docstrings sharing no 13-gram with ``taken`` or each other."""
+    out: list[str] = []
+    seen = set(taken)
+    for name in DOCSTRING_MODULES:
+        module = importlib.import_module(name)
+        objects = [module] + [
+            getattr(module, attr) for attr in sorted(vars(module)) if not attr.startswith("_")
+        ]
+        for obj in objects:
+            with warnings.catch_warnings():  # some attributes are deprecated aliases
+                warnings.simplefilter("ignore")
+                doc = inspect.getdoc(obj) if callable(obj) or obj is module else None
+            for block in (doc or "").split("\n\n"):
+                lines = block.splitlines()
+                if not lines or any(ln[:1].isspace() or ">>>" in ln for ln in lines):
+                    continue
+                text = " ".join(block.split())
+                grams = _ngrams(text)
+                if len(text.split()) >= 12 and text[0].isupper() and grams and not grams & seen:
+                    seen |= grams
+                    out.append(text)
+    return out
 
 
 def _benchmark_items(paragraphs: list[tuple[str, str, str]]) -> list[dict[str, str]]:
@@ -722,7 +763,9 @@ def write_sample(out_dir: Path, seed: int = 0) -> SamplePaths:
     paths.benchmark.write_text(
         "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items), encoding="utf-8"
     )
-    paths.reference.write_text("".join(p + "\n" for _t, _h, p in claimed["ref"]), encoding="utf-8")
+    taken = set().union(*(_ngrams(p) for role in claimed.values() for _t, _h, p in role))
+    reference = [p for _t, _h, p in claimed["ref"]] + _docstring_paragraphs(taken)
+    paths.reference.write_text("".join(p + "\n" for p in reference), encoding="utf-8")
     paths.expected.write_text(
         json.dumps(expected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
