@@ -1,7 +1,8 @@
-"""FineWeb's own quality rules (Penedo et al. 2024, section 3.3), with datatrove's defaults.
+"""FineWeb's own heuristic filters (Penedo et al. 2024), with datatrove's defaults.
 
-FineWeb added three rules on top of C4 and Gopher, chosen because they separated its
-high-quality from its low-quality crawl dumps, plus datatrove's list-page rule:
+FineWeb added three rules on top of C4 and Gopher, picked by comparing statistics of better and
+worse crawl data and kept because each improved its ablation models; datatrove adds a fourth,
+for list pages:
 
 - at least 12% of lines end in punctuation (C4's line rule, relaxed to a document share);
 - at most 67% of lines are short (30 characters or fewer): menus, lists, tables;

@@ -1,4 +1,4 @@
-"""Gopher's quality rules (Rae et al. 2021, appendix A.1.1), with datatrove's defaults.
+"""Gopher's quality filter (Rae et al. 2021, appendix A, "Quality Filtering"), datatrove's defaults.
 
 Gopher keeps a document of 50 to 100,000 words, mean word length 3 to 10 characters, at most 0.1
 hash symbols and at most 0.1 ellipses per word, at most 90% of lines starting with a bullet and
@@ -61,7 +61,7 @@ SIGNAL_FIELDS = [
     pa.field("gopher_stop_words", pa.int64()),
 ]
 
-# Gopher's list (appendix A.1.1); datatrove counts how many distinct ones occur, case-sensitively.
+# Gopher's list (appendix A); datatrove counts how many distinct ones occur, case-sensitively.
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 # datatrove's bullets: the bullet sign and the hyphen-minus that plain-text lists use instead.
 BULLETS = ("•", "-")
@@ -75,7 +75,7 @@ _WORD_CHAR = re.compile(r"\w")
 
 @dataclass(frozen=True)
 class GopherQualityConfig:
-    """Thresholds of Gopher's table A1 as datatrove sets them; a document outside any is dropped."""
+    """Gopher's quality thresholds as datatrove sets them; a document outside any is dropped."""
 
     enabled: bool = True
     min_doc_words: int = 50

@@ -1,4 +1,4 @@
-"""Gopher's repetition rules (Rae et al. 2021, appendix A.1.1, table A1), with datatrove's defaults.
+"""Gopher's repetition rules (Rae et al. 2021, appendix A, table A1), with datatrove's defaults.
 
 Repeated lines, paragraphs and n-grams mark boilerplate, link farms and spam; Gopher found them to
 correlate with low-quality text. Every fraction follows datatrove's ``GopherRepetitionFilter``
