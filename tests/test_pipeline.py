@@ -116,6 +116,13 @@ def test_planted_cases(result):
     assert stats["stages"]["ingest"]["dropped"]["not_html"] >= len(cats["non_html"])
     assert pairs >= len(cats["exact_duplicates"]) - 2
     assert stats["stages"]["dedup"]["dropped"]["exact_duplicate"] >= pairs
+    near = 0
+    for dup, source in expected["duplicate_of"].items():
+        if dup in cats["near_duplicates"] and dup in dedup and source in dedup:
+            near += 1
+            assert (dedup[dup] is None) + (dedup[source] is None) == 1, dup
+    assert near >= len(cats["near_duplicates"]) - 2
+    assert stats["stages"]["dedup"]["dropped"]["fuzzy_duplicate"] >= near
 
 
 def test_contamination_removed_and_reported(result, sample):

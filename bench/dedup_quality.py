@@ -1,0 +1,221 @@
+"""Dedup quality: precision and recall of duplicate pairs on a labeled set of real documents.
+
+The labeled set: real documents (the 697 CC-MAIN-2019-30 documents and the text of the real pages
+of :mod:`bench.corpus`, those of 50 words or more), plus, for 200 of them picked at random,
+synthetic near-duplicates at known edit rates: words substituted at random places, a contiguous
+run of words deleted, or a run of another document's words inserted. The truth is computed, not
+assumed: the exact Jaccard of the word 5-gram shingle sets of every pair of documents (a sparse
+matrix product), and a pair is a duplicate when it reaches the configured threshold (0.75). Real
+documents that are duplicates of each other count like planted ones.
+
+Two predictions are scored, each with and without ``verify_jaccard``:
+
+- ``clusters``: pairs in the same connected component, which is what dedup acts on (one document
+  kept per component), from the single-machine path (``pipeline.connected_components``), which
+  tests show gives the same components as the Spark job;
+- ``lsh_candidates``: pairs that share a bucket in at least one band.
+
+    .venv/bin/python -m bench.dedup_quality     # writes bench/results/dedup_quality.json
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import random
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from scipy import sparse
+
+from bench.corpus import SHARED, documents
+from pipeline.config import Config, config_from_dict
+from pipeline.connected_components import reference_dedup
+from pipeline.minhash import MinHashParams, band_buckets, shingle_set, signatures
+
+CC_DOCS = SHARED / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
+EDITS = {
+    "substitute": (0.01, 0.02, 0.03, 0.05, 0.08, 0.10, 0.15, 0.20),
+    "delete_span": (0.05, 0.10, 0.20, 0.30),
+    "insert_span": (0.05, 0.10, 0.20, 0.30),
+}
+N_SOURCES = 200
+
+
+def originals() -> list[str]:
+    with gzip.open(CC_DOCS, "rt", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f] + list(documents())
+    return [t for t in texts if len(t.split()) >= 50]
+
+
+def edit(words: list[str], kind: str, rate: float, other: list[str], rng: random.Random) -> str:
+    n = max(1, round(rate * len(words)))
+    if kind == "substitute":
+        out = list(words)
+        for i in rng.sample(range(len(words)), n):
+            out[i] = f"subst{rng.randrange(10**6)}"
+        return " ".join(out)
+    at = rng.randrange(len(words) - n + 1)
+    if kind == "delete_span":
+        return " ".join(words[:at] + words[at + n :])
+    start = rng.randrange(max(1, len(other) - n))
+    return " ".join(words[:at] + other[start : start + n] + words[at:])
+
+
+def labeled_set(seed: int = 0) -> tuple[list[dict], dict[str, str]]:
+    """Documents (doc_id, text) and, for each planted one, its edit ("kind rate")."""
+    rng = random.Random(seed)
+    texts = originals()
+    docs = [{"doc_id": f"o{i:05d}", "text": t, "quality_score": None} for i, t in enumerate(texts)]
+    edits = {}
+    for src in rng.sample(range(len(texts)), N_SOURCES):
+        words = texts[src].split()
+        other = texts[rng.randrange(len(texts))].split()
+        for kind, rates in EDITS.items():
+            for rate in rates:
+                doc_id = f"p{len(edits):05d}"
+                text = edit(words, kind, rate, other, rng)
+                docs.append({"doc_id": doc_id, "text": text, "quality_score": None})
+                edits[doc_id] = f"{kind} {rate:.2f} o{src:05d}"
+    return docs, edits
+
+
+def jaccard_pairs(docs: list[dict], params: MinHashParams) -> dict[tuple[int, int], float]:
+    """Exact Jaccard of every pair of documents sharing at least one shingle (i < j)."""
+    sets = [shingle_set(d["text"], params) for d in docs]
+    vocab, cols = np.unique(np.concatenate(sets), return_inverse=True)
+    rows = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
+    x = sparse.csr_matrix(
+        (np.ones(len(rows), np.int32), (rows, cols)), shape=(len(sets), len(vocab))
+    )
+    shared = sparse.triu(x @ x.T, k=1).tocoo()
+    sizes = np.array([len(s) for s in sets])
+    union = sizes[shared.row] + sizes[shared.col] - shared.data
+    return {
+        (int(i), int(j)): float(s / u)
+        for i, j, s, u in zip(shared.row, shared.col, shared.data, union, strict=True)
+    }
+
+
+def bucket_pairs(docs: list[dict], params: MinHashParams) -> set[tuple[int, int]]:
+    buckets = band_buckets(signatures(pa.array([d["text"] for d in docs]), params), params)
+    pairs = set()
+    for band in range(params.bands):
+        groups = defaultdict(list)
+        for i, key in enumerate(buckets[:, band]):
+            groups[key].append(i)
+        for members in groups.values():
+            pairs.update(itertools.combinations(members, 2))
+    return pairs
+
+
+def clusters(docs: list[dict], cfg: Config) -> tuple[dict[str, list[int]], dict[int, int]]:
+    """Component -> member indexes, and removed index -> the index of its cluster's keeper."""
+    index = {d["doc_id"]: i for i, d in enumerate(docs)}
+    groups, keeper = defaultdict(list), {}
+    decisions = reference_dedup(docs, cfg)
+    for doc_id, decision in decisions.items():
+        if decision.component is not None:
+            groups[decision.component].append(index[doc_id])
+    for members in groups.values():
+        (kept,) = [i for i in members if decisions[docs[i]["doc_id"]].drop_reason is None]
+        keeper.update({i: kept for i in members if i != kept})
+    return groups, keeper
+
+
+def scores(predicted: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dict[str, float]:
+    hits = len(predicted & truth)
+    return {
+        "predicted_pairs": len(predicted),
+        "true_positives": hits,
+        "precision": hits / len(predicted) if predicted else 1.0,
+        "recall": hits / len(truth) if truth else 1.0,
+    }
+
+
+def cluster_scores(
+    docs: list[dict], cfg: Config, similarity: dict[tuple[int, int], float], threshold: float
+) -> tuple[dict[str, float], set[tuple[int, int]]]:
+    """Pair scores of the components, and how well the removals are justified."""
+    truth = {p for p, j in similarity.items() if j >= threshold}
+    partners = {i for pair in truth for i in pair}
+    groups, keeper = clusters(docs, cfg)
+    predicted = {p for m in groups.values() for p in itertools.combinations(sorted(m), 2)}
+    clustered = {i for m in groups.values() for i in m}
+    justified = sum(
+        similarity.get((min(i, k), max(i, k)), 0.0) >= threshold for i, k in keeper.items()
+    )
+    return scores(predicted, truth) | {
+        "removed": len(keeper),
+        # A removed document is rightly removed when it is a true duplicate of the document kept
+        # in its place (strict), or at least of some document (lenient).
+        "removal_precision_vs_kept": justified / max(1, len(keeper)),
+        "removal_precision_any_partner": len(keeper.keys() & partners) / max(1, len(keeper)),
+        "docs_with_a_true_duplicate_clustered": len(partners & clustered) / len(partners),
+    }, predicted
+
+
+def planted_found(
+    docs: list[dict],
+    edits: dict[str, str],
+    similarity: dict[tuple[int, int], float],
+    predicted: set[tuple[int, int]],
+) -> dict[str, dict[str, float]]:
+    """Per edit kind and rate: share of (planted, source) pairs clustered, their mean Jaccard."""
+    index = {d["doc_id"]: i for i, d in enumerate(docs)}
+    found: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    jaccards: dict[str, list[float]] = defaultdict(list)
+    for doc_id, label in edits.items():
+        kind, rate, src = label.split()
+        i, j = sorted((index[doc_id], index[src]))
+        key = f"{kind} {rate}"
+        total[key] += 1
+        found[key] += (i, j) in predicted
+        jaccards[key].append(similarity.get((i, j), 0.0))
+    return {
+        key: {"found": found[key] / total[key], "mean_jaccard": float(np.mean(jaccards[key]))}
+        for key in total
+    }
+
+
+def measure() -> dict:
+    base = Config()
+    params = MinHashParams.from_config(base)
+    threshold = base.dedup.threshold
+    docs, edits = labeled_set()
+    similarity = jaccard_pairs(docs, params)
+    truth = {p for p, j in similarity.items() if j >= threshold}
+    plain = config_from_dict({"dedup": {"exact": False}})
+    verified = config_from_dict({"dedup": {"exact": False, "verify_jaccard": True}})
+    clustered, predicted = cluster_scores(docs, plain, similarity, threshold)
+    clustered_verified, _ = cluster_scores(docs, verified, similarity, threshold)
+    return {
+        "documents": len(docs),
+        "planted": len(edits),
+        "threshold": threshold,
+        "shingle": f"word {params.ngram}-grams",
+        "bands_x_rows": f"{params.bands} x {params.rows}",
+        "true_pairs": len(truth),
+        "lsh_candidates": scores(bucket_pairs(docs, params), truth),
+        "clusters": clustered,
+        "clusters_verified": clustered_verified,
+        "planted_pairs_clustered": planted_found(docs, edits, similarity, predicted),
+    }
+
+
+def main() -> int:
+    result = measure()
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "dedup_quality.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Dedup on real Common Crawl documents with planted duplicates.
+
+The signatures equal datasketch's bit for bit; the Spark job gives the same drop reasons and
+components as the single-machine datasketch path; exact duplicates are gone, chains collapse into
+one component, the best-scoring document is the one kept, and 1 or 8 partitions change nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datasketch import MinHash, MinHashLSH
+
+from jobs import dedup
+from jobs.connected_components import connected_components
+from pipeline.config import ConfigError, DedupConfig, config_from_dict
+from pipeline.connected_components import (
+    EXACT_DUPLICATE,
+    FUZZY_DUPLICATE,
+    Decision,
+    best_first,
+    components,
+    reference_dedup,
+    shingle_jaccard,
+)
+from pipeline.minhash import (
+    MinHashParams,
+    datasketch_hashfunc,
+    lsh_shape,
+    permutations,
+    shingles,
+    signatures,
+)
+from schemas.tables import QUALITY
+
+REAL_DOCS = "reference/CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
+N_BASE = 120
+
+
+def real_texts(shared_data: Path) -> list[str]:
+    with gzip.open(shared_data / REAL_DOCS, "rt", encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f]
+
+
+def replace_words(text: str, rate: float, rng: random.Random, tag: str) -> str:
+    """Replace a share of the words at random places: a near-duplicate at a known edit rate."""
+    words = text.split(" ")
+    for i in rng.sample(range(len(words)), max(1, round(rate * len(words)))):
+        words[i] = f"{tag}{i}"
+    return " ".join(words)
+
+
+def replace_span(text: str, start: float, share: float, tag: str) -> str:
+    """Replace one contiguous run of words: consecutive links of a chain differ in one place."""
+    words = text.split(" ")
+    a = int(start * len(words))
+    b = a + max(1, int(share * len(words)))
+    return " ".join(words[:a] + [f"{tag}{i}" for i in range(a, b)] + words[b:])
+
+
+@pytest.fixture(scope="module")
+def planted(shared_data) -> dict:
+    """Real documents, plus exact copies, near copies (1% of words replaced) and a chain.
+
+    Base documents are the real ones (>= 100 words) that the reference path leaves alone, so the
+    planted relations are the only duplicate relations among them.
+    """
+    rng = random.Random(4)
+    texts = [t for t in real_texts(shared_data) if len(t.split()) >= 100]
+    candidates = [
+        {"doc_id": f"r{i:03d}", "text": t, "quality_score": None} for i, t in enumerate(texts)
+    ]
+    alone = reference_dedup(candidates, config_from_dict({}))
+    base = [d for d in candidates if alone[d["doc_id"]] == Decision(None, None)][:N_BASE]
+    for d in base:
+        d["quality_score"] = round(rng.random(), 2) if rng.random() < 0.7 else None
+    rows = list(base)
+    exact = {}
+    for k, src in enumerate(base[:6]):
+        copy = {"doc_id": f"x{k}", "text": "  " + src["text"].upper() + "\n", "quality_score": None}
+        rows.append(copy)
+        exact[copy["doc_id"]] = src["doc_id"]
+    near = {}
+    for k, src in enumerate(base[6:18]):
+        score = None if k % 4 == 0 else round(rng.random(), 2)
+        copy = {
+            "doc_id": f"n{k:02d}",
+            "text": replace_words(src["text"], 0.01, rng, "zq"),
+            "quality_score": score,
+        }
+        rows.append(copy)
+        near[copy["doc_id"]] = src["doc_id"]
+    # A chain: each link replaces the next 5% of the words of the previous one; the ends share
+    # little, and the best document is in the middle.
+    chain = [base[18] | {"quality_score": None}]
+    for k in range(1, 7):
+        text = replace_span(chain[-1]["text"], 0.05 * k, 0.05, f"c{k}w")
+        chain.append({"doc_id": f"c{k}", "text": text, "quality_score": 0.9 if k == 3 else 0.5})
+    rows[18] = chain[0]
+    rows += chain[1:]
+    # A tie on quality_score: the smaller doc_id wins (checked with the other near copies).
+    tie = {
+        "doc_id": "t0",
+        "text": replace_words(base[19]["text"], 0.01, rng, "tq"),
+        "quality_score": base[19]["quality_score"],
+    }
+    rows.append(tie)
+    near["t0"] = base[19]["doc_id"]
+    return {"rows": rows, "exact": exact, "near": near, "chain": [c["doc_id"] for c in chain]}
+
+
+def write_quality_stage(rows: list[dict], out: Path, files: int) -> None:
+    """A quality stage table as the dedup job reads it, split into ``files`` Parquet files."""
+    stage = out / "stages" / "quality"
+    stage.mkdir(parents=True)
+    full = [{name: None for name in QUALITY.names} | r for r in rows]
+    # A row dropped by the quality stage is not dedup's input.
+    full.append(
+        {name: None for name in QUALITY.names}
+        | {"doc_id": "q", "text": "x", "drop_reason": "too_few_words"}
+    )
+    for k in range(files):
+        pq.write_table(
+            pa.Table.from_pylist(full[k::files], schema=QUALITY), stage / f"part-{k}.parquet"
+        )
+    (stage / "_stats.json").write_text("{}")
+
+
+def run_dedup(spark, rows: list[dict], out: Path, files: int, partitions: int, **dedup_cfg):
+    write_quality_stage(rows, out, files)
+    cfg = config_from_dict({"dedup": dedup_cfg})
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    try:
+        stats = dedup.run(spark, argparse.Namespace(output=out), cfg)
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", "4")
+    table = pq.read_table(out / "stages" / "dedup").to_pylist()
+    clusters = pq.read_table(out / "dedup" / "clusters").to_pylist()
+    return stats, table, clusters, cfg
+
+
+def decisions(table: list[dict], clusters: list[dict]) -> dict[str, tuple]:
+    component = {c["doc_id"]: c["component"] for c in clusters}
+    return {r["doc_id"]: (r["drop_reason"], component.get(r["doc_id"])) for r in table}
+
+
+def test_signatures_equal_datasketch(shared_data):
+    texts = real_texts(shared_data)[:40]
+    texts += ["", " \n ", "one", "two words", "a\u00a0b\u2003c\u3000d \u1680e\u2028f\x85g\x1ch"]
+    for shingle in ("word", "char"):
+        params = MinHashParams.from_config(
+            config_from_dict({"seed": 7, "dedup": {"shingle": shingle}})
+        )
+        ours = signatures(pa.array(texts), params)
+        hashfunc = datasketch_hashfunc(params)
+        for text, sig in zip(texts, ours, strict=True):
+            sketch = MinHash(num_perm=params.num_perm, seed=7, hashfunc=hashfunc)
+            sketch.update_batch([s.encode() for s in shingles(text, params)])
+            assert np.array_equal(sketch.hashvalues, sig), (shingle, text[:40])
+    a, b = permutations(112, 7)
+    assert np.array_equal(MinHash(num_perm=112, seed=7).permutations, np.array([a, b]))
+
+
+def test_words_split_like_str_split():
+    """Every whitespace character of str.split() separates words, and nothing else does."""
+    chars = [chr(c) for c in range(0x3100) if not 0xD800 <= c < 0xE000]
+    text = "".join(f"w{i}{c}" for i, c in enumerate(chars))
+    params = MinHashParams.from_config(config_from_dict({"dedup": {"word_ngram": 1}}))
+    sketch = MinHash(num_perm=params.num_perm, seed=0, hashfunc=datasketch_hashfunc(params))
+    sketch.update_batch([s.encode() for s in shingles(text, params)])
+    assert len(shingles(text, params)) == sum(c.isspace() for c in chars) + 1
+    assert np.array_equal(sketch.hashvalues, signatures(pa.array([text]), params)[0])
+
+
+def test_bands_and_rows_from_threshold():
+    cfg = DedupConfig(bands=None, rows=None, threshold=0.8, num_perm=128)
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    assert lsh_shape(cfg) == (lsh.b, lsh.r)
+    assert lsh_shape(DedupConfig()) == (14, 8)
+
+
+@pytest.mark.parametrize(
+    ("dedup_cfg", "key"),
+    [
+        ({"shingle": "line"}, "dedup.shingle"),
+        ({"word_ngram": 0}, "dedup.word_ngram"),
+        ({"threshold": 1.5}, "dedup.threshold"),
+        ({"bands": 20, "rows": 8}, "dedup.bands"),
+        ({"bands": None}, "dedup.bands"),
+        ({"verify_jaccard": "yes"}, "dedup.verify_jaccard"),
+    ],
+)
+def test_bad_config_names_the_key(dedup_cfg, key):
+    with pytest.raises(ConfigError, match=key):
+        config_from_dict({"dedup": dedup_cfg})
+
+
+def test_union_find_chains():
+    assert components("abcdxy", [("c", "d"), ("b", "c"), ("a", "b"), ("y", "x")]) == {
+        "a": "a",
+        "b": "a",
+        "c": "a",
+        "d": "a",
+        "x": "x",
+        "y": "x",
+    }
+
+
+def test_large_star_small_star_equals_union_find(spark, tmp_path):
+    """Long paths in shuffled label order take several rounds; the result is union-find's."""
+    rng = random.Random(1)
+    labels = [f"v{i:03d}" for i in range(120)]
+    rng.shuffle(labels)
+    paths = [labels[i : i + 20] for i in range(0, 60, 20)]
+    edges = [(a, b) for path in paths for a, b in itertools.pairwise(path)]
+    edges += [tuple(rng.sample(labels[60:], 2)) for _ in range(30)]
+    spark.sparkContext.setCheckpointDir(str(tmp_path))
+    df = spark.createDataFrame(edges, "src string, dst string")
+    found, rounds = connected_components(df)
+    expected = components({n for e in edges for n in e}, edges)
+    assert {r["node"]: r["component"] for r in found.collect()} == expected
+    assert rounds >= 3
+
+
+def best(rows: list[dict]) -> str:
+    return min(rows, key=best_first)["doc_id"]
+
+
+def test_spark_equals_datasketch_whatever_the_partitioning(spark, planted, tmp_path):
+    rows = planted["rows"]
+    stats1, table1, clusters1, cfg = run_dedup(spark, rows, tmp_path / "one", 1, 1)
+    _stats8, table8, clusters8, _cfg = run_dedup(spark, rows, tmp_path / "eight", 8, 8)
+    got = decisions(table1, clusters1)
+    assert got == decisions(table8, clusters8)
+    assert sorted(map(tuple, map(dict.values, clusters1))) == sorted(
+        map(tuple, map(dict.values, clusters8))
+    )
+    reference = {k: (d.drop_reason, d.component) for k, d in reference_dedup(rows, cfg).items()}
+    assert got == reference
+
+    by_id = {r["doc_id"]: r for r in rows}
+    kept = {k for k, (reason, _c) in got.items() if reason is None}
+    for copy, src in planted["exact"].items():
+        assert {copy, src} & kept == {best([by_id[copy], by_id[src]])}
+        assert EXACT_DUPLICATE in (got[copy][0], got[src][0])
+    for copy, src in planted["near"].items():
+        assert got[copy][1] == got[src][1] == min(copy, src)
+        assert {copy, src} & kept == {best([by_id[copy], by_id[src]])}
+    chain = planted["chain"]
+    params = MinHashParams.from_config(cfg)
+    assert shingle_jaccard(by_id[chain[0]]["text"], by_id[chain[-1]]["text"], params) < 0.6
+    assert {got[c][1] for c in chain} == {min(chain)}
+    assert set(chain) & kept == {"c3"}
+
+    section = stats1["dedup"]
+    assert section["fuzzy_duplicates"] == stats1["dropped"][FUZZY_DUPLICATE]
+    assert (
+        section["exact_duplicates"] == stats1["dropped"][EXACT_DUPLICATE] >= len(planted["exact"])
+    )
+    assert section["docs_in_clusters"] == len(clusters1)
+    assert section["clusters"] == len({c["component"] for c in clusters1})
+    assert sum(section["cluster_sizes"].values()) == section["clusters"]
+    assert section["cc_rounds"] >= 1
+    assert section["cluster_sizes"]["5-8"] >= 1  # the chain
+    assert stats1["in"] == len(rows) and not list(tmp_path.rglob("*.tmp-*"))
+
+
+def test_verified_char_shingles_equal_datasketch(spark, planted, tmp_path):
+    rows = planted["rows"]
+    stats, table, clusters, cfg = run_dedup(
+        spark, rows, tmp_path / "out", 2, 2, shingle="char", verify_jaccard=True, threshold=0.7
+    )
+    reference = {k: (d.drop_reason, d.component) for k, d in reference_dedup(rows, cfg).items()}
+    assert decisions(table, clusters) == reference
+    assert stats["dedup"]["linked_pairs"] <= stats["dedup"]["candidate_pairs"]
+    for copy, src in planted["near"].items():
+        assert reference[copy][1] == reference[src][1] is not None
