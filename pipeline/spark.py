@@ -9,31 +9,44 @@ from __future__ import annotations
 import os
 import sys
 
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from pipeline.config import SparkConfig
 
 
 def spark_session(cfg: SparkConfig, master: str | None = None) -> SparkSession:
-    """Get or create the session; ``master`` (from --master) overrides the config's."""
+    """Get or create the session; ``master`` (from --master) overrides the config's.
+
+    Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT is set) with the settings
+    given to spark-submit (--master, --executor-memory, --conf ...): those win over the config's,
+    which only fill in what spark-submit left unset.
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.appName(cfg.app_name)
-        .config("spark.driver.memory", cfg.driver_memory)
-        .config("spark.executor.memory", cfg.executor_memory)
-        .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.showConsoleProgress", "false")
-        # One input file is one task; let Spark not retry a deterministic failure forever.
-        .config("spark.task.maxFailures", "2")
-    )
-    # Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT is set) and its --master
-    # wins unless --master was also given to gristmill itself.
-    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
-        builder = builder.master(master or cfg.master)
-    for key, value in cfg.conf.items():
-        builder = builder.config(key, value)
+    submitted = None
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        SparkContext._ensure_initialized()  # connect to spark-submit's JVM to read its settings
+        submitted = SparkConf()
+    settings = {
+        "spark.app.name": cfg.app_name,
+        "spark.driver.memory": cfg.driver_memory,
+        "spark.executor.memory": cfg.executor_memory,
+        "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        # One input file is one task; do not retry a deterministic failure forever.
+        "spark.task.maxFailures": "2",
+        **cfg.conf,
+    }
+    builder = SparkSession.builder
+    for key, value in settings.items():
+        if submitted is None or not submitted.contains(key):
+            builder = builder.config(key, value)
+    if master:
+        builder = builder.master(master)
+    elif submitted is None or not submitted.contains("spark.master"):
+        builder = builder.master(cfg.master)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.log_level)
     return spark
