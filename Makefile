@@ -18,7 +18,7 @@ java:
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,trainer]'
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(NODEPS)
 	touch $(STAMP)
 

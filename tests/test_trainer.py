@@ -1,0 +1,306 @@
+"""The companion trainer on shards made from real pages: data checks, sampler, loss, resume.
+
+The shards are built with the pipeline's own pure functions, the ones the Spark jobs run
+(ingest's extraction, the tokenizer, split and bucket assignment, the shard writer and the
+tokenize job's manifest), over one real-page WARC from ../shared/data, in two buckets by
+document length. No JVM is started, so the whole file runs in well under a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+try:
+    import torch
+except ModuleNotFoundError:  # torch is the optional 'trainer' extra
+    if os.environ.get("CI", "").lower() == "true":
+        raise
+    pytest.skip("torch is not installed (pip install '.[trainer]')", allow_module_level=True)
+
+from jobs.stage_io import write_json
+from jobs.tokenize_shards import MANIFEST, manifest
+from pipeline.config import config_from_dict
+from pipeline.documents import ingest_input
+from pipeline.shards import ShardFormatError, write_shard
+from pipeline.token_shards import bucket_of, order_key, shard_name, split_of
+from pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
+from trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
+from trainer.model import GPT, preset
+from trainer.train import TrainConfig, lr_at, train
+
+REPO = Path(__file__).resolve().parent.parent
+# Long pages in a bucket of their own; "short" pages get 4x their natural share of samples.
+CONFIG = {
+    "tokenize": {
+        "val_fraction": 0.15,
+        "shard_tokens": 100_000,
+        "buckets": [
+            {"name": "long", "weight": 1.0, "min": {"n_chars": 8000}},
+            {"name": "short", "weight": 4.0},
+        ],
+    }
+}
+
+
+def build_shards(warc: Path, out: Path) -> Path:
+    """Documents of ``warc`` -> shards in ``out`` laid out as jobs/tokenize_shards.py does."""
+    cfg = config_from_dict(CONFIG)
+    tok = cfg.tokenize
+    rows = [r for r in ingest_input(str(warc), cfg.ingest) if r.get("text")]
+    enc = load_encoding(tok.encoding)
+    groups: dict[tuple[str, str], list[tuple[int, np.ndarray]]] = defaultdict(list)
+    for row, tokens in zip(rows, encode_documents(enc, [r["text"] for r in rows]), strict=True):
+        split = split_of(row["doc_id"], cfg.seed, tok.val_fraction)
+        bucket = bucket_of({"n_chars": len(row["text"])}, tok.buckets)
+        groups[split, bucket].append((order_key(row["doc_id"], cfg.seed), tokens))
+    out.mkdir(parents=True)
+    files = []
+    for (split, bucket), docs in sorted(groups.items()):
+        n = max(1, math.ceil(sum(len(t) + 1 for _, t in docs) / tok.shard_tokens))
+        for shard in range(n):
+            mine = sorted((d for d in docs if d[0] % n == shard), key=lambda d: d[0])
+            if not mine:
+                continue
+            name = shard_name(split, bucket, shard)
+            info = write_shard(
+                out / name, [t for _, t in mine], eot_token(enc), token_dtype(enc.n_vocab)
+            )
+            files.append(
+                {
+                    "split": split,
+                    "bucket": bucket,
+                    "shard": shard,
+                    "path": name,
+                    "tokens": info.tokens,
+                    "docs": info.docs,
+                    "sha256": info.sha256,
+                }
+            )
+    write_json(out / MANIFEST, manifest(cfg, files))
+    return out / MANIFEST
+
+
+@pytest.fixture(scope="module")
+def shards(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    warc = shared_data / "warc" / "realpages-00000.warc.gz"
+    return build_shards(warc, tmp_path_factory.mktemp("trainer") / "shards")
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Deterministic CPU kernels on one thread, restored afterwards for the other tests."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(False)
+
+
+def tiny(shards: Path, out: Path, **overrides: Any) -> TrainConfig:
+    settings = {
+        "manifest": shards,
+        "out": out,
+        "preset": "tiny",
+        "steps": 50,
+        "batch_size": 4,
+        "lr": 3e-3,
+        "warmup_steps": 5,
+        "log_interval": 1,
+        "eval_interval": 25,
+        "eval_batches": 2,
+        "checkpoint_interval": 25,
+        "deterministic": True,
+    }
+    return TrainConfig(**(settings | overrides))
+
+
+def test_manifest_is_loaded_and_checked(shards: Path) -> None:
+    data = load_dataset(shards)
+    m = json.loads(shards.read_text())
+    assert (data.tokenizer, data.vocab_size, data.eot) == ("gpt2", 50257, 50256)
+    assert data.weights == {b: v["weight"] for b, v in m["buckets"].items()}
+    assert math.isclose(sum(data.weights.values()), 1.0)
+    assert {(s.split, s.bucket) for s in data.shards} == {
+        (split, bucket) for split in ("train", "val") for bucket in ("long", "short")
+    }
+    assert len(data.select("train", "long")) > 1  # several shards per bucket
+    assert sum(len(s.tokens) for s in data.shards) == sum(f["tokens"] for f in m["shards"])
+
+
+def test_bucket_frequencies_match_manifest_weights(shards: Path) -> None:
+    data = load_dataset(shards)
+    sampler = WindowSampler(data, "train", block_size=64, batch_size=8, seed=0)
+    windows = [w for i in range(500) for w in sampler.windows(i)]
+    counts = Counter(w.bucket for w in windows)
+    for bucket, weight in data.weights.items():
+        # 4000 draws: the binomial standard deviation is at most 0.008.
+        assert abs(counts[bucket] / len(windows) - weight) < 0.03, (bucket, counts, weight)
+    for w in windows:
+        shard = data.shards[w.shard]
+        assert (shard.split, shard.bucket) == ("train", w.bucket)
+        assert w.start >= 0 and w.start + 65 <= len(shard.tokens)
+    x, y = sampler.read(windows[:8])
+    assert x.shape == y.shape == (8, 64) and x.dtype == np.int64
+    assert (x[:, 1:] == y[:, :-1]).all()  # targets are the inputs shifted by one
+
+
+def test_aligned_windows_start_at_documents(shards: Path) -> None:
+    data = load_dataset(shards)
+    sampler = WindowSampler(data, "train", 64, 8, seed=1, align_to_docs=True)
+    for i in range(20):
+        for w in sampler.windows(i):
+            assert w.start in set(data.shards[w.shard].starts.tolist())
+    x, _ = sampler.next_batch()
+    assert (x[:, 0] != data.eot).all()
+
+
+def test_sampler_is_seeded_and_resumable(shards: Path) -> None:
+    data = load_dataset(shards)
+
+    def make(seed: int = 7, rank: int = 0, world: int = 1) -> WindowSampler:
+        return WindowSampler(data, "train", 64, 4, seed, rank=rank, world_size=world)
+
+    a = make()
+    for _ in range(5):
+        a.next_batch()
+    b = make()
+    b.load_state_dict(a.state_dict())
+    for _ in range(3):
+        assert all((p == q).all() for p, q in zip(a.next_batch(), b.next_batch(), strict=True))
+    assert make(seed=8).windows(0) != make().windows(0)
+    # Two ranks take interleaved batches of the same stream.
+    r0, r1, single = make(rank=0, world=2), make(rank=1, world=2), make()
+    r0.next_batch(), r1.next_batch()
+    assert r0.state_dict() == r1.state_dict() == {"seed": 7, "batches": 2}
+    assert [single.windows(0), single.windows(1)] == [r0.windows(0), r1.windows(1)]
+    with pytest.raises(DataError, match="seed"):
+        make(seed=8).load_state_dict(a.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [(0, 20240521, "magic is 20240521"), (1, 2, "version 2"), (2, 12, "truncated|trailing")],
+)
+def test_wrong_header_is_refused(
+    shards: Path, tmp_path: Path, field: int, value: int, message: str
+) -> None:
+    copy = tmp_path / "shards"
+    shutil.copytree(shards.parent, copy)
+    victim = copy / json.loads(shards.read_text())["shards"][0]["path"]
+    with open(victim, "r+b") as f:
+        f.seek(4 * field)
+        f.write(np.array([value], dtype="<i4").tobytes())
+    with pytest.raises(ShardFormatError, match=message) as err:
+        load_dataset(copy / MANIFEST)
+    assert str(victim) in str(err.value)
+    if field == 0:  # the CLI stops before building a model, with the same message
+        args = ["--manifest", str(copy / MANIFEST), "--out", str(tmp_path / "run")]
+        result = subprocess.run(
+            [sys.executable, "-m", "trainer", *args, "--device", "cpu"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2, result.stderr
+        assert f"trainer: error: {victim}: magic is 20240521" in result.stderr
+        assert not list((tmp_path / "run").glob("ckpt-*"))
+
+
+def test_manifest_must_fit_the_model(shards: Path, tmp_path: Path) -> None:
+    data = load_dataset(shards)
+    cfg = preset("tiny", data.vocab_size)
+    assert cfg.vocab_size == 50304  # padded to a multiple of 64, as nanoGPT
+    check_model_fits(data, cfg.vocab_size, "gpt2")
+    with pytest.raises(DataError, match="embeds only 50000"):
+        check_model_fits(data, 50000)
+    with pytest.raises(DataError, match="trained on cl100k_base"):
+        check_model_fits(data, cfg.vocab_size, "cl100k_base")
+
+    copy = tmp_path / "shards"
+    shutil.copytree(shards.parent, copy)
+    m = json.loads(shards.read_text())
+    m["shards"][0]["tokens"] += 1
+    (copy / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(DataError, match="different runs"):
+        load_dataset(copy / MANIFEST)
+    m = json.loads(shards.read_text()) | {"vocab_size": 100277}
+    (copy / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(DataError, match="do not match tokenizer gpt2"):
+        load_dataset(copy / MANIFEST)
+
+
+def test_model_shapes_and_flops() -> None:
+    cfg = preset("gpt2", 50257)
+    assert (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size) == (12, 12, 768, 1024)
+    with torch.device("meta"):  # 124M parameters without allocating them
+        model = GPT(cfg)
+    assert round(model.num_params(non_embedding=False) / 1e6) == 124
+    # nanoGPT's figure for GPT-2 124M at T=1024: 6N + 12LHQT with N = 123.6M.
+    assert abs(model.flops_per_token() - (6 * 123.59e6 + 12 * 12 * 12 * 64 * 1024)) < 1e7
+
+
+def test_learning_rate_schedule(tmp_path: Path) -> None:
+    cfg = TrainConfig(tmp_path / "m.json", tmp_path, steps=100, lr=1e-3, warmup_steps=10)
+    assert [lr_at(s, cfg) for s in (1, 5, 10)] == pytest.approx([1e-4, 5e-4, 1e-3])
+    assert lr_at(55, cfg) == pytest.approx((1e-3 + 1e-4) / 2)  # halfway down the cosine
+    assert lr_at(100, cfg) == pytest.approx(1e-4)  # min_lr defaults to lr / 10
+    lrs = [lr_at(s, cfg) for s in range(10, 101)]
+    assert lrs == sorted(lrs, reverse=True)
+
+
+def test_tiny_model_loss_falls(shards: Path, tmp_path: Path, one_thread: None) -> None:
+    records = train(tiny(shards, tmp_path / "run"))
+    steps = [r for r in records if r["split"] == "train"]
+    assert [r["step"] for r in steps] == list(range(1, 51))
+    first, last = steps[0]["loss"], np.mean([r["loss"] for r in steps[-5:]])
+    assert first > 10.0  # about ln(50304): the untrained model guesses uniformly
+    assert last < first - 2.5, (first, last)
+    val = [r for r in records if r["split"] == "val"]
+    assert [r["step"] for r in val] == [25, 50]
+    assert set(val[0]["buckets"]) == {"long", "short"}
+    assert val[1]["loss"] < val[0]["loss"]
+    assert all(r["tokens_per_s"] > 0 and r["mfu"] is None for r in steps)
+    logged = [
+        json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    ]
+    assert logged == records
+    assert sorted(p.name for p in (tmp_path / "run").glob("ckpt-*")) == [
+        "ckpt-0000025.pt",
+        "ckpt-0000050.pt",
+    ]
+
+
+def test_resume_is_bit_identical(shards: Path, tmp_path: Path, one_thread: None) -> None:
+    settings = {"steps": 8, "checkpoint_interval": 4, "eval_interval": 4, "grad_accum": 2}
+    whole = train(tiny(shards, tmp_path / "whole", **settings))
+    resumed = train(
+        tiny(
+            shards, tmp_path / "resumed", resume=tmp_path / "whole" / "ckpt-0000004.pt", **settings
+        )
+    )
+
+    def losses(records: list[dict], after: int) -> list[tuple[int, str, float]]:
+        return [(r["step"], r["split"], r["loss"]) for r in records if r["step"] > after]
+
+    assert losses(resumed, 0) == losses(whole, 4)
+    a = torch.load(tmp_path / "whole" / "ckpt-0000008.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "ckpt-0000008.pt", weights_only=True)
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["sampler"] == b["sampler"] == {"seed": 1337, "batches": 16}
+    opt_a, opt_b = a["optimizer"]["state"], b["optimizer"]["state"]
+    for i in opt_a:
+        assert all(torch.equal(opt_a[i][k], opt_b[i][k]) for k in ("step", "exp_avg", "exp_avg_sq"))
