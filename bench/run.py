@@ -11,19 +11,36 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from bench import decontaminate_throughput, tokenize_throughput
+from bench import (
+    decontaminate_throughput,
+    dedup_quality,
+    dedup_scaling,
+    minhash_vs_datasketch,
+    tokenize_throughput,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PACKAGES = ("gristmill", "pyspark", "tiktoken", "fastwarc", "resiliparse", "numpy")
+PACKAGES = ("gristmill", "pyspark", "tiktoken", "fastwarc", "resiliparse", "numpy", "datasketch")
 
 
 def main() -> int:
     tok = tokenize_throughput.measure()
     dec = decontaminate_throughput.measure()
+    mh = minhash_vs_datasketch.measure()
+    quality = dedup_quality.measure()
+    scaling = dedup_scaling.measure(docs=25_000)
     results = {
-        "ratios": {"tokenize_vs_tiktoken": tok["tokenize_vs_tiktoken"]},
-        "docs_per_s_per_core": {"decontaminate": dec["decontaminate_docs_per_s_per_core"]},
-        "details": {"tokenize": tok, "decontaminate": dec},
+        "ratios": {
+            "tokenize_vs_tiktoken": tok["tokenize_vs_tiktoken"],
+            "minhash_vs_datasketch": mh["minhash_vs_datasketch_update_batch"],
+            "scaling_4x_time": scaling["time_ratio_4x_docs"],
+        },
+        "docs_per_s_per_core": {
+            "decontaminate": dec["decontaminate_docs_per_s_per_core"],
+            "minhash_signatures": mh["gristmill_docs_per_s_per_core"],
+        },
+        "dedup_quality": quality,
+        "details": {"tokenize": tok, "decontaminate": dec, "minhash": mh, "scaling": scaling},
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "versions": {p: metadata.version(p) for p in PACKAGES},
         "command": "make bench",
