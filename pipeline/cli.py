@@ -10,7 +10,16 @@ import argparse
 import sys
 from importlib import metadata
 
-from jobs import card, decontaminate, dedup, ingest, quality, tokenize_shards, train_quality
+from jobs import (
+    card,
+    decontaminate,
+    dedup,
+    ingest,
+    quality,
+    tokenize_shards,
+    train_lm,
+    train_quality,
+)
 from jobs import run as run_job
 from jobs.options import start
 
@@ -23,6 +32,7 @@ COMMANDS = {
     "tokenize": tokenize_shards,
     "card": card,
     "train-quality": train_quality,
+    "train-lm": train_lm,
 }
 
 

@@ -1,0 +1,422 @@
+"""Train-lm: reference text -> an n-gram language model (interpolated modified Kneser-Ney, ARPA).
+
+    gristmill train-lm --text wiki.txt books.jsonl.gz out/documents --order 5 --out models/en
+    spark-submit jobs/train_lm.py --text ... --order 5 --out models/en
+
+The model of CCNet's perplexity signal, estimated as lmplz estimates it (Heafield et al. 2013),
+every step a Spark operation, so the text may be larger than one machine:
+
+1. count: documents -> sentences (pipeline/lm_text.py) -> the windows of 2..N words of
+   ``<s> sentence </s>`` (partial counts per task, summed by a groupBy);
+2. adjusted counts, all orders at once: raw counts for the highest order and for n-grams that
+   start with ``<s>``; for any other k-gram, its number of distinct left extensions, the
+   (k+1)-grams that end with it (a groupBy on their suffixes);
+3. count-of-counts per order -> discounts D1, D2, D3+ (Chen & Goodman): with the per-order
+   totals, the only numbers collected to the driver;
+4. per context: the sum of counts after it and its backoff weight gamma (a groupBy);
+5. interpolation, from unigrams (with the uniform 1/|V|) upward, one join per order with the
+   lower-order probability of each n-gram's suffix; then a join for the backoffs;
+6. ARPA lines, sorted by (order, n-gram), formatted and written as text by the executors; the
+   driver concatenates the part files under the header (a byte copy, no parsing).
+
+Inputs: ``.txt``/``.txt.gz`` (one document per line), ``.jsonl``/``.jsonl.gz`` (a "text" field),
+Parquet files or directories (a "text" column; where a ``drop_reason`` column exists, as in a
+gristmill stage table, only kept rows). Output, committed as a whole: DIR/model.arpa (load it
+with ``kenlm.Model``) and DIR/lm.json (order, n-gram counts, discounts, inputs, sha256).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.options import fail_usage, job_main
+from jobs.stage_io import commit, temp_path, write_json
+from pipeline.config import Config
+from pipeline.kneser_ney import (
+    ARPA_END,
+    ARPA_SECTION_END,
+    BOS,
+    COUNT_SCHEMA,
+    FALLBACK_DISCOUNTS,
+    LINE_SCHEMA,
+    MAX_ORDER,
+    SENTENCES,
+    TOKENS,
+    UNK,
+    DiscountError,
+    Discounts,
+    arpa_header,
+    arpa_line_batches,
+    arpa_section_start,
+    modified_kn_discounts,
+    ngram_count_batches,
+)
+from schemas.tables import spark_schema
+
+ARPA_FILE = "model.arpa"
+META_FILE = "lm.json"
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+PARQUET_SUFFIXES = (".parquet",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--text",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="training text: .txt[.gz], .jsonl[.gz], Parquet files or directories",
+    )
+    parser.add_argument(
+        "--order", type=int, default=5, help=f"n-gram order, 1..{MAX_ORDER} (default 5, CCNet)"
+    )
+    parser.add_argument(
+        "--out",
+        "--output",
+        dest="out",
+        required=True,
+        type=Path,
+        help="model directory: model.arpa and lm.json (replaced if it holds an older model)",
+    )
+    parser.add_argument(
+        "--discount-fallback",
+        action="store_true",
+        help="where the closed-form discounts fail (tiny or artificial text), use D1=0.5, D2=1, "
+        "D3+=1.5 instead of stopping (lmplz --discount_fallback)",
+    )
+    parser.add_argument("--config", type=Path, help="YAML config file (only its spark: section)")
+    parser.add_argument("--master", help="Spark master URL (default: the config's, local[*])")
+
+
+def input_kind(path: str) -> str:
+    """'text', 'jsonl' or 'parquet'; raises ValueError for anything else."""
+    if os.path.isdir(path) or path.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if path.endswith(TEXT_SUFFIXES):
+        return "text"
+    if path.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    raise ValueError(f"not a .txt, .jsonl or Parquet input: {path}")
+
+
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    if not 1 <= args.order <= MAX_ORDER:
+        fail_usage(f"--order must be 1..{MAX_ORDER} (the kenlm module's limit), not {args.order}")
+    for path in args.text:
+        if not os.path.exists(path):
+            fail_usage(f"--text input not found: {path}")
+        try:
+            input_kind(path)
+        except ValueError as exc:
+            fail_usage(str(exc))
+    out: Path = args.out
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).exists())
+    ):
+        # The model directory is replaced as a whole: never something that is not a model.
+        fail_usage(f"--out {out} exists and is not a model directory (no {META_FILE})")
+
+
+def read_texts(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """One ``text`` column of documents from all inputs."""
+    by_kind: dict[str, list[str]] = {}
+    for path in paths:
+        by_kind.setdefault(input_kind(path), []).append(str(Path(path).resolve()))
+    frames = []
+    if "text" in by_kind:
+        frames.append(spark.read.text(by_kind["text"]).select(F.col("value").alias("text")))
+    if "jsonl" in by_kind:
+        frames.append(spark.read.schema("text STRING").json(by_kind["jsonl"]))
+    for path in by_kind.get("parquet", []):
+        table = spark.read.parquet(path)
+        if "text" not in table.columns:
+            fail_usage(f"Parquet input has no 'text' column: {path}")
+        if "drop_reason" in table.columns:
+            table = table.where(F.col("drop_reason").isNull())
+        frames.append(table.select(F.col("text").cast("string")))
+    texts = functools.reduce(DataFrame.unionByName, frames)
+    return texts.where(F.col("text").isNotNull())
+
+
+def _persist(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
+    keep.append(df.persist())
+    return df
+
+
+# The words of an n-gram but its last (its context) and but its first (its suffix).
+CONTEXT = "substring_index(ngram, ' ', order - 1)"
+SUFFIX = "substring_index(ngram, ' ', 1 - order)"
+
+
+def _per_order(values: dict[int, float]) -> Column:
+    """A column holding ``values[order]`` for each row's order."""
+    pairs = (F.lit(x) for kv in values.items() for x in kv)
+    return F.element_at(F.create_map(*pairs), F.col("order"))
+
+
+def _discount(discounts: dict[int, Discounts]) -> Column:
+    """D(adj) for each row's order and adjusted count (lmplz's discount.hh)."""
+    adj = F.col("adj")
+    return (
+        F.when(adj == 1, _per_order({k: d.d1 for k, d in discounts.items()}))
+        .when(adj == 2, _per_order({k: d.d2 for k, d in discounts.items()}))
+        .otherwise(_per_order({k: d.d3 for k, d in discounts.items()}))
+    )
+
+
+def count_ngrams(texts: DataFrame, order: int) -> DataFrame:
+    """(order, ngram, count): windows of every order (pipeline/kneser_ney.sentence_ngrams),
+    plus order 0: the totals of sentences and tokens."""
+    partial = texts.mapInArrow(
+        functools.partial(ngram_count_batches, order=order), spark_schema(COUNT_SCHEMA)
+    )
+    return partial.groupBy("order", "ngram").agg(F.sum("count").alias("count"))
+
+
+def adjusted_counts(counted: DataFrame, order: int) -> DataFrame:
+    """(order, ngram, adj), as lmplz's adjust_counts.cc: the highest order and the n-grams that
+    start with ``<s>`` keep their raw counts; any other k-gram counts its distinct left
+    extensions, the (k+1)-grams that end with it (``<s> w`` included)."""
+    k, starts_with_bos = F.col("order"), F.col("ngram").startswith(BOS + " ")
+    raw = counted.where((k == F.lit(order)) | ((k >= 1) & starts_with_bos))
+    extensions = (
+        counted.where(k >= 2)
+        .select((k - 1).alias("order"), F.expr(SUFFIX).alias("ngram"))
+        .groupBy("order", "ngram")
+        .agg(F.count(F.lit(1)).alias("adj"))
+    )
+    return raw.select("order", "ngram", F.col("count").alias("adj")).unionByName(
+        extensions.where(~starts_with_bos)
+    )
+
+
+def order_statistics(adjusted: DataFrame) -> dict[int, dict[str, int]]:
+    """Per order: n-grams, the sum of adjusted counts, and n1..n4, the count-of-counts."""
+    adj = F.col("adj")
+    rows = (
+        adjusted.groupBy("order")
+        .agg(
+            F.count(F.lit(1)).alias("ngrams"),
+            F.sum(adj).alias("total"),
+            *(F.count_if(adj == F.lit(i)).alias(f"n{i}") for i in range(1, 5)),
+            F.count_if(adj >= 3).alias("n3plus"),
+        )
+        .collect()
+    )
+    return {r["order"]: {k: v for k, v in r.asDict().items() if k != "order"} for r in rows}
+
+
+def estimate_discounts(
+    stats: dict[int, dict[str, int]], fallback: bool
+) -> tuple[dict[int, Discounts], list[int]]:
+    """Discounts per order, and the orders that fell back to :data:`FALLBACK_DISCOUNTS`."""
+    discounts, fell_back = {}, []
+    for k, s in sorted(stats.items()):
+        try:
+            discounts[k] = modified_kn_discounts(k, [s[f"n{i}"] for i in range(1, 5)])
+        except DiscountError as exc:
+            if not fallback:
+                hint = f"; --discount-fallback uses {FALLBACK_DISCOUNTS}"
+                raise DiscountError(f"{exc}{hint}") from None
+            discounts[k] = FALLBACK_DISCOUNTS
+            fell_back.append(k)
+    return discounts, fell_back
+
+
+def context_weights(adjusted: DataFrame, discounts: dict[int, Discounts]) -> DataFrame:
+    """(order, context, denominator, gamma) for every context of the orders >= 2: the sum of
+    the counts after it and its backoff weight (lmplz's initial_probabilities.cc, AddRight)."""
+    adj = F.col("adj")
+    sums = (
+        adjusted.where(F.col("order") >= 2)
+        .select("order", F.expr(CONTEXT).alias("context"), "adj")
+        .groupBy("order", "context")
+        .agg(
+            F.sum(adj).alias("denominator"),
+            F.count_if(adj == 1).alias("n1"),
+            F.count_if(adj == 2).alias("n2"),
+            F.count_if(adj >= 3).alias("n3plus"),
+        )
+    )
+    mass = (
+        _per_order({k: d.d1 for k, d in discounts.items()}) * F.col("n1")
+        + _per_order({k: d.d2 for k, d in discounts.items()}) * F.col("n2")
+        + _per_order({k: d.d3 for k, d in discounts.items()}) * F.col("n3plus")
+    )
+    gamma = (mass / F.col("denominator")).alias("gamma")
+    return sums.select("order", "context", "denominator", gamma)
+
+
+def interpolate(
+    spark: SparkSession,
+    adjusted: DataFrame,
+    weights: DataFrame,
+    stats: dict[int, dict[str, int]],
+    discounts: dict[int, Discounts],
+    keep: list[DataFrame],
+) -> DataFrame:
+    """(order, ngram, prob, backoff): interpolated probabilities, and backoff weights below the
+    highest order (null there), all linear.
+
+    As lmplz's initial_probabilities.cc and interpolate.cc: unigrams are interpolated with the
+    uniform distribution over the vocabulary without ``<s>``; ``<unk>`` has no count of its own
+    and gets the interpolation mass gamma / |V|; ``<s>`` gets probability 1 (log 0), being never
+    predicted; an n-gram that is no context (it ends with ``</s>``) has backoff 1 (log 0).
+    Order by order, each a join with the probabilities one order down.
+    """
+    order = max(stats)
+    s1, d1 = stats[1], discounts[1]
+    vocab = s1["ngrams"] + 1  # + <unk>; <s> is not predicted
+    gamma1 = (d1.d1 * s1["n1"] + d1.d2 * s1["n2"] + d1.d3 * s1["n3plus"]) / s1["total"]
+    k, adj = F.col("order"), F.col("adj")
+    specials = spark.createDataFrame(
+        [(1, UNK, gamma1 / vocab), (1, BOS, 1.0)], "order int, ngram string, prob double"
+    )
+    unigram = (adj - _discount(discounts)) / s1["total"] + gamma1 / vocab
+    probs = [
+        _persist(
+            adjusted.where(k == 1)
+            .select("order", "ngram", unigram.alias("prob"))
+            .unionByName(specials),
+            keep,
+        )
+    ]
+    # Every higher n-gram's discounted probability (alpha) and its context's weight.
+    higher = _persist(
+        adjusted.where(k >= 2)
+        .withColumn("context", F.expr(CONTEXT))
+        .join(weights, ["order", "context"])
+        .select(
+            "order",
+            "ngram",
+            F.expr(SUFFIX).alias("suffix"),
+            ((adj - _discount(discounts)) / F.col("denominator")).alias("alpha"),
+            "gamma",
+        ),
+        keep,
+    )
+    interpolated = F.col("alpha") + F.col("gamma") * F.col("lower")
+    for n in range(2, order + 1):
+        lower = probs[-1].select(F.col("ngram").alias("suffix"), F.col("prob").alias("lower"))
+        probs.append(
+            _persist(
+                higher.where(k == n)
+                .join(lower, "suffix")
+                .select("order", "ngram", interpolated.alias("prob")),
+                keep,
+            )
+        )
+    backoffs = weights.select(
+        (k - 1).alias("order"), F.col("context").alias("ngram"), F.col("gamma").alias("backoff")
+    )
+    backoff = F.when(k < order, F.coalesce(F.col("backoff"), F.lit(1.0)))
+    return (
+        functools.reduce(DataFrame.unionByName, probs)
+        .join(backoffs, ["order", "ngram"], "left")
+        .select("order", "ngram", "prob", backoff.alias("backoff"))
+    )
+
+
+def write_arpa(entries: DataFrame, counts: list[int], tmp: Path) -> str:
+    """Write tmp/model.arpa; return its sha256.
+
+    The entries are sorted by (order, n-gram), formatted and written as text by the executors;
+    the driver concatenates the part files under the header, starting a new section after each
+    order's count of lines. Sorted, the file is the same whatever the partitioning.
+    """
+    parts = tmp / "arpa-parts"
+    (
+        entries.orderBy("order", "ngram")
+        .mapInArrow(arpa_line_batches, spark_schema(LINE_SCHEMA))
+        .select("line")
+        .write.text(str(parts.resolve()))
+    )
+    digest = hashlib.sha256()
+    sections = iter(range(1, len(counts) + 1))
+    left = 0
+    with (tmp / ARPA_FILE).open("wb") as arpa:
+
+        def put(data: bytes) -> None:
+            arpa.write(data)
+            digest.update(data)
+
+        put(arpa_header(counts).encode())
+        for part in sorted(parts.glob("part-*")):
+            with part.open("rb") as f:
+                for line in f:
+                    while not left:  # the next non-empty order starts here
+                        k = next(sections)
+                        put(((ARPA_SECTION_END if k > 1 else "") + arpa_section_start(k)).encode())
+                        left = counts[k - 1]
+                    put(line)
+                    left -= 1
+        if left or next(sections, None) is not None:
+            raise RuntimeError(f"the ARPA entries do not match the n-gram counts {counts}")
+        put((ARPA_SECTION_END + ARPA_END).encode())
+    shutil.rmtree(parts)
+    return digest.hexdigest()
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    order: int = args.order
+    keep: list[DataFrame] = []
+    try:
+        counted = _persist(count_ngrams(read_texts(spark, args.text), order), keep)
+        totals = {r["ngram"]: r["count"] for r in counted.where("order = 0").collect()}
+        if not totals.get(SENTENCES):
+            fail_usage("the --text inputs hold no text")
+        adjusted = _persist(adjusted_counts(counted, order), keep)
+        stats = order_statistics(adjusted)
+        discounts, fell_back = estimate_discounts(stats, args.discount_fallback)
+        weights = _persist(context_weights(adjusted, discounts), keep)
+        entries = interpolate(spark, adjusted, weights, stats, discounts, keep)
+        # Unigrams: the counted words and </s>, plus <s> and <unk>.
+        counts = [stats[k]["ngrams"] + (2 if k == 1 else 0) for k in range(1, order + 1)]
+
+        out: Path = args.out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(out)
+        tmp.mkdir()
+        sha256 = write_arpa(entries, counts, tmp)
+    finally:
+        for df in keep:
+            df.unpersist()
+    meta = {
+        "order": order,
+        "arpa": ARPA_FILE,
+        "arpa_sha256": sha256,
+        "estimator": "interpolated modified Kneser-Ney, as lmplz (Heafield et al. 2013)",
+        "normalization": "pipeline.lm_text.lm_lines",
+        "ngrams": {str(k): n for k, n in enumerate(counts, start=1)},
+        "discounts": {
+            str(k): {"D1": d.d1, "D2": d.d2, "D3+": d.d3} for k, d in sorted(discounts.items())
+        },
+        "discount_fallback_orders": fell_back,
+        # Unigram entries: the words, </s> and <unk> (|V| of the uniform distribution), and <s>.
+        "vocab_size": counts[0],
+        "sentences": totals[SENTENCES],
+        "tokens": totals.get(TOKENS, 0),
+        "inputs": [str(Path(p).resolve()) for p in args.text],
+    }
+    write_json(tmp / META_FILE, meta)
+    commit(tmp, out, out.parent)
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""train-lm and the perplexity signal: a 5-gram Kneser-Ney model estimated on Spark from real
+Wikipedia text (WikiText-2 valid, detokenized, minus a held-out slice), loaded by kenlm.
+
+Checked: the normalization and the discount formula on their own; every order's distribution
+sums to one under kenlm's own scoring; held-out Wikipedia scores lower than Common Crawl spam
+and boilerplate; the model equals lmplz's (when an ``lmplz`` binary is on PATH); the inputs the
+job reads; the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import kenlm
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from filters.perplexity import perplexities
+from jobs import train_lm
+from pipeline.config import IngestConfig, load_config
+from pipeline.documents import ingest_input
+from pipeline.kneser_ney import (
+    DiscountError,
+    Discounts,
+    arpa_line,
+    modified_kn_discounts,
+    sentence_ngrams,
+)
+from pipeline.lm_text import detokenize_wikitext, lm_lines, normalize
+
+ORDER = 5
+HELD_OUT = 300  # paragraphs at the end of WikiText-2 valid, never trained on
+SPAM_WARC = "warc/CC-MAIN-2020-34.resiliparse-excerpt.warc.gz"
+
+
+# -- the pure parts -------------------------------------------------------------------------------
+
+
+def test_normalization():
+    assert normalize("Café DÉJÀ-vu: ５０％ OFF!!") == "cafe deja vu 00 off"
+    assert normalize("It's 1,234.5 km — don’t <s> </s> <unk>") == "its 00000 km dont s s unk"
+    assert normalize("  \t ") == ""
+    assert lm_lines("One. Two, e.g. three!\n\nFour… five? 今天很好。我们去") == [
+        "one",
+        "two e g three",
+        "four five",
+        "今天很好",
+        "我们去",
+    ]
+    # Normalized text is a fixed point: the model's training text normalizes to itself.
+    assert lm_lines("one\ntwo e g three") == ["one", "two e g three"]
+
+
+def test_wikitext_detokenizer():
+    raw = " = = Life = = \n In 1 @,@ 000 , the <unk> well @-@ known ( big ) ship 's crew . \n"
+    assert detokenize_wikitext(raw).splitlines() == [
+        "Life",
+        "In 1,000, the well-known (big) ship's crew.",
+    ]
+
+
+def test_counted_ngrams_of_a_sentence():
+    assert sorted(sentence_ngrams(["a", "b"], 3)) == [
+        (2, "<s> a"),
+        (2, "a b"),
+        (2, "b </s>"),
+        (3, "<s> a b"),
+        (3, "a b </s>"),
+    ]
+    assert sorted(sentence_ngrams(["a"], 5)) == [(2, "<s> a"), (2, "a </s>"), (3, "<s> a </s>")]
+    assert sorted(sentence_ngrams(["a"], 1)) == [(1, "</s>"), (1, "a")]
+
+
+def test_discounts_as_lmplz():
+    # The 5-grams of this test's training text: count-of-counts, and the discounts lmplz
+    # printed for them ("5 131661 D1=0.970313 D2=1.573 D3+=1.92931").
+    d = modified_kn_discounts(5, [129235, 1977, 290, 80])
+    assert d == pytest.approx((0.970313, 1.573, 1.92931), abs=1e-5)
+    with pytest.raises(DiscountError, match="adjusted count 2"):
+        modified_kn_discounts(3, [10, 0, 3, 1])
+    stats = {1: {"n1": 5, "n2": 0, "n3": 1, "n4": 1}}
+    with pytest.raises(DiscountError):
+        train_lm.estimate_discounts(stats, fallback=False)
+    assert train_lm.estimate_discounts(stats, fallback=True) == ({1: Discounts(0.5, 1, 1.5)}, [1])
+
+
+def test_arpa_line():
+    assert arpa_line("a b", 0.01, 1.0) == "-2\ta b\t0"
+    assert arpa_line("<s>", 1.0, 0.5) == "0\t<s>\t-0.30103"
+    assert arpa_line("a b c", 1.0000001) == "0\ta b c"  # rounding above 1 clipped, as lmplz
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data, tmp_path_factory):
+    """(training .txt, held-out paragraphs) from WikiText-2 valid."""
+    text = (shared_data / "reference" / "wikitext-2_valid.txt").read_text(encoding="utf-8")
+    paragraphs = [p for p in detokenize_wikitext(text).splitlines() if p.strip()]
+    train, held_out = paragraphs[:-HELD_OUT], paragraphs[-HELD_OUT:]
+    path = tmp_path_factory.mktemp("lm-text") / "wiki.txt"
+    path.write_text("\n".join(train) + "\n", encoding="utf-8")
+    return path, held_out
+
+
+@pytest.fixture(scope="module")
+def model(spark, corpus, tmp_path_factory):
+    """(model directory, lm.json) trained by the job, in the test session's Spark."""
+    out = tmp_path_factory.mktemp("lm") / "wiki5"
+    args = argparse.Namespace(
+        text=[str(corpus[0])],
+        order=ORDER,
+        out=out,
+        discount_fallback=False,
+        config=None,
+        master=None,
+    )
+    cfg = load_config(None)
+    train_lm.check(args, cfg)
+    meta = train_lm.run(spark, args, cfg)
+    return out, meta
+
+
+def arpa_unigrams(path: Path) -> list[str]:
+    words, inside = [], False
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("\\1-grams:"):
+                inside = True
+            elif inside and not line.strip():
+                return words
+            elif inside:
+                words.append(line.split("\t")[1])
+    return words
+
+
+def test_model_files(model):
+    out, meta = model
+    assert sorted(p.name for p in out.iterdir()) == ["lm.json", "model.arpa"]
+    assert not list(out.parent.glob("*.tmp-*"))
+    assert json.loads((out / "lm.json").read_text()) == meta
+    arpa = (out / "model.arpa").read_bytes()
+    assert hashlib.sha256(arpa).hexdigest() == meta["arpa_sha256"]
+    header = arpa.split(b"\n\n", 1)[0].decode().splitlines()
+    assert header == ["\\data\\"] + [f"ngram {k}={n}" for k, n in meta["ngrams"].items()]
+    assert meta["order"] == ORDER and list(meta["discounts"]) == ["1", "2", "3", "4", "5"]
+    for d in meta["discounts"].values():
+        assert 0 < d["D1"] < 1 < d["D2"] < 2 and 0 < d["D3+"] < 3
+    assert meta["vocab_size"] == meta["ngrams"]["1"] > 10_000
+    assert meta["sentences"] > 6000 and meta["tokens"] > 140_000
+
+
+def test_every_order_is_a_distribution(model, corpus):
+    """sum over the vocabulary of p(w | h) = 1, p from kenlm's full_scores (backoffs applied),
+    for contexts whose longest match is each order, at and after the sentence start."""
+    out, _ = model
+    lm = kenlm.Model(str(out / "model.arpa"))
+    assert lm.order == ORDER
+    vocabulary = [w for w in arpa_unigrams(out / "model.arpa") if w != "<s>"]
+    trained = (s for p in corpus[0].read_text(encoding="utf-8").splitlines() for s in lm_lines(p))
+    sentence = next(s for s in trained if len(s.split()) >= 8).split()
+    contexts = [(True, sentence[:n]) for n in range(ORDER)]
+    contexts += [(False, sentence[2 : 2 + n]) for n in range(ORDER)]
+    contexts += [(False, ["unseenword", "qqqq"]), (True, ["the", "unseenword"])]
+    for bos, context in contexts:
+        total = 0.0
+        for word in vocabulary:
+            *_, (log10_p, _, _) = lm.full_scores(" ".join([*context, word]), bos=bos, eos=False)
+            total += 10.0**log10_p
+        assert total == pytest.approx(1.0, abs=1e-3), (bos, context)
+    # The last sentence-start context is a 4-word context: the top order answered.
+    scores = list(lm.full_scores(" ".join(sentence[:ORDER]), bos=True, eos=False))
+    assert scores[-1][1] == ORDER
+
+
+def test_wikipedia_scores_lower_than_spam_and_boilerplate(model, corpus, shared_data):
+    out, _ = model
+    arpa = str(out / "model.arpa")
+    held_out = corpus[1]
+    spam = [
+        r["text"]
+        for r in ingest_input(str(shared_data / SPAM_WARC), IngestConfig())
+        if r.get("text")
+    ]
+    low = (shared_data / "reference" / "cs336_low_quality_cc.txt").read_text(encoding="utf-8")
+    assert len(spam) >= 10
+    wiki_pp = perplexities(held_out, arpa)
+    spam_pp = perplexities(spam, arpa)
+    assert statistics.median(wiki_pp) * 5 < statistics.median(spam_pp)
+    whole_wiki, whole_spam, whole_low = perplexities(
+        ["\n".join(held_out), "\n".join(spam), low], arpa
+    )
+    assert whole_wiki * 3 < whole_low
+    assert whole_wiki * 10 < whole_spam
+    assert math.isnan(perplexities(["", " -- "], arpa)[1])
+
+
+@pytest.mark.skipif(shutil.which("lmplz") is None, reason="no lmplz binary on PATH")
+def test_same_model_as_lmplz(model, corpus, tmp_path):
+    """lmplz on the same normalized sentences: same n-grams, same probabilities (to float32
+    rounding), and so the same perplexity on held-out text."""
+    out, _ = model
+    sentences = tmp_path / "sentences.txt"
+    with sentences.open("w", encoding="utf-8") as f:
+        for paragraph in corpus[0].read_text(encoding="utf-8").splitlines():
+            f.writelines(line + "\n" for line in lm_lines(paragraph))
+    theirs = tmp_path / "lmplz.arpa"
+    subprocess.run(
+        [
+            "lmplz",
+            "-o",
+            str(ORDER),
+            "-S",
+            "256M",
+            "-T",
+            str(tmp_path),
+            "--text",
+            str(sentences),
+            "--arpa",
+            str(theirs),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    ours_entries, theirs_entries = read_arpa(out / "model.arpa"), read_arpa(theirs)
+    assert ours_entries.keys() == theirs_entries.keys()
+    worst = max(
+        max(abs(a - b) for a, b in zip(ours_entries[g], theirs_entries[g], strict=True))
+        for g in ours_entries
+    )
+    assert worst < 1e-5
+    held_out = corpus[1]
+    ours_pp = perplexities(["\n".join(held_out)], str(out / "model.arpa"))[0]
+    theirs_pp = perplexities(["\n".join(held_out)], str(theirs))[0]
+    assert ours_pp == pytest.approx(theirs_pp, rel=0.02)
+
+
+def read_arpa(path: Path) -> dict[tuple[int, str], tuple[float, ...]]:
+    """{(order, n-gram): (log10 p, log10 backoff or 0)}."""
+    entries, order = {}, 0
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.endswith("-grams:"):
+                order = int(line[1 : line.index("-")])
+            elif order and line and line != "\\end\\":
+                fields = line.split("\t")
+                backoff = float(fields[2]) if len(fields) > 2 else 0.0
+                entries[order, fields[1]] = (float(fields[0]), backoff)
+    return entries
+
+
+# -- inputs and the command line ------------------------------------------------------------------
+
+
+def test_reads_text_jsonl_and_parquet(spark, tmp_path):
+    (tmp_path / "a.txt").write_text("doc one\ndoc two\n")
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as f:
+        f.write('{"text": "doc three", "id": 1}\n{"id": 2}\n')
+    table = pa.table({"text": ["doc four", "dropped"], "drop_reason": [None, "too_few_words"]})
+    (tmp_path / "stage").mkdir()
+    pq.write_table(table, tmp_path / "stage" / "part-0.parquet")
+    paths = [str(tmp_path / n) for n in ("a.txt", "b.jsonl.gz", "stage")]
+    texts = sorted(r.text for r in train_lm.read_texts(spark, paths).collect())
+    assert texts == ["doc four", "doc one", "doc three", "doc two"]
+
+
+def test_usage_errors_stop_before_spark(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("some text\n")
+    cfg = load_config(None)
+
+    def check(**kw):
+        args = argparse.Namespace(**({"text": [str(text)], "order": 5, "out": tmp_path / "m"} | kw))
+        with pytest.raises(SystemExit) as exc:
+            train_lm.check(args, cfg)
+        return exc.value.code
+
+    assert check(order=7) == 2
+    assert check(text=[str(tmp_path / "missing.txt")]) == 2
+    (tmp_path / "t.csv").write_text("a,b\n")
+    assert check(text=[str(tmp_path / "t.csv")]) == 2
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "precious.txt").write_text("keep me")
+    assert check(out=tmp_path / "home") == 2
+
+
+def test_cli_command(tmp_path):
+    """``gristmill train-lm`` is a command: its help, and a usage error that starts no Spark."""
+    run = [sys.executable, "-m", "pipeline.cli", "train-lm"]
+    shown = subprocess.run([*run, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "--order" in shown.stdout and "Kneser-Ney" in shown.stdout
+    failed = subprocess.run(
+        [*run, "--text", str(tmp_path / "none.txt"), "--out", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 2 and "not found" in failed.stderr
+    assert not (tmp_path / "m").exists()
