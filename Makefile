@@ -26,6 +26,11 @@ install: $(STAMP)
 
 demo: java install
 	$(BIN)/gristmill sample $(DEMO)/input
+	$(BIN)/gristmill ingest --input $(DEMO)/input/sample.warc.gz --output $(DEMO)/run
+	$(BIN)/gristmill train-quality --positive $(DEMO)/input/sample_reference.txt \
+		--negative $(DEMO)/run/stages/ingest --out $(DEMO)/models/quality
+	$(BIN)/gristmill train-lm --text $(DEMO)/input/sample_reference.txt --order 5 \
+		--out $(DEMO)/models/lm
 	$(BIN)/gristmill run --input $(DEMO)/input/sample.warc.gz \
 		--benchmark $(DEMO)/input/sample_benchmark.jsonl --config configs/demo.yaml \
 		--output $(DEMO)/run
@@ -37,6 +42,7 @@ demo: java install
 	@echo "  shards/                token shards + manifest.json"
 	@echo "  decontamination/       report.json and clean benchmark subsets"
 	@echo "  stages/<stage>/        every stage's table, dropped rows included"
+	@echo "  ../models/             the quality classifier and n-gram LM trained from the sample"
 
 test: java install
 	$(BIN)/python -m pytest -q

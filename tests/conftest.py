@@ -39,3 +39,42 @@ def sample(tmp_path_factory):
     from pipeline.sample_warc import write_sample
 
     return write_sample(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+def models(spark, sample, shared_data, tmp_path_factory) -> dict[str, Path]:
+    """Both quality models, trained by gristmill's own jobs: the classifier on the sample's
+    reference text against real crawl documents, the 5-gram LM on the reference text."""
+    from jobs import train_lm, train_quality
+
+    root = tmp_path_factory.mktemp("models")
+    negatives = shared_data / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
+    train_quality.main(
+        ["--positive", str(sample.reference), "--negative", str(negatives),
+         "--out", str(root / "quality")]
+    )  # fmt: skip
+    train_lm.main(["--text", str(sample.reference), "--order", "5", "--out", str(root / "lm")])
+    return {"classifier": root / "quality" / "model.bin", "lm": root / "lm" / "model.arpa"}
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = deep_merge(merged[key], value) if both else value
+    return merged
+
+
+@pytest.fixture(scope="session")
+def demo_config(models) -> dict:
+    """configs/demo.yaml with the model paths pointing at the models trained for the tests."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    paths = {
+        "quality": {
+            "classifier": {"model": str(models["classifier"])},
+            "perplexity": {"model": str(models["lm"])},
+        }
+    }
+    return deep_merge(cfg, paths)

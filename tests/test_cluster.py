@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyspark
 import pytest
+import yaml
 
 from tests.test_pipeline import run_pipeline
 
@@ -88,14 +89,16 @@ def cluster(tmp_path_factory):
 
 
 def test_pipeline_on_a_standalone_cluster_matches_local_mode(
-    cluster, spark, sample, shared_data, tmp_path
+    cluster, spark, sample, demo_config, tmp_path
 ):
     url, master_json, env, tmp = cluster
     out = tmp_path / "cluster-out"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(demo_config))
     submit = subprocess.run(
         [str(SPARK_HOME / "bin" / "spark-submit"), "--master", url, "--executor-memory", "1g",
          str(REPO / "jobs" / "run.py"), "--input", str(sample.warc),
-         "--benchmark", str(sample.benchmark), "--config", str(REPO / "configs" / "demo.yaml"),
+         "--benchmark", str(sample.benchmark), "--config", str(config),
          "--output", str(out)],
         env=env, capture_output=True, text=True, timeout=600, cwd=REPO,
     )  # fmt: skip
@@ -108,7 +111,7 @@ def test_pipeline_on_a_standalone_cluster_matches_local_mode(
     assert app_dirs, "no executor ran on the worker"
 
     local = tmp_path / "local-out"
-    run_pipeline(spark, [sample.warc], [sample.benchmark], local)
+    run_pipeline(spark, [sample.warc], [sample.benchmark], local, demo_config)
     cluster_files = sorted(p.name for p in (out / "shards").iterdir())
     assert cluster_files == sorted(p.name for p in (local / "shards").iterdir())
     for name in cluster_files:

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from jobs import quality, tokenize_shards
 from jobs import run as run_job
-from jobs import tokenize_shards
 from pipeline.config import config_from_dict
 from pipeline.shards import read_index, read_shard, split_documents
 from pipeline.tokenizer import load_encoding
 from schemas.stats import check_counts
 from schemas.tables import STAGES
+from tests.conftest import deep_merge
 
 
 def gzip_members(path: Path) -> list[bytes]:
@@ -48,12 +48,9 @@ def split_warc(path: Path, parts: int, where: Path) -> list[Path]:
     return files
 
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
-
-
-def run_pipeline(spark, inputs, benchmarks, out: Path, **overrides):
-    """The whole run with the demo's config (plus overrides)."""
-    cfg = config_from_dict(yaml.safe_load(DEMO_CONFIG.read_text()) | overrides)
+def run_pipeline(spark, inputs, benchmarks, out: Path, config: dict, **overrides):
+    """The whole run with a config (the demo's, see conftest) plus overrides."""
+    cfg = config_from_dict(deep_merge(config, overrides))
     args = argparse.Namespace(
         input=[str(p) for p in inputs],
         benchmark=[str(b) for b in benchmarks],
@@ -69,11 +66,11 @@ def run_pipeline(spark, inputs, benchmarks, out: Path, **overrides):
 
 
 @pytest.fixture(scope="module")
-def result(spark, sample, shared_data, tmp_path_factory):
+def result(spark, sample, shared_data, demo_config, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
     inputs = [sample.warc, shared_data / "warc" / "realpages-00004.warc.gz"]
     benchmarks = [sample.benchmark, shared_data / "benchmarks" / "gsm8k_test.jsonl"]
-    stats = run_pipeline(spark, inputs, benchmarks, out)
+    stats = run_pipeline(spark, inputs, benchmarks, out, demo_config)
     expected = json.loads(sample.expected.read_text())
     docs = pq.read_table(out / "documents").to_pylist()
     return out, stats, expected, docs
@@ -207,6 +204,50 @@ def test_quality_buckets_and_weights(result, spark, tmp_path):
     assert exit_info.value.code == 2
 
 
+def test_quality_signals_and_perplexity_buckets(result):
+    out, stats, _expected, _docs = result
+    table = pq.read_table(out / "stages" / "quality").to_pandas()
+    scored = table[table["lang"] == "en"].dropna(subset=["perplexity"])
+    assert len(scored) > 100
+    assert scored["quality_score"].between(0, 1).all()
+    shares = scored["perplexity_bucket"].value_counts(normalize=True)
+    assert shares["head"] == pytest.approx(0.30, abs=0.03)
+    assert shares["head"] + shares["middle"] == pytest.approx(0.60, abs=0.03)
+    head, middle = stats["stages"]["quality"]["perplexity_cutoffs"]["en"]
+    assert (scored[scored["perplexity_bucket"] == "head"]["perplexity"] < head).all()
+    assert (scored[scored["perplexity_bucket"] == "tail"]["perplexity"] >= middle).all()
+    models = stats["stages"]["quality"]["models"]
+    assert len(models["classifier"]["sha256"]) == len(models["perplexity"]["sha256"]) == 64
+
+
+def test_pareto_reselection_is_deterministic_and_favours_high_scores(
+    result, spark, demo_config, tmp_path
+):
+    out, _stats, _expected, _docs = result
+    pareto = deep_merge(demo_config, {"quality": {"classifier": {"mode": "pareto"}}})
+    decisions = []
+    for partitions, where in ((1, "a"), (8, "b")):
+        copy = tmp_path / where
+        shutil.copytree(out / "stages", copy / "stages")
+        spark.conf.set(
+            "spark.sql.files.maxPartitionBytes", str(1 << 14 if partitions > 1 else 1 << 30)
+        )
+        try:
+            args = argparse.Namespace(output=copy, config=None, master=None, reselect=True)
+            stats = quality.run(spark, args, config_from_dict(pareto))
+        finally:
+            spark.conf.unset("spark.sql.files.maxPartitionBytes")
+        assert stats["reselected"] is True
+        rows = pq.read_table(copy / "stages" / "quality").to_pandas().set_index("doc_id")
+        decisions.append(rows.sort_index())
+    a, b = decisions
+    assert a["drop_reason"].fillna("").equals(b["drop_reason"].fillna(""))
+    assert a["quality_score"].equals(b["quality_score"])  # stored, not rescored
+    rejected = a[a["drop_reason"] == "classifier_rejected"]["quality_score"]
+    kept = a[a["drop_reason"].isna()]["quality_score"]
+    assert len(rejected) > 0 and kept.mean() > rejected.mean()
+
+
 def test_card_matches_stats(result):
     out, stats, _expected, _docs = result
     card = (out / "DATASET_CARD.md").read_text()
@@ -217,14 +258,18 @@ def test_card_matches_stats(result):
     assert "CC BY-SA 3.0" in card
 
 
-def test_same_shards_whatever_the_partitioning(result, spark, sample, shared_data, tmp_path):
+def test_same_shards_whatever_the_partitioning(
+    result, spark, sample, shared_data, demo_config, tmp_path
+):
     out, _stats, _expected, _docs = result
     parts = split_warc(sample.warc, 3, tmp_path / "parts")
     inputs = [*parts, shared_data / "warc" / "realpages-00004.warc.gz"]
     benchmarks = [sample.benchmark, shared_data / "benchmarks" / "gsm8k_test.jsonl"]
     spark.conf.set("spark.sql.shuffle.partitions", "7")
     try:
-        run_pipeline(spark, inputs, benchmarks, tmp_path / "again", ingest={"batch_size": 7})
+        run_pipeline(
+            spark, inputs, benchmarks, tmp_path / "again", demo_config, ingest={"batch_size": 7}
+        )
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", "4")
     first = sorted((out / "shards").iterdir())
