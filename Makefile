@@ -42,7 +42,7 @@ demo: java install
 	@echo "  shards/                token shards + manifest.json"
 	@echo "  decontamination/       report.json and clean benchmark subsets"
 	@echo "  stages/<stage>/        every stage's table, dropped rows included"
-	@echo "  ../models/             the quality classifier and n-gram LM trained from the sample"
+	@echo "Models trained from the sample: $(DEMO)/models/quality, $(DEMO)/models/lm"
 
 test: java install
 	$(BIN)/python -m pytest -q
