@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -81,6 +82,41 @@ def test_planted_gsm8k_question_is_cut_out(shared_data):
     assert row["text"].endswith(after[200:])
     clean = run(f"{before} {after}", index)
     assert clean["contaminated_ngrams"] == 0 and clean["text"] == f"{before} {after}"
+
+
+def test_passages_planted_in_real_web_text_are_cut_exactly(shared_data):
+    """Two PIQA solutions planted into a real page lose themselves and 200 characters each side."""
+    from pipeline.config import IngestConfig
+    from pipeline.documents import ingest_input
+
+    warc = shared_data / "warc" / "noncc.dolma-wget-sample-0000.warc.gz"
+    pages = [r["text"] for r in ingest_input(str(warc), IngestConfig()) if r.get("text")]
+    page = max(pages, key=len)
+    piqa = read_benchmark(shared_data / "benchmarks" / "piqa_valid.jsonl")
+    index = build_index([piqa], CFG.ngram)
+    assert run(page, index)["contaminated_ngrams"] == 0
+    long_solutions = (t for ex in piqa.examples for t in ex.texts if len(t.split()) >= 25)
+    first, second = next(long_solutions).strip(), next(long_solutions).strip()
+    third = len(page) // 3
+    cut_a, cut_b = page.rfind(" ", 0, third), page.rfind(" ", 0, 2 * third)
+    text = f"{page[:cut_a]} {first} {page[cut_a:cut_b]} {second} {page[cut_b:]}"
+    row = run(text, index)
+    assert row["drop_reason"] is None and row["benchmarks_matched"] == ["piqa_valid"]
+
+    def word_span(passage: str) -> tuple[int, int]:
+        """The matched 13-grams run from the passage's first word to its last (not punctuation)."""
+        start = text.index(passage)
+        words = list(re.finditer(r"\w+", passage))
+        return start + words[0].start(), start + words[-1].end()
+
+    (a0, a1), (b0, b1) = word_span(first), word_span(second)
+    expected = [
+        text[: a0 - 200].strip(),
+        text[a1 + 200 : b0 - 200].strip(),
+        text[b1 + 200 :].strip(),
+    ]
+    assert row["text"] == "\n\n".join(p for p in expected if len(p) >= 200)
+    assert row["chars_removed"] == len(text) - sum(len(p) for p in expected if len(p) >= 200)
 
 
 def test_benchmark_formats(shared_data, tmp_path):
