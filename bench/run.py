@@ -16,6 +16,7 @@ from bench import (
     dedup_quality,
     dedup_scaling,
     minhash_vs_datasketch,
+    quality_throughput,
     tokenize_throughput,
 )
 
@@ -27,6 +28,7 @@ def main() -> int:
     tok = tokenize_throughput.measure()
     dec = decontaminate_throughput.measure()
     mh = minhash_vs_datasketch.measure()
+    qual = quality_throughput.measure()
     quality = dedup_quality.measure()
     scaling = dedup_scaling.measure(docs=25_000)
     results = {
@@ -38,9 +40,17 @@ def main() -> int:
         "docs_per_s_per_core": {
             "decontaminate": dec["decontaminate_docs_per_s_per_core"],
             "minhash_signatures": mh["gristmill_docs_per_s_per_core"],
+            "quality_all_signals": qual["quality_docs_per_s_per_core"],
         },
+        "quality_share_of_time": qual["share_of_time"],
         "dedup_quality": quality,
-        "details": {"tokenize": tok, "decontaminate": dec, "minhash": mh, "scaling": scaling},
+        "details": {
+            "tokenize": tok,
+            "decontaminate": dec,
+            "minhash": mh,
+            "quality": qual,
+            "scaling": scaling,
+        },
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "versions": {p: metadata.version(p) for p in PACKAGES},
         "command": "make bench",

@@ -1,0 +1,75 @@
+"""Quality stage: docs/s per core with every signal on, and each signal's share of the time.
+
+The classifier and the 5-gram LM are trained first by gristmill's own CLI (WikiText-2 valid
+vs the CC-MAIN-2019-30 documents) into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from bench.corpus import SHARED, documents
+from filters import c4, fineweb, gopher_quality, gopher_repetition
+from filters.c4 import C4Config
+from filters.perplexity import perplexities
+from filters.quality_classifier import scores
+from pipeline.config import QualityConfig, config_from_dict
+from pipeline.quality import signal_batches
+from schemas.tables import INGEST
+
+
+def _train(root: Path) -> tuple[str, str]:
+    cli = [sys.executable, "-m", "pipeline.cli"]
+    wiki = str(SHARED / "reference" / "wikitext-2_valid.txt")
+    crawl = str(SHARED / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz")
+    quiet = {"capture_output": True, "check": True}
+    subprocess.run([*cli, "train-quality", "--positive", wiki, "--negative", crawl,
+                    "--out", str(root / "quality")], **quiet)  # fmt: skip
+    subprocess.run([*cli, "train-lm", "--text", wiki, "--order", "5",
+                    "--out", str(root / "lm")], **quiet)  # fmt: skip
+    return str(root / "quality" / "model.bin"), str(root / "lm" / "model.arpa")
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure() -> dict:
+    texts = list(documents())
+    with tempfile.TemporaryDirectory(prefix="gristmill-bench-") as tmp:
+        classifier, lm = _train(Path(tmp))
+        cfg: QualityConfig = config_from_dict(
+            {"quality": {"classifier": {"model": classifier}, "perplexity": {"model": lm}}}
+        ).quality
+        scores(texts[:1], classifier)  # load both models before timing
+        perplexities(texts[:1], lm)
+        c4_cfg = C4Config()
+        parts = {
+            "gopher_quality": lambda: [gopher_quality.signals(t) for t in texts],
+            "gopher_repetition": lambda: [gopher_repetition.signals(t) for t in texts],
+            "c4": lambda: [(c4.signals(t, c4_cfg), c4.clean(t, c4_cfg)) for t in texts],
+            "fineweb": lambda: [fineweb.signals(t) for t in texts],
+            "classifier": lambda: scores(texts, classifier),
+            "perplexity": lambda: perplexities(texts, lm),
+        }
+        seconds = {name: _seconds(fn) for name, fn in parts.items()}
+        rows = [{"doc_id": f"{i:032x}", "text": t, "lang": "en", "lang_score": 1.0}
+                for i, t in enumerate(texts)]  # fmt: skip
+        batch = pa.RecordBatch.from_pylist(rows, schema=INGEST)
+        batches = [batch.slice(i, 256) for i in range(0, len(rows), 256)]
+        stage = _seconds(lambda: list(signal_batches(batches, cfg)))
+    total = sum(seconds.values())
+    return {
+        "docs": len(texts),
+        "quality_docs_per_s_per_core": len(texts) / stage,
+        "share_of_time": {name: s / total for name, s in seconds.items()},
+        "docs_per_s_per_core_by_signal": {name: len(texts) / s for name, s in seconds.items()},
+    }
