@@ -26,13 +26,13 @@ import json
 import random
 import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from scipy import sparse
 
 from bench.corpus import SHARED, documents
+from bench.timing import report
 from pipeline.config import Config, config_from_dict
 from pipeline.connected_components import reference_dedup
 from pipeline.minhash import MinHashParams, band_buckets, shingle_set, signatures
@@ -209,12 +209,7 @@ def measure() -> dict:
 
 
 def main() -> int:
-    result = measure()
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "dedup_quality.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(result, indent=2, sort_keys=True))
-    return 0
+    return report("dedup_quality", measure())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.dedup_quality import edit, originals
+from bench.timing import report
 from schemas.tables import QUALITY
 
 FILES = 8
@@ -119,12 +120,7 @@ def main() -> int:
         root = Path(args.child[0])
         print(json.dumps(child(root / "warmup", root / args.child[1])))
         return 0
-    result = measure(args.docs)
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "dedup_scaling.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(result, indent=2, sort_keys=True))
-    return 0
+    return report("dedup_scaling", measure(args.docs))
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ from __future__ import annotations
 import gzip
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from datasketch import MinHash
 
 from bench.corpus import SHARED, documents
-from bench.timing import best_seconds
+from bench.timing import best_seconds, report
 from pipeline.config import Config
 from pipeline.minhash import MinHashParams, permutations, shingles, signatures
 
@@ -87,12 +86,7 @@ def measure(repeats: int = 3) -> dict[str, float]:
 
 
 def main() -> int:
-    result = measure()
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "minhash.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(result, indent=2, sort_keys=True))
-    return 0
+    return report("minhash", measure())
 
 
 if __name__ == "__main__":
