@@ -20,7 +20,13 @@ from pyspark.sql import functions as F
 
 from jobs.options import add_common, fail_usage, job_main
 from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
-from pipeline.benchmarks import Benchmark, BenchmarkError, read_benchmark
+from pipeline.benchmarks import (
+    TEXT_FIELDS,
+    Benchmark,
+    BenchmarkError,
+    benchmark_name,
+    read_benchmark,
+)
 from pipeline.config import Config
 from pipeline.decontaminate import (
     build_index,
@@ -50,11 +56,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
+def read_configured(path: Path, cfg: Config) -> Benchmark:
+    name = benchmark_name(path)
+    fields = cfg.decontaminate.text_fields.get(name)
+    return read_benchmark(
+        path, tuple(fields) if fields else TEXT_FIELDS, cfg.decontaminate.id_fields.get(name)
+    )
+
+
 def check(args: argparse.Namespace, cfg: Config) -> None:
     """Read the benchmarks into ``args.benchmarks`` before Spark starts (bad file: usage error)."""
     paths = sorted(set(cfg.decontaminate.benchmarks) | set(args.benchmark))
     try:
-        args.benchmarks = [read_benchmark(p) for p in paths]
+        args.benchmarks = [read_configured(Path(p), cfg) for p in paths]
     except BenchmarkError as exc:
         fail_usage(str(exc))
 

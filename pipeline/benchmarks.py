@@ -1,6 +1,7 @@
 """Reading benchmark test sets for decontamination: JSONL, JSON, CSV/TSV, gzipped or not.
 
-An example's text is the values of the fields in :data:`TEXT_FIELDS` it has (strings, or lists of
+An example's text is the values of the fields in :data:`TEXT_FIELDS` (or the file's own list,
+from config) it has (strings, or lists of
 strings such as multiple-choice options); each field is n-grammed on its own, so no n-gram spans
 two fields. An example's id is its ``id``-like field, else its line or row number.
 """
@@ -48,9 +49,9 @@ def benchmark_name(path: Path) -> str:
     return name
 
 
-def _texts(record: dict[str, Any]) -> tuple[str, ...]:
+def _texts(record: dict[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]:
     texts: list[str] = []
-    for key in TEXT_FIELDS:
+    for key in fields:
         value = record.get(key)
         if isinstance(value, str) and value.strip():
             texts.append(value)
@@ -59,13 +60,17 @@ def _texts(record: dict[str, Any]) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def _example(record: dict[str, Any], number: int, raw: str) -> Example:
-    ident = next((str(record[k]) for k in ID_FIELDS if record.get(k) not in (None, "")), None)
-    return Example(id=ident or str(number), texts=_texts(record), raw=raw)
-
-
-def read_benchmark(path: str | Path) -> Benchmark:
+def read_benchmark(
+    path: str | Path, fields: tuple[str, ...] = TEXT_FIELDS, id_field: str | None = None
+) -> Benchmark:
+    """Read a benchmark; ``fields`` and ``id_field`` override the default layouts for a file."""
     path = Path(path)
+    id_fields = (id_field,) if id_field else ID_FIELDS
+
+    def _example(record: dict[str, Any], number: int, raw: str) -> Example:
+        ident = next((str(record[k]) for k in id_fields if record.get(k) not in (None, "")), None)
+        return Example(id=ident or str(number), texts=_texts(record, fields), raw=raw)
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -96,5 +101,5 @@ def read_benchmark(path: str | Path) -> Benchmark:
     except (json.JSONDecodeError, csv.Error, AttributeError) as exc:
         raise BenchmarkError(f"benchmark {path} is not valid JSON/JSONL/CSV: {exc}") from exc
     if not any(e.texts for e in examples):
-        raise BenchmarkError(f"benchmark {path} has no text in any of the fields {TEXT_FIELDS}")
+        raise BenchmarkError(f"benchmark {path} has no text in any of the fields {fields}")
     return Benchmark(benchmark_name(path), str(path), tuple(examples))

@@ -191,6 +191,10 @@ class DecontaminateConfig:
     # N-grams found in more training documents than this are "too common" and left alone.
     too_common_docs: int = 10
     benchmarks: list[str] = field(default_factory=list)
+    # Per benchmark (file name without extensions): the fields holding its text, replacing the
+    # default list (question, answer, text, goal, sol1, sol2, prompt, ...), and its id field.
+    text_fields: dict[str, list[str]] = field(default_factory=dict)
+    id_fields: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check(self.ngram >= 1, "decontaminate.ngram", "must be >= 1")

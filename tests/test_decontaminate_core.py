@@ -130,3 +130,22 @@ def test_benchmark_formats(shared_data, tmp_path):
     listed = tmp_path / "mini.json"
     listed.write_text(json.dumps({"examples": [{"id": "q1", "question": "why " * 20}]}))
     assert read_benchmark(listed).examples[0].id == "q1"
+    # A file's own layout: only the question is benchmark text, ids from another field.
+    gsm = read_benchmark(
+        shared_data / "benchmarks" / "gsm8k_test.jsonl", fields=("question",), id_field="nope"
+    )
+    assert all(len(ex.texts) == 1 for ex in gsm.examples) and gsm.examples[5].id == "5"
+
+
+def test_text_fields_from_config(shared_data):
+    from jobs.decontaminate import read_configured
+    from pipeline.config import config_from_dict
+
+    path = shared_data / "benchmarks" / "gsm8k_test.jsonl"
+    default = read_configured(path, config_from_dict({}))
+    assert all(len(ex.texts) == 2 for ex in default.examples)
+    cfg = config_from_dict({"decontaminate": {"text_fields": {"gsm8k_test": ["answer"]}}})
+    only_answers = read_configured(path, cfg)
+    assert [ex.texts for ex in only_answers.examples[:3]] == [
+        ex.texts[1:] for ex in default.examples[:3]
+    ]
