@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,9 +30,12 @@ from pipeline.benchmarks import (
 )
 from pipeline.config import Config
 from pipeline.decontaminate import (
+    NgramIndex,
     build_index,
     decontaminate_batches,
+    decontaminate_joined_batches,
     dirty_examples,
+    doc_ngram_batches,
     matched_hashes,
 )
 from schemas.tables import DECONTAMINATE, spark_schema
@@ -78,18 +82,65 @@ def _with_index(batches: Iterator[Any], body: Callable[..., Any], index: Broadca
     return body(batches, index=index.value, **kw)
 
 
-def too_common(docs: DataFrame, index: Broadcast, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """(n-grams acted on, n-grams ignored as too common), both as sorted uint64 arrays."""
-    n = cfg.decontaminate.ngram
-    pairs = docs.select("doc_id", "text").mapInArrow(
-        functools.partial(_with_index, body=matched_hashes, index=index, n=n),
-        "doc_id string, ngram long",
-    )
+def too_common(pairs: DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(n-grams acted on, n-grams ignored as too common), both as sorted uint64 arrays, from the
+    (doc_id, ngram) pairs of benchmark n-grams found in documents."""
     counts = pairs.groupBy("ngram").agg(F.countDistinct("doc_id").alias("docs")).collect()
     limit = cfg.decontaminate.too_common_docs
     acted = np.array(sorted(r["ngram"] for r in counts if r["docs"] <= limit), dtype=np.int64)
     ignored = np.array(sorted(r["ngram"] for r in counts if r["docs"] > limit), dtype=np.int64)
     return acted.view(np.uint64), ignored.view(np.uint64)
+
+
+def broadcast_path(
+    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config
+) -> tuple[np.ndarray, np.ndarray, DataFrame]:
+    """The benchmark n-grams travel as a Spark broadcast of sorted uint64 arrays (16 bytes an
+    n-gram with its owner mask): GPT-3's whole evaluation suite is a few tens of MB."""
+    n = cfg.decontaminate.ngram
+    pairs = docs.select("doc_id", "text").mapInArrow(
+        functools.partial(
+            _with_index, body=matched_hashes, index=spark.sparkContext.broadcast(index), n=n
+        ),
+        "doc_id string, ngram long",
+    )
+    acted, ignored = too_common(pairs, cfg)
+    active = spark.sparkContext.broadcast(index.without(ignored))
+    cleaned = docs.mapInArrow(
+        functools.partial(
+            _with_index, body=decontaminate_batches, index=active, cfg=cfg.decontaminate
+        ),
+        spark_schema(DECONTAMINATE),
+    )
+    return acted, ignored, cleaned
+
+
+def join_path(
+    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config
+) -> tuple[np.ndarray, np.ndarray, DataFrame]:
+    """Too many benchmark n-grams to broadcast: join them with every document's n-grams, then
+    hand each document the matched n-grams it must cut."""
+    table = pa.table(
+        {"ngram": index.hashes.view(np.int64), "owner": index.owners.view(np.int64)}
+    ).to_pandas()
+    bench = spark.createDataFrame(table, "ngram long, owner long")
+    found = docs.select("doc_id", "text").mapInArrow(
+        functools.partial(doc_ngram_batches, n=cfg.decontaminate.ngram), "doc_id string, ngram long"
+    )
+    pairs = found.join(bench, "ngram")
+    acted, ignored = too_common(pairs, cfg)
+    limit = cfg.decontaminate.too_common_docs
+    common = pairs.groupBy("ngram").agg(F.countDistinct("doc_id").alias("docs"))
+    per_doc = (
+        pairs.join(common.where(F.col("docs") <= limit).select("ngram"), "ngram")
+        .groupBy("doc_id")
+        .agg(F.collect_list("ngram").alias("matched"), F.collect_list("owner").alias("owners"))
+    )
+    cleaned = docs.join(per_doc, "doc_id", "left").mapInArrow(
+        functools.partial(decontaminate_joined_batches, names=index.names, cfg=cfg.decontaminate),
+        spark_schema(DECONTAMINATE),
+    )
+    return acted, ignored, cleaned
 
 
 def write_report(
@@ -141,18 +192,12 @@ def write_report(
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     out = args.output
     benchmarks = args.benchmarks
-    # The benchmark n-grams travel as a Spark broadcast of sorted uint64 arrays (8 bytes an
-    # n-gram plus an 8-byte owner mask): GPT-3's whole evaluation suite is a few tens of MB.
     index = build_index(benchmarks, cfg.decontaminate.ngram)
     docs = read_kept(spark, out, "dedup")
-    acted, ignored = too_common(docs, spark.sparkContext.broadcast(index), cfg)
-    active = spark.sparkContext.broadcast(index.without(ignored))
-    cleaned = docs.mapInArrow(
-        functools.partial(
-            _with_index, body=decontaminate_batches, index=active, cfg=cfg.decontaminate
-        ),
-        spark_schema(DECONTAMINATE),
-    )
+    if len(index.hashes) <= cfg.decontaminate.broadcast_max_ngrams:
+        acted, ignored, cleaned = broadcast_path(spark, docs, index, cfg)
+    else:
+        acted, ignored, cleaned = join_path(spark, docs, index, cfg)
 
     def report(table: DataFrame) -> dict[str, Any]:
         touched = (

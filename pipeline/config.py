@@ -191,6 +191,9 @@ class DecontaminateConfig:
     # N-grams found in more training documents than this are "too common" and left alone.
     too_common_docs: int = 10
     benchmarks: list[str] = field(default_factory=list)
+    # Benchmark n-grams up to this many go to executors as a broadcast (16 bytes each); more are
+    # joined with the documents' n-grams instead.
+    broadcast_max_ngrams: int = 50_000_000
     # Per benchmark (file name without extensions): the fields holding its text, replacing the
     # default list (question, answer, text, goal, sol1, sol2, prompt, ...), and its id field.
     text_fields: dict[str, list[str]] = field(default_factory=dict)
@@ -202,6 +205,7 @@ class DecontaminateConfig:
         check(self.min_piece_chars >= 0, "decontaminate.min_piece_chars", "must be >= 0")
         check(self.max_pieces >= 1, "decontaminate.max_pieces", "must be >= 1")
         check(self.too_common_docs >= 1, "decontaminate.too_common_docs", "must be >= 1")
+        check(self.broadcast_max_ngrams >= 0, "decontaminate.broadcast_max_ngrams", "must be >= 0")
 
 
 @dataclass(frozen=True)

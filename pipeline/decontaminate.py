@@ -135,27 +135,64 @@ def cut(
     return new_text, None, len(text) - sum(len(p) for p in kept)
 
 
+def decontaminate_row(row: dict, index: NgramIndex, cfg: DecontaminateConfig) -> dict:
+    """Cut one document's matched n-grams (``index`` holds the n-grams acted on)."""
+    n, text = cfg.ngram, row["text"]
+    pos = index.lookup(text_ngram_hashes(text, n))
+    hit = np.nonzero(pos >= 0)[0]
+    row["contaminated_ngrams"] = len(hit)
+    row["benchmarks_matched"] = []
+    row["chars_removed"] = 0
+    row["drop_reason"] = None
+    if len(hit):
+        mask = int(np.bitwise_or.reduce(index.owners[pos[hit]]))
+        row["benchmarks_matched"] = index.benchmarks_of(mask)
+        starts, ends = word_spans(text)
+        spans = [(int(starts[i]), int(ends[i + n - 1])) for i in hit]
+        row["text"], row["drop_reason"], row["chars_removed"] = cut(text, spans, cfg)
+        if row["text"] is None:
+            row["text"] = text  # dropped rows keep their text, for inspection
+    return row
+
+
 def decontaminate_batches(
     batches: Iterable[pa.RecordBatch], index: NgramIndex, cfg: DecontaminateConfig
 ) -> Iterator[pa.RecordBatch]:
     """Second pass (mapInArrow body): cut matched n-grams out of each document."""
-    n = cfg.ngram
     for batch in batches:
-        rows = batch.to_pylist()
-        for row in rows:
-            text = row["text"]
-            pos = index.lookup(text_ngram_hashes(text, n))
-            hit = np.nonzero(pos >= 0)[0]
-            row["contaminated_ngrams"] = len(hit)
-            row["benchmarks_matched"] = []
-            row["chars_removed"] = 0
-            row["drop_reason"] = None
-            if len(hit):
-                mask = int(np.bitwise_or.reduce(index.owners[pos[hit]]))
-                row["benchmarks_matched"] = index.benchmarks_of(mask)
-                starts, ends = word_spans(text)
-                spans = [(int(starts[i]), int(ends[i + n - 1])) for i in hit]
-                row["text"], row["drop_reason"], row["chars_removed"] = cut(text, spans, cfg)
-                if row["text"] is None:
-                    row["text"] = text  # dropped rows keep their text, for inspection
+        rows = [decontaminate_row(row, index, cfg) for row in batch.to_pylist()]
+        yield pa.RecordBatch.from_pylist(rows, schema=DECONTAMINATE)
+
+
+def doc_ngram_batches(batches: Iterable[pa.RecordBatch], n: int) -> Iterator[pa.RecordBatch]:
+    """Every distinct n-gram of each document, for joining with a benchmark table too large to
+    broadcast (int64 hashes, as Spark stores them)."""
+    for batch in batches:
+        doc_ids: list[str] = []
+        found: list[np.ndarray] = []
+        for doc_id, text in zip(
+            batch.column("doc_id").to_pylist(), batch.column("text").to_pylist(), strict=True
+        ):
+            hashes = np.unique(text_ngram_hashes(text, n))
+            doc_ids.extend([doc_id] * len(hashes))
+            found.append(hashes)
+        ngrams = np.concatenate(found) if found else np.empty(0, np.uint64)
+        yield pa.RecordBatch.from_pydict(
+            {"doc_id": pa.array(doc_ids, pa.string()), "ngram": pa.array(ngrams.view(np.int64))}
+        )
+
+
+def decontaminate_joined_batches(
+    batches: Iterable[pa.RecordBatch], names: tuple[str, ...], cfg: DecontaminateConfig
+) -> Iterator[pa.RecordBatch]:
+    """Second pass of the join path: each row brings its own matched n-grams and owner masks
+    (columns ``matched``/``owners``), which become that document's index."""
+    for batch in batches:
+        rows = []
+        for row in batch.to_pylist():
+            matched = np.array(row.pop("matched") or [], dtype=np.int64).view(np.uint64)
+            owners = np.array(row.pop("owners") or [], dtype=np.int64).view(np.uint64)
+            order = np.argsort(matched)
+            index = NgramIndex(matched[order], owners[order], names)
+            rows.append(decontaminate_row(row, index, cfg))
         yield pa.RecordBatch.from_pylist(rows, schema=DECONTAMINATE)

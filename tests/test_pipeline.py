@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import quality, tokenize_shards
+from jobs import decontaminate, quality, tokenize_shards
 from jobs import run as run_job
 from pipeline.config import config_from_dict
 from pipeline.shards import read_index, read_shard, split_documents
@@ -246,6 +246,33 @@ def test_pareto_reselection_is_deterministic_and_favours_high_scores(
     rejected = a[a["drop_reason"] == "classifier_rejected"]["quality_score"]
     kept = a[a["drop_reason"].isna()]["quality_score"]
     assert len(rejected) > 0 and kept.mean() > rejected.mean()
+
+
+def test_join_path_decontaminates_like_the_broadcast_path(result, spark, demo_config, tmp_path):
+    out, _stats, _expected, _docs = result
+    copy = tmp_path / "copy"
+    shutil.copytree(out / "stages", copy / "stages")
+    joined = deep_merge(demo_config, {"decontaminate": {"broadcast_max_ngrams": 0}})
+    args = argparse.Namespace(
+        output=copy, config=None, master=None, benchmark=[str(p) for p in _benchmarks(out)]
+    )
+    decontaminate.check(args, config_from_dict(joined))
+    decontaminate.run(spark, args, config_from_dict(joined))
+    for name in ("stages/decontaminate", "decontamination/report.json"):
+        if name.endswith(".json"):
+            a = json.loads((out / name).read_text())
+            b = json.loads((copy / name).read_text())
+            assert a["benchmarks"] == b["benchmarks"]
+        else:
+            cols = ["doc_id", "text", "drop_reason", "chars_removed", "benchmarks_matched"]
+            a = pq.read_table(out / name, columns=cols).to_pandas().sort_values("doc_id")
+            b = pq.read_table(copy / name, columns=cols).to_pandas().sort_values("doc_id")
+            assert a.reset_index(drop=True).astype(str).equals(b.reset_index(drop=True).astype(str))
+
+
+def _benchmarks(out: Path) -> list[str]:
+    report = json.loads((out / "decontamination" / "report.json").read_text())
+    return [b["path"] for b in report["benchmarks"].values()]
 
 
 def test_card_matches_stats(result):
