@@ -34,6 +34,46 @@ def _funnel(stages: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _dedup(d: dict[str, Any] | None) -> list[str]:
+    if not d:
+        return []
+    sizes = ", ".join(f"{size}: {n}" for size, n in d["cluster_sizes"].items()) or "none"
+    return [
+        "## Deduplication",
+        "",
+        f"{d['exact_duplicates']} exact and {d['fuzzy_duplicates']} near duplicates removed. "
+        f"MinHash over {d['shingle']} {d['ngram']}-grams, {d['num_perm']} hashes, "
+        f"{d['bands']} bands x {d['rows']} rows (Jaccard threshold {d['threshold']}, "
+        f"verification {'on' if d['verify_jaccard'] else 'off'}); {d['clusters']} clusters of "
+        f"near duplicates holding {d['docs_in_clusters']} documents, the largest "
+        f"{d['largest_cluster']}. Cluster sizes: {sizes}.",
+        "",
+    ]
+
+
+def _decontamination(benchmarks: dict[str, Any] | None, cfg: dict[str, Any]) -> list[str]:
+    if not benchmarks:
+        return []
+    return [
+        "## Decontamination",
+        "",
+        f"GPT-3's procedure: {cfg['ngram']}-gram matches removed with {cfg['window_chars']} "
+        f"characters on each side, pieces under {cfg['min_piece_chars']} characters dropped, "
+        f"documents cut into more than {cfg['max_pieces']} pieces dropped. Dirty examples are "
+        "listed in `decontamination/report.json`; `decontamination/clean/` holds each benchmark "
+        "without them.",
+        "",
+        "| benchmark | examples | dirty examples | docs touched | docs dropped | chars removed |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[
+            f"| {name} | {b['examples']} | {b['dirty_examples']} | {b['docs_touched']} | "
+            f"{b['docs_dropped']} | {b['chars_removed']} |"
+            for name, b in sorted(benchmarks.items())
+        ],
+        "",
+    ]
+
+
 def render_card(stats: dict[str, Any], manifest: dict[str, Any], config: dict[str, Any]) -> str:
     langs = stats.get("languages", {})
     docs = stats["stages"].get("tokenize", {}).get("out", 0)
@@ -77,6 +117,10 @@ def render_card(stats: dict[str, Any], manifest: dict[str, Any], config: dict[st
         "",
         *_funnel(stats["stages"]),
         "",
+        *_dedup(stats["stages"].get("dedup", {}).get("dedup")),
+        *_decontamination(
+            stats["stages"].get("decontaminate", {}).get("benchmarks"), config["decontaminate"]
+        ),
         "## Languages",
         "",
         "| language | documents |",

@@ -283,6 +283,10 @@ def test_card_matches_stats(result):
         s = stats["stages"][stage]
         assert f"| {stage} | {s['in']} | {s['out']} |" in card
     assert "CC BY-SA 3.0" in card
+    dedup = stats["stages"]["dedup"]["dedup"]
+    assert f"{dedup['exact_duplicates']} exact and {dedup['fuzzy_duplicates']} near" in card
+    bench = stats["stages"]["decontaminate"]["benchmarks"]["sample_benchmark"]
+    assert f"| sample_benchmark | {bench['examples']} | {bench['dirty_examples']} |" in card
 
 
 def test_same_shards_whatever_the_partitioning(
