@@ -9,13 +9,19 @@ with code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config, ConfigError, load_config
 
 EXIT_USAGE = 2
+EXIT_LOCKED = 3
+LOCK_FILE = ".gristmill.lock"
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +61,41 @@ def start(args: argparse.Namespace, job: Any) -> Any:
         job.check(args, cfg)
     from pipeline.spark import spark_session
 
-    spark = spark_session(cfg.spark, args.master)
-    return job.run(spark, args, cfg)
+    out = getattr(args, "output", None)
+    with output_lock(out) if out is not None else contextlib.nullcontext():
+        spark = spark_session(cfg.spark, args.master)
+        return job.run(spark, args, cfg)
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output directory for the length of a run.
+
+    Two runs writing the same stages would replace each other's tables mid-flight. The lock is
+    an flock on ``<output>/.gristmill.lock``: the kernel drops it when the process ends however
+    it ends (kill -9 included), so a stale lock file never blocks the next run.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_FILE
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "unknown"
+            print(
+                f"gristmill: error: another gristmill run (pid {holder}) is using {out}; wait "
+                "for it to finish or choose another --output",
+                file=sys.stderr,
+            )
+            raise SystemExit(EXIT_LOCKED) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def job_main(job: Any, argv: list[str] | None = None) -> int:
