@@ -74,7 +74,18 @@ def _decontamination(benchmarks: dict[str, Any] | None, cfg: dict[str, Any]) -> 
     ]
 
 
-def render_card(stats: dict[str, Any], manifest: dict[str, Any], config: dict[str, Any]) -> str:
+def _figures(figures: list[tuple[str, str]]) -> list[str]:
+    if not figures:
+        return []
+    return ["## Figures", "", *[f"![{title}]({path})" for title, path in figures], ""]
+
+
+def render_card(
+    stats: dict[str, Any],
+    manifest: dict[str, Any],
+    config: dict[str, Any],
+    figures: list[tuple[str, str]] | None = None,
+) -> str:
     langs = stats.get("languages", {})
     docs = stats["stages"].get("tokenize", {}).get("out", 0)
     front = [
@@ -144,6 +155,11 @@ def render_card(stats: dict[str, Any], manifest: dict[str, Any], config: dict[st
         "normalized); `epochs` is how many passes over its train tokens a run of "
         f"{manifest['target_tokens'] or 'all the train'} tokens makes at those weights.",
         "",
+        *(
+            ["## Figures", "", *[f"![{title}]({path})" for title, path in figures], ""]
+            if figures
+            else []
+        ),
         "## Configuration",
         "",
         "```yaml",

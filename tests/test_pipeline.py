@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import zlib
 from pathlib import Path
@@ -287,6 +288,17 @@ def test_card_matches_stats(result):
     assert f"{dedup['exact_duplicates']} exact and {dedup['fuzzy_duplicates']} near" in card
     bench = stats["stages"]["decontaminate"]["benchmarks"]["sample_benchmark"]
     assert f"| sample_benchmark | {bench['examples']} | {bench['dirty_examples']} |" in card
+    figures = re.findall(r"!\[[^]]+\]\((card/[\w.]+\.png)\)", card)
+    assert {Path(f).stem for f in figures} == {
+        "funnel",
+        "languages",
+        "buckets",
+        "quality_score",
+        "perplexity",
+        "n_words",
+    }
+    for figure in figures:
+        assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_same_shards_whatever_the_partitioning(
