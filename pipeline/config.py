@@ -23,6 +23,7 @@ from filters.fineweb import FineWebConfig
 from filters.gopher_quality import GopherQualityConfig
 from filters.gopher_repetition import GopherRepetitionConfig
 from pipeline.config_checks import ConfigError, check
+from pipeline.tokenizer import ENCODINGS
 
 __all__ = ["Config", "ConfigError", "config_from_dict", "load_config"]
 
@@ -245,8 +246,6 @@ class TokenizeConfig:
     target_tokens: int = 0
 
     def __post_init__(self) -> None:
-        from pipeline.tokenizer import ENCODINGS
-
         check(self.encoding in ENCODINGS, "tokenize.encoding", f"must be one of {ENCODINGS}")
         check(self.shard_tokens >= 1, "tokenize.shard_tokens", "must be >= 1")
         check(0.0 <= self.val_fraction < 1.0, "tokenize.val_fraction", "must be in [0, 1)")

@@ -21,6 +21,8 @@ import pyarrow as pa
 
 from filters import c4, fineweb, gopher_quality, gopher_repetition
 from filters.language import language_reason
+from filters.perplexity import perplexities
+from filters.quality_classifier import pareto_keep, scores
 from pipeline.config import QualityConfig
 from schemas.tables import QUALITY
 
@@ -34,12 +36,8 @@ def _scores(texts: list[str], cfg: QualityConfig) -> tuple[list[Any], list[Any]]
     none = [None] * len(texts)
     quality = perplexity = none
     if cfg.classifier.model:
-        from filters.quality_classifier import scores
-
         quality = scores(texts, cfg.classifier.model)
     if cfg.perplexity.model:
-        from filters.perplexity import perplexities
-
         perplexity = perplexities(texts, cfg.perplexity.model)
     return quality, perplexity
 
@@ -87,8 +85,6 @@ def decide(row: dict[str, Any], cfg: QualityConfig, seed: int) -> str | None:
         if classifier.mode == "threshold":
             keep = score >= classifier.threshold
         else:
-            from filters.quality_classifier import pareto_keep
-
             keep = pareto_keep(score, row["doc_id"], seed, classifier.pareto_alpha)
         if not keep:
             return CLASSIFIER_REJECTED
