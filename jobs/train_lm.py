@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -41,6 +40,7 @@ from pyspark.sql import functions as F
 
 from jobs.options import fail_usage, job_main
 from jobs.stage_io import commit, temp_path, write_json
+from jobs.text_inputs import check_text_inputs, read_text_documents
 from pipeline.config import Config
 from pipeline.kneser_ney import (
     ARPA_END,
@@ -65,9 +65,6 @@ from schemas.tables import spark_schema
 
 ARPA_FILE = "model.arpa"
 META_FILE = "lm.json"
-TEXT_SUFFIXES = (".txt", ".txt.gz")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
-PARQUET_SUFFIXES = (".parquet",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,54 +96,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--master", help="Spark master URL (default: the config's, local[*])")
 
 
-def input_kind(path: str) -> str:
-    """'text', 'jsonl' or 'parquet'; raises ValueError for anything else."""
-    if os.path.isdir(path) or path.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    if path.endswith(TEXT_SUFFIXES):
-        return "text"
-    if path.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    raise ValueError(f"not a .txt, .jsonl or Parquet input: {path}")
-
-
 def check(args: argparse.Namespace, cfg: Config) -> None:
     if not 1 <= args.order <= MAX_ORDER:
         fail_usage(f"--order must be 1..{MAX_ORDER} (the kenlm module's limit), not {args.order}")
-    for path in args.text:
-        if not os.path.exists(path):
-            fail_usage(f"--text input not found: {path}")
-        try:
-            input_kind(path)
-        except ValueError as exc:
-            fail_usage(str(exc))
+    check_text_inputs(args.text, "--text")
     out: Path = args.out
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).exists())
     ):
         # The model directory is replaced as a whole: never something that is not a model.
         fail_usage(f"--out {out} exists and is not a model directory (no {META_FILE})")
-
-
-def read_texts(spark: SparkSession, paths: list[str]) -> DataFrame:
-    """One ``text`` column of documents from all inputs."""
-    by_kind: dict[str, list[str]] = {}
-    for path in paths:
-        by_kind.setdefault(input_kind(path), []).append(str(Path(path).resolve()))
-    frames = []
-    if "text" in by_kind:
-        frames.append(spark.read.text(by_kind["text"]).select(F.col("value").alias("text")))
-    if "jsonl" in by_kind:
-        frames.append(spark.read.schema("text STRING").json(by_kind["jsonl"]))
-    for path in by_kind.get("parquet", []):
-        table = spark.read.parquet(path)
-        if "text" not in table.columns:
-            fail_usage(f"Parquet input has no 'text' column: {path}")
-        if "drop_reason" in table.columns:
-            table = table.where(F.col("drop_reason").isNull())
-        frames.append(table.select(F.col("text").cast("string")))
-    texts = functools.reduce(DataFrame.unionByName, frames)
-    return texts.where(F.col("text").isNotNull())
 
 
 def _persist(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
@@ -372,7 +331,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
     order: int = args.order
     keep: list[DataFrame] = []
     try:
-        counted = _persist(count_ngrams(read_texts(spark, args.text), order), keep)
+        counted = _persist(count_ngrams(read_text_documents(spark, args.text), order), keep)
         totals = {r["ngram"]: r["count"] for r in counted.where("order = 0").collect()}
         if not totals.get(SENTENCES):
             fail_usage("the --text inputs hold no text")

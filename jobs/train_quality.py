@@ -32,14 +32,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow.dataset as ds
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
 from jobs.options import fail_usage, job_main
 from jobs.stage_io import commit, temp_path, write_json
+from jobs.text_inputs import check_text_inputs, read_text_documents
 from pipeline.classifier_training import (
     KEYED_SCHEMA,
     MIN_DOCS_PER_CLASS,
@@ -97,21 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def input_format(path: Path) -> str:
-    """'text', 'json' or 'parquet', from the name; a directory is a Parquet table."""
-    name = path.name.lower()
-    if path.is_dir() or name.endswith(".parquet"):
-        return "parquet"
-    if name.endswith((".txt", ".txt.gz")):
-        return "text"
-    if name.endswith((".jsonl", ".jsonl.gz")):
-        return "json"
-    raise ValueError(
-        f"{path}: unknown input format (expected .txt, .txt.gz, .jsonl, .jsonl.gz, .parquet "
-        f"or a Parquet directory)"
-    )
-
-
 def hyperparameters(args: argparse.Namespace, seed: int) -> Hyperparameters:
     return Hyperparameters(
         lr=args.lr,
@@ -135,14 +119,7 @@ def check_out(out: Path) -> None:
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
     """Inputs readable and of a known format, options in range, before Spark starts."""
-    for path in [*args.positive, *args.negative]:
-        if not path.exists():
-            fail_usage(f"input not found: {path}")
-        try:
-            if input_format(path) == "parquet" and "text" not in ds.dataset(path).schema.names:
-                fail_usage(f"{path}: the Parquet table has no 'text' column")
-        except (ValueError, OSError) as exc:
-            fail_usage(str(exc))
+    check_text_inputs([*args.positive, *args.negative], "--positive/--negative")
     if args.max_docs < MIN_DOCS_PER_CLASS:
         fail_usage(f"--max-docs must be >= {MIN_DOCS_PER_CLASS}")
     if not 0.0 < args.heldout_fraction < 1.0:
@@ -154,24 +131,11 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
     check_out(args.out)
 
 
-def read_documents(spark: SparkSession, path: Path) -> DataFrame:
-    """One input as a DataFrame of one column, ``text``."""
-    fmt, where = input_format(path), str(path.resolve())
-    if fmt == "text":
-        return spark.read.text(where).select(F.col("value").alias("text"))
-    if fmt == "json":
-        return spark.read.schema("text STRING").json(where)
-    df = spark.read.parquet(where)
-    if "drop_reason" in df.columns:
-        df = df.where(F.col("drop_reason").isNull())
-    return df.select("text")
-
-
 def sample_class(
     spark: SparkSession, paths: list[Path], seed: int, max_docs: int
 ) -> tuple[int, list[str]]:
     """(distinct documents available, the sample): normalized texts in sample-key order."""
-    docs = functools.reduce(DataFrame.unionByName, [read_documents(spark, p) for p in paths])
+    docs = read_text_documents(spark, paths)
     keyed = docs.mapInArrow(
         functools.partial(keyed_documents, seed=seed), spark_schema(KEYED_SCHEMA)
     )

@@ -16,6 +16,7 @@ import pytest
 
 from filters.quality_classifier import LABEL_HQ, MAX_CHARS, normalize, pareto_keep, scores
 from jobs import train_quality
+from jobs.text_inputs import read_text_documents
 from pipeline.classifier_training import (
     Hyperparameters,
     balance,
@@ -181,7 +182,7 @@ def test_parquet_input_uses_kept_rows_only(spark, tmp_path: Path) -> None:
     )
     (tmp_path / "ingest").mkdir()
     pq.write_table(table, tmp_path / "ingest" / "part-0.parquet")
-    docs = train_quality.read_documents(spark, tmp_path / "ingest")
+    docs = read_text_documents(spark, [tmp_path / "ingest"])
     assert sorted(r["text"] for r in docs.collect()) == ["kept one", "kept two"]
 
 

@@ -27,6 +27,7 @@ import pytest
 
 from filters.perplexity import perplexities
 from jobs import train_lm
+from jobs.text_inputs import read_text_documents
 from pipeline.config import IngestConfig, load_config
 from pipeline.documents import ingest_input
 from pipeline.kneser_ney import (
@@ -272,7 +273,7 @@ def test_reads_text_jsonl_and_parquet(spark, tmp_path):
     (tmp_path / "stage").mkdir()
     pq.write_table(table, tmp_path / "stage" / "part-0.parquet")
     paths = [str(tmp_path / n) for n in ("a.txt", "b.jsonl.gz", "stage")]
-    texts = sorted(r.text for r in train_lm.read_texts(spark, paths).collect())
+    texts = sorted(r.text for r in read_text_documents(spark, paths).collect())
     assert texts == ["doc four", "doc one", "doc three", "doc two"]
 
 
