@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 
 from bench.dedup_quality import edit, originals
 from bench.timing import report
+from jobs.stage_io import stage_path
+from pipeline.ledger import Ledger
 from schemas.tables import QUALITY
 
 FILES = 8
@@ -49,7 +51,7 @@ def make_input(out: Path, n: int, seed: int = 0) -> None:
             rows.append(edit(text.split(), "substitute", 0.01, [], rng))
         if rng.random() < 0.02:
             rows.append(text.upper())
-    stage = out / "stages" / "quality"
+    stage = stage_path(out, "quality", 1)
     stage.mkdir(parents=True)
     empty = dict.fromkeys(QUALITY.names)
     full = [
@@ -76,9 +78,12 @@ def child(warmup: Path, out: Path) -> dict:
     from pipeline.spark import spark_session
 
     spark = spark_session(SparkConfig(master="local[2]"))
-    dedup.run(spark, argparse.Namespace(output=warmup), Config())
+    ledgers = {}
+    for where in (warmup, out):
+        ledgers[where] = Ledger.of_imported_batch(where, ["ingest", "quality"])
+    dedup.run_batch(spark, argparse.Namespace(output=warmup), Config(), 1, ledgers[warmup])
     started = time.perf_counter()
-    stats = dedup.run(spark, argparse.Namespace(output=out), Config())
+    stats = dedup.run_batch(spark, argparse.Namespace(output=out), Config(), 1, ledgers[out])
     seconds = time.perf_counter() - started
     jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     return {

@@ -1,4 +1,5 @@
-"""Decontaminate: ``stages/dedup`` kept rows -> ``stages/decontaminate``, plus
+"""Decontaminate: a batch's ``stages/dedup`` kept rows -> ``stages/decontaminate``, plus
+``decontamination/batches/batch=N/report.json``, and over every batch so far
 ``decontamination/report.json`` and ``decontamination/clean/<benchmark>.jsonl``.
 
     spark-submit jobs/decontaminate.py --output out/ --benchmark gsm8k_test.jsonl piqa.jsonl
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +21,17 @@ from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.batches import add_batch_argument, run_standalone
 from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
+from jobs.stage_io import (
+    batch_dir,
+    batches_of,
+    commit,
+    read_kept,
+    temp_path,
+    write_json,
+    write_stage,
+)
 from pipeline.benchmarks import (
     TEXT_FIELDS,
     Benchmark,
@@ -38,10 +49,13 @@ from pipeline.decontaminate import (
     doc_ngram_batches,
     matched_hashes,
 )
+from pipeline.ledger import Ledger
 from schemas.tables import DECONTAMINATE, spark_schema
 
 STAGE = "decontaminate"
 REPORT_DIR = "decontamination"
+BATCHES_DIR = "batches"  # decontamination/batches/batch=N/report.json
+REPORT = "report.json"
 
 
 def add_benchmark_argument(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +71,7 @@ def add_benchmark_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_benchmark_argument(parser)
+    add_batch_argument(parser)
     add_common(parser)
 
 
@@ -143,18 +158,14 @@ def join_path(
     return acted, ignored, cleaned
 
 
-def write_report(
-    out: Path,
+def batch_report(
     benchmarks: list[Benchmark],
     cfg: Config,
     acted: np.ndarray,
     ignored: np.ndarray,
     per_benchmark: dict[str, dict[str, int]],
 ) -> dict[str, Any]:
-    """report.json and the clean subsets, committed together by one directory rename."""
-    final = out / REPORT_DIR
-    tmp = temp_path(final)
-    (tmp / "clean").mkdir(parents=True)
+    """What one batch's documents matched of each benchmark, dirty example ids included."""
     n = cfg.decontaminate.ngram
     report: dict[str, Any] = {
         "ngram": n,
@@ -168,9 +179,6 @@ def write_report(
     for bench in benchmarks:
         own = build_index([bench], n).hashes
         dirty = dirty_examples(bench, n, acted)
-        dirty_set = set(dirty)
-        clean = [ex.raw for ex in bench.examples if ex.id not in dirty_set]
-        (tmp / "clean" / f"{bench.name}.jsonl").write_text("".join(line + "\n" for line in clean))
         stats = per_benchmark.get(bench.name, {})
         report["benchmarks"][bench.name] = {
             "path": bench.path,
@@ -184,16 +192,63 @@ def write_report(
             "dirty_examples": len(dirty),
             "dirty_ids": dirty,
         }
-    write_json(tmp / "report.json", report)
-    commit(tmp, final, out)
     return report
 
 
-def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The batches' reports as one: dirty ids are the union, counts are summed over batches (an
+    n-gram matched in two batches counts in both)."""
+    merged = {k: v for k, v in reports[-1].items() if k != "benchmarks"}
+    merged["too_common_ngrams"] = sum(r["too_common_ngrams"] for r in reports)
+    merged["batches"] = len(reports)
+    merged["benchmarks"] = {}
+    summed = (
+        "matched_ngrams",
+        "too_common_ngrams",
+        "docs_touched",
+        "docs_dropped",
+        "chars_removed",
+    )
+    for report in reports:
+        for name, b in report["benchmarks"].items():
+            m = merged["benchmarks"].setdefault(
+                name, {k: b[k] for k in ("path", "examples", "ngrams")} | dict.fromkeys(summed, 0)
+            )
+            for key in summed:
+                m[key] += b[key]
+            m["dirty_ids"] = sorted(set(m.get("dirty_ids", [])) | set(b["dirty_ids"]))
+            m["dirty_examples"] = len(m["dirty_ids"])
+    return merged
+
+
+def write_merged_report(out: Path, benchmarks: list[Benchmark]) -> dict[str, Any]:
+    """report.json and the clean subsets over every committed batch, committed together by one
+    directory rename: the clean subset excludes an example found in any batch."""
+    folder = out / REPORT_DIR
+    reports = [
+        json.loads((folder / BATCHES_DIR / batch_dir(b) / REPORT).read_text())
+        for b in batches_of(folder / BATCHES_DIR)
+    ]
+    merged = merge_reports(reports)
+    final = folder / "clean"
+    tmp = temp_path(out, final)
+    tmp.mkdir(parents=True)
+    for bench in benchmarks:
+        dirty = set(merged["benchmarks"].get(bench.name, {}).get("dirty_ids", []))
+        clean = [ex.raw for ex in bench.examples if ex.id not in dirty]
+        (tmp / f"{bench.name}.jsonl").write_text("".join(line + "\n" for line in clean))
+    commit(tmp, final, out)
+    write_json(folder / REPORT, merged)
+    return merged
+
+
+def run_batch(
+    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+) -> dict[str, Any]:
     out = args.output
     benchmarks = args.benchmarks
     index = build_index(benchmarks, cfg.decontaminate.ngram)
-    docs = read_kept(spark, out, "dedup")
+    docs = read_kept(spark, out, "dedup", [batch])
     if len(index.hashes) <= cfg.decontaminate.broadcast_max_ngrams:
         acted, ignored, cleaned = broadcast_path(spark, docs, index, cfg)
     else:
@@ -213,15 +268,22 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
             .collect()
         )
         per_benchmark = {r["benchmark"]: r.asDict() for r in touched}
-        written = write_report(out, benchmarks, cfg, acted, ignored, per_benchmark)
+        written = batch_report(benchmarks, cfg, acted, ignored, per_benchmark)
+        write_json(out / REPORT_DIR / BATCHES_DIR / batch_dir(batch) / REPORT, written)
+        write_merged_report(out, benchmarks)
         keys = ("examples", "dirty_examples", "docs_touched", "docs_dropped", "chars_removed")
         return {
             "benchmarks": {
-                name: {k: b[k] for k in keys} for name, b in written["benchmarks"].items()
+                name: {k: b[k] for k in (*keys, "dirty_ids")}
+                for name, b in written["benchmarks"].items()
             }
         }
 
-    return write_stage(cleaned, out, STAGE, report)
+    return write_stage(cleaned, out, STAGE, report, batch)
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    return run_standalone(sys.modules[__name__], spark, args, cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
-"""Dedup: ``stages/quality`` kept rows -> ``stages/dedup`` (exact and near duplicates marked), plus
-``dedup/clusters/`` (doc_id, component, kept) for every near-duplicate cluster.
+"""Dedup: a batch's ``stages/quality`` kept rows -> ``stages/dedup`` (exact and near duplicates
+marked), ``dedup/clusters/`` (doc_id, component, kept, earlier) for every near-duplicate cluster,
+and ``dedup/signatures/`` (the LSH bands of the documents kept, for the batches to come).
 
 As NeMo Curator lays out fuzzy dedup, in named steps (FineWeb's parameters by default):
 
@@ -11,8 +12,10 @@ As NeMo Curator lays out fuzzy dedup, in named steps (FineWeb's parameters by de
 6. the best document of each component is kept, the others are ``fuzzy_duplicate``.
 
 "Best" is the highest quality_score (null counts as worst), ties to the smallest doc_id: the same
-decision on every run and every partitioning. :mod:`pipeline.connected_components` is the same
-algorithm on one machine with datasketch, the reference this job is tested against.
+decision on every run and every partitioning. A batch is also deduplicated against what earlier
+batches kept: their text hashes (exact) and stored bands (near); an earlier document always wins,
+because it may already be in shards someone trained on. :mod:`pipeline.connected_components` is
+the same algorithm on one machine with datasketch, the reference this job is tested against.
 
     spark-submit jobs/dedup.py --output out/
 """
@@ -30,11 +33,13 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.batches import add_batch_argument, run_standalone
 from jobs.connected_components import connected_components
-from jobs.options import add_common, job_main
-from jobs.stage_io import commit, read_kept, temp_path, write_stage
+from jobs.options import add_common, fail_usage, job_main
+from jobs.stage_io import batch_dir, commit, read_kept, temp_path, write_stage
 from pipeline.config import Config
 from pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
+from pipeline.ledger import Ledger, LedgerError
 from pipeline.minhash import (
     BAND_ROWS_SCHEMA,
     PAIR_SCHEMA,
@@ -46,9 +51,13 @@ from pipeline.text_hash import with_text_hash
 from schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema
 
 STAGE = "dedup"
-CLUSTERS_DIR = "dedup"  # <output>/dedup/clusters/
+CLUSTERS_DIR = "dedup/clusters"  # <output>/dedup/clusters/batch=N/
+SIGNATURES = "dedup/signatures"  # <output>/dedup/signatures/batch=N/: LSH bands of kept docs
 
-add_arguments = add_common
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_batch_argument(parser)
+    add_common(parser)
 
 
 def best_first() -> list[Column]:
@@ -64,16 +73,28 @@ def mark_exact(docs: DataFrame) -> DataFrame:
     )
 
 
-def candidate_edges(docs: DataFrame, params: MinHashParams) -> DataFrame:
-    """(src, dst): each LSH bucket's smallest doc_id linked to each other member."""
-    bands = docs.select("doc_id", "text").mapInArrow(
-        functools.partial(band_rows, params=params), spark_schema(BAND_ROWS_SCHEMA)
-    )
-    smallest = F.min("doc_id").over(Window.partitionBy("band", "bucket"))
+def candidate_edges(bands: DataFrame) -> DataFrame:
+    """(src, dst, src_earlier, dst_earlier): each LSH bucket's smallest doc_id linked to each
+    other member, for the buckets holding at least one document of this batch.
+
+    ``bands`` holds this batch's band rows and those of documents earlier batches kept
+    (``earlier``); two earlier documents are never linked: they were judged in their own batch.
+    """
+    bucket = Window.partitionBy("band", "bucket")
+    center = F.min(F.struct("doc_id", "earlier")).over(bucket)
+    has_new = F.min(F.col("earlier").cast("int")).over(bucket) == 0
     return (
-        bands.withColumn("src", smallest)
-        .where(F.col("doc_id") != F.col("src"))
-        .select("src", F.col("doc_id").alias("dst"))
+        bands.withColumn("c", center)
+        .withColumn("has_new", has_new)
+        .where(F.col("has_new"))
+        .where(F.col("doc_id") != F.col("c.doc_id"))
+        .where(~(F.col("earlier") & F.col("c.earlier")))
+        .select(
+            F.col("c.doc_id").alias("src"),
+            F.col("doc_id").alias("dst"),
+            F.col("c.earlier").alias("src_earlier"),
+            F.col("earlier").alias("dst_earlier"),
+        )
         .distinct()
     )
 
@@ -91,14 +112,19 @@ def verified_edges(
     return scored.where(F.col("jaccard") >= threshold).select("src", "dst")
 
 
-def near_duplicate_clusters(docs: DataFrame, cfg: Config) -> tuple[DataFrame, dict[str, Any]]:
-    """(doc_id, component, kept) of the documents in clusters of two or more, and LSH counts.
+def near_duplicate_clusters(
+    docs: DataFrame, bands: DataFrame, texts: DataFrame, cfg: Config
+) -> tuple[DataFrame, dict[str, Any]]:
+    """(doc_id, component, kept, earlier) of the documents in clusters of two or more, and LSH
+    counts.
 
-    Needs a checkpoint directory set on the SparkContext: the edges and every round of connected
-    components are checkpointed.
+    ``bands``: band rows of ``docs`` and of earlier batches' kept documents, flagged ``earlier``;
+    ``texts``: (doc_id, text) of both, read only to verify pairs. A cluster holding an earlier
+    document keeps none of this batch's: what a previous batch published stays, and its near
+    duplicates are not added. Needs a checkpoint directory set on the SparkContext.
     """
     params = MinHashParams.from_config(cfg)
-    edges = candidate_edges(docs, params).checkpoint()
+    edges = candidate_edges(bands).checkpoint()
     info = {
         "shingle": cfg.dedup.shingle,
         "ngram": params.ngram,
@@ -111,16 +137,27 @@ def near_duplicate_clusters(docs: DataFrame, cfg: Config) -> tuple[DataFrame, di
     }
     info["linked_pairs"] = info["candidate_pairs"]
     if cfg.dedup.verify_jaccard:
-        edges = verified_edges(edges, docs, params, cfg.dedup.threshold).checkpoint()
+        verified = verified_edges(edges.select("src", "dst"), texts, params, cfg.dedup.threshold)
+        edges = edges.join(verified, ["src", "dst"], "left_semi").checkpoint()
         info["linked_pairs"] = edges.count()
-    components, info["cc_rounds"] = connected_components(edges)
+    components, info["cc_rounds"] = connected_components(edges.select("src", "dst"))
+    earlier = edges.select(F.col("src").alias("node"), F.col("src_earlier").alias("earlier")).union(
+        edges.select(F.col("dst").alias("node"), F.col("dst_earlier").alias("earlier"))
+    )
     # One row per doc_id even if an id repeats (possible with exact dedup off).
     scores = docs.groupBy(F.col("doc_id").alias("node")).agg(
         F.max("quality_score").alias("quality_score")
     )
-    ranked = components.join(scores, "node").withColumnRenamed("node", "doc_id")
-    first = F.row_number().over(Window.partitionBy("component").orderBy(*best_first())) == 1
-    return ranked.select("doc_id", "component", first.alias("kept")), info
+    ranked = (
+        components.join(earlier.distinct(), "node")
+        .join(scores, "node", "left")
+        .withColumnRenamed("node", "doc_id")
+    )
+    cluster = Window.partitionBy("component")
+    has_earlier = F.max(F.col("earlier").cast("int")).over(cluster) == 1
+    first = F.row_number().over(cluster.orderBy(*best_first())) == 1
+    kept = F.when(F.col("earlier"), True).when(has_earlier, False).otherwise(first)
+    return ranked.select("doc_id", "component", kept.alias("kept"), "earlier"), info
 
 
 def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
@@ -157,41 +194,108 @@ def removed(written: DataFrame) -> dict[str, int]:
     }
 
 
-def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+def mark_seen(docs: DataFrame, seen: DataFrame) -> DataFrame:
+    """Exact duplicates of what earlier batches kept (``seen``: their text_hash values)."""
+    flagged = seen.select("text_hash").distinct().withColumn("seen", F.lit(True))
+    return (
+        docs.join(flagged, "text_hash", "left")
+        .withColumn(
+            "drop_reason",
+            F.when(F.col("seen"), F.lit(EXACT_DUPLICATE)).otherwise(F.col("drop_reason")),
+        )
+        .drop("seen")
+    )
+
+
+def batch_band_rows(docs: DataFrame, params: MinHashParams) -> DataFrame:
+    return docs.select("doc_id", "text").mapInArrow(
+        functools.partial(band_rows, params=params), spark_schema(BAND_ROWS_SCHEMA)
+    )
+
+
+def run_batch(
+    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+) -> dict[str, Any]:
+    """Dedup one batch, within itself and against the documents earlier batches kept."""
     out: Path = args.output
-    docs = read_kept(spark, out, "quality")
+    try:
+        earlier = ledger.completed_before(batch, STAGE)
+    except LedgerError as exc:
+        fail_usage(str(exc))
+    docs = read_kept(spark, out, "quality", [batch])
     hashed = docs.mapInArrow(functools.partial(with_text_hash, schema=DEDUP), spark_schema(DEDUP))
+    seen = read_kept(spark, out, STAGE, earlier).select("text_hash") if earlier else None
     if cfg.dedup.exact:
         hashed = mark_exact(hashed)
-    if not cfg.dedup.fuzzy:
-        return write_stage(hashed.select(*DEDUP.names), out, STAGE, lambda w: {"dedup": removed(w)})
+        if seen is not None:
+            hashed = mark_seen(hashed, seen)
 
-    final = out / CLUSTERS_DIR
-    work = temp_path(final)
-    checkpoints = work / "checkpoints"
-    spark.sparkContext.setCheckpointDir(str(checkpoints.resolve()))
+    def against_earlier(written: DataFrame) -> dict[str, int]:
+        exact = written.where(F.col("drop_reason") == EXACT_DUPLICATE)
+        return {
+            "exact_duplicates": exact.join(seen, "text_hash", "left_semi").count()
+            if seen is not None and cfg.dedup.exact
+            else 0
+        }
+
+    if not cfg.dedup.fuzzy:
+        return write_stage(
+            hashed.select(*DEDUP.names),
+            out,
+            STAGE,
+            lambda w: {"dedup": removed(w) | {"against_earlier": against_earlier(w)}},
+            batch,
+        )
+
+    work = temp_path(out, out / CLUSTERS_DIR / batch_dir(batch))
+    spark.sparkContext.setCheckpointDir(str((work / "checkpoints").resolve()))
     hashed = hashed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        params = MinHashParams.from_config(cfg)
         survivors = hashed.where(F.col("drop_reason").isNull())
-        clusters, info = near_duplicate_clusters(survivors, cfg)
-        clusters_path = str((work / "clusters").resolve())
-        clusters.select(*DEDUP_CLUSTERS.names).write.parquet(clusters_path)
-        clusters = spark.read.parquet(clusters_path)
+        bands = batch_band_rows(survivors, params).checkpoint()
+        texts = survivors.select("doc_id", "text")
+        all_bands = bands.withColumn("earlier", F.lit(False))
+        if earlier:
+            stored = [str((out / SIGNATURES / batch_dir(b)).resolve()) for b in earlier]
+            all_bands = all_bands.unionByName(
+                spark.read.parquet(*stored).withColumn("earlier", F.lit(True))
+            )
+            texts = texts.unionByName(
+                read_kept(spark, out, STAGE, earlier).select("doc_id", "text")
+            )
+        clusters, info = near_duplicate_clusters(survivors, all_bands, texts, cfg)
+        clusters.select(*DEDUP_CLUSTERS.names).write.parquet(str((work / "clusters").resolve()))
+        clusters = spark.read.parquet(str((work / "clusters").resolve()))
         fuzzy = clusters.where(~F.col("kept")).select("doc_id", F.lit(FUZZY_DUPLICATE).alias("f"))
         table = hashed.join(fuzzy, "doc_id", "left").withColumn(
             "drop_reason", F.coalesce("drop_reason", "f")
         )
 
         def extra(written: DataFrame) -> dict[str, Any]:
+            kept = written.where(F.col("drop_reason").isNull()).select("doc_id")
+            bands.join(kept, "doc_id", "left_semi").write.parquet(
+                str((work / "signatures").resolve())
+            )
+            late = clusters.where(~F.col("kept")).join(
+                clusters.where(F.col("earlier")).select("component").distinct(), "component"
+            )
             section = removed(written) | cluster_stats(clusters) | info
-            shutil.rmtree(checkpoints)
-            commit(work, final, out)
+            section["against_earlier"] = against_earlier(written) | {
+                "fuzzy_duplicates": late.count()
+            }
+            commit(work / "clusters", out / CLUSTERS_DIR / batch_dir(batch), out)
+            commit(work / "signatures", out / SIGNATURES / batch_dir(batch), out)
             return {"dedup": section}
 
-        return write_stage(table.select(*DEDUP.names), out, STAGE, extra)
+        return write_stage(table.select(*DEDUP.names), out, STAGE, extra, batch)
     finally:
         hashed.unpersist()
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    return run_standalone(sys.modules[__name__], spark, args, cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

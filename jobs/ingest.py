@@ -1,4 +1,5 @@
-"""Ingest: WARC/WET inputs -> ``stages/ingest/`` (one row per document record, text and language).
+"""Ingest: WARC/WET inputs -> ``stages/ingest/batch=N/`` (one row per document record, text and
+language), for a new batch of the inputs this output has not seen (see :mod:`pipeline.ledger`).
 
 One Spark task per input file. A file that fails part-way keeps the rows read before the failure
 and is listed under ``failed_inputs`` in the stage's stats; the run goes on.
@@ -18,24 +19,31 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.batches import open_ledger, plan_batch, run_and_record
 from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import write_stage
+from jobs.stage_io import read_stage_stats, write_stage
 from pipeline.config import Config
 from pipeline.documents import ingest_batches
 from pipeline.inputs import InputError, resolve_inputs
+from pipeline.ledger import LEDGER_FILE, Ledger, LedgerError, crawl_manifest
 from schemas.tables import INGEST_EVENTS, spark_schema
 
 STAGE = "ingest"
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--input",
         nargs="+",
-        required=True,
         metavar="PATH",
         help="WARC/WET files, directories, globs, http(s) URLs, or Common Crawl warc.paths.gz "
         "manifests (entries are prefixed with --cc-base-url)",
+    )
+    source.add_argument(
+        "--crawl-id",
+        metavar="CC-MAIN-YYYY-WW",
+        help="plan the inputs from this Common Crawl crawl's warc.paths.gz under --cc-base-url",
     )
     parser.add_argument(
         "--cc-base-url",
@@ -43,7 +51,10 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: ingest.cc_base_url, https://data.commoncrawl.org/)",
     )
     parser.add_argument(
-        "--max-files", type=int, help="take only the first N inputs (after sorting)"
+        "--max-files",
+        type=int,
+        help="take at most N inputs this output has not processed yet (in sorted order): a "
+        "nightly job with --max-files 50 takes the next 50 files each night",
     )
 
 
@@ -53,16 +64,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Resolve --input into ``args.uris`` before Spark starts; nothing found is a usage error."""
+    """Resolve --input (or --crawl-id) into ``args.uris`` before Spark starts; nothing found is
+    a usage error."""
+    if args.max_files is not None and args.max_files < 1:
+        fail_usage(f"--max-files must be >= 1, not {args.max_files}")
+    base_url = args.cc_base_url or cfg.ingest.cc_base_url
     try:
-        args.uris = resolve_inputs(
-            args.input, args.cc_base_url or cfg.ingest.cc_base_url, args.max_files
-        )
-    except (InputError, OSError) as exc:
+        specs = args.input or [crawl_manifest(args.crawl_id, base_url)]
+        args.uris = resolve_inputs(specs, base_url)
+    except (InputError, LedgerError, OSError) as exc:
         fail_usage(str(exc))
 
 
-def run_ingest(spark: SparkSession, uris: list[str], out: Path, cfg: Config) -> dict[str, Any]:
+def run_ingest(
+    spark: SparkSession, uris: list[str], out: Path, cfg: Config, batch: int | None = None
+) -> dict[str, Any]:
     uri_rows = spark.sparkContext.parallelize([(u,) for u in uris], len(uris))
     files = spark.createDataFrame(uri_rows, "uri string")
     events = files.mapInArrow(
@@ -77,13 +93,30 @@ def run_ingest(spark: SparkSession, uris: list[str], out: Path, cfg: Config) -> 
 
     try:
         # write_stage computes (and caches) the events; the failures are then read from the cache.
-        return write_stage(docs, out, STAGE, failures)
+        return write_stage(docs, out, STAGE, failures, batch)
     finally:
         events.unpersist()
 
 
+def run_batch(
+    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+) -> dict[str, Any]:
+    uris = [i["uri"] for i in ledger.batch(batch)["inputs"]]
+    return run_ingest(spark, uris, args.output, cfg, batch)
+
+
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    return run_ingest(spark, args.uris, args.output, cfg)
+    """A new batch of the inputs not seen yet, or the latest batch again if its ingest did not
+    finish."""
+    ledger = open_ledger(args.output)
+    batch = plan_batch(ledger, args.uris, args.max_files, cfg)
+    if batch is None:
+        pending = [b for b in ledger.unfinished() if not ledger.done(b, STAGE)]
+        if not pending:
+            print(f"nothing to ingest: every input is in {args.output / LEDGER_FILE}")
+            return read_stage_stats(args.output, STAGE)
+        batch = pending[0]
+    return run_and_record(sys.modules[__name__], spark, args, cfg, batch, ledger)
 
 
 def main(argv: list[str] | None = None) -> int:

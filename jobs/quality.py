@@ -1,11 +1,13 @@
-"""Quality: ``stages/ingest`` kept rows -> ``stages/quality`` (every signal, and a drop reason).
+"""Quality: a batch's ``stages/ingest`` kept rows -> ``stages/quality`` (every signal, and a drop
+reason).
 
     spark-submit jobs/quality.py --output out/ --config quality.yaml
     spark-submit jobs/quality.py --output out/ --config stricter.yaml --reselect
 
 ``--reselect`` re-applies the selection rules of a new config to the stored signals of an
-earlier run of this stage, without rescoring. It applies thresholds, language and classifier
-selection and perplexity buckets; a change to C4's line rules or to a model needs a full run.
+earlier run of this stage on the batch, without rescoring. It applies thresholds, language and
+classifier selection and perplexity buckets; a change to C4's line rules or to a model needs a
+full run.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.batches import add_batch_argument, run_standalone
 from jobs.options import add_common, job_main
-from jobs.stage_io import read_kept, stage_path, write_stage
+from jobs.stage_io import read_kept, read_table, write_stage
 from pipeline.config import Config
+from pipeline.ledger import Ledger
 from pipeline.quality import decide_batches, signal_batches
 from schemas.tables import QUALITY, spark_schema
 
@@ -36,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="re-run only the selection over the stored signals of stages/quality",
     )
+    add_batch_argument(parser)
     add_common(parser)
 
 
@@ -61,14 +66,16 @@ def _model_info(path: str | None) -> dict[str, str] | None:
     return {"path": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
-def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+def run_batch(
+    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+) -> dict[str, Any]:
     out = args.output
     reselect = getattr(args, "reselect", False)  # gristmill run has no --reselect
     if reselect:
-        stored = spark.read.parquet(str(stage_path(out, STAGE).resolve()))
+        stored = read_table(spark, out, STAGE, [batch])
         scored = stored.select(*QUALITY.names).drop("drop_reason")
     else:
-        scored = read_kept(spark, out, "ingest").mapInArrow(
+        scored = read_kept(spark, out, "ingest", [batch]).mapInArrow(
             functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)
         )
     scored = scored.persist(StorageLevel.DISK_ONLY)
@@ -86,9 +93,13 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
             },
             "reselected": reselect,
         }
-        return write_stage(decided, out, STAGE, lambda _t: extra)
+        return write_stage(decided, out, STAGE, lambda _t: extra, batch)
     finally:
         scored.unpersist()
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    return run_standalone(sys.modules[__name__], spark, args, cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,16 +1,22 @@
 """Run: every stage in order, WARC in, shards and a dataset card out.
 
-    ingest -> quality -> dedup -> decontaminate -> tokenize -> card
+    ingest -> quality -> dedup -> decontaminate     (per batch of inputs)
+    -> tokenize -> card                             (over every batch)
 
-Each stage reads the previous stage's committed table, so a failed run can be resumed by running
-the remaining stages (``gristmill <stage> --output DIR``) one by one.
+A run plans a batch of the inputs the output has not seen yet (``--max-files`` of them at most),
+then brings every batch's stages up to date and remakes the shards and the card. What was done
+is in ``ledger.json``: running the same command again (after a crash, a kill, or the next night
+with new files) does only what is missing, and a stage whose configuration changed is done again
+for every batch, with what came after it.
 
     spark-submit jobs/run.py --input 'crawl/*.warc.gz' --output out/ --benchmark gsm8k.jsonl
+    spark-submit jobs/run.py --crawl-id CC-MAIN-2024-10 --max-files 50 --output out/
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from typing import Any
@@ -18,10 +24,14 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from jobs import card, decontaminate, dedup, ingest, quality, tokenize_shards
+from jobs.batches import open_ledger, plan_batch, run_and_record, stage_digest
 from jobs.options import add_common, job_main
 from pipeline.config import Config
+from pipeline.ledger import FINAL_STAGES
+from schemas.stats import STATS_FILE
 
-STAGE_JOBS = (ingest, quality, dedup, decontaminate, tokenize_shards, card)
+BATCH_JOBS = (ingest, quality, dedup, decontaminate)
+FINAL_JOBS = dict(zip(FINAL_STAGES, (tokenize_shards, card), strict=True))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,21 +43,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace, cfg: Config) -> None:
     ingest.check(args, cfg)
     decontaminate.check(args, cfg)
+    tokenize_shards.check(args, cfg)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    for job in STAGE_JOBS:
-        started = time.monotonic()
-        result = job.run(spark, args, cfg)
-        name = getattr(job, "STAGE", "card")
-        if job is not card:
+    out = args.output
+    ledger = open_ledger(out)
+    plan_batch(ledger, args.uris, args.max_files, cfg)
+    digests = {job.STAGE: stage_digest(job.STAGE, cfg, args) for job in BATCH_JOBS}
+    done_any = False
+    for batch in [b["batch"] for b in ledger.batches]:
+        for job in BATCH_JOBS:
+            if ledger.current(batch, job.STAGE, digests[job.STAGE]):
+                continue
+            started = time.monotonic()
+            result = run_and_record(job, spark, args, cfg, batch, ledger, digests[job.STAGE])
+            done_any = True
             print(
-                f"{name}: in {result['in']}, out {result['out']} "
+                f"batch {batch} {job.STAGE}: in {result['in']}, out {result['out']} "
                 f"({time.monotonic() - started:.1f} s)",
                 flush=True,
             )
-    print(f"outputs in {args.output}: documents/, shards/, stats.json, DATASET_CARD.md")
-    return result
+    for stage, job in FINAL_JOBS.items():
+        digest = stage_digest(stage, cfg, args)
+        if ledger.final_current(stage, digest):
+            continue
+        started = time.monotonic()
+        result = job.run(spark, args, cfg)
+        ledger.mark_final(stage, result, digest)
+        ledger.save()
+        done_any = True
+        print(f"{stage}: done ({time.monotonic() - started:.1f} s)", flush=True)
+    if not done_any:
+        print(f"nothing to do: {out} is up to date with these inputs and this config")
+    print(f"outputs in {out}: documents/, shards/, stats.json, DATASET_CARD.md, ledger.json")
+    return json.loads((out / STATS_FILE).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:

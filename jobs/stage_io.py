@@ -1,8 +1,13 @@
 """Reading and committing stage tables: the only place that knows the output layout on disk.
 
-A stage is written to a hidden temporary directory beside its final place, its counts are taken
-from what was actually written, and only then is it renamed into ``stages/<stage>/``. A run killed
-mid-stage leaves a ``<stage>.tmp-*`` directory, never a half-written table under the final name.
+The per-batch stages (ingest, quality, dedup, decontaminate) are Hive-partitioned by batch,
+``stages/<stage>/batch=00001/``, so reading ``stages/<stage>`` sees every batch as one table
+while a scheduled run adds ``batch=00002`` beside the first without touching it. The final stages
+(tokenize) have one table, ``stages/<stage>/``.
+
+A table is written to ``<output>/tmp/`` first, its counts are taken from what was actually
+written, and only then is it renamed into place. A run killed mid-stage leaves a directory under
+``tmp/`` (cleared by the next run), never a half-written table under the final name.
 """
 
 from __future__ import annotations
@@ -10,23 +15,54 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from schemas.stats import STAGE_STATS_FILE, check_counts, stage_counts
+from schemas.stats import STAGE_STATS_FILE, check_counts, merge_stage_stats, stage_counts
+
+TMP_DIR = "tmp"
+BATCH_COLUMN = "batch"
 
 
-def stage_path(out: Path, stage: str) -> Path:
-    return out / "stages" / stage
+def batch_dir(batch: int) -> str:
+    return f"{BATCH_COLUMN}={batch:05d}"
 
 
-def temp_path(final: Path) -> Path:
-    # Not dot- or underscore-prefixed: Spark's reader treats such paths as hidden and skips them.
+def stage_path(out: Path, stage: str, batch: int | None = None) -> Path:
+    base = out / "stages" / stage
+    return base if batch is None else base / batch_dir(batch)
+
+
+def batches_of(folder: Path) -> list[int]:
+    """The batches committed under a batch-partitioned folder, in order."""
+    prefix = f"{BATCH_COLUMN}="
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name[len(prefix) :]) for p in folder.iterdir() if p.name.startswith(prefix))
+
+
+def temp_path(out: Path, final: Path) -> Path:
+    """A fresh directory name under ``<output>/tmp/`` for a result that will be renamed to final.
+
+    Outside the final's parent, because a stray ``batch=00001.tmp`` beside committed batches would
+    be read as a partition. Not dot- or underscore-prefixed: Spark skips such paths as hidden.
+    """
+    name = "-".join(final.resolve().relative_to(out.resolve()).parts)
+    return out / TMP_DIR / f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def sibling_temp_path(final: Path) -> Path:
+    """A fresh name beside ``final``, for outputs that are a directory of their own (models)."""
     return final.parent / f"{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+
+
+def clear_temp(out: Path) -> None:
+    """Remove what killed runs left in ``tmp/``; called with the output lock held."""
+    shutil.rmtree(out / TMP_DIR, ignore_errors=True)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -38,22 +74,66 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def commit(tmp: Path, final: Path, out: Path) -> None:
-    """Move a finished temp directory into place, replacing an older result of the same stage."""
-    final_resolved = final.resolve()
-    if out.resolve() not in final_resolved.parents:
-        raise ValueError(f"refusing to replace {final}: it is not inside the output {out}")
+    """Move a finished temp directory into place, replacing an older result of the same name.
+
+    The older result is first renamed aside, so at every instant ``final`` is either the whole
+    old result, absent, or the whole new one.
+    """
+    out_resolved = out.resolve()
+    if out_resolved not in final.resolve().parents or out_resolved not in tmp.resolve().parents:
+        raise ValueError(f"refusing to move {tmp} to {final}: not inside the output {out}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = None
     if final.exists():
-        shutil.rmtree(final)
+        old = temp_path(out, final)
+        old.parent.mkdir(parents=True, exist_ok=True)
+        final.rename(old)
     tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old)
 
 
-def read_kept(spark: SparkSession, out: Path, stage: str) -> DataFrame:
-    """The documents a stage kept: its table's rows with a null drop_reason, without the column."""
-    path = stage_path(out, stage)
-    if not (path / STAGE_STATS_FILE).is_file():
-        raise FileNotFoundError(f"stage '{stage}' has no complete output in {path}; run it first")
-    df = spark.read.parquet(str(path.resolve()))
-    return df.where(F.col("drop_reason").isNull()).drop("drop_reason")
+def read_table(
+    spark: SparkSession, out: Path, stage: str, batches: Iterable[int] | None = None
+) -> DataFrame:
+    """A stage's whole table (every row, drop_reason included), of the given batches or all.
+
+    Batch-partitioned stages carry a ``batch`` column.
+    """
+    base = stage_path(out, stage)
+    if batches is None:
+        if not base.is_dir():
+            raise FileNotFoundError(f"stage '{stage}' has no output in {base}; run it first")
+        return spark.read.parquet(str(base.resolve()))
+    paths = []
+    for batch in batches:
+        path = stage_path(out, stage, batch)
+        if not (path / STAGE_STATS_FILE).is_file():
+            raise FileNotFoundError(f"stage '{stage}' has no complete output for batch {batch}")
+        paths.append(str(path.resolve()))
+    return spark.read.option("basePath", str(base.resolve())).parquet(*paths)
+
+
+def read_kept(
+    spark: SparkSession, out: Path, stage: str, batches: Iterable[int] | None = None
+) -> DataFrame:
+    """The documents a stage kept: rows with a null drop_reason, without it or the batch column.
+
+    ``batches`` None: a single-table stage, or every committed batch of a partitioned one.
+    """
+    if batches is None:
+        base = stage_path(out, stage)
+        committed = batches_of(base)
+        if not committed and not (base / STAGE_STATS_FILE).is_file():
+            raise FileNotFoundError(
+                f"stage '{stage}' has no complete output in {base}; run it first"
+            )
+        batches = committed or None
+    if batches is None:
+        df = spark.read.parquet(str(stage_path(out, stage).resolve()))
+    else:
+        df = read_table(spark, out, stage, batches)
+    return df.where(F.col("drop_reason").isNull()).drop("drop_reason", BATCH_COLUMN)
 
 
 def write_stage(
@@ -61,15 +141,16 @@ def write_stage(
     out: Path,
     stage: str,
     extra: Callable[[DataFrame], dict[str, Any]] | None = None,
+    batch: int | None = None,
 ) -> dict[str, Any]:
-    """Write a stage table, count it by drop_reason, write _stats.json, commit; return the stats.
+    """Write a stage table (of one batch, or whole), count it by drop_reason, write _stats.json,
+    commit; return the stats.
 
     ``extra`` is called with the written table after it is written and before the commit, for
     stage-specific stats and side outputs that need the computed data.
     """
-    final = stage_path(out, stage)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
+    final = stage_path(out, stage, batch)
+    tmp = temp_path(out, final)
     df.write.parquet(str(tmp.resolve()))
     spark = df.sparkSession
     written = spark.read.parquet(str(tmp.resolve()))
@@ -80,10 +161,21 @@ def write_stage(
     check_counts(stage, stats)
     if extra:
         stats.update(extra(written))
+    if batch is not None:
+        stats["batch"] = batch
     write_json(tmp / STAGE_STATS_FILE, stats)
     commit(tmp, final, out)
     return stats
 
 
-def read_stage_stats(out: Path, stage: str) -> dict[str, Any]:
-    return json.loads((stage_path(out, stage) / STAGE_STATS_FILE).read_text())
+def read_stage_stats(out: Path, stage: str, batches: Iterable[int] | None = None) -> dict[str, Any]:
+    """A stage's _stats.json; for a batch-partitioned stage, its batches' stats merged (counts
+    summed, see :func:`schemas.stats.merge_stage_stats`)."""
+    base = stage_path(out, stage)
+    chosen = batches_of(base) if batches is None else list(batches)
+    if not chosen:
+        return json.loads((base / STAGE_STATS_FILE).read_text())
+    per_batch = [
+        json.loads((stage_path(out, stage, b) / STAGE_STATS_FILE).read_text()) for b in chosen
+    ]
+    return merge_stage_stats(stage, per_batch)

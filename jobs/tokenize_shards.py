@@ -1,5 +1,6 @@
-"""Tokenize: ``stages/decontaminate`` kept rows -> ``documents/``, ``shards/`` (llm.c token files,
-their document indexes and ``manifest.json``) and ``stages/tokenize`` (each document's shard).
+"""Tokenize: ``stages/decontaminate`` kept rows of every batch -> ``documents/``, ``shards/``
+(llm.c token files, their document indexes and ``manifest.json``) and ``stages/tokenize`` (each
+document's shard).
 
 Executors write the shard files; the driver writes only the manifest. (The file is not called
 ``tokenize.py``: spark-submit puts the script's folder first on sys.path, where that name would
@@ -24,6 +25,7 @@ from pyspark.sql import functions as F
 from jobs.options import add_common, fail_usage, job_main
 from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
 from pipeline.config import Config
+from pipeline.ledger import Ledger
 from pipeline.shards import HEADER_INTS, MAGIC, VERSION
 from pipeline.token_shards import (
     SHARD_FILES,
@@ -42,7 +44,7 @@ MANIFEST = "manifest.json"
 
 def write_documents(docs: DataFrame, out: Path) -> None:
     final = out / "documents"
-    tmp = temp_path(final)
+    tmp = temp_path(out, final)
     docs.write.parquet(str(tmp.resolve()))
     commit(tmp, final, out)
 
@@ -127,8 +129,10 @@ add_arguments = add_common
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    """Shards of every batch whose stages are all done (of every committed batch when the output
+    has no ledger)."""
     out = args.output
-    docs = read_kept(spark, out, "decontaminate")
+    docs = read_kept(spark, out, "decontaminate", Ledger.load(out).complete() or None)
     write_documents(docs, out)
     docs = spark.read.parquet(str((out / "documents").resolve()))
     tok = cfg.tokenize
@@ -147,7 +151,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         counts = shard_counts(tokenized, tok.shard_tokens)
         placed = place(tokenized, counts)
         shards_final = out / "shards"
-        shards_tmp = temp_path(shards_final)
+        shards_tmp = temp_path(out, shards_final)
         shards_tmp.mkdir(parents=True)
         files = [
             r.asDict()

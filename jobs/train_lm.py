@@ -39,7 +39,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.options import fail_usage, job_main
-from jobs.stage_io import commit, temp_path, write_json
+from jobs.stage_io import commit, sibling_temp_path, write_json
 from jobs.text_inputs import check_text_inputs, read_text_documents
 from pipeline.config import Config
 from pipeline.kneser_ney import (
@@ -345,7 +345,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
 
         out: Path = args.out
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(out)
+        tmp = sibling_temp_path(out)
         tmp.mkdir()
         sha256 = write_arpa(entries, counts, tmp)
     finally:

@@ -37,7 +37,7 @@ from pyspark.sql import SparkSession
 
 from filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
 from jobs.options import fail_usage, job_main
-from jobs.stage_io import commit, temp_path, write_json
+from jobs.stage_io import commit, sibling_temp_path, write_json
 from jobs.text_inputs import check_text_inputs, read_text_documents
 from pipeline.classifier_training import (
     KEYED_SCHEMA,
@@ -164,7 +164,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
     train_lq, heldout_lq = split_heldout(lq, seed, args.heldout_fraction)
 
     check_out(args.out)
-    tmp = temp_path(args.out)
+    tmp = sibling_temp_path(args.out)
     work = tmp / "work"
     work.mkdir(parents=True)
     write_training_file(work / "train.txt", train_hq, train_lq, seed)

@@ -60,14 +60,17 @@ DEDUP = pa.schema(
     + [pa.field("text_hash", pa.string()), DROP_REASON]
 )
 
-# ``<output>/dedup/clusters/``: one row per document in a near-duplicate cluster (two or more
-# documents linked by MinHash LSH). ``component`` is the cluster's smallest doc_id; ``kept`` marks
-# the one document of the cluster that dedup kept (the best quality_score, then smallest doc_id).
+# ``<output>/dedup/clusters/batch=N/``: one row per document in a near-duplicate cluster (two or
+# more documents linked by MinHash LSH). ``component`` is the cluster's smallest doc_id; ``kept``
+# marks the one document of the cluster that dedup kept (the best quality_score, then smallest
+# doc_id); ``earlier`` marks documents kept by an earlier batch, which stay kept (and then no
+# document of this batch in the cluster is).
 DEDUP_CLUSTERS = pa.schema(
     [
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("component", pa.string(), nullable=False),
         pa.field("kept", pa.bool_(), nullable=False),
+        pa.field("earlier", pa.bool_(), nullable=False),
     ]
 )
 

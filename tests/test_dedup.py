@@ -22,6 +22,7 @@ from datasketch import MinHash, MinHashLSH
 
 from jobs import dedup
 from jobs.connected_components import connected_components
+from jobs.stage_io import stage_path
 from pipeline.config import ConfigError, DedupConfig, config_from_dict
 from pipeline.connected_components import (
     EXACT_DUPLICATE,
@@ -32,6 +33,7 @@ from pipeline.connected_components import (
     reference_dedup,
     shingle_jaccard,
 )
+from pipeline.ledger import Ledger
 from pipeline.minhash import (
     MinHashParams,
     datasketch_hashfunc,
@@ -120,7 +122,7 @@ def planted(shared_data) -> dict:
 
 def write_quality_stage(rows: list[dict], out: Path, files: int) -> None:
     """A quality stage table as the dedup job reads it, split into ``files`` Parquet files."""
-    stage = out / "stages" / "quality"
+    stage = stage_path(out, "quality", 1)
     stage.mkdir(parents=True)
     full = [{name: None for name in QUALITY.names} | r for r in rows]
     # A row dropped by the quality stage is not dedup's input.
@@ -140,7 +142,8 @@ def run_dedup(spark, rows: list[dict], out: Path, files: int, partitions: int, *
     cfg = config_from_dict({"dedup": dedup_cfg})
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     try:
-        stats = dedup.run(spark, argparse.Namespace(output=out), cfg)
+        ledger = Ledger.of_imported_batch(out, ["ingest", "quality"])
+        stats = dedup.run_batch(spark, argparse.Namespace(output=out), cfg, 1, ledger)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", "4")
     table = pq.read_table(out / "stages" / "dedup").to_pylist()

@@ -17,6 +17,7 @@ import pytest
 from jobs import decontaminate, quality, tokenize_shards
 from jobs import run as run_job
 from pipeline.config import config_from_dict
+from pipeline.ledger import LEDGER_FILE
 from pipeline.shards import read_index, read_shard, split_documents
 from pipeline.tokenizer import load_encoding
 from schemas.stats import check_counts
@@ -57,6 +58,7 @@ def run_pipeline(spark, inputs, benchmarks, out: Path, config: dict, **overrides
         benchmark=[str(b) for b in benchmarks],
         output=out,
         cc_base_url=None,
+        crawl_id=None,
         max_files=None,
         config=None,
         master=None,
@@ -230,11 +232,14 @@ def test_pareto_reselection_is_deterministic_and_favours_high_scores(
     for partitions, where in ((1, "a"), (8, "b")):
         copy = tmp_path / where
         shutil.copytree(out / "stages", copy / "stages")
+        shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
         spark.conf.set(
             "spark.sql.files.maxPartitionBytes", str(1 << 14 if partitions > 1 else 1 << 30)
         )
         try:
-            args = argparse.Namespace(output=copy, config=None, master=None, reselect=True)
+            args = argparse.Namespace(
+                output=copy, config=None, master=None, reselect=True, batch=None
+            )
             stats = quality.run(spark, args, config_from_dict(pareto))
         finally:
             spark.conf.unset("spark.sql.files.maxPartitionBytes")
@@ -253,9 +258,14 @@ def test_join_path_decontaminates_like_the_broadcast_path(result, spark, demo_co
     out, _stats, _expected, _docs = result
     copy = tmp_path / "copy"
     shutil.copytree(out / "stages", copy / "stages")
+    shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
     joined = deep_merge(demo_config, {"decontaminate": {"broadcast_max_ngrams": 0}})
     args = argparse.Namespace(
-        output=copy, config=None, master=None, benchmark=[str(p) for p in _benchmarks(out)]
+        output=copy,
+        config=None,
+        master=None,
+        batch=None,
+        benchmark=[str(p) for p in _benchmarks(out)],
     )
     decontaminate.check(args, config_from_dict(joined))
     decontaminate.run(spark, args, config_from_dict(joined))

@@ -1,0 +1,132 @@
+"""Batches of inputs and the ledger, as the stage jobs see them.
+
+``gristmill run`` and ``gristmill ingest`` plan a batch from the inputs the output has not seen;
+every per-batch stage (ingest, quality, dedup, decontaminate) run on its own works on one batch
+(``--batch N``, default the latest), records its completion in the ledger, and so marks what
+came after it in that batch as to be done again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from pyspark.sql import SparkSession
+
+from jobs.options import fail_usage
+from jobs.stage_io import clear_temp
+from pipeline.config import Config
+from pipeline.ledger import BATCH_STAGES, Ledger, LedgerError, describe_input, file_sha256
+
+# Inputs hashed at once when a batch is planned (sha256 releases the GIL).
+DESCRIBE_THREADS = 8
+# The config sections each stage's output depends on: a change elsewhere leaves it current.
+STAGE_SECTIONS = {
+    "ingest": ("ingest",),
+    "quality": ("quality", "seed"),
+    "dedup": ("dedup",),
+    "decontaminate": ("decontaminate",),
+    "tokenize": ("tokenize", "seed"),
+}
+
+
+class BatchJob(Protocol):
+    STAGE: str
+
+    def run_batch(
+        self, spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+    ) -> dict[str, Any]: ...
+
+
+def add_batch_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch",
+        type=int,
+        help="the input batch to process (default: the latest; see ledger.json)",
+    )
+
+
+def open_ledger(out: Path) -> Ledger:
+    """The output's ledger, with what killed runs left in tmp/ cleared (the lock is held)."""
+    try:
+        ledger = Ledger.load(out)
+    except LedgerError as exc:
+        fail_usage(str(exc))
+    clear_temp(out)
+    return ledger
+
+
+def stage_digest(stage: str, cfg: Config, args: argparse.Namespace) -> str:
+    """A hash of what shapes a stage's output: its config sections, and the bytes of the models
+    and benchmark files it reads (a model retrained in place changes the scores)."""
+    data = cfg.to_dict()
+    if stage not in STAGE_SECTIONS:
+        return cfg.digest()
+    parts: dict[str, Any] = {key: data[key] for key in STAGE_SECTIONS[stage]}
+    if stage == "ingest":
+        parts["ingest"].pop("batch_size")
+    if stage == "quality":
+        parts["models"] = [
+            cfg.quality.classifier.model and file_sha256(cfg.quality.classifier.model),
+            cfg.quality.perplexity.model and file_sha256(cfg.quality.perplexity.model),
+        ]
+    if stage == "decontaminate":
+        paths = [b.path for b in getattr(args, "benchmarks", [])]
+        parts["benchmarks"] = sorted((p, file_sha256(p)) for p in paths)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_batch(ledger: Ledger, uris: list[str], max_files: int | None, cfg: Config) -> int | None:
+    """Record a batch of the inputs this output has not seen yet (the first ``max_files`` of
+    them, in sorted order); None when there are none."""
+    try:
+        fresh = ledger.new_inputs(uris)
+    except LedgerError as exc:
+        fail_usage(str(exc))
+    if max_files:
+        fresh = fresh[:max_files]
+    if not fresh:
+        return None
+    with concurrent.futures.ThreadPoolExecutor(DESCRIBE_THREADS) as pool:
+        described = list(pool.map(describe_input, fresh))
+    batch = ledger.add_batch(described)
+    ledger.save()
+    print(f"batch {batch}: {len(described)} new input file(s)", flush=True)
+    return batch
+
+
+def run_and_record(
+    job: BatchJob,
+    spark: SparkSession,
+    args: argparse.Namespace,
+    cfg: Config,
+    batch: int,
+    ledger: Ledger,
+    digest: str | None = None,
+) -> dict[str, Any]:
+    """Run one stage of one batch and record it in the ledger once its output is committed."""
+    digest = digest or stage_digest(job.STAGE, cfg, args)
+    stats = job.run_batch(spark, args, cfg, batch, ledger)
+    ledger.mark(batch, job.STAGE, stats, digest)
+    ledger.save()
+    return stats
+
+
+def run_standalone(
+    job: BatchJob, spark: SparkSession, args: argparse.Namespace, cfg: Config
+) -> dict[str, Any]:
+    """``gristmill <stage>``: the stage on ``--batch`` (default: the latest batch)."""
+    ledger = open_ledger(args.output)
+    try:
+        batch = args.batch or ledger.latest()
+        ledger.batch(batch)
+    except LedgerError as exc:
+        fail_usage(str(exc))
+    before = BATCH_STAGES[: BATCH_STAGES.index(job.STAGE)]
+    if before and not ledger.done(batch, before[-1]):
+        fail_usage(f"batch {batch}: stage '{before[-1]}' is not done; run it first")
+    return run_and_record(job, spark, args, cfg, batch, ledger)

@@ -1,0 +1,265 @@
+"""The ledger: what an output directory holds, so that a scheduled re-run does only new work.
+
+``<output>/ledger.json`` records every input (uri, size, sha256) and the batch it went into, and
+for each batch which of the per-batch stages (ingest, quality, dedup, decontaminate) completed,
+with their counts. The final stages (tokenize, card) are recorded with the batches they covered
+and are run again whenever a batch is added. A re-run of the same command therefore processes
+the inputs it has not seen and the stages that did not finish, and nothing else.
+
+The ledger is written atomically after each stage's output has been committed. A run killed
+between the two re-does that stage, which gives the same bytes again: every stage is
+deterministic and replaces its own output whole.
+
+Incremental semantics: a batch is deduplicated against what earlier batches kept, so earlier
+documents always win. Running batches A then B is a different (and documented) result from one
+run over A and B together; the same batch plan always gives the same output.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.inputs import HTTP_TIMEOUT_S, is_url
+
+LEDGER_FILE = "ledger.json"
+LEDGER_VERSION = 1
+BATCH_STAGES = ("ingest", "quality", "dedup", "decontaminate")
+FINAL_STAGES = ("tokenize", "card")
+# Stages whose output for batch N is read when batch N+1 runs: re-running one of them in an
+# earlier batch makes the same stage (and the ones after it) of later batches stale.
+CROSS_BATCH_STAGES = ("dedup",)
+CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+
+
+class LedgerError(ValueError):
+    """The output directory's ledger disagrees with what this run was asked to do."""
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def crawl_id_of(uri: str) -> str | None:
+    """The Common Crawl crawl id (CC-MAIN-YYYY-WW) in a path, if there is one."""
+    found = CRAWL_ID.search(uri)
+    return found.group(0) if found else None
+
+
+def crawl_manifest(crawl_id: str, base_url: str) -> str:
+    """The warc.paths.gz of a crawl on Common Crawl's server."""
+    if not CRAWL_ID.fullmatch(crawl_id):
+        raise LedgerError(f"--crawl-id {crawl_id!r} is not a Common Crawl id like CC-MAIN-2024-10")
+    return f"{base_url.rstrip('/')}/crawl-data/{crawl_id}/warc.paths.gz"
+
+
+def file_sha256(path: str) -> str:
+    """sha256 of a file, read in 1 MiB blocks (a Common Crawl WARC is about 1 GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_input(uri: str) -> dict[str, Any]:
+    """(uri, size, checksum) of an input. A local file is hashed (sha256, read in 1 MiB blocks);
+    a URL is not downloaded twice: its Content-Length and ETag come from a HEAD request."""
+    if is_url(uri):
+        request = urllib.request.Request(uri, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+                size = response.headers.get("Content-Length")
+                etag = response.headers.get("ETag")
+        except OSError:
+            size = etag = None
+        return {
+            "uri": uri,
+            "size": int(size) if size else None,
+            "checksum": f"etag:{etag.strip(chr(34))}" if etag else None,
+        }
+    return {"uri": uri, "size": os.path.getsize(uri), "checksum": f"sha256:{file_sha256(uri)}"}
+
+
+@dataclass
+class Ledger:
+    path: Path
+    data: dict[str, Any]
+
+    @classmethod
+    def load(cls, out: Path) -> Ledger:
+        path = out / LEDGER_FILE
+        if not path.exists():
+            return cls(path, {"version": LEDGER_VERSION, "batches": [], "final": {}})
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise LedgerError(
+                f"{path} is not valid JSON ({exc}); it was not written by gristmill"
+            ) from exc
+        if data.get("version") != LEDGER_VERSION:
+            raise LedgerError(
+                f"{path} has version {data.get('version')}, expected {LEDGER_VERSION}"
+            )
+        return cls(path, data)
+
+    @classmethod
+    def of_imported_batch(cls, out: Path, stages: Iterable[str]) -> Ledger:
+        """A ledger of one input-less batch whose ``stages`` were written by something other than
+        a run: a table imported from another tool, or built by a test or a benchmark."""
+        ledger = cls.load(out)
+        batch = ledger.add_batch([])
+        for stage in stages:
+            ledger.batch(batch)["stages"][stage] = {"completed": now(), "digest": "imported"}
+        ledger.save()
+        return ledger
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.path)
+
+    # -- batches -------------------------------------------------------------------------------
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        return self.data["batches"]
+
+    def batch(self, batch_id: int) -> dict[str, Any]:
+        for b in self.batches:
+            if b["batch"] == batch_id:
+                return b
+        raise LedgerError(f"batch {batch_id} is not in {self.path}")
+
+    def known_inputs(self) -> dict[str, dict[str, Any]]:
+        return {i["uri"]: i for b in self.batches for i in b["inputs"]}
+
+    def new_inputs(self, uris: Iterable[str]) -> list[str]:
+        """The URIs not in any batch yet, in order. A known local file whose size changed is an
+        error: its documents are already in the output, and silently re-reading or skipping it
+        would both be wrong."""
+        known = self.known_inputs()
+        fresh = []
+        for uri in uris:
+            seen = known.get(uri)
+            if seen is None:
+                fresh.append(uri)
+            elif not is_url(uri) and seen["size"] is not None:
+                size = os.path.getsize(uri) if os.path.exists(uri) else None
+                if size is not None and size != seen["size"]:
+                    raise LedgerError(
+                        f"input {uri} changed since batch {self._batch_of(uri)} read it "
+                        f"({seen['size']} -> {size} bytes); rename it or use a new --output"
+                    )
+        return fresh
+
+    def _batch_of(self, uri: str) -> int:
+        return next(b["batch"] for b in self.batches if any(i["uri"] == uri for i in b["inputs"]))
+
+    def add_batch(self, inputs: list[dict[str, Any]]) -> int:
+        """Record a new batch of described inputs; returns its id (1, 2, ...)."""
+        batch_id = max((b["batch"] for b in self.batches), default=0) + 1
+        crawls = sorted({c for i in inputs if (c := crawl_id_of(i["uri"]))})
+        self.batches.append(
+            {
+                "batch": batch_id,
+                "created": now(),
+                "crawl_ids": crawls,
+                "inputs": inputs,
+                "stages": {},
+            }
+        )
+        return batch_id
+
+    def done(self, batch_id: int, stage: str) -> bool:
+        return stage in self.batch(batch_id)["stages"]
+
+    def current(self, batch_id: int, stage: str, digest: str) -> bool:
+        """Done, and with the configuration this run would use for it."""
+        record = self.batch(batch_id)["stages"].get(stage)
+        return record is not None and record.get("digest") == digest
+
+    def unfinished(self) -> list[int]:
+        return [b["batch"] for b in self.batches if set(BATCH_STAGES) - set(b["stages"])]
+
+    def complete(self) -> list[int]:
+        return [b["batch"] for b in self.batches if not set(BATCH_STAGES) - set(b["stages"])]
+
+    def completed_before(self, batch_id: int, stage: str) -> list[int]:
+        """Earlier batches whose ``stage`` is done; raises if one of them is not."""
+        earlier = [b["batch"] for b in self.batches if b["batch"] < batch_id]
+        missing = [b for b in earlier if not self.done(b, stage)]
+        if missing:
+            raise LedgerError(
+                f"batch {batch_id}: stage '{stage}' of earlier batch(es) {missing} is not done; "
+                "run them first (gristmill run does it in order)"
+            )
+        return earlier
+
+    def latest(self) -> int:
+        if not self.batches:
+            raise LedgerError(f"{self.path.parent} has no batch yet; run ingest first")
+        return self.batches[-1]["batch"]
+
+    def mark(self, batch_id: int, stage: str, stats: dict[str, Any], digest: str) -> None:
+        """Record a committed stage and forget what depended on its previous output."""
+        later = BATCH_STAGES[BATCH_STAGES.index(stage) + 1 :]
+        stages = self.batch(batch_id)["stages"]
+        for name in later:
+            stages.pop(name, None)
+        if stage in CROSS_BATCH_STAGES:
+            stale = BATCH_STAGES[BATCH_STAGES.index(stage) :]
+            for b in self.batches:
+                if b["batch"] > batch_id:
+                    for name in stale:
+                        b["stages"].pop(name, None)
+        stages[stage] = {
+            "completed": now(),
+            "digest": digest,
+            "in": stats["in"],
+            "out": stats["out"],
+            "dropped": stats["dropped"],
+        }
+        self.data["final"] = {}
+
+    # -- final stages --------------------------------------------------------------------------
+
+    def final_current(self, stage: str, digest: str) -> bool:
+        """Whether a final stage's last run covered exactly the batches complete now, with the
+        configuration this run would use."""
+        record = self.data["final"].get(stage)
+        return (
+            record is not None
+            and record["batches"] == self.complete()
+            and record.get("digest") == digest
+        )
+
+    def mark_final(self, stage: str, stats: dict[str, Any], digest: str) -> None:
+        record: dict[str, Any] = {"completed": now(), "batches": self.complete(), "digest": digest}
+        if "in" in stats:
+            record.update({"in": stats["in"], "out": stats["out"]})
+        self.data["final"][stage] = record
+        later = FINAL_STAGES[FINAL_STAGES.index(stage) + 1 :]
+        for name in later:
+            self.data["final"].pop(name, None)
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Per batch, for the dataset card: id, creation time, crawl ids, number of files."""
+        return [
+            {
+                "batch": b["batch"],
+                "created": b["created"],
+                "crawl_ids": b["crawl_ids"],
+                "files": len(b["inputs"]),
+            }
+            for b in self.batches
+        ]

@@ -1,0 +1,216 @@
+"""Scheduled, incremental runs: the ledger, new batches deduplicated against earlier ones, re-runs
+that do only what is missing, and a stage done again when its configuration changes."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from jobs import run as run_job
+from pipeline.config import config_from_dict
+from pipeline.ledger import LEDGER_FILE, Ledger, LedgerError, crawl_manifest, describe_input
+
+BASE = {"quality": {"classifier": {"mode": "off"}}, "tokenize": {"shard_tokens": 50_000}}
+
+
+def incremental_run(spark, inputs, out: Path, max_files=None, **overrides) -> dict:
+    cfg = config_from_dict({**BASE, **overrides})
+    args = argparse.Namespace(
+        input=[str(p) for p in inputs],
+        benchmark=[],
+        output=out,
+        cc_base_url=None,
+        crawl_id=None,
+        max_files=max_files,
+        config=None,
+        master=None,
+    )
+    run_job.check(args, cfg)
+    return run_job.run(spark, args, cfg)
+
+
+def change_words(payload: bytes, text: str, words: int = 3) -> bytes:
+    """Change ``words`` words of the page's main text, each one seen once in the text, so the
+    extracted text differs from the original by exactly that much."""
+    changed = 0
+    for word in dict.fromkeys(text.split()):
+        if changed == words:
+            break
+        token = f" {word} "
+        once = text.count(token) == 1 and payload.count(token.encode()) == 1
+        if len(word) >= 6 and word.isalpha() and once:
+            payload = payload.replace(token.encode(), f" {word[::-1]} ".encode())
+            changed += 1
+    assert changed == words, "no words to change"
+    return payload
+
+
+def copies_warc(source: Path, exact: set[str], near: dict[str, str], path: Path) -> None:
+    """A new crawl file re-serving some pages: ``exact`` byte for byte, ``near`` (url: text) with
+    a few words changed, each under a new record id and URL (as a mirror site would)."""
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        with source.open("rb") as raw:
+            for k, rec in enumerate(ArchiveIterator(raw)):
+                url = rec.rec_headers.get_header("WARC-Target-URI")
+                if rec.rec_type != "response" or url not in exact | near.keys():
+                    continue
+                payload = rec.content_stream().read()
+                if url in near:
+                    payload = change_words(payload, near[url])
+                headers = StatusAndHeaders(
+                    "200 OK",
+                    [("Content-Type", rec.http_headers.get_header("Content-Type") or "text/html")],
+                    protocol="HTTP/1.1",
+                )
+                writer.write_record(
+                    writer.create_warc_record(
+                        f"https://mirror.example/{k}",
+                        "response",
+                        payload=io.BytesIO(payload),
+                        http_headers=headers,
+                    )
+                )
+
+
+@pytest.fixture(scope="module")
+def two_batches(spark, shared_data, tmp_path_factory):
+    """Batch 1: one real-page WARC. Batch 2: a mirror of six of its kept pages, three exact and
+    three with three words changed."""
+    root = tmp_path_factory.mktemp("incremental")
+    out = root / "out"
+    first = shared_data / "warc" / "realpages-00004.warc.gz"
+    incremental_run(spark, [first], out)
+    kept = pq.read_table(out / "documents", columns=["url", "text", "n_words"]).to_pylist()
+    long = sorted((d["url"], d["text"]) for d in kept if d["n_words"] > 400)
+    exact, near = {u for u, _ in long[:3]}, dict(long[3:6])
+    mirror = root / "mirror.warc.gz"
+    copies_warc(first, exact, near, mirror)
+    stats = incremental_run(spark, [first, mirror], out)
+    return out, first, mirror, exact, near, stats
+
+
+def test_second_batch_holds_only_new_inputs(two_batches):
+    out, first, mirror, *_ = two_batches
+    ledger = json.loads((out / LEDGER_FILE).read_text())
+    assert [[i["uri"] for i in b["inputs"]] for b in ledger["batches"]] == [
+        [str(first)],
+        [str(mirror)],
+    ]
+    described = ledger["batches"][1]["inputs"][0]
+    assert described["size"] == mirror.stat().st_size
+    assert described["checksum"] == "sha256:" + hashlib.sha256(mirror.read_bytes()).hexdigest()
+    for batch in ledger["batches"]:
+        assert set(batch["stages"]) == {"ingest", "quality", "dedup", "decontaminate"}
+    assert ledger["final"]["tokenize"]["batches"] == [1, 2]
+
+
+def test_new_batch_is_deduplicated_against_earlier_batches(two_batches):
+    out, _first, _mirror, exact, near, stats = two_batches
+    dedup = pq.read_table(out / "stages" / "dedup" / "batch=00002").to_pylist()
+    reasons = {r["url"]: r["drop_reason"] for r in dedup}
+    mirrored = {r["url"] for r in dedup}
+    assert len(mirrored) == 6
+    assert sorted(reasons.values()) == ["exact_duplicate"] * 3 + ["fuzzy_duplicate"] * 3
+    earlier = stats["stages"]["dedup"]["dedup"]["against_earlier"]
+    assert earlier == {"exact_duplicates": 3, "fuzzy_duplicates": 3}
+    urls = {r["url"] for r in pq.read_table(out / "documents", columns=["url"]).to_pylist()}
+    assert exact | near.keys() <= urls and not mirrored & urls
+    clusters = pq.read_table(out / "dedup" / "clusters" / "batch=00002").to_pylist()
+    assert {c["doc_id"] for c in clusters if c["earlier"]} and all(
+        c["kept"] == c["earlier"] for c in clusters
+    )
+
+
+def test_funnel_sums_over_batches(two_batches):
+    out, *_rest, stats = two_batches
+    ingest = stats["stages"]["ingest"]
+    per_batch = [
+        json.loads((out / "stages" / "ingest" / f"batch={b:05d}" / "_stats.json").read_text())
+        for b in (1, 2)
+    ]
+    assert ingest["in"] == sum(s["in"] for s in per_batch)
+    assert ingest["batches"] == [1, 2]
+    assert stats["stages"]["quality"]["in"] == ingest["out"]
+    assert stats["stages"]["tokenize"]["in"] == stats["stages"]["decontaminate"]["out"]
+
+
+def test_rerun_does_nothing_then_redoes_only_a_changed_stage(spark, two_batches, capsys):
+    out, first, mirror, *_ = two_batches
+    before = json.loads((out / LEDGER_FILE).read_text())
+    incremental_run(spark, [first, mirror], out)
+    assert "nothing to do" in capsys.readouterr().out
+    assert json.loads((out / LEDGER_FILE).read_text()) == before
+
+    incremental_run(spark, [first, mirror], out, dedup={"verify_jaccard": True})
+    after = json.loads((out / LEDGER_FILE).read_text())
+    for old, new in zip(before["batches"], after["batches"], strict=True):
+        for stage in ("ingest", "quality"):
+            assert old["stages"][stage] == new["stages"][stage]
+        assert old["stages"]["dedup"]["digest"] != new["stages"]["dedup"]["digest"]
+        assert set(new["stages"]) == {"ingest", "quality", "dedup", "decontaminate"}
+    dedup = pq.read_table(out / "stages" / "dedup" / "batch=00002").to_pylist()
+    assert (
+        sorted(r["drop_reason"] for r in dedup) == ["exact_duplicate"] * 3 + ["fuzzy_duplicate"] * 3
+    )
+
+
+def test_max_files_takes_the_next_files(spark, shared_data, tmp_path):
+    files = sorted((shared_data / "warc").glob("realpages-0000[0-2].warc.gz"))
+    out = tmp_path / "out"
+    cfg = config_from_dict(BASE)
+    args = argparse.Namespace(
+        input=[str(f) for f in files], cc_base_url=None, crawl_id=None, max_files=2
+    )
+    run_job.ingest.check(args, cfg)
+    ledger = Ledger.load(out)
+    from jobs.batches import plan_batch
+
+    assert plan_batch(ledger, args.uris, 2, cfg) == 1
+    assert plan_batch(ledger, args.uris, 2, cfg) == 2
+    assert plan_batch(ledger, args.uris, 2, cfg) is None
+    assert [len(b["inputs"]) for b in ledger.batches] == [2, 1]
+    assert Ledger.load(out).batches == ledger.batches
+
+
+def test_changed_input_is_refused(tmp_path):
+    warc = tmp_path / "a.warc.gz"
+    warc.write_bytes(b"x" * 10)
+    ledger = Ledger.load(tmp_path / "out")
+    ledger.add_batch([describe_input(str(warc))])
+    assert ledger.new_inputs([str(warc)]) == []
+    warc.write_bytes(b"x" * 11)
+    with pytest.raises(LedgerError, match="changed since batch 1"):
+        ledger.new_inputs([str(warc)])
+
+
+def test_marking_a_stage_makes_what_depends_on_it_stale(tmp_path):
+    ledger = Ledger.load(tmp_path)
+    for _ in range(2):
+        batch = ledger.add_batch([])
+        for stage in ("ingest", "quality", "dedup", "decontaminate"):
+            ledger.mark(batch, stage, {"in": 1, "out": 1, "dropped": {}}, "d")
+    ledger.mark_final("tokenize", {"in": 2, "out": 2}, "t")
+    assert ledger.final_current("tokenize", "t") and not ledger.final_current("tokenize", "u")
+    ledger.mark(1, "dedup", {"in": 1, "out": 1, "dropped": {}}, "d2")
+    assert set(ledger.batch(1)["stages"]) == {"ingest", "quality", "dedup"}
+    assert set(ledger.batch(2)["stages"]) == {"ingest", "quality"}
+    assert not ledger.final_current("tokenize", "t")
+    ledger.mark(2, "ingest", {"in": 1, "out": 1, "dropped": {}}, "d")
+    assert set(ledger.batch(2)["stages"]) == {"ingest"}
+
+
+def test_crawl_id_names_the_crawl_manifest():
+    url = crawl_manifest("CC-MAIN-2024-10", "https://data.commoncrawl.org/")
+    assert url == "https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-10/warc.paths.gz"
+    with pytest.raises(LedgerError, match="not a Common Crawl id"):
+        crawl_manifest("2024-10", "https://data.commoncrawl.org/")
