@@ -78,3 +78,27 @@ def demo_config(models) -> dict:
         }
     }
     return deep_merge(cfg, paths)
+
+
+def result_inputs(sample, shared_data) -> tuple[list[Path], list[Path]]:
+    """The inputs and benchmarks of the shared run: the sample plus one real-page WARC."""
+    inputs = [sample.warc, shared_data / "warc" / "realpages-00004.warc.gz"]
+    benchmarks = [sample.benchmark, shared_data / "benchmarks" / "gsm8k_test.jsonl"]
+    return inputs, benchmarks
+
+
+@pytest.fixture(scope="session")
+def result(spark, sample, shared_data, demo_config, tmp_path_factory):
+    """One whole run of the demo config over :func:`result_inputs`, shared by every test that
+    checks a finished output: (output dir, stats, sample expectations, documents)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from tests.test_pipeline import run_pipeline
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    stats = run_pipeline(spark, *result_inputs(sample, shared_data), out, demo_config)
+    expected = json.loads(sample.expected.read_text())
+    docs = pq.read_table(out / "documents").to_pylist()
+    return out, stats, expected, docs

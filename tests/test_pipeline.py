@@ -68,17 +68,6 @@ def run_pipeline(spark, inputs, benchmarks, out: Path, config: dict, **overrides
     return json.loads((out / "stats.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def result(spark, sample, shared_data, demo_config, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "out"
-    inputs = [sample.warc, shared_data / "warc" / "realpages-00004.warc.gz"]
-    benchmarks = [sample.benchmark, shared_data / "benchmarks" / "gsm8k_test.jsonl"]
-    stats = run_pipeline(spark, inputs, benchmarks, out, demo_config)
-    expected = json.loads(sample.expected.read_text())
-    docs = pq.read_table(out / "documents").to_pylist()
-    return out, stats, expected, docs
-
-
 def test_funnel_connects_and_reconciles(result):
     out, stats, _expected, _docs = result
     previous = None
