@@ -42,6 +42,7 @@ demo: java install
 	@echo "  shards/                token shards + manifest.json"
 	@echo "  decontamination/       report.json and clean benchmark subsets"
 	@echo "  stages/<stage>/        every stage's table, dropped rows included"
+	@echo "  ledger.json            inputs and stages done, per batch (run again: only what is new)"
 	@echo "Models trained from the sample: $(DEMO)/models/quality, $(DEMO)/models/lm"
 
 test: java install
