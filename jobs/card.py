@@ -6,25 +6,145 @@ spark-submit jobs/card.py --output out/
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import platform
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.dedup import CLUSTERS_DIR
 from jobs.options import add_common, job_main
-from jobs.stage_io import read_stage_stats, stage_path, write_json
-from pipeline import card_plots
+from jobs.stage_io import read_stage_stats, read_table, stage_path, write_json
+from pipeline import card_plots, langid
 from pipeline.card import render_card
 from pipeline.config import Config
+from pipeline.ledger import Ledger, crawl_id_of, file_sha256
+from pipeline.tokenizer import load_encoding
 from schemas.stats import STATS_FILE, check_counts
-from schemas.tables import STAGES
+from schemas.tables import QUALITY_SIGNALS, STAGES
 
 CARD_FILE = "DATASET_CARD.md"
 FIGURES = "card"
+
+
+PACKAGES = (
+    "gristmill", "pyspark", "pyarrow", "fastwarc", "resiliparse", "fasttext-numpy2", "kenlm",
+    "tiktoken", "numpy", "numba",
+)  # fmt: skip
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def _count_tokens(batches: Iterator[pa.RecordBatch], encoding: str) -> Iterator[pa.RecordBatch]:
+    enc = load_encoding(encoding)
+    for batch in batches:
+        texts = [t or "" for t in batch.column("text").to_pylist()]
+        n = sum(len(t) for t in enc.encode_ordinary_batch(texts))
+        yield pa.RecordBatch.from_pydict(
+            {"tokens": [n]}, schema=pa.schema([("tokens", pa.int64())])
+        )
+
+
+def tokens_of(df: DataFrame, encoding: str) -> int:
+    counted = df.select("text").mapInArrow(
+        functools.partial(_count_tokens, encoding=encoding), "tokens long"
+    )
+    return counted.agg(F.sum("tokens")).first()[0] or 0
+
+
+def stage_tokens(
+    spark: SparkSession, out: Path, stages: dict[str, dict[str, Any]], cfg: Config
+) -> dict[str, Any]:
+    """Tokens (without EOT) of what each stage received and kept. A stage receives what the
+    previous one kept; ingest receives the text of every record it extracted. Text changed inside
+    a stage (C4 line cleaning, decontamination cuts) shows as tokens lost with no document
+    dropped. Tokenize keeps every token: its out is the shards' tokens less one EOT a document."""
+    encoding = cfg.tokenize.encoding
+    counts: dict[str, Any] = {}
+    previous = None
+    for stage in stages:
+        if stage == "tokenize":
+            s = stages[stage]
+            counts[stage] = {"in": previous, "out": s["tokens"] - s["out"]}
+            continue
+        table = read_table(spark, out, stage)
+        if previous is None:
+            previous = tokens_of(table, encoding)
+        kept = tokens_of(table.where(F.col("drop_reason").isNull()), encoding)
+        counts[stage] = {"in": previous, "out": kept}
+        previous = kept
+    return {"encoding": encoding, "stages": counts}
+
+
+def signal_quantiles(spark: SparkSession, out: Path) -> dict[str, dict[str, float | None]]:
+    """p10/p50/p90 of every numeric quality signal over the documents the quality stage scored."""
+    table = read_table(spark, out, "quality")
+    numeric = [
+        f.name
+        for f in QUALITY_SIGNALS
+        if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+    ]
+    row = table.agg(
+        *[F.percentile_approx(c, list(QUANTILES), 10_000).alias(c) for c in numeric],
+        *[F.count(c).alias(f"{c}__n") for c in numeric],
+    ).first()
+    result = {}
+    for c in numeric:
+        values = row[c] or [None] * len(QUANTILES)
+        result[c] = {f"p{round(q * 100)}": v for q, v in zip(QUANTILES, values, strict=True)}
+        result[c]["count"] = row[f"{c}__n"]
+    return result
+
+
+def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, Any]:
+    """Precision and recall of dedup's decisions on labelled page pairs: a pair is predicted
+    duplicate when both pages are in one near-duplicate cluster or have the same text hash."""
+    pairs = [json.loads(line) for line in labels.read_text().splitlines() if line.strip()]
+    urls = sorted({p[k] for p in pairs for k in ("a", "b")})
+    rows = (
+        read_table(spark, out, "dedup")
+        .where(F.col("url").isin(urls))
+        .select("url", "doc_id", "text_hash")
+        .collect()
+    )
+    by_url = {r["url"]: r for r in rows}
+    component = {}
+    if (out / CLUSTERS_DIR).exists():
+        clusters = spark.read.parquet(str((out / CLUSTERS_DIR).resolve()))
+        ids = [r["doc_id"] for r in rows]
+        component = dict(
+            clusters.where(F.col("doc_id").isin(ids)).select("doc_id", "component").collect()
+        )
+    tp = fp = fn = tn = unmatched = 0
+    for pair in pairs:
+        a, b = by_url.get(pair["a"]), by_url.get(pair["b"])
+        if a is None or b is None:
+            unmatched += 1
+            continue
+        ca, cb = component.get(a["doc_id"]), component.get(b["doc_id"])
+        predicted = a["text_hash"] == b["text_hash"] or (ca is not None and ca == cb)
+        truth = bool(pair["duplicate"])
+        tp += predicted and truth
+        fp += predicted and not truth
+        fn += truth and not predicted
+        tn += not predicted and not truth
+    return {
+        "labels": str(labels),
+        "pairs": len(pairs),
+        "unmatched": unmatched,
+        "true_positives": tp,
+        "false_positives": fp,
+        "false_negatives": fn,
+        "true_negatives": tn,
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+    }
 
 
 def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
@@ -32,19 +152,46 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
     for name, counts in stages.items():
         check_counts(name, counts)
     ingest = stages.get("ingest", {})
-    files = spark.read.parquet(str(stage_path(out, "ingest").resolve())).select("input_file")
+    table = read_table(spark, out, "ingest")
+    paths = sorted(r["input_file"] for r in table.select("input_file").distinct().collect())
+    first, last = table.agg(F.min("warc_date"), F.max("warc_date")).first()
+    sources = Ledger.load(out).sources()
+    crawls = {c for b in sources for c in b["crawl_ids"]} | {
+        c for p in paths if (c := crawl_id_of(p))
+    }
     documents = spark.read.parquet(str((out / "documents").resolve()))
-    return {
+    quality_models = stages.get("quality", {}).get("models", {})
+    lid = langid.model_path()
+    stats: dict[str, Any] = {
         "gristmill_version": metadata.version("gristmill"),
         "config_digest": cfg.digest(),
         "inputs": {
             "files": ingest.get("input_files", 0),
-            "paths": sorted(r["input_file"] for r in files.distinct().collect()),
+            "paths": paths,
             "failed": ingest.get("failed_inputs", []),
+            "crawl_ids": sorted(crawls),
+            "batches": sources,
+            "warc_dates": {"first": first, "last": last},
         },
         "stages": stages,
         "languages": {r["lang"]: r["count"] for r in documents.groupBy("lang").count().collect()},
+        "models": {
+            "lid.176": {"path": str(lid), "sha256": file_sha256(str(lid))},
+            **{k: v for k, v in quality_models.items() if v},
+        },
+        "quality_signals": signal_quantiles(spark, out) if "quality" in stages else {},
+        "reproducibility": {
+            "config_digest": cfg.digest(),
+            "command": " ".join(["gristmill", *sys.argv[1:]]) if sys.argv else "",
+            "python": platform.python_version(),
+            "packages": {p: metadata.version(p) for p in PACKAGES},
+        },
     }
+    if cfg.card.stage_tokens:
+        stats["tokens"] = stage_tokens(spark, out, stages, cfg)
+    if cfg.card.dedup_labels:
+        stats["dedup_evaluation"] = dedup_evaluation(spark, out, Path(cfg.card.dedup_labels))
+    return stats
 
 
 add_arguments = add_common

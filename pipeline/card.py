@@ -23,32 +23,163 @@ def _size_category(n: int) -> str:
     return "n>10M"
 
 
-def _funnel(stages: dict[str, Any]) -> list[str]:
-    lines = ["| stage | in | out | dropped (reason: docs) |", "|---|---:|---:|---|"]
+def _funnel(stages: dict[str, Any], tokens: dict[str, Any] | None) -> list[str]:
+    by_stage = (tokens or {}).get("stages", {})
+    head = "| stage | docs in | docs out | tokens in | tokens out | dropped (reason: docs) |"
+    lines = [head, "|---|---:|---:|---:|---:|---|"]
     for stage in STAGES:
         if stage not in stages:
             continue
         s = stages[stage]
+        t = by_stage.get(stage, {})
         drops = ", ".join(f"{reason}: {n}" for reason, n in s["dropped"].items()) or "none"
-        lines.append(f"| {stage} | {s['in']} | {s['out']} | {drops} |")
+        lines.append(
+            f"| {stage} | {s['in']} | {s['out']} | {t.get('in', 'n/a')} | {t.get('out', 'n/a')} "
+            f"| {drops} |"
+        )
+    if tokens:
+        lines += [
+            "",
+            f"Tokens are `{tokens['encoding']}` tokens without end-of-text markers. A stage "
+            "receives the text the previous one kept; tokens lost with no document dropped are "
+            "text removed inside a stage (C4 line cleaning, decontamination cuts).",
+        ]
     return lines
 
 
-def _dedup(d: dict[str, Any] | None) -> list[str]:
-    if not d:
-        return []
-    sizes = ", ".join(f"{size}: {n}" for size, n in d["cluster_sizes"].items()) or "none"
-    return [
-        "## Deduplication",
+def _sources(inputs: dict[str, Any]) -> list[str]:
+    dates = inputs.get("warc_dates", {})
+    lines = [
+        "## Sources",
         "",
-        f"{d['exact_duplicates']} exact and {d['fuzzy_duplicates']} near duplicates removed. "
-        f"MinHash over {d['shingle']} {d['ngram']}-grams, {d['num_perm']} hashes, "
-        f"{d['bands']} bands x {d['rows']} rows (Jaccard threshold {d['threshold']}, "
-        f"verification {'on' if d['verify_jaccard'] else 'off'}); {d['clusters']} clusters of "
-        f"near duplicates holding {d['docs_in_clusters']} documents, the largest "
-        f"{d['largest_cluster']}. Cluster sizes: {sizes}.",
+        f"Common Crawl crawls: {', '.join(inputs.get('crawl_ids', [])) or 'none named'}. "
+        f"Records dated {dates.get('first')} to {dates.get('last')} (WARC-Date). "
+        f"{inputs['files']} input files:",
+        "",
+        *[f"- `{display_name(p)}`" for p in inputs["paths"]],
         "",
     ]
+    batches = inputs.get("batches", [])
+    if batches:
+        lines += [
+            "| batch | created | crawl ids | files |",
+            "|---:|---|---|---:|",
+            *[
+                f"| {b['batch']} | {b['created']} | {', '.join(b['crawl_ids']) or '-'} | "
+                f"{b['files']} |"
+                for b in batches
+            ],
+            "",
+        ]
+    failed = inputs["failed"]
+    lines += [f"Failed inputs: {len(failed)}."]
+    lines += [f"- `{display_name(f['path'])}`: {f['error']}" for f in failed]
+    return [*lines, ""]
+
+
+def _processing(config: dict[str, Any], models: dict[str, Any]) -> list[str]:
+    q, d, t = config["quality"], config["dedup"], config["tokenize"]
+    classifier = q["classifier"]
+    return [
+        "## Processing",
+        "",
+        f"1. **ingest**: WARC records read with FastWARC, charset decoded by WHATWG rules, main "
+        f"text extracted with {config['ingest']['extractor']}, language identified with "
+        f"fastText lid.176; records over {config['ingest']['max_record_bytes']} bytes skipped.",
+        f"2. **quality**: languages {q['languages'] or 'all'} with lid score >= "
+        f"{q['min_lang_score']}; Gopher quality, Gopher repetition, C4 and FineWeb rules; "
+        f"fastText classifier in `{classifier['mode']}` mode (pareto alpha "
+        f"{classifier['pareto_alpha']}, threshold {classifier['threshold']}); KenLM "
+        f"perplexity buckets cut at percentiles {q['perplexity']['head_percentile']} / "
+        f"{q['perplexity']['middle_percentile']}, keeping {q['perplexity']['keep_buckets']}.",
+        f"3. **dedup**: exact ({d['exact']}) and MinHash LSH ({d['fuzzy']}) over {d['shingle']} "
+        f"shingles, {d['num_perm']} hashes, {d['bands']} bands x {d['rows']} rows, threshold "
+        f"{d['threshold']}, verification {d['verify_jaccard']}; later batches against earlier.",
+        f"4. **decontaminate**: {config['decontaminate']['ngram']}-gram overlap with the "
+        "benchmarks below removed (GPT-3 appendix C).",
+        f"5. **tokenize**: `{t['encoding']}`, {t['shard_tokens']} tokens a shard, "
+        f"{t['val_fraction']} of documents to validation, buckets "
+        f"{[b['name'] for b in t['buckets']]}.",
+        "",
+        "Models (sha256):",
+        "",
+        *[f"- {name}: `{m['sha256']}` (`{display_name(m['path'])}`)" for name, m in models.items()],
+        "",
+        "Every parameter is in the configuration below.",
+        "",
+    ]
+
+
+def _signals(signals: dict[str, dict[str, Any]]) -> list[str]:
+    if not signals:
+        return []
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    return [
+        "## Quality signals",
+        "",
+        "Over every document the quality stage scored (before its decisions).",
+        "",
+        "| signal | documents | p10 | p50 | p90 |",
+        "|---|---:|---:|---:|---:|",
+        *[
+            f"| {name} | {q['count']} | {fmt(q['p10'])} | {fmt(q['p50'])} | {fmt(q['p90'])} |"
+            for name, q in signals.items()
+        ],
+        "",
+    ]
+
+
+def _reproducibility(r: dict[str, Any]) -> list[str]:
+    return [
+        "## Reproducibility",
+        "",
+        f"Config digest `{r['config_digest']}`; the same inputs and config give byte-identical "
+        f"shards. Command: `{r['command']}`. Python {r['python']}.",
+        "",
+        "| package | version |",
+        "|---|---|",
+        *[f"| {name} | {version} |" for name, version in r["packages"].items()],
+        "",
+    ]
+
+
+def _dedup(d: dict[str, Any] | None, evaluation: dict[str, Any] | None) -> list[str]:
+    if not d:
+        return []
+    sizes = ", ".join(f"{size}: {n}" for size, n in d.get("cluster_sizes", {}).items()) or "none"
+    earlier = d.get("against_earlier", {})
+    lines = [
+        "## Deduplication",
+        "",
+        f"{d['exact_duplicates']} exact and {d['fuzzy_duplicates']} near duplicates removed "
+        f"({earlier.get('exact_duplicates', 0)} and {earlier.get('fuzzy_duplicates', 0)} of them "
+        "duplicates of documents kept by an earlier batch).",
+    ]
+    if "clusters" in d:
+        lines[-1] += (
+            f" MinHash over {d['shingle']} {d['ngram']}-grams, {d['num_perm']} hashes, "
+            f"{d['bands']} bands x {d['rows']} rows (Jaccard threshold {d['threshold']}, "
+            f"verification {'on' if d['verify_jaccard'] else 'off'}); {d['clusters']} clusters "
+            f"of near duplicates holding {d['docs_in_clusters']} documents, the largest "
+            f"{d['largest_cluster']}. Cluster sizes: {sizes}."
+        )
+    if evaluation:
+        e = evaluation
+        lines += [
+            "",
+            f"On {e['pairs']} labelled pairs (`{display_name(e['labels'])}`, {e['unmatched']} "
+            f"not found in the run): precision {_ratio(e['precision'])}, recall "
+            f"{_ratio(e['recall'])} ({e['true_positives']} true positives, "
+            f"{e['false_positives']} false positives, {e['false_negatives']} false negatives).",
+        ]
+    return [*lines, ""]
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _decontamination(benchmarks: dict[str, Any] | None, cfg: dict[str, Any]) -> list[str]:
@@ -106,7 +237,6 @@ def render_card(
         "---",
     ]
     inputs = stats["inputs"]
-    failed = inputs["failed"]
     tokens = sum(s["tokens"] for s in manifest["shards"])
     body = [
         "# gristmill web text",
@@ -114,21 +244,17 @@ def render_card(
         "## Summary",
         "",
         f"{docs} documents and {tokens} {manifest['tokenizer']} tokens extracted from "
-        f"{inputs['files']} WARC/WET files by gristmill (config digest "
-        f"`{stats['config_digest']}`).",
+        f"{inputs['files']} WARC/WET files in {max(1, len(inputs.get('batches', [])))} "
+        f"batch(es) by gristmill (config digest `{stats['config_digest']}`).",
         "",
-        "## Sources",
-        "",
-        *[f"- `{display_name(p)}`" for p in inputs["paths"]],
-        "",
-        f"Failed inputs: {len(failed)}.",
-        *[f"- `{display_name(f['path'])}`: {f['error']}" for f in failed],
-        "",
+        *_sources(inputs),
+        *_processing(config, stats.get("models", {})),
         "## Processing funnel",
         "",
-        *_funnel(stats["stages"]),
+        *_funnel(stats["stages"], stats.get("tokens")),
         "",
-        *_dedup(stats["stages"].get("dedup", {}).get("dedup")),
+        *_signals(stats.get("quality_signals", {})),
+        *_dedup(stats["stages"].get("dedup", {}).get("dedup"), stats.get("dedup_evaluation")),
         *_decontamination(
             stats["stages"].get("decontaminate", {}).get("benchmarks"), config["decontaminate"]
         ),
@@ -155,11 +281,8 @@ def render_card(
         "normalized); `epochs` is how many passes over its train tokens a run of "
         f"{manifest['target_tokens'] or 'all the train'} tokens makes at those weights.",
         "",
-        *(
-            ["## Figures", "", *[f"![{title}]({path})" for title, path in figures], ""]
-            if figures
-            else []
-        ),
+        *_figures(figures or []),
+        *_reproducibility(stats["reproducibility"]),
         "## Configuration",
         "",
         "```yaml",
@@ -171,6 +294,8 @@ def render_card(
         "- Common Crawl data is subject to the Common Crawl Terms of Use; the crawled pages keep "
         "their authors' copyright.",
         f"- Language identification used fastText lid.176, licensed {MODEL_LICENSE}.",
+        "- Benchmark test sets (used only to remove overlapping text; not included) keep their "
+        "own licences.",
         "",
         "## Limitations and bias",
         "",

@@ -256,6 +256,18 @@ class TokenizeConfig:
 
 
 @dataclass(frozen=True)
+class CardConfig:
+    """What the dataset card measures beyond the stages' own counts."""
+
+    # Count the tokens (with tokenize.encoding) of what each stage kept, for the funnel: one
+    # tokenizer pass over each stage's kept text, about the tokenize stage's cost per stage.
+    stage_tokens: bool = True
+    # A JSONL of labelled page pairs {"a": url, "b": url, "duplicate": true|false}; when set, the
+    # card reports dedup's precision and recall on them.
+    dedup_labels: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = 0
     spark: SparkConfig = field(default_factory=SparkConfig)
@@ -264,6 +276,7 @@ class Config:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    card: CardConfig = field(default_factory=CardConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

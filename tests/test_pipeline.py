@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import shutil
 import zlib
 from pathlib import Path
@@ -273,31 +272,6 @@ def test_join_path_decontaminates_like_the_broadcast_path(result, spark, demo_co
 def _benchmarks(out: Path) -> list[str]:
     report = json.loads((out / "decontamination" / "report.json").read_text())
     return [b["path"] for b in report["benchmarks"].values()]
-
-
-def test_card_matches_stats(result):
-    out, stats, _expected, _docs = result
-    card = (out / "DATASET_CARD.md").read_text()
-    assert card.startswith("---\n") and "task_categories:\n- text-generation" in card
-    for stage in STAGES:
-        s = stats["stages"][stage]
-        assert f"| {stage} | {s['in']} | {s['out']} |" in card
-    assert "CC BY-SA 3.0" in card
-    dedup = stats["stages"]["dedup"]["dedup"]
-    assert f"{dedup['exact_duplicates']} exact and {dedup['fuzzy_duplicates']} near" in card
-    bench = stats["stages"]["decontaminate"]["benchmarks"]["sample_benchmark"]
-    assert f"| sample_benchmark | {bench['examples']} | {bench['dirty_examples']} |" in card
-    figures = re.findall(r"!\[[^]]+\]\((card/[\w.]+\.png)\)", card)
-    assert {Path(f).stem for f in figures} == {
-        "funnel",
-        "languages",
-        "buckets",
-        "quality_score",
-        "perplexity",
-        "n_words",
-    }
-    for figure in figures:
-        assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_same_shards_whatever_the_partitioning(
