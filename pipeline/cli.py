@@ -62,11 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "sample", help="write the demo's sample WARC, benchmark and reference text to a directory"
     ).add_argument("dir")
+    sub.add_parser(
+        "submit",
+        help="run a command on a Spark cluster: gristmill submit [spark-submit options] -- "
+        "COMMAND [ARGS]",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["submit"]:
+        # Everything after "submit" belongs to spark-submit or to the submitted command.
+        from pipeline import submit
+
+        return submit.main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "sample":
         sample([args.dir])

@@ -1,8 +1,9 @@
 """The whole pipeline submitted to a real Spark standalone cluster on 127.0.0.1.
 
 A master and a worker are started from the pip pyspark's ``sbin/spark-daemon.sh`` (the wheel has
-no start-master.sh), the run goes through ``spark-submit jobs/run.py``, and its shards must be
-byte-identical to a local-mode run of the same input. Whatever was started is stopped, even when
+no start-master.sh), the run goes through ``gristmill submit`` (spark-submit with the project
+zipped into --py-files), and its shards must be byte-identical to a local-mode run of the same
+input. Whatever was started is stopped, even when
 the test fails.
 """
 
@@ -95,14 +96,19 @@ def test_pipeline_on_a_standalone_cluster_matches_local_mode(
     out = tmp_path / "cluster-out"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(demo_config))
+    env = {**env, "XDG_CACHE_HOME": str(tmp / "cache")}
     submit = subprocess.run(
-        [str(SPARK_HOME / "bin" / "spark-submit"), "--master", url, "--executor-memory", "1g",
-         str(REPO / "jobs" / "run.py"), "--input", str(sample.warc),
+        [str(Path(sys.executable).parent / "gristmill"), "submit", "--master", url,
+         "--executor-memory", "1g", "--", "run", "--input", str(sample.warc),
          "--benchmark", str(sample.benchmark), "--config", str(config),
          "--output", str(out)],
-        env=env, capture_output=True, text=True, timeout=600, cwd=REPO,
+        env=env, capture_output=True, text=True, timeout=600, cwd=tmp,
     )  # fmt: skip
     assert submit.returncode == 0, submit.stderr[-3000:]
+    shipped = list((tmp / "cache" / "gristmill" / "submit").glob("gristmill-*.zip"))
+    assert len(shipped) == 1 and "--py-files" in submit.stdout
+    # The executor received the project's zip from the driver.
+    assert list((tmp / "work").glob(f"app-*/*/{shipped[0].name}"))
     # The application ran on the cluster, and its executor ran on our worker.
     state = wait_for(master_json, lambda s: s.get("completedapps"))
     # spark-submit names the application after the script: its settings win over the config's.

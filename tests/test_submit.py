@@ -1,0 +1,78 @@
+"""``gristmill submit``: the spark-submit command it builds, the zip it ships, and its usage
+errors. The cluster test (test_cluster.py) runs it against a real standalone cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pipeline import submit
+from pipeline.cli import main as cli_main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_command_ships_the_zip_and_runs_the_jobs_script(tmp_path):
+    command = submit.build_command(
+        ["--master", "yarn", "--conf", "spark.x=1", "--", "tokenize", "--output", "o"], tmp_path
+    )
+    (zipped,) = tmp_path.glob("gristmill-*.zip")
+    assert command[1:5] == ["--master", "yarn", "--conf", "spark.x=1"]
+    assert command[5:7] == ["--py-files", str(zipped)]
+    assert command[7:] == [str(REPO / "jobs" / "tokenize_shards.py"), "--output", "o"]
+    assert Path(command[0]).name == "spark-submit"
+
+
+def test_venv_archive_sets_the_executors_python(tmp_path):
+    env = tmp_path / "env.tar.gz"
+    env.write_bytes(b"not really a venv")
+    client = submit.build_command(["--venv-archive", str(env), "--", "run"], tmp_path)
+    assert f"{env}#environment" in client
+    assert "spark.pyspark.python=./environment/bin/python" in client
+    assert f"spark.pyspark.driver.python={sys.executable}" in client
+    cluster = submit.build_command(
+        ["--deploy-mode", "cluster", "--venv-archive", str(env), "--", "run"], tmp_path
+    )
+    assert not any(a.startswith("spark.pyspark.driver.python") for a in cluster)
+
+
+def test_zip_is_built_once_per_content_and_imports_without_site_packages(tmp_path):
+    first = submit.build_zip(tmp_path)
+    mtime = first.stat().st_mtime_ns
+    assert submit.build_zip(tmp_path) == first and first.stat().st_mtime_ns == mtime
+    names = zipfile.ZipFile(first).namelist()
+    assert "jobs/run.py" in names and "pipeline/ledger.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
+    code = f"import sys; sys.path.insert(0, {str(first)!r}); import pipeline.ledger as m; "
+    code += "print(m.__file__)"
+    shown = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(str(first))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--master", "local[2]", "run"], "missing '--'"),
+        (["--", "explode"], "unknown gristmill command 'explode'"),
+        (["--master", "x", "--"], "no gristmill command"),
+        (["--venv-archive", "/nonexistent.tar.gz", "--", "run"], "is not a file"),
+    ],
+)
+def test_usage_errors_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cli_main(["submit", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_command(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cli_main(["submit", "--master", "local[2]", "--dry-run", "--", "run", "-h"]) == 0
+    printed = capsys.readouterr().out
+    assert "--master local[2] --py-files" in printed and printed.rstrip().endswith("run.py -h")
