@@ -78,9 +78,18 @@ def decode_html(payload: bytes, declared: str | None) -> tuple[str, str, float]:
     return text, codec, text.count("\ufffd") / max(len(text), 1)
 
 
+# File signatures of the binary formats servers most often label text/html: images, PDF,
+# archives, compressed bodies sent without Content-Encoding, WebAssembly.
+BINARY_MAGIC = (
+    b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"%PDF-", b"PK\x03\x04", b"\x1f\x8b",
+    b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"RIFF", b"\x00asm", b"wOFF", b"wOF2", b"OggS",
+)  # fmt: skip
+
+
 def looks_binary(payload: bytes) -> bool:
-    """NUL bytes do not occur in text HTML (UTF-16 pages carry a BOM and are handled above)."""
+    """A known binary signature, or NUL bytes, which do not occur in text HTML (UTF-16 pages
+    carry a BOM and are handled above)."""
     head = payload[:8192]
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
-    return head.count(b"\x00") > len(head) // 100
+    return head.startswith(BINARY_MAGIC) or head.count(b"\x00") > len(head) // 100

@@ -13,14 +13,17 @@ and usable, as Common Crawl's own truncated records are), and a stream that stop
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from pipeline.inputs import open_input
+from pipeline.inputs import is_url, open_input
 
 DOCUMENT_TYPES = WarcRecordType.response | WarcRecordType.conversion
+GZIP_MAGIC = b"\x1f\x8b\x08"
+SCAN_BLOCK = 1 << 20
 
 
 class CorruptInput(OSError):
@@ -74,31 +77,112 @@ def _record(rec, max_bytes: int) -> Record:
     )
 
 
+def _next_member(path: str, after: int) -> int | None:
+    """Offset of the first gzip member at or after ``after`` whose content starts a WARC record:
+    where reading can resume past a corrupt stretch of a per-record-gzipped file."""
+    with open(path, "rb") as handle:
+        handle.seek(after)
+        offset, carry = after, b""
+        while block := handle.read(SCAN_BLOCK):
+            data = carry + block
+            found = data.find(GZIP_MAGIC)
+            while found != -1:
+                candidate = offset - len(carry) + found
+                here = handle.tell()
+                handle.seek(candidate)
+                head = handle.read(1 << 16)
+                handle.seek(here)
+                try:
+                    if zlib.decompressobj(31).decompress(head, 16).startswith(b"WARC/"):
+                        return candidate
+                except zlib.error:
+                    pass
+                found = data.find(GZIP_MAGIC, found + 1)
+            carry = data[-(len(GZIP_MAGIC) - 1) :]
+            offset += len(block)
+    return None
+
+
+def _tail_problem(path: str, start: int) -> str | None:
+    """Whether the gzip members from ``start`` to the end of the file are whole. FastWARC stops
+    silently at a cut-off last member, which would lose its records without a word."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        member, inflate, pending = start, zlib.decompressobj(31), b""
+        while True:
+            block = pending or handle.read(SCAN_BLOCK)
+            pending = b""
+            if not block:
+                break
+            try:
+                while block:
+                    inflate.decompress(block, SCAN_BLOCK)
+                    block = inflate.unconsumed_tail
+            except zlib.error as exc:
+                return f"corrupt gzip member at offset {member}: {exc}"
+            if inflate.eof:
+                rest = inflate.unused_data
+                member = handle.tell() - len(rest)
+                if rest and not rest.startswith(GZIP_MAGIC[:2]):
+                    return f"{len(rest)}+ bytes of trailing garbage at offset {member}"
+                inflate, pending = zlib.decompressobj(31), rest
+        if member < handle.tell() and not inflate.eof:
+            return f"truncated gzip member at offset {member}: records in it are lost"
+    return None
+
+
 def read_records(uri: str, max_bytes: int) -> Iterator[Record]:
     """Yield the document records (responses and WET conversions) of one input, in file order.
 
     Every record type is parsed, not only documents, so that a file with no WARC record at all
-    (empty, or not a WARC) can be told apart from a WARC that holds no pages.
+    (empty, or not a WARC) can be told apart from a WARC that holds no pages. A local gzipped
+    WARC that stops parsing is read on from the next gzip member holding a WARC record (Common
+    Crawl gzips each record apart), so one damaged record does not cost the file's others; every
+    damaged stretch is reported in the :class:`CorruptInput` raised after the last record.
     """
-    try:
-        stream = open_input(uri)
-    except OSError as exc:
-        raise CorruptInput(f"cannot open: {exc}") from exc
-    with stream:
-        records = ArchiveIterator(stream, parse_http=True)
-        seen = 0
-        while True:
-            try:
-                rec = next(records, None)
-                if rec is None:
+    seekable = not is_url(uri) and uri.endswith(".gz")
+    problems: list[str] = []
+    start, seen = 0, 0
+    while True:
+        try:
+            stream = open_input(uri)
+        except OSError as exc:
+            raise CorruptInput(f"cannot open: {exc}") from exc
+        last, failure = None, None
+        with stream:
+            if start:
+                stream.seek(start)
+            records = ArchiveIterator(stream, parse_http=True)
+            while True:
+                try:
+                    rec = next(records, None)
+                    if rec is None:
+                        break
+                    seen += 1
+                    last = rec.stream_pos
+                    record = _record(rec, max_bytes) if rec.record_type & DOCUMENT_TYPES else None
+                except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                    raise
+                except BaseException as exc:  # FastWARC's Rust panics are BaseExceptions
+                    failure = exc
                     break
-                seen += 1
-                record = _record(rec, max_bytes) if rec.record_type & DOCUMENT_TYPES else None
-            except (KeyboardInterrupt, SystemExit, GeneratorExit):
-                raise
-            except BaseException as exc:  # FastWARC's Rust panics are BaseExceptions
-                raise CorruptInput(f"unreadable after {seen} records: {exc}") from exc
-            if record is not None:
-                yield record
+                if record is not None:
+                    yield record
+        if failure is None:
+            tail = _tail_problem(uri, last if last is not None else start) if seekable else None
+            if tail:
+                problems.append(tail)
+            break
+        where = last if last is not None else start
+        resume = _next_member(uri, where + 1) if seekable else None
+        problems.append(
+            f"unreadable after {seen} records (offset {where}): {failure}"
+            + (f"; resumed at offset {resume}" if resume is not None else "")
+        )
+        if resume is None:
+            break
+        start = resume
     if seen == 0:
         raise CorruptInput("no WARC record found (empty file or not a WARC)")
+    if problems:
+        raise CorruptInput("; ".join(problems))

@@ -1,0 +1,250 @@
+"""A corpus of damaged WARCs, generated here: every bad record or file is counted with its reason,
+the good records around the damage are kept, and memory stays bounded by ingest.max_record_bytes
+however large a record claims or inflates to be."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import uuid
+import zlib
+from pathlib import Path
+
+import pytest
+
+from jobs.ingest import run_ingest
+from pipeline.config import Config, IngestConfig
+from pipeline.documents import BINARY, TOO_LARGE, ingest_input
+
+MiB = 1 << 20
+
+
+def http_record(
+    payload: bytes,
+    content_type: bytes = b"text/html; charset=utf-8",
+    length: int | None = None,
+    ids: bool = True,
+    url: str | None = None,
+) -> bytes:
+    """One WARC response record's bytes; ``length`` overrides the true Content-Length."""
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\n\r\n" + payload
+    lines = [b"WARC/1.0", b"WARC-Type: response"]
+    if ids:
+        url = url or f"https://other.example/{uuid.uuid4().hex}"
+        lines += [
+            f"WARC-Record-ID: <urn:uuid:{uuid.uuid4()}>".encode(),
+            f"WARC-Target-URI: {url}".encode(),
+            b"WARC-Date: 2024-01-01T00:00:00Z",
+        ]
+    lines += [
+        b"Content-Type: application/http; msgtype=response",
+        b"Content-Length: %d" % (len(http) if length is None else length),
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + http + b"\r\n\r\n"
+
+
+def page(words: str) -> bytes:
+    return f"<html><body><p>{words}</p></body></html>".encode()
+
+
+def good(name: str) -> bytes:
+    """A gzip member holding a page that survives ingest; its URL says which one it is."""
+    text = " ".join(f"The {name} page says sentence {j} about rivers and hills." for j in range(20))
+    return gzip.compress(http_record(page(text), url=f"https://good.example/{name}"))
+
+
+def write_inflating_record(path: Path, mode: str, size: int) -> None:
+    """Append a gzip member whose record inflates to ``size`` bytes of zeros, streamed to disk
+    (a 200 MB record or a 1 GB decompression bomb costs a few hundred KB here)."""
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+    head = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\n"
+        "WARC-Target-URI: https://huge.example/\r\n"
+        "Content-Type: application/http; msgtype=response\r\n"
+        f"Content-Length: {len(http) + size}\r\n\r\n"
+    ).encode()
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * MiB
+    with path.open(mode) as out:
+        out.write(deflate.compress(head + http))
+        for start in range(0, size, MiB):
+            out.write(deflate.compress(zeros[: min(MiB, size - start)]))
+        out.write(deflate.compress(b"\r\n\r\n") + deflate.flush())
+
+
+def build_corpus(root: Path) -> dict[str, dict]:
+    """name -> {"path", "kept": good pages expected kept, "reasons": drop reasons expected,
+    "error": text expected in the file's failure, or None}."""
+    root.mkdir(parents=True, exist_ok=True)
+    cases: dict[str, dict] = {}
+
+    def case(name, data, kept, reasons=(), error=None):
+        path = root / name
+        if data is not None:
+            path.write_bytes(data)
+        cases[name] = {
+            "path": path,
+            "kept": kept,
+            "reasons": None if reasons is None else sorted(reasons, key=str),
+            "error": error,
+        }
+
+    case(
+        "truncated-gzip.warc.gz",
+        good("t1") + good("t2") + good("t3")[:60],
+        ["t1", "t2"],
+        error="truncated gzip member",
+    )
+    case(
+        "length-too-short.warc.gz",
+        good("s1") + gzip.compress(http_record(page("cut " * 400), length=60)) + good("s2"),
+        ["s1", "s2"],
+        reasons=None,  # what is left of the cut record decides its fate
+        error="resumed at offset",
+    )
+    case(
+        "length-too-long.warc.gz",
+        good("l1") + gzip.compress(http_record(page("long " * 50), length=9000)),
+        ["l1"],
+        reasons=None,  # the cut record keeps what it has: a real page
+        error="truncated: 1 record(s) shorter than their Content-Length",
+    )
+    case(
+        "garbage-member.warc.gz",
+        good("g1") + gzip.compress(b"\x13\x37 this is not a header\r\n\r\n" * 20) + good("g2"),
+        ["g1", "g2"],
+        error="resumed at offset",
+    )
+    case(
+        "garbage-bytes.warc.gz",
+        good("b1") + bytes(range(256)) * 8 + good("b2"),
+        ["b1", "b2"],
+        error="resumed at offset",
+    )
+    case(
+        "missing-headers.warc.gz",
+        gzip.compress(http_record(page("anonymous " * 50), ids=False)) + good("m1"),
+        ["m1"],
+        reasons=[None],  # kept, with an id made from the file name and position
+    )
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 16
+    case(
+        "binary-as-html.warc.gz",
+        gzip.compress(http_record(png)) + good("p1"),
+        ["p1"],
+        reasons=[BINARY],
+    )
+    mislabelled = ("Café crème brûlée à la façon de grand-mère. " * 30).encode("cp1252")
+    bogus = ("Ein schöner Tag am Fluss, sagte er. " * 30).encode("utf-8")
+    shift_jis = ("日本語のページです。川と山の話。" * 40).encode("shift_jis")
+    case(
+        "charsets.warc.gz",
+        gzip.compress(http_record(mislabelled, content_type=b"text/html; charset=utf-8"))
+        + gzip.compress(http_record(bogus, content_type=b"text/html; charset=x-no-such-charset"))
+        + gzip.compress(http_record(shift_jis, content_type=b"text/html"))
+        + good("c1"),
+        ["c1"],
+        reasons=[None, None, None],  # each decoded right: see test_wrong_charsets_are_recovered
+    )
+    (root / "huge-record.warc.gz").write_bytes(good("h1"))
+    write_inflating_record(root / "huge-record.warc.gz", "ab", 200 * MiB)
+    with (root / "huge-record.warc.gz").open("ab") as out:
+        out.write(good("h2"))
+    case("huge-record.warc.gz", None, ["h1", "h2"], reasons=[TOO_LARGE])
+    (root / "bomb.warc.gz").write_bytes(good("z1"))
+    write_inflating_record(root / "bomb.warc.gz", "ab", 1024 * MiB)
+    case("bomb.warc.gz", None, ["z1"], reasons=[TOO_LARGE])
+    case("empty.warc.gz", b"", [], error="no WARC record found")
+    case("image.warc", png, [], error="no WARC record found")
+    case("notes.warc.gz", gzip.compress(b"just some notes\n" * 100), [], error="no WARC record")
+    return cases
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, dict]:
+    return build_corpus(tmp_path_factory.mktemp("malformed"))
+
+
+def outcome(path: Path) -> tuple[list[str], list, str | None]:
+    """(good pages kept, drop reasons of the other records, the file's error) from the core."""
+    rows = list(ingest_input(str(path), IngestConfig()))
+    docs = [r for r in rows if r["doc_id"] is not None]
+    errors = [r["input_error"] for r in rows if r["doc_id"] is None]
+    assert len(errors) <= 1
+    kept = [
+        r["url"].rsplit("/", 1)[1]
+        for r in docs
+        if r["drop_reason"] is None and (r["url"] or "").startswith("https://good.example/")
+    ]
+    others = [r["drop_reason"] for r in docs if not (r["url"] or "").startswith("https://good.")]
+    return kept, sorted(others, key=str), errors[0] if errors else None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "truncated-gzip.warc.gz", "length-too-short.warc.gz", "length-too-long.warc.gz",
+        "garbage-member.warc.gz", "garbage-bytes.warc.gz", "missing-headers.warc.gz",
+        "binary-as-html.warc.gz", "charsets.warc.gz", "huge-record.warc.gz", "bomb.warc.gz",
+        "empty.warc.gz", "image.warc", "notes.warc.gz",
+    ],
+)  # fmt: skip
+def test_each_damage_is_counted_and_good_records_kept(corpus, name):
+    expected = corpus[name]
+    kept, others, error = outcome(expected["path"])
+    assert kept == expected["kept"]
+    if expected["reasons"] is not None:
+        assert others == expected["reasons"]
+    if expected["error"] is None:
+        assert error is None
+    else:
+        assert expected["error"] in error
+
+
+def test_wrong_charsets_are_recovered(corpus):
+    """A cp1252 page declared utf-8, a page with a made-up charset name and a Shift_JIS page
+    with none: each decodes to its real text (the next candidate that decodes strictly)."""
+    rows = list(ingest_input(str(corpus["charsets.warc.gz"]["path"]), IngestConfig()))
+    texts = [(r["charset"], r["text"]) for r in rows if r["doc_id"] and r["text"]]
+    assert any(c == "cp1252" and "Café crème brûlée" in t for c, t in texts)
+    assert any("schöner Tag" in t for _, t in texts)
+    assert any("日本語のページです" in t for _, t in texts)
+    assert all("\ufffd" not in t for _, t in texts)
+
+
+@pytest.mark.parametrize("name", ["huge-record.warc.gz", "bomb.warc.gz"])
+def test_memory_stays_bounded(corpus, name):
+    """A 200 MB record and a gzip member inflating to 1 GB, read in a fresh process: the peak
+    RSS stays far below the inflated size, because payloads over the cap are never read."""
+    code = (
+        "import json, resource, sys\n"
+        "from pipeline.config import IngestConfig\n"
+        "from pipeline.documents import ingest_input\n"
+        "rows = list(ingest_input(sys.argv[1], IngestConfig()))\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
+        "print(json.dumps({'rows': len(rows), 'peak_mb': peak}))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code, str(corpus[name]["path"])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    result = json.loads(shown.stdout)
+    assert result["rows"] >= 2 and result["peak_mb"] < 300, result
+
+
+def test_spark_ingest_of_the_whole_corpus_reconciles(corpus, spark, tmp_path):
+    uris = sorted(str(c["path"]) for c in corpus.values())
+    stats = run_ingest(spark, uris, tmp_path / "out", Config())
+    assert stats["in"] == stats["out"] + sum(stats["dropped"].values())
+    failed = {Path(f["path"]).name: f["error"] for f in stats["failed_inputs"]}
+    assert failed.keys() == {n for n, c in corpus.items() if c["error"]}
+    for name, error in failed.items():
+        assert corpus[name]["error"] in error
+    assert stats["dropped"][TOO_LARGE] == 2 and stats["dropped"][BINARY] == 1
+    assert stats["out"] >= sum(len(c["kept"]) for c in corpus.values())
