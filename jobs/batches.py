@@ -116,17 +116,32 @@ def run_and_record(
     return stats
 
 
-def run_standalone(
-    job: BatchJob, spark: SparkSession, args: argparse.Namespace, cfg: Config
-) -> dict[str, Any]:
-    """``gristmill <stage>``: the stage on ``--batch`` (default: the latest batch)."""
-    ledger = open_ledger(args.output)
+def _standalone_batch(ledger: Ledger, args: argparse.Namespace, stage: str) -> int:
+    """The batch a stage run on its own works on; a usage error if it cannot run yet."""
     try:
         batch = args.batch or ledger.latest()
         ledger.batch(batch)
     except LedgerError as exc:
         fail_usage(str(exc))
-    before = BATCH_STAGES[: BATCH_STAGES.index(job.STAGE)]
+    before = BATCH_STAGES[: BATCH_STAGES.index(stage)]
     if before and not ledger.done(batch, before[-1]):
         fail_usage(f"batch {batch}: stage '{before[-1]}' is not done; run it first")
+    return batch
+
+
+def check_standalone(args: argparse.Namespace, stage: str) -> None:
+    """The batch checks, before Spark starts and before the output directory is touched."""
+    try:
+        ledger = Ledger.load(args.output)
+    except LedgerError as exc:
+        fail_usage(str(exc))
+    _standalone_batch(ledger, args, stage)
+
+
+def run_standalone(
+    job: BatchJob, spark: SparkSession, args: argparse.Namespace, cfg: Config
+) -> dict[str, Any]:
+    """``gristmill <stage>``: the stage on ``--batch`` (default: the latest batch)."""
+    ledger = open_ledger(args.output)
+    batch = _standalone_batch(ledger, args, job.STAGE)
     return run_and_record(job, spark, args, cfg, batch, ledger)

@@ -20,8 +20,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.dedup import CLUSTERS_DIR
-from jobs.options import add_common, job_main
+from jobs.options import add_common, fail_usage, job_main
 from jobs.stage_io import read_stage_stats, read_table, stage_path, write_json
+from jobs.tokenize_shards import MANIFEST
 from pipeline import card_plots, langid
 from pipeline.card import render_card
 from pipeline.config import Config
@@ -197,6 +198,12 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
 add_arguments = add_common
 
 
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    """The card describes shards: without them there is nothing to describe yet."""
+    if not hasattr(args, "input") and not (args.output / "shards" / MANIFEST).is_file():
+        fail_usage(f"{args.output} has no shards yet; run the tokenize stage first")
+
+
 # (column, log10 scale, title, x label) of the histograms drawn for the card.
 HISTOGRAMS = (
     ("quality_score", False, "Quality classifier score", "P(high quality)"),
@@ -243,7 +250,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
     out = args.output
     stats = gather_stats(spark, out, cfg)
     write_json(out / STATS_FILE, stats)
-    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    manifest = json.loads((out / "shards" / MANIFEST).read_text())
     figures = draw_figures(spark, out, stats, manifest)
     card = out / CARD_FILE
     tmp = card.with_name(f".{CARD_FILE}.tmp")

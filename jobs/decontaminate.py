@@ -21,7 +21,7 @@ from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.batches import add_batch_argument, run_standalone
+from jobs.batches import add_batch_argument, check_standalone, run_standalone
 from jobs.options import add_common, fail_usage, job_main
 from jobs.stage_io import (
     batch_dir,
@@ -84,7 +84,10 @@ def read_configured(path: Path, cfg: Config) -> Benchmark:
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Read the benchmarks into ``args.benchmarks`` before Spark starts (bad file: usage error)."""
+    """Read the benchmarks into ``args.benchmarks`` before Spark starts (bad file: usage error);
+    on its own, also check the batch it would work on."""
+    if hasattr(args, "batch"):  # gristmill run plans batches itself
+        check_standalone(args, STAGE)
     paths = sorted(set(cfg.decontaminate.benchmarks) | set(args.benchmark))
     try:
         args.benchmarks = [read_configured(Path(p), cfg) for p in paths]

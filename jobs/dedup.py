@@ -33,7 +33,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.batches import add_batch_argument, run_standalone
+from jobs.batches import add_batch_argument, check_standalone, run_standalone
 from jobs.connected_components import connected_components
 from jobs.options import add_common, fail_usage, job_main
 from jobs.stage_io import batch_dir, commit, read_kept, temp_path, write_stage
@@ -292,6 +292,10 @@ def run_batch(
     finally:
         hashed.unpersist()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    check_standalone(args, STAGE)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.batches import add_batch_argument, run_standalone
+from jobs.batches import add_batch_argument, check_standalone, run_standalone
 from jobs.options import add_common, job_main
 from jobs.stage_io import read_kept, read_table, write_stage
 from pipeline.config import Config
@@ -96,6 +96,10 @@ def run_batch(
         return write_stage(decided, out, STAGE, lambda _t: extra, batch)
     finally:
         scored.unpersist()
+
+
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    check_standalone(args, STAGE)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

@@ -23,7 +23,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import commit, read_kept, temp_path, write_json, write_stage
+from jobs.stage_io import (
+    batches_of,
+    commit,
+    read_kept,
+    stage_path,
+    temp_path,
+    write_json,
+    write_stage,
+)
 from pipeline.config import Config
 from pipeline.ledger import Ledger
 from pipeline.shards import HEADER_INTS, MAGIC, VERSION
@@ -68,7 +76,10 @@ def place(tokenized: DataFrame, counts: dict[tuple[str, str], int]) -> DataFrame
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Bucket rules may only read columns the documents have."""
+    """Bucket rules may only read columns the documents have; on its own, the stage needs a
+    decontaminated batch to read."""
+    if not hasattr(args, "input") and not batches_of(stage_path(args.output, "decontaminate")):
+        fail_usage(f"{args.output} has no decontaminated batch yet; run the earlier stages first")
     unknown = set(bucket_columns(cfg.tokenize.buckets)) - set(DOCUMENTS.names)
     if unknown:
         fail_usage(
