@@ -49,6 +49,7 @@ test: java install
 	$(BIN)/python -m pytest -q
 
 bench: java install
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m bench.run
 
 lint: install
