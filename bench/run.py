@@ -6,6 +6,7 @@ Each figure is a ratio of two things measured in this same run, or docs/s per co
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from importlib import metadata
@@ -15,44 +16,87 @@ from bench import (
     decontaminate_throughput,
     dedup_quality,
     dedup_scaling,
+    extraction_f1,
+    ingest_throughput,
     minhash_vs_datasketch,
+    pipeline_scaling,
+    pipeline_vs_datatrove,
     quality_throughput,
+    spark_vs_inprocess,
     tokenize_throughput,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PACKAGES = ("gristmill", "pyspark", "tiktoken", "fastwarc", "resiliparse", "numpy", "datasketch")
+PACKAGES = (
+    "gristmill", "pyspark", "pyarrow", "tiktoken", "fastwarc", "resiliparse", "numpy",
+    "datasketch", "trafilatura",
+)  # fmt: skip
 
 
 def main() -> int:
+    ing = ingest_throughput.measure()
+    ext = extraction_f1.measure()
     tok = tokenize_throughput.measure()
     dec = decontaminate_throughput.measure()
     mh = minhash_vs_datasketch.measure()
     qual = quality_throughput.measure()
     quality = dedup_quality.measure()
-    scaling = dedup_scaling.measure(docs=25_000)
+    dedup_scale = dedup_scaling.measure(docs=25_000)
+    overhead = spark_vs_inprocess.measure()
+    scaling = pipeline_scaling.measure()
+    datatrove = pipeline_vs_datatrove.measure()
     results = {
         "ratios": {
-            "tokenize_vs_tiktoken": tok["tokenize_vs_tiktoken"],
             "minhash_vs_datasketch": mh["minhash_vs_datasketch_update_batch"],
-            "scaling_4x_time": scaling["time_ratio_4x_docs"],
+            "tokenize_vs_tiktoken": tok["tokenize_vs_tiktoken"],
+            "spark_vs_inprocess": overhead["spark_vs_inprocess"],
+            "pipeline_vs_datatrove": datatrove["pipeline_vs_datatrove"],
+            "scaling_4x_time": scaling["scaling_4x_time"],
+            "scaling_2x_time": scaling["scaling_2x_time"],
+            "dedup_scaling_4x_time": dedup_scale["time_ratio_4x_docs"],
+            "ingest_vs_floor": ing["ingest_vs_floor"],
+        },
+        "extraction_f1": {
+            name: {
+                dataset: ext[name][dataset]["f1"]
+                for dataset in ext[name]
+                if "f1" in ext[name][dataset]
+            }
+            for name in ext
         },
         "docs_per_s_per_core": {
-            "decontaminate": dec["decontaminate_docs_per_s_per_core"],
-            "minhash_signatures": mh["gristmill_docs_per_s_per_core"],
+            "ingest": ing["ingest_docs_per_s_per_core"],
+            "ingest_floor": ing["floor_docs_per_s_per_core"],
+            "extract_resiliparse": ext["resiliparse"]["docs_per_s_per_core"],
+            "extract_trafilatura": ext["trafilatura"]["docs_per_s_per_core"],
             "quality_all_signals": qual["quality_docs_per_s_per_core"],
+            "minhash_signatures": mh["gristmill_docs_per_s_per_core"],
+            "decontaminate": dec["decontaminate_docs_per_s_per_core"],
+            "pipeline_spark": overhead["spark_docs_per_s_per_core"],
+            "pipeline_inprocess": overhead["inprocess_docs_per_s_per_core"],
+            "pipeline_4x_corpus": scaling["runs"]["4x"]["docs_per_s_per_core"],
+            "pipeline_gristmill_vs_datatrove_input": datatrove["gristmill_docs_per_s_per_core"],
+            "datatrove": datatrove["datatrove_docs_per_s_per_core"],
         },
+        "ingest_mb_per_s_per_core": ing["ingest_mb_per_s_per_core"],
+        "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in scaling["runs"].items()},
+        "load_test": scaling["load_test"],
         "quality_share_of_time": qual["share_of_time"],
         "dedup_quality": quality,
         "details": {
+            "ingest": ing,
+            "extraction": ext,
             "tokenize": tok,
             "decontaminate": dec,
             "minhash": mh,
             "quality": qual,
-            "scaling": scaling,
+            "dedup_scaling": dedup_scale,
+            "spark_vs_inprocess": overhead,
+            "pipeline_scaling": scaling,
+            "pipeline_vs_datatrove": datatrove,
         },
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
-        "versions": {p: metadata.version(p) for p in PACKAGES},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "versions": {p: metadata.version(p) for p in PACKAGES} | datatrove.get("versions", {}),
         "command": "make bench",
     }
     RESULTS.mkdir(exist_ok=True)
@@ -60,7 +104,17 @@ def main() -> int:
     lines = ["| figure | value |", "|---|---:|"]
     lines += [f"| {k} (ratio) | {v:.2f} |" for k, v in results["ratios"].items()]
     lines += [
+        f"| extraction F1, {name}, {dataset} | {f1:.3f} |"
+        for name, sets in results["extraction_f1"].items()
+        for dataset, f1 in sets.items()
+    ]
+    lines += [
         f"| {k} docs/s per core | {v:,.0f} |" for k, v in results["docs_per_s_per_core"].items()
+    ]
+    lines += [
+        f"| peak RSS {size} ({kind}) MB | {mb:,.0f} |"
+        for size, peaks in results["peak_rss_mb"].items()
+        for kind, mb in peaks.items()
     ]
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

