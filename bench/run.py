@@ -33,18 +33,25 @@ PACKAGES = (
 )  # fmt: skip
 
 
+def saved(name: str, result: dict) -> dict:
+    """Keep each module's result as soon as it is measured (bench/results/<name>.json)."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
 def main() -> int:
-    ing = ingest_throughput.measure()
-    ext = extraction_f1.measure()
-    tok = tokenize_throughput.measure()
-    dec = decontaminate_throughput.measure()
-    mh = minhash_vs_datasketch.measure()
-    qual = quality_throughput.measure()
-    quality = dedup_quality.measure()
-    dedup_scale = dedup_scaling.measure(docs=25_000)
-    overhead = spark_vs_inprocess.measure()
-    scaling = pipeline_scaling.measure()
-    datatrove = pipeline_vs_datatrove.measure()
+    ing = saved("ingest_throughput", ingest_throughput.measure())
+    ext = saved("extraction_f1", extraction_f1.measure())
+    tok = saved("tokenize", tokenize_throughput.measure())
+    dec = saved("decontaminate", decontaminate_throughput.measure())
+    mh = saved("minhash", minhash_vs_datasketch.measure())
+    qual = saved("quality", quality_throughput.measure())
+    quality = saved("dedup_quality", dedup_quality.measure())
+    dedup_scale = saved("dedup_scaling", dedup_scaling.measure(docs=25_000))
+    overhead = saved("spark_vs_inprocess", spark_vs_inprocess.measure())
+    scaling = saved("pipeline_scaling", pipeline_scaling.measure())
+    datatrove = saved("pipeline_vs_datatrove", pipeline_vs_datatrove.measure())
     results = {
         "ratios": {
             "minhash_vs_datasketch": mh["minhash_vs_datasketch_update_batch"],
