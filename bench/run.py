@@ -40,18 +40,36 @@ def saved(name: str, result: dict) -> dict:
     return result
 
 
-def main() -> int:
-    ing = saved("ingest_throughput", ingest_throughput.measure())
-    ext = saved("extraction_f1", extraction_f1.measure())
-    tok = saved("tokenize", tokenize_throughput.measure())
-    dec = saved("decontaminate", decontaminate_throughput.measure())
-    mh = saved("minhash", minhash_vs_datasketch.measure())
-    qual = saved("quality", quality_throughput.measure())
-    quality = saved("dedup_quality", dedup_quality.measure())
-    dedup_scale = saved("dedup_scaling", dedup_scaling.measure(docs=25_000))
-    overhead = saved("spark_vs_inprocess", spark_vs_inprocess.measure())
-    scaling = saved("pipeline_scaling", pipeline_scaling.measure())
-    datatrove = saved("pipeline_vs_datatrove", pipeline_vs_datatrove.measure())
+MEASUREMENTS = {
+    "ingest_throughput": ingest_throughput.measure,
+    "extraction_f1": extraction_f1.measure,
+    "tokenize": tokenize_throughput.measure,
+    "decontaminate": decontaminate_throughput.measure,
+    "minhash": minhash_vs_datasketch.measure,
+    "quality": quality_throughput.measure,
+    "dedup_quality": dedup_quality.measure,
+    "dedup_scaling": lambda: dedup_scaling.measure(docs=25_000),
+    "spark_vs_inprocess": spark_vs_inprocess.measure,
+    "pipeline_scaling": pipeline_scaling.measure,
+    "pipeline_vs_datatrove": pipeline_vs_datatrove.measure,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Measure everything (or, with --summarize, rebuild latest.* from the saved results)."""
+    if "--summarize" in argv:
+        measured = {n: json.loads((RESULTS / f"{n}.json").read_text()) for n in MEASUREMENTS}
+    else:
+        measured = {name: saved(name, measure()) for name, measure in MEASUREMENTS.items()}
+    return summarize(measured)
+
+
+def summarize(m: dict[str, dict]) -> int:
+    ing, ext, tok = m["ingest_throughput"], m["extraction_f1"], m["tokenize"]
+    dec, mh, qual = m["decontaminate"], m["minhash"], m["quality"]
+    quality, dedup_scale = m["dedup_quality"], m["dedup_scaling"]
+    overhead, scaling = m["spark_vs_inprocess"], m["pipeline_scaling"]
+    datatrove = m["pipeline_vs_datatrove"]
     results = {
         "ratios": {
             "minhash_vs_datasketch": mh["minhash_vs_datasketch_update_batch"],
@@ -64,11 +82,7 @@ def main() -> int:
             "ingest_vs_floor": ing["ingest_vs_floor"],
         },
         "extraction_f1": {
-            name: {
-                dataset: ext[name][dataset]["f1"]
-                for dataset in ext[name]
-                if "f1" in ext[name][dataset]
-            }
+            name: {dataset: m["f1"] for dataset, m in ext[name].items() if isinstance(m, dict)}
             for name in ext
         },
         "docs_per_s_per_core": {
@@ -104,7 +118,7 @@ def main() -> int:
         },
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "versions": {p: metadata.version(p) for p in PACKAGES} | datatrove.get("versions", {}),
-        "command": "make bench",
+        "command": "make bench (python -m bench.run)",
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
@@ -129,4 +143,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
