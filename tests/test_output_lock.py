@@ -9,15 +9,17 @@ import sys
 from jobs.options import EXIT_LOCKED, LOCK_FILE
 
 
-def test_second_run_on_a_locked_output_exits(tmp_path):
+def test_second_run_on_a_locked_output_exits(tmp_path, shared_data):
     out = tmp_path / "out"
+    warc = shared_data / "warc" / "realpages-00004.warc.gz"
     out.mkdir()
     with (out / LOCK_FILE).open("a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("12345\n")
         held.flush()
         proc = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "quality", "--output", str(out)],
+            [sys.executable, "-m", "pipeline.cli", "run", "--input", str(warc),
+             "--output", str(out)],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert proc.returncode == EXIT_LOCKED, proc.stderr
