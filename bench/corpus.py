@@ -10,8 +10,8 @@ import functools
 import os
 from pathlib import Path
 
-from pipeline.config import IngestConfig
-from pipeline.documents import ingest_input
+from gristmill.pipeline.config import IngestConfig
+from gristmill.pipeline.documents import ingest_input
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("GRISTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))

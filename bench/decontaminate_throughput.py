@@ -9,10 +9,10 @@ import pyarrow as pa
 
 from bench.corpus import benchmark_files, documents
 from bench.timing import best_seconds
-from pipeline.benchmarks import read_benchmark
-from pipeline.config import DecontaminateConfig
-from pipeline.decontaminate import build_index, decontaminate_batches, matched_hashes
-from schemas.tables import DEDUP
+from gristmill.pipeline.benchmarks import read_benchmark
+from gristmill.pipeline.config import DecontaminateConfig
+from gristmill.pipeline.decontaminate import build_index, decontaminate_batches, matched_hashes
+from gristmill.schemas.tables import DEDUP
 
 
 def measure() -> dict[str, float]:

@@ -11,8 +11,9 @@ documents that are duplicates of each other count like planted ones.
 Two predictions are scored, each with and without ``verify_jaccard``:
 
 - ``clusters``: pairs in the same connected component, which is what dedup acts on (one document
-  kept per component), from the single-machine path (``pipeline.connected_components``), which
-  tests show gives the same components as the Spark job;
+  kept per component), from the single-machine path
+  (``gristmill.pipeline.connected_components``), which tests show gives the same components as
+  the Spark job;
 - ``lsh_candidates``: pairs that share a bucket in at least one band.
 
     .venv/bin/python -m bench.dedup_quality     # writes bench/results/dedup_quality.json
@@ -33,9 +34,9 @@ from scipy import sparse
 
 from bench.corpus import SHARED, documents
 from bench.timing import report
-from pipeline.config import Config, config_from_dict
-from pipeline.connected_components import reference_dedup
-from pipeline.minhash import MinHashParams, band_buckets, shingle_set, signatures
+from gristmill.pipeline.config import Config, config_from_dict
+from gristmill.pipeline.connected_components import reference_dedup
+from gristmill.pipeline.minhash import MinHashParams, band_buckets, shingle_set, signatures
 
 CC_DOCS = SHARED / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
 EDITS = {

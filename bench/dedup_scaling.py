@@ -6,7 +6,7 @@ duplicates of each other), with 5% planted near-duplicates (1% of words substitu
 copies, the same mix at both sizes. Each size runs in its own process on ``local[2]``, after a
 small warm-up run (JVM JIT, Python workers, numba cache), so the figures are the job's own:
 
-- ``seconds``: wall time of ``jobs.dedup.run``; the target is 4N within ~4.4x of N;
+- ``seconds``: wall time of ``gristmill.jobs.dedup.run``; the target is 4N within ~4.4x of N;
 - ``python_driver_peak_rss_mb``: the driver process's peak resident memory (VmHWM; nothing is
   collected to it, so it should not grow with the input);
 - ``jvm_peak_rss_mb``: the JVM's, which in local mode also runs the executors' tasks.
@@ -31,9 +31,9 @@ import pyarrow.parquet as pq
 
 from bench.dedup_quality import edit, originals
 from bench.timing import report
-from jobs.stage_io import stage_path
-from pipeline.ledger import Ledger
-from schemas.tables import QUALITY
+from gristmill.jobs.stage_io import stage_path
+from gristmill.pipeline.ledger import Ledger
+from gristmill.schemas.tables import QUALITY
 
 FILES = 8
 
@@ -73,9 +73,9 @@ def peak_rss_mb(pid: int | str = "self") -> float:
 
 def child(warmup: Path, out: Path) -> dict:
     """Run in a fresh process: warm up on a small input, then time the dedup of ``out``."""
-    from jobs import dedup
-    from pipeline.config import Config, SparkConfig
-    from pipeline.spark import spark_session
+    from gristmill.jobs import dedup
+    from gristmill.pipeline.config import Config, SparkConfig
+    from gristmill.pipeline.spark import spark_session
 
     spark = spark_session(SparkConfig(master="local[2]"))
     ledgers = {}

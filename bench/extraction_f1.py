@@ -7,7 +7,7 @@
 - trafilatura's evaldata (981 pages): hand-picked snippets that must (``with``) or must not
   (``without``) appear in the output, whitespace-normalised substring tests, micro-averaged.
 
-Pages are decoded the way ingest decodes them (:func:`pipeline.charset.decode_html`).
+Pages are decoded the way ingest decodes them (:func:`gristmill.pipeline.charset.decode_html`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 from bench.corpus import SHARED, warc_files
 from bench.timing import report
-from pipeline.charset import decode_html
-from pipeline.extract import extractor
-from pipeline.warc import read_records
+from gristmill.pipeline.charset import decode_html
+from gristmill.pipeline.extract import extractor
+from gristmill.pipeline.warc import read_records
 
 EXTRACTORS = ("resiliparse", "trafilatura")
 WORD = re.compile(r"\w+")

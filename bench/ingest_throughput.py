@@ -14,11 +14,11 @@ import pyarrow as pa
 
 from bench.corpus import warc_files
 from bench.timing import report
-from pipeline.charset import decode_html
-from pipeline.config import IngestConfig
-from pipeline.documents import _is_html, ingest_batches
-from pipeline.extract import extractor
-from pipeline.warc import read_records
+from gristmill.pipeline.charset import decode_html
+from gristmill.pipeline.config import IngestConfig
+from gristmill.pipeline.documents import _is_html, ingest_batches
+from gristmill.pipeline.extract import extractor
+from gristmill.pipeline.warc import read_records
 
 
 def decompress(path: str) -> int:

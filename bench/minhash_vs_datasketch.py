@@ -3,8 +3,8 @@
 Same documents (the real pages of :mod:`bench.corpus` and the 697 CC-MAIN-2019-30 documents),
 same 112 permutations (FineWeb's 14 x 8), same word 5-gram shingles, one process:
 
-- ``gristmill``: :func:`pipeline.minhash.signatures` from the raw text, Arrow lower-casing and
-  shingling included, in batches of 1,024 documents as mapInArrow hands them over;
+- ``gristmill``: :func:`gristmill.pipeline.minhash.signatures` from the raw text, Arrow
+  lower-casing and shingling included, in batches of 1,024 documents as mapInArrow hands them over;
 - ``datasketch_update_batch``: ``MinHash.update_batch`` over shingles already built and UTF-8
   encoded outside the timing, with datasketch's default SHA-1 hash and the permutations passed in
   (its documented fast construction): only hashing and the minimum are timed, the ratio against
@@ -27,8 +27,8 @@ from datasketch import MinHash
 
 from bench.corpus import SHARED, documents
 from bench.timing import best_seconds, report
-from pipeline.config import Config
-from pipeline.minhash import MinHashParams, permutations, shingles, signatures
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.minhash import MinHashParams, permutations, shingles, signatures
 
 CC_DOCS = SHARED / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
 BATCH = 1024

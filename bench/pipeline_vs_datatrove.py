@@ -24,8 +24,8 @@ from typing import Any
 from bench.corpus import warc_files
 from bench.pipeline_runs import run_pipeline, write_config
 from bench.timing import report
-from pipeline import langid
-from pipeline.warc import read_records
+from gristmill.pipeline import langid
+from gristmill.pipeline.warc import read_records
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-datatrove"

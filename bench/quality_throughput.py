@@ -15,17 +15,17 @@ from pathlib import Path
 import pyarrow as pa
 
 from bench.corpus import SHARED, documents
-from filters import c4, fineweb, gopher_quality, gopher_repetition
-from filters.c4 import C4Config
-from filters.perplexity import perplexities
-from filters.quality_classifier import scores
-from pipeline.config import QualityConfig, config_from_dict
-from pipeline.quality import signal_batches
-from schemas.tables import INGEST
+from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
+from gristmill.filters.c4 import C4Config
+from gristmill.filters.perplexity import perplexities
+from gristmill.filters.quality_classifier import scores
+from gristmill.pipeline.config import QualityConfig, config_from_dict
+from gristmill.pipeline.quality import signal_batches
+from gristmill.schemas.tables import INGEST
 
 
 def _train(root: Path) -> tuple[str, str]:
-    cli = [sys.executable, "-m", "pipeline.cli"]
+    cli = [sys.executable, "-m", "gristmill.pipeline.cli"]
     wiki = str(SHARED / "reference" / "wikitext-2_valid.txt")
     crawl = str(SHARED / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz")
     quiet = {"capture_output": True, "check": True}

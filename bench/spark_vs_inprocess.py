@@ -24,16 +24,16 @@ import pyarrow.compute as pc
 from bench.corpus import benchmark_files
 from bench.pipeline_runs import make_corpus, run_pipeline, write_config
 from bench.timing import report
-from jobs.decontaminate import read_configured
-from pipeline.config import Config
-from pipeline.connected_components import components
-from pipeline.decontaminate import build_index, decontaminate_batches
-from pipeline.documents import ingest_batches
-from pipeline.minhash import MinHashParams, band_rows
-from pipeline.quality import decide_batches, signal_batches
-from pipeline.text_hash import with_text_hash
-from pipeline.token_shards import tokenize_batches
-from schemas.tables import DEDUP
+from gristmill.jobs.decontaminate import read_configured
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.connected_components import components
+from gristmill.pipeline.decontaminate import build_index, decontaminate_batches
+from gristmill.pipeline.documents import ingest_batches
+from gristmill.pipeline.minhash import MinHashParams, band_rows
+from gristmill.pipeline.quality import decide_batches, signal_batches
+from gristmill.pipeline.text_hash import with_text_hash
+from gristmill.pipeline.token_shards import tokenize_batches
+from gristmill.schemas.tables import DEDUP
 
 CORES = 2
 

@@ -11,9 +11,9 @@ import pyarrow as pa
 
 from bench.corpus import documents
 from bench.timing import best_seconds
-from pipeline.config import BucketConfig
-from pipeline.token_shards import tokenize_batches
-from pipeline.tokenizer import load_encoding
+from gristmill.pipeline.config import BucketConfig
+from gristmill.pipeline.token_shards import tokenize_batches
+from gristmill.pipeline.tokenizer import load_encoding
 
 
 def measure(encoding: str = "gpt2") -> dict[str, float]:

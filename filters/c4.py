@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from pipeline.config_checks import check
+from gristmill.pipeline.config_checks import check
 
 LOREM_IPSUM = "c4_lorem_ipsum"
 CURLY_BRACKET = "c4_curly_bracket"

@@ -12,10 +12,10 @@ for list pages:
 - at most 0.3 newlines per word (datatrove's ``new_line_ratio``): a page that is one word list.
 
 Lines are the non-blank pieces of the text split on "\\n", not stripped, as in datatrove's
-``FineWebQualityFilter``; words are whitespace tokens (see ``filters.gopher_quality`` for why),
-where datatrove uses a word tokenizer that also counts punctuation as words, so our newline ratio
-runs a little higher on the same text. The short-line length and the line-ending characters are
-fixed here (``signals`` takes only the text): FineWeb's 30 characters, and FineWeb's
+``FineWebQualityFilter``; words are whitespace tokens (see ``gristmill.filters.gopher_quality``
+for why), where datatrove uses a word tokenizer that also counts punctuation as words, so our
+newline ratio runs a little higher on the same text. The short-line length and the line-ending
+characters are fixed here (``signals`` takes only the text): FineWeb's 30 characters, and FineWeb's
 . ' " ! ? plus the full stops, question and exclamation marks of the major non-Latin scripts
 (datatrove's FineWeb-2 version uses the Unicode Sentence_Terminal set).
 """
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from filters.gopher_repetition import duplicates
-from pipeline.config_checks import check
+from gristmill.filters.gopher_repetition import duplicates
+from gristmill.pipeline.config_checks import check
 
 TOO_FEW_PUNCT_LINES = "fineweb_too_few_punct_lines"
 TOO_MANY_SHORT_LINES = "fineweb_too_many_short_lines"

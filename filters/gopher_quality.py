@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.config_checks import check
+from gristmill.pipeline.config_checks import check
 
 TOO_FEW_WORDS = "gopher_too_few_words"
 TOO_MANY_WORDS = "gopher_too_many_words"

@@ -20,8 +20,8 @@ and divides by the document's length in characters, ``len(text)``:
   moves one word on. The n-grams the jump passes over are not added to the set.
 
 Words are whitespace tokens (``str.split``), where datatrove uses a per-language tokenizer (see
-``filters.gopher_quality`` for why). The results equal those of datatrove's definitions over the
-same words; ``_ngram_chars`` says how they are computed faster.
+``gristmill.filters.gopher_quality`` for why). The results equal those of datatrove's
+definitions over the same words; ``_ngram_chars`` says how they are computed faster.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config_checks import check
+from gristmill.pipeline.config_checks import check
 
 PREFIX = "gopher_rep_"
 TOP_NGRAMS = (2, 3, 4)

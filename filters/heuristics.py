@@ -12,6 +12,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from filters import c4, fineweb, gopher_quality, gopher_repetition
+from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
 
 HEURISTICS: tuple[ModuleType, ...] = (gopher_quality, gopher_repetition, c4, fineweb)

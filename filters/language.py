@@ -5,7 +5,7 @@ FineWeb keeps English at score >= 0.65; CCNet keeps any language at >= 0.5.
 
 from __future__ import annotations
 
-from pipeline.config import QualityConfig
+from gristmill.pipeline.config import QualityConfig
 
 NOT_ALLOWED = "lang_not_allowed"
 LOW_SCORE = "lang_score_low"

@@ -2,7 +2,8 @@
 
 The model is an ARPA file written by ``gristmill train-lm`` (or lmplz), read with the ``kenlm``
 module once per Python process and path. A document is normalized exactly as the training text
-was (:func:`pipeline.lm_text.lm_lines`), every sentence is scored with ``<s>`` and ``</s>``, and
+was (:func:`gristmill.pipeline.lm_text.lm_lines`), every sentence is scored with ``<s>`` and
+``</s>``, and
 
     perplexity = 10 ** (-sum of log10 p over the document / tokens, each sentence's </s> included)
 
@@ -19,7 +20,7 @@ import os
 
 import kenlm
 
-from pipeline.lm_text import lm_lines
+from gristmill.pipeline.lm_text import lm_lines
 
 
 @functools.cache

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 from pyspark.sql import SparkSession
 
-from jobs.options import fail_usage
-from jobs.stage_io import clear_temp
-from pipeline.config import Config
-from pipeline.ledger import BATCH_STAGES, Ledger, LedgerError, describe_input, file_sha256
+from gristmill.jobs.options import fail_usage
+from gristmill.jobs.stage_io import clear_temp
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.ledger import BATCH_STAGES, Ledger, LedgerError, describe_input, file_sha256
 
 # Inputs hashed at once when a batch is planned (sha256 releases the GIL).
 DESCRIBE_THREADS = 8

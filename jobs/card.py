@@ -19,17 +19,17 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.dedup import CLUSTERS_DIR
-from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import read_stage_stats, read_table, stage_path, write_json
-from jobs.tokenize_shards import MANIFEST
-from pipeline import card_plots, langid
-from pipeline.card import render_card
-from pipeline.config import Config
-from pipeline.ledger import Ledger, crawl_id_of, file_sha256
-from pipeline.tokenizer import load_encoding
-from schemas.stats import STATS_FILE, check_counts
-from schemas.tables import QUALITY_SIGNALS, STAGES
+from gristmill.jobs.dedup import CLUSTERS_DIR
+from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.stage_io import read_stage_stats, read_table, stage_path, write_json
+from gristmill.jobs.tokenize_shards import MANIFEST
+from gristmill.pipeline import card_plots, langid
+from gristmill.pipeline.card import render_card
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.ledger import Ledger, crawl_id_of, file_sha256
+from gristmill.pipeline.tokenizer import load_encoding
+from gristmill.schemas.stats import STATS_FILE, check_counts
+from gristmill.schemas.tables import QUALITY_SIGNALS, STAGES
 
 CARD_FILE = "DATASET_CARD.md"
 FIGURES = "card"

@@ -21,9 +21,9 @@ from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.batches import add_batch_argument, check_standalone, run_standalone
-from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import (
+from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
+from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.stage_io import (
     batch_dir,
     batches_of,
     commit,
@@ -32,15 +32,15 @@ from jobs.stage_io import (
     write_json,
     write_stage,
 )
-from pipeline.benchmarks import (
+from gristmill.pipeline.benchmarks import (
     TEXT_FIELDS,
     Benchmark,
     BenchmarkError,
     benchmark_name,
     read_benchmark,
 )
-from pipeline.config import Config
-from pipeline.decontaminate import (
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.decontaminate import (
     NgramIndex,
     build_index,
     decontaminate_batches,
@@ -49,8 +49,8 @@ from pipeline.decontaminate import (
     doc_ngram_batches,
     matched_hashes,
 )
-from pipeline.ledger import Ledger
-from schemas.tables import DECONTAMINATE, spark_schema
+from gristmill.pipeline.ledger import Ledger
+from gristmill.schemas.tables import DECONTAMINATE, spark_schema
 
 STAGE = "decontaminate"
 REPORT_DIR = "decontamination"

@@ -5,17 +5,20 @@ and ``dedup/signatures/`` (the LSH bands of the documents kept, for the batches 
 As NeMo Curator lays out fuzzy dedup, in named steps (FineWeb's parameters by default):
 
 1. exact: of the documents with the same normalized-text hash, the best is kept;
-2. MinHash: signatures of the survivors' shingles (:mod:`pipeline.minhash`, in mapInArrow);
+2. MinHash: signatures of the survivors' shingles (:mod:`gristmill.pipeline.minhash`, in
+   mapInArrow);
 3. LSH: one row per (document, band, bucket); each bucket links its smallest doc_id to the others;
 4. optionally, exact Jaccard of each linked pair, dropping links under the threshold;
-5. connected components of the links, by large-star/small-star (:mod:`jobs.connected_components`);
+5. connected components of the links, by large-star/small-star
+   (:mod:`gristmill.jobs.connected_components`);
 6. the best document of each component is kept, the others are ``fuzzy_duplicate``.
 
 "Best" is the highest quality_score (null counts as worst), ties to the smallest doc_id: the same
 decision on every run and every partitioning. A batch is also deduplicated against what earlier
 batches kept: their text hashes (exact) and stored bands (near); an earlier document always wins,
-because it may already be in shards someone trained on. :mod:`pipeline.connected_components` is
-the same algorithm on one machine with datasketch, the reference this job is tested against.
+because it may already be in shards someone trained on.
+:mod:`gristmill.pipeline.connected_components` is the same algorithm on one machine with
+datasketch, the reference this job is tested against.
 
     spark-submit jobs/dedup.py --output out/
 """
@@ -33,22 +36,22 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.batches import add_batch_argument, check_standalone, run_standalone
-from jobs.connected_components import connected_components
-from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import batch_dir, commit, read_kept, temp_path, write_stage
-from pipeline.config import Config
-from pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
-from pipeline.ledger import Ledger, LedgerError
-from pipeline.minhash import (
+from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
+from gristmill.jobs.connected_components import connected_components
+from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.stage_io import batch_dir, commit, read_kept, temp_path, write_stage
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
+from gristmill.pipeline.ledger import Ledger, LedgerError
+from gristmill.pipeline.minhash import (
     BAND_ROWS_SCHEMA,
     PAIR_SCHEMA,
     MinHashParams,
     band_rows,
     pair_jaccard,
 )
-from pipeline.text_hash import with_text_hash
-from schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema
+from gristmill.pipeline.text_hash import with_text_hash
+from gristmill.schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema
 
 STAGE = "dedup"
 CLUSTERS_DIR = "dedup/clusters"  # <output>/dedup/clusters/batch=N/

@@ -1,5 +1,6 @@
 """Ingest: WARC/WET inputs -> ``stages/ingest/batch=N/`` (one row per document record, text and
-language), for a new batch of the inputs this output has not seen (see :mod:`pipeline.ledger`).
+language), for a new batch of the inputs this output has not seen (see
+:mod:`gristmill.pipeline.ledger`).
 
 One Spark task per input file. A file that fails part-way keeps the rows read before the failure
 and is listed under ``failed_inputs`` in the stage's stats; the run goes on.
@@ -19,14 +20,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.batches import open_ledger, plan_batch, run_and_record
-from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import read_stage_stats, write_stage
-from pipeline.config import Config
-from pipeline.documents import ingest_batches
-from pipeline.inputs import InputError, resolve_inputs
-from pipeline.ledger import LEDGER_FILE, Ledger, LedgerError, crawl_manifest
-from schemas.tables import INGEST_EVENTS, spark_schema
+from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record
+from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.stage_io import read_stage_stats, write_stage
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.documents import ingest_batches
+from gristmill.pipeline.inputs import InputError, resolve_inputs
+from gristmill.pipeline.ledger import LEDGER_FILE, Ledger, LedgerError, crawl_manifest
+from gristmill.schemas.tables import INGEST_EVENTS, spark_schema
 
 STAGE = "ingest"
 

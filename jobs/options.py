@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config, ConfigError, load_config
+from gristmill.pipeline.config import Config, ConfigError, load_config
 
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
@@ -59,7 +59,7 @@ def start(args: argparse.Namespace, job: Any) -> Any:
     cfg = load_checked_config(args.config)
     if hasattr(job, "check"):
         job.check(args, cfg)
-    from pipeline.spark import spark_session
+    from gristmill.pipeline.spark import spark_session
 
     out = getattr(args, "output", None)
     with output_lock(out) if out is not None else contextlib.nullcontext():

@@ -23,13 +23,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.batches import add_batch_argument, check_standalone, run_standalone
-from jobs.options import add_common, job_main
-from jobs.stage_io import read_kept, read_table, write_stage
-from pipeline.config import Config
-from pipeline.ledger import Ledger
-from pipeline.quality import decide_batches, signal_batches
-from schemas.tables import QUALITY, spark_schema
+from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
+from gristmill.jobs.options import add_common, job_main
+from gristmill.jobs.stage_io import read_kept, read_table, write_stage
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.ledger import Ledger
+from gristmill.pipeline.quality import decide_batches, signal_batches
+from gristmill.schemas.tables import QUALITY, spark_schema
 
 STAGE = "quality"
 

@@ -23,12 +23,12 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs import card, decontaminate, dedup, ingest, quality, tokenize_shards
-from jobs.batches import open_ledger, plan_batch, run_and_record, stage_digest
-from jobs.options import add_common, job_main
-from pipeline.config import Config
-from pipeline.ledger import FINAL_STAGES
-from schemas.stats import STATS_FILE
+from gristmill.jobs import card, decontaminate, dedup, ingest, quality, tokenize_shards
+from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record, stage_digest
+from gristmill.jobs.options import add_common, job_main
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.ledger import FINAL_STAGES
+from gristmill.schemas.stats import STATS_FILE
 
 BATCH_JOBS = (ingest, quality, dedup, decontaminate)
 FINAL_JOBS = dict(zip(FINAL_STAGES, (tokenize_shards, card), strict=True))

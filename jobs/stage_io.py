@@ -22,7 +22,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from schemas.stats import STAGE_STATS_FILE, check_counts, merge_stage_stats, stage_counts
+from gristmill.schemas.stats import STAGE_STATS_FILE, check_counts, merge_stage_stats, stage_counts
 
 TMP_DIR = "tmp"
 BATCH_COLUMN = "batch"
@@ -170,7 +170,7 @@ def write_stage(
 
 def read_stage_stats(out: Path, stage: str, batches: Iterable[int] | None = None) -> dict[str, Any]:
     """A stage's _stats.json; for a batch-partitioned stage, its batches' stats merged (counts
-    summed, see :func:`schemas.stats.merge_stage_stats`)."""
+    summed, see :func:`gristmill.schemas.stats.merge_stage_stats`)."""
     base = stage_path(out, stage)
     chosen = batches_of(base) if batches is None else list(batches)
     if not chosen:

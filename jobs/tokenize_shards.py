@@ -22,8 +22,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.options import add_common, fail_usage, job_main
-from jobs.stage_io import (
+from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.stage_io import (
     batches_of,
     commit,
     read_kept,
@@ -32,10 +32,10 @@ from jobs.stage_io import (
     write_json,
     write_stage,
 )
-from pipeline.config import Config
-from pipeline.ledger import Ledger
-from pipeline.shards import HEADER_INTS, MAGIC, VERSION
-from pipeline.token_shards import (
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.ledger import Ledger
+from gristmill.pipeline.shards import HEADER_INTS, MAGIC, VERSION
+from gristmill.pipeline.token_shards import (
     SHARD_FILES,
     SHARD_NAME,
     TOKENIZED,
@@ -43,8 +43,8 @@ from pipeline.token_shards import (
     tokenize_batches,
     write_shard_batches,
 )
-from pipeline.tokenizer import eot_token, load_encoding, token_dtype
-from schemas.tables import DOCUMENTS, spark_schema
+from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
+from gristmill.schemas.tables import DOCUMENTS, spark_schema
 
 STAGE = "tokenize"
 MANIFEST = "manifest.json"

@@ -38,11 +38,11 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.options import fail_usage, job_main
-from jobs.stage_io import commit, sibling_temp_path, write_json
-from jobs.text_inputs import check_text_inputs, read_text_documents
-from pipeline.config import Config
-from pipeline.kneser_ney import (
+from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
+from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.kneser_ney import (
     ARPA_END,
     ARPA_SECTION_END,
     BOS,
@@ -61,7 +61,7 @@ from pipeline.kneser_ney import (
     modified_kn_discounts,
     ngram_count_batches,
 )
-from schemas.tables import spark_schema
+from gristmill.schemas.tables import spark_schema
 
 ARPA_FILE = "model.arpa"
 META_FILE = "lm.json"
@@ -356,7 +356,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         "arpa": ARPA_FILE,
         "arpa_sha256": sha256,
         "estimator": "interpolated modified Kneser-Ney, as lmplz (Heafield et al. 2013)",
-        "normalization": "pipeline.lm_text.lm_lines",
+        "normalization": "gristmill.pipeline.lm_text.lm_lines",
         "ngrams": {str(k): n for k, n in enumerate(counts, start=1)},
         "discounts": {
             str(k): {"D1": d.d1, "D2": d.d2, "D3+": d.d3} for k, d in sorted(discounts.items())

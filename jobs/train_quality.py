@@ -35,11 +35,11 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
-from jobs.options import fail_usage, job_main
-from jobs.stage_io import commit, sibling_temp_path, write_json
-from jobs.text_inputs import check_text_inputs, read_text_documents
-from pipeline.classifier_training import (
+from gristmill.filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
+from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
+from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
+from gristmill.pipeline.classifier_training import (
     KEYED_SCHEMA,
     MIN_DOCS_PER_CLASS,
     Hyperparameters,
@@ -50,8 +50,8 @@ from pipeline.classifier_training import (
     train_and_score,
     write_training_file,
 )
-from pipeline.config import Config
-from schemas.tables import spark_schema
+from gristmill.pipeline.config import Config
+from gristmill.schemas.tables import spark_schema
 
 MODEL_FILE = "model.bin"
 METRICS_FILE = "metrics.json"

@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.inputs import display_name
-from pipeline.langid import MODEL_LICENSE
-from schemas.tables import STAGES
+from gristmill.pipeline.inputs import display_name
+from gristmill.pipeline.langid import MODEL_LICENSE
+from gristmill.schemas.tables import STAGES
 
 
 def _size_category(n: int) -> str:

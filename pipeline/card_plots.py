@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from schemas.tables import STAGES
+from gristmill.schemas.tables import STAGES
 
 
 def _save(fig: Any, path: Path) -> str:

@@ -3,9 +3,10 @@
 GPT-3 (Brown et al. 2020, appendix A) trained a classifier to tell a reference corpus (WebText,
 Wikipedia, books) from raw Common Crawl. Here it is a fastText supervised model with a softmax
 over two labels, which is a logistic regression on averaged word and bigram embeddings. The
-steps: normalize each document as scoring will (``filters.quality_classifier.normalize``), take a
-sample of each class by a hash of the text, downsample the larger class, hold out a share by
-another hash, train in a fresh Python process and evaluate on the held-out documents.
+steps: normalize each document as scoring will
+(``gristmill.filters.quality_classifier.normalize``), take a sample of each class by a hash of
+the text, downsample the larger class, hold out a share by another hash, train in a fresh Python
+process and evaluate on the held-out documents.
 
 Every choice of documents is a hash of (purpose, seed, normalized text), never a random
 generator, so the same inputs and seed give the same training file whatever Spark's
@@ -14,7 +15,7 @@ With one training thread fastText is then deterministic too: the same model byte
 
 fastText's Python ``train_supervised`` reports "Encountered NaN" on tiny files and fails when it
 is called more than once in one process (DESIGN.md, known traps), so :func:`train_and_score`
-runs it in a child process (``python -m pipeline.classifier_training SPEC``).
+runs it in a child process (``python -m gristmill.pipeline.classifier_training SPEC``).
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ import fasttext
 import numpy as np
 import pyarrow as pa
 
-from filters.quality_classifier import LABEL_HQ, LABEL_LQ, normalize, scores
+import gristmill
+from gristmill.filters.quality_classifier import LABEL_HQ, LABEL_LQ, normalize, scores
 
 # The keyed, normalized documents the Spark job samples from; the key is a Spark long.
 KEYED_SCHEMA = pa.schema([("key", pa.int64()), ("text", pa.string())])
 # fastText gives "Encountered NaN" on tiny training files (DESIGN.md, known traps).
 MIN_DOCS_PER_CLASS = 100
-# The folder that holds the pipeline/ and filters/ packages, for the child's import path.
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+# What holds the gristmill package (a folder, or the zip spark-submit shipped), for the child's
+# import path.
+_IMPORT_ROOT = Path(gristmill.__file__).resolve().parent.parent
 
 
 def text_key(purpose: str, seed: int, text: str) -> int:
@@ -202,7 +205,7 @@ def train_and_score(
     Path(spec["heldout"]).write_text(json.dumps(heldout), encoding="utf-8")
     spec_path = work_dir / "spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    path = os.pathsep.join(p for p in (str(_SOURCE_ROOT), os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(p for p in (str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")) if p)
     child = subprocess.run(
         [sys.executable, "-m", __name__, str(spec_path)],
         env={**os.environ, "PYTHONPATH": path},

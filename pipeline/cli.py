@@ -10,7 +10,7 @@ import argparse
 import sys
 from importlib import metadata
 
-from jobs import (
+from gristmill.jobs import (
     card,
     decontaminate,
     dedup,
@@ -20,8 +20,8 @@ from jobs import (
     train_lm,
     train_quality,
 )
-from jobs import run as run_job
-from jobs.options import start
+from gristmill.jobs import run as run_job
+from gristmill.jobs.options import start
 
 COMMANDS = {
     "run": run_job,
@@ -37,7 +37,7 @@ COMMANDS = {
 
 
 def sample(argv: list[str]) -> None:
-    from pipeline import sample_warc
+    from gristmill.pipeline import sample_warc
 
     sample_warc.main(argv)
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["submit"]:
         # Everything after "submit" belongs to spark-submit or to the submitted command.
-        from pipeline import submit
+        from gristmill.pipeline import submit
 
         return submit.main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
-from filters.c4 import C4Config
-from filters.fineweb import FineWebConfig
-from filters.gopher_quality import GopherQualityConfig
-from filters.gopher_repetition import GopherRepetitionConfig
-from pipeline.config_checks import ConfigError, check
-from pipeline.tokenizer import ENCODINGS
+from gristmill.filters.c4 import C4Config
+from gristmill.filters.fineweb import FineWebConfig
+from gristmill.filters.gopher_quality import GopherQualityConfig
+from gristmill.filters.gopher_repetition import GopherRepetitionConfig
+from gristmill.pipeline.config_checks import ConfigError, check
+from gristmill.pipeline.tokenizer import ENCODINGS
 
 __all__ = ["Config", "ConfigError", "config_from_dict", "load_config"]
 

@@ -21,9 +21,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pipeline.config import Config
-from pipeline.minhash import MinHashParams, datasketch_hashfunc, shingles
-from pipeline.text_hash import text_hash
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.minhash import MinHashParams, datasketch_hashfunc, shingles
+from gristmill.pipeline.text_hash import text_hash
 
 EXACT_DUPLICATE = "exact_duplicate"
 FUZZY_DUPLICATE = "fuzzy_duplicate"

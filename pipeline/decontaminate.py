@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipeline.benchmarks import Benchmark
-from pipeline.config import DecontaminateConfig
-from pipeline.ngrams import text_ngram_hashes, word_spans
-from schemas.tables import DECONTAMINATE
+from gristmill.pipeline.benchmarks import Benchmark
+from gristmill.pipeline.config import DecontaminateConfig
+from gristmill.pipeline.ngrams import text_ngram_hashes, word_spans
+from gristmill.schemas.tables import DECONTAMINATE
 
 TOO_MANY_PIECES = "contaminated_too_many_pieces"
 NOTHING_LEFT = "contaminated_nothing_left"

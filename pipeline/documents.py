@@ -14,13 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline import langid
-from pipeline.charset import decode_html, looks_binary
-from pipeline.config import IngestConfig
-from pipeline.extract import extractor
-from pipeline.inputs import display_name
-from pipeline.warc import CorruptInput, Record, read_records
-from schemas.tables import INGEST_EVENTS
+from gristmill.pipeline import langid
+from gristmill.pipeline.charset import decode_html, looks_binary
+from gristmill.pipeline.config import IngestConfig
+from gristmill.pipeline.extract import extractor
+from gristmill.pipeline.inputs import display_name
+from gristmill.pipeline.warc import CorruptInput, Record, read_records
+from gristmill.schemas.tables import INGEST_EVENTS
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 

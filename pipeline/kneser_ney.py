@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from pipeline.lm_text import lm_lines
+from gristmill.pipeline.lm_text import lm_lines
 
 BOS = "<s>"
 EOS = "</s>"
@@ -98,8 +98,8 @@ FLUSH_AT = 1 << 18
 def ngram_count_batches(batches: Iterable[pa.RecordBatch], order: int) -> Iterator[pa.RecordBatch]:
     """Text batches (first column: documents) -> partial n-gram counts (:data:`COUNT_SCHEMA`).
 
-    Documents are normalized into sentences with :func:`pipeline.lm_text.lm_lines`; Spark sums
-    the partial counts of all tasks.
+    Documents are normalized into sentences with :func:`gristmill.pipeline.lm_text.lm_lines`;
+    Spark sums the partial counts of all tasks.
     """
     counts: Counter[tuple[int, str]] = Counter()
     for batch in batches:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.inputs import HTTP_TIMEOUT_S, is_url
+from gristmill.pipeline.inputs import HTTP_TIMEOUT_S, is_url
 
 LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1

@@ -15,7 +15,7 @@ Why this shape:
   pre-mixed by MurmurHash3's 32-bit finalizer and permuted by ``h -> a*h + b mod 2**32`` (``a``
   odd), with ``a, b`` drawn from ``numpy.random.RandomState(seed)`` exactly as datasketch draws
   them. Equal sketches are what let datasketch's MinHash and MinHashLSH be the single-machine
-  path (:mod:`pipeline.connected_components`) that the Spark path is tested against.
+  path (:mod:`gristmill.pipeline.connected_components`) that the Spark path is tested against.
 - A band's bucket is a 64-bit hash of its ``rows`` values (FineWeb and NeMo Curator hash bands
   too): 8 bytes per band instead of 32 in the shuffle.
 """
@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import Config, DedupConfig
+from gristmill.pipeline.config import Config, DedupConfig
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)

@@ -19,12 +19,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from filters import c4, fineweb, gopher_quality, gopher_repetition
-from filters.language import language_reason
-from filters.perplexity import perplexities
-from filters.quality_classifier import pareto_keep, scores
-from pipeline.config import QualityConfig
-from schemas.tables import QUALITY
+from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
+from gristmill.filters.language import language_reason
+from gristmill.filters.perplexity import perplexities
+from gristmill.filters.quality_classifier import pareto_keep, scores
+from gristmill.pipeline.config import QualityConfig
+from gristmill.schemas.tables import QUALITY
 
 CLASSIFIER_REJECTED = "classifier_rejected"
 PERPLEXITY_BUCKET = "perplexity_bucket_not_kept"

@@ -12,7 +12,7 @@ import sys
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from pipeline.config import SparkConfig
+from gristmill.pipeline.config import SparkConfig
 
 
 def spark_session(cfg: SparkConfig, master: str | None = None) -> SparkSession:

@@ -5,10 +5,10 @@
 Everything before ``--`` goes to spark-submit as given (``--master``, ``--deploy-mode``,
 ``--conf``, ``--files`` ...), except gristmill's own ``--venv-archive``, ``--spark-submit`` and
 ``--dry-run``; after ``--`` come a gristmill command and its arguments. The project's packages are
-zipped once per content (``pipeline/ filters/ jobs/ schemas/``, cached under
-``~/.cache/gristmill/submit/``) and shipped with ``--py-files``; the job's own script is the
-application. Third-party dependencies come from the executors' Python: the same virtualenv on
-every node, the project's Docker image (Kubernetes), or a packed virtualenv given with
+zipped once per content as the installed namespace (``gristmill/pipeline/``, ``gristmill/jobs/``,
+..., cached under ``~/.cache/gristmill/submit/``) and shipped with ``--py-files``; the job's own
+script is the application. Third-party dependencies come from the executors' Python: the same
+virtualenv on every node, the project's Docker image (Kubernetes), or a packed virtualenv given with
 ``--venv-archive env.tar.gz`` (``venv-pack -o env.tar.gz``), unpacked by Spark on each executor
 as ``./environment``.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -24,8 +25,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+# The folders zipped for the executors, each as the gristmill subpackage it installs as (the
+# trainer runs outside Spark and stays out).
 PACKAGES = ("pipeline", "filters", "jobs", "schemas")
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
+NAMESPACE = "gristmill"
 EXIT_USAGE = 2
 
 
@@ -33,29 +36,42 @@ class SubmitError(ValueError):
     """A ``gristmill submit`` command line that cannot be turned into a spark-submit one."""
 
 
-def _sources(root: Path) -> list[Path]:
-    files = []
+def _package_dir(name: str) -> Path:
+    """Where a gristmill package's files are: the repository's folder in a checkout, or
+    site-packages/gristmill/<name> in an installed wheel."""
+    spec = importlib.util.find_spec(f"{NAMESPACE}.{name}" if name else NAMESPACE)
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _sources() -> list[tuple[Path, str]]:
+    """(file, its name in the zip): ``pipeline/ledger.py`` is ``gristmill/pipeline/ledger.py``."""
+    files = [(_package_dir("") / "__init__.py", f"{NAMESPACE}/__init__.py")]
     for package in PACKAGES:
-        files += sorted(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
+        folder = _package_dir(package)
+        for path in sorted(folder.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                name = f"{NAMESPACE}/{package}/{path.relative_to(folder).as_posix()}"
+                files.append((path, name))
     return files
 
 
-def build_zip(cache: Path, root: Path = SOURCE_ROOT) -> Path:
+def build_zip(cache: Path) -> Path:
     """The project's packages as a zip for --py-files, named by a hash of their contents: the
     same sources give the same file, built once."""
-    sources = _sources(root)
+    sources = _sources()
     digest = hashlib.sha256()
-    for path in sources:
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for path, name in sources:
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     target = cache / f"gristmill-{digest.hexdigest()[:16]}.zip"
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sources:
+        for path, name in sources:
             # A fixed timestamp: the zip's bytes depend on the sources only.
-            info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     tmp.replace(target)
@@ -64,7 +80,7 @@ def build_zip(cache: Path, root: Path = SOURCE_ROOT) -> Path:
 
 def job_script(command: str) -> Path:
     """The file spark-submit runs for a gristmill command (``tokenize`` is tokenize_shards.py)."""
-    from pipeline.cli import COMMANDS
+    from gristmill.pipeline.cli import COMMANDS
 
     if command not in COMMANDS:
         raise SubmitError(

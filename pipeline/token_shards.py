@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config import BucketConfig
-from pipeline.shards import write_shard
-from pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
+from gristmill.pipeline.config import BucketConfig
+from gristmill.pipeline.shards import write_shard
+from gristmill.pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
 
 TOKENIZED = pa.schema(
     [

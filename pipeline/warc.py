@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from pipeline.inputs import is_url, open_input
+from gristmill.pipeline.inputs import is_url, open_input
 
 DOCUMENT_TYPES = WarcRecordType.response | WarcRecordType.conversion
 GZIP_MAGIC = b"\x1f\x8b\x08"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from filters.heuristics import HEURISTICS
+from gristmill.filters.heuristics import HEURISTICS
 
 DROP_REASON = pa.field("drop_reason", pa.string())
 

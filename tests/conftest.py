@@ -24,8 +24,8 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def spark():
-    from pipeline.config import SparkConfig
-    from pipeline.spark import spark_session
+    from gristmill.pipeline.config import SparkConfig
+    from gristmill.pipeline.spark import spark_session
 
     cfg = SparkConfig(master="local[2]", driver_memory="2g", shuffle_partitions=4)
     session = spark_session(cfg)
@@ -36,7 +36,7 @@ def spark():
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory):
     """The demo's generated sample (WARC, benchmark, reference text, expectations)."""
-    from pipeline.sample_warc import write_sample
+    from gristmill.pipeline.sample_warc import write_sample
 
     return write_sample(tmp_path_factory.mktemp("sample"))
 
@@ -45,7 +45,7 @@ def sample(tmp_path_factory):
 def models(spark, sample, shared_data, tmp_path_factory) -> dict[str, Path]:
     """Both quality models, trained by gristmill's own jobs: the classifier on the sample's
     reference text against real crawl documents, the 5-gram LM on the reference text."""
-    from jobs import train_lm, train_quality
+    from gristmill.jobs import train_lm, train_quality
 
     root = tmp_path_factory.mktemp("models")
     negatives = shared_data / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"

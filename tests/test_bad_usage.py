@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from gristmill.pipeline.cli import main
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from jobs import card
-from pipeline.config import config_from_dict
-from pipeline.tokenizer import load_encoding
-from schemas.tables import STAGES
+from gristmill.jobs import card
+from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.tokenizer import load_encoding
+from gristmill.schemas.tables import STAGES
 from tests.conftest import deep_merge
 
 SECTIONS = (

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipeline.charset import decode_html, looks_binary, normalize_label
+from gristmill.pipeline.charset import decode_html, looks_binary, normalize_label
 
 
 def test_whatwg_labels():

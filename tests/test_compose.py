@@ -49,11 +49,11 @@ def test_commands_exist_in_the_image_and_point_at_the_master():
 def test_dockerfile_installs_what_the_makefile_installs():
     dockerfile = (REPO / "Dockerfile").read_text()
     makefile = (REPO / "Makefile").read_text()
-    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"
+    folders = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
     ]
-    for package in packages:
-        assert f"COPY {package} {package}" in dockerfile, package
+    for folder in folders.values():
+        assert f"COPY {folder} {folder}" in dockerfile, folder
     nodeps = re.search(r"^NODEPS := (.+)$", makefile, re.M).group(1).split()
     for wheel in nodeps:
         assert wheel in dockerfile, wheel

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pipeline.config import Config, ConfigError, config_from_dict, load_config
+from gristmill.pipeline.config import Config, ConfigError, config_from_dict, load_config
 
 
 def test_defaults_and_overrides(tmp_path):
@@ -51,7 +51,7 @@ def test_cli_bad_config_exits_2_and_writes_nothing(tmp_path):
     bad.write_text("quality:\n  min_words: -3\n")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--input", str(tmp_path),
+        [sys.executable, "-m", "gristmill.pipeline.cli", "run", "--input", str(tmp_path),
          "--output", str(out), "--config", str(bad)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -65,8 +65,8 @@ def test_cli_unknown_key_and_bad_yaml_exit_2(tmp_path):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
         proc = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "quality", "--output", str(tmp_path / "o"),
-             "--config", str(bad)],
+            [sys.executable, "-m", "gristmill.pipeline.cli", "quality",
+             "--output", str(tmp_path / "o"), "--config", str(bad)],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert proc.returncode == 2, proc.stderr
@@ -75,7 +75,7 @@ def test_cli_unknown_key_and_bad_yaml_exit_2(tmp_path):
 
 def test_cli_help_documents_every_command():
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "gristmill.pipeline.cli", "--help"], capture_output=True, text=True
     )
     assert proc.returncode == 0
     for command in ("run", "ingest", "quality", "dedup", "decontaminate", "tokenize", "card"):

@@ -8,17 +8,17 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from pipeline.benchmarks import read_benchmark
-from pipeline.config import DecontaminateConfig
-from pipeline.decontaminate import (
+from gristmill.pipeline.benchmarks import read_benchmark
+from gristmill.pipeline.config import DecontaminateConfig
+from gristmill.pipeline.decontaminate import (
     NOTHING_LEFT,
     TOO_MANY_PIECES,
     build_index,
     cut,
     decontaminate_batches,
 )
-from pipeline.ngrams import ngram_hashes, text_ngram_hashes, word_spans, words
-from schemas.tables import DEDUP
+from gristmill.pipeline.ngrams import ngram_hashes, text_ngram_hashes, word_spans, words
+from gristmill.schemas.tables import DEDUP
 
 CFG = DecontaminateConfig()
 
@@ -86,8 +86,8 @@ def test_planted_gsm8k_question_is_cut_out(shared_data):
 
 def test_passages_planted_in_real_web_text_are_cut_exactly(shared_data):
     """Two PIQA solutions planted into a real page lose themselves and 200 characters each side."""
-    from pipeline.config import IngestConfig
-    from pipeline.documents import ingest_input
+    from gristmill.pipeline.config import IngestConfig
+    from gristmill.pipeline.documents import ingest_input
 
     warc = shared_data / "warc" / "noncc.dolma-wget-sample-0000.warc.gz"
     pages = [r["text"] for r in ingest_input(str(warc), IngestConfig()) if r.get("text")]
@@ -138,8 +138,8 @@ def test_benchmark_formats(shared_data, tmp_path):
 
 
 def test_text_fields_from_config(shared_data):
-    from jobs.decontaminate import read_configured
-    from pipeline.config import config_from_dict
+    from gristmill.jobs.decontaminate import read_configured
+    from gristmill.pipeline.config import config_from_dict
 
     path = shared_data / "benchmarks" / "gsm8k_test.jsonl"
     default = read_configured(path, config_from_dict({}))

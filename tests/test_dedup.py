@@ -20,11 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from jobs import dedup
-from jobs.connected_components import connected_components
-from jobs.stage_io import stage_path
-from pipeline.config import ConfigError, DedupConfig, config_from_dict
-from pipeline.connected_components import (
+from gristmill.jobs import dedup
+from gristmill.jobs.connected_components import connected_components
+from gristmill.jobs.stage_io import stage_path
+from gristmill.pipeline.config import ConfigError, DedupConfig, config_from_dict
+from gristmill.pipeline.connected_components import (
     EXACT_DUPLICATE,
     FUZZY_DUPLICATE,
     Decision,
@@ -33,8 +33,8 @@ from pipeline.connected_components import (
     reference_dedup,
     shingle_jaccard,
 )
-from pipeline.ledger import Ledger
-from pipeline.minhash import (
+from gristmill.pipeline.ledger import Ledger
+from gristmill.pipeline.minhash import (
     MinHashParams,
     datasketch_hashfunc,
     lsh_shape,
@@ -42,7 +42,7 @@ from pipeline.minhash import (
     shingles,
     signatures,
 )
-from schemas.tables import QUALITY
+from gristmill.schemas.tables import QUALITY
 
 REAL_DOCS = "reference/CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
 N_BASE = 120

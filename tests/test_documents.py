@@ -8,8 +8,8 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.config import IngestConfig
-from pipeline.documents import (
+from gristmill.pipeline.config import IngestConfig
+from gristmill.pipeline.documents import (
     BINARY,
     EMPTY,
     HTTP_STATUS,

@@ -14,9 +14,9 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
-from filters import c4, fineweb, gopher_quality, gopher_repetition
-from filters.heuristics import HEURISTICS
-from pipeline.config_checks import ConfigError
+from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
+from gristmill.filters.heuristics import HEURISTICS
+from gristmill.pipeline.config_checks import ConfigError
 
 GOOD_LINES = [
     "The river runs through the old town and past the mill that gave the valley its name.",
@@ -57,10 +57,10 @@ def reason(module, text: str, cfg=None) -> str | None:
 
 def test_heuristics_are_the_four_modules_in_order():
     assert [m.__name__ for m in HEURISTICS] == [
-        "filters.gopher_quality",
-        "filters.gopher_repetition",
-        "filters.c4",
-        "filters.fineweb",
+        "gristmill.filters.gopher_quality",
+        "gristmill.filters.gopher_repetition",
+        "gristmill.filters.c4",
+        "gristmill.filters.fineweb",
     ]
 
 

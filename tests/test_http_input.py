@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from jobs.ingest import run_ingest
-from pipeline.config import Config
-from pipeline.inputs import resolve_inputs
+from gristmill.jobs.ingest import run_ingest
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.inputs import resolve_inputs
 
 FILES = ("CC-MAIN-2020-34.resiliparse-excerpt.warc.gz", "noncc.dolma-wget-sample-0000.warc.gz")
 

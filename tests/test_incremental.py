@@ -15,9 +15,15 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from jobs import run as run_job
-from pipeline.config import config_from_dict
-from pipeline.ledger import LEDGER_FILE, Ledger, LedgerError, crawl_manifest, describe_input
+from gristmill.jobs import run as run_job
+from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.ledger import (
+    LEDGER_FILE,
+    Ledger,
+    LedgerError,
+    crawl_manifest,
+    describe_input,
+)
 
 BASE = {"quality": {"classifier": {"mode": "off"}}, "tokenize": {"shard_tokens": 50_000}}
 
@@ -173,7 +179,7 @@ def test_max_files_takes_the_next_files(spark, shared_data, tmp_path):
     )
     run_job.ingest.check(args, cfg)
     ledger = Ledger.load(out)
-    from jobs.batches import plan_batch
+    from gristmill.jobs.batches import plan_batch
 
     assert plan_batch(ledger, args.uris, 2, cfg) == 1
     assert plan_batch(ledger, args.uris, 2, cfg) == 2

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
-from jobs.ingest import run_ingest
-from jobs.stage_io import stage_path
-from pipeline.config import Config
-from pipeline.inputs import resolve_inputs
-from schemas.stats import check_counts
+from gristmill.jobs.ingest import run_ingest
+from gristmill.jobs.stage_io import stage_path
+from gristmill.pipeline.config import Config
+from gristmill.pipeline.inputs import resolve_inputs
+from gristmill.schemas.stats import check_counts
 
 HTML = ("text/html", "application/xhtml+xml")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from jobs.stage_io import TMP_DIR
-from pipeline.ledger import LEDGER_FILE
-from schemas.stats import STAGE_STATS_FILE
+from gristmill.jobs.stage_io import TMP_DIR
+from gristmill.pipeline.ledger import LEDGER_FILE
+from gristmill.schemas.stats import STAGE_STATS_FILE
 from tests.conftest import result_inputs
 
 GRISTMILL = Path(sys.executable).parent / "gristmill"

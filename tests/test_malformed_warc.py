@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.ingest import run_ingest
-from pipeline.config import Config, IngestConfig
-from pipeline.documents import BINARY, TOO_LARGE, ingest_input
+from gristmill.jobs.ingest import run_ingest
+from gristmill.pipeline.config import Config, IngestConfig
+from gristmill.pipeline.documents import BINARY, TOO_LARGE, ingest_input
 
 MiB = 1 << 20
 
@@ -222,8 +222,8 @@ def test_memory_stays_bounded(corpus, name):
     # pytest with a JVM attached), while VmHWM belongs to the new process image alone.
     code = (
         "import json, sys\n"
-        "from pipeline.config import IngestConfig\n"
-        "from pipeline.documents import ingest_input\n"
+        "from gristmill.pipeline.config import IngestConfig\n"
+        "from gristmill.pipeline.documents import ingest_input\n"
         "rows = list(ingest_input(sys.argv[1], IngestConfig()))\n"
         "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
         "print(json.dumps({'rows': len(rows), 'peak_mb': int(status) // 1024}))\n"

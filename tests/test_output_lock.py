@@ -6,7 +6,7 @@ import fcntl
 import subprocess
 import sys
 
-from jobs.options import EXIT_LOCKED, LOCK_FILE
+from gristmill.jobs.options import EXIT_LOCKED, LOCK_FILE
 
 
 def test_second_run_on_a_locked_output_exits(tmp_path, shared_data):
@@ -18,7 +18,7 @@ def test_second_run_on_a_locked_output_exits(tmp_path, shared_data):
         held.write("12345\n")
         held.flush()
         proc = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "run", "--input", str(warc),
+            [sys.executable, "-m", "gristmill.pipeline.cli", "run", "--input", str(warc),
              "--output", str(out)],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.stage_io import commit, temp_path
-from pipeline.benchmarks import benchmark_name
-from pipeline.documents import doc_id_for
+from gristmill.jobs.stage_io import commit, temp_path
+from gristmill.pipeline.benchmarks import benchmark_name
+from gristmill.pipeline.documents import doc_id_for
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("pipeline", "filters", "jobs", "schemas", "trainer")

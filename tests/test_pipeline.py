@@ -13,14 +13,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import decontaminate, quality, tokenize_shards
-from jobs import run as run_job
-from pipeline.config import config_from_dict
-from pipeline.ledger import LEDGER_FILE
-from pipeline.shards import read_index, read_shard, split_documents
-from pipeline.tokenizer import load_encoding
-from schemas.stats import check_counts
-from schemas.tables import STAGES
+from gristmill.jobs import decontaminate, quality, tokenize_shards
+from gristmill.jobs import run as run_job
+from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.ledger import LEDGER_FILE
+from gristmill.pipeline.shards import read_index, read_shard, split_documents
+from gristmill.pipeline.tokenizer import load_encoding
+from gristmill.schemas.stats import check_counts
+from gristmill.schemas.tables import STAGES
 from tests.conftest import deep_merge
 
 

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.quality_classifier import LABEL_HQ, MAX_CHARS, normalize, pareto_keep, scores
-from jobs import train_quality
-from jobs.text_inputs import read_text_documents
-from pipeline.classifier_training import (
+from gristmill.filters.quality_classifier import LABEL_HQ, MAX_CHARS, normalize, pareto_keep, scores
+from gristmill.jobs import train_quality
+from gristmill.jobs.text_inputs import read_text_documents
+from gristmill.pipeline.classifier_training import (
     Hyperparameters,
     balance,
     binary_metrics,
@@ -25,7 +25,7 @@ from pipeline.classifier_training import (
     split_heldout,
     text_key,
 )
-from pipeline.config import Config
+from gristmill.pipeline.config import Config
 
 # WikiText's tokenizer marks in-number and in-word joins with @x@ and spaces off punctuation.
 _JOINS = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}

@@ -18,7 +18,7 @@ import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
-from pipeline.sample_warc import CATEGORIES, SamplePaths, main, write_sample
+from gristmill.pipeline.sample_warc import CATEGORIES, SamplePaths, main, write_sample
 
 Responses = dict[str, tuple[str | None, bytes]]  # URI -> (HTTP Content-Type, payload)
 
@@ -264,7 +264,7 @@ def test_non_english_pages_are_identified(
     expected: dict[str, Any], html_texts: dict[str, str]
 ) -> None:
     """The hand-written passages must be long enough for lid.176 to be sure of them."""
-    from pipeline import langid
+    from gristmill.pipeline import langid
 
     try:
         langid.model_path()

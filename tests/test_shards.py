@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.shards import (
+from gristmill.pipeline.shards import (
     HEADER_INTS,
     MAGIC,
     VERSION,
@@ -22,7 +22,7 @@ from pipeline.shards import (
     split_documents,
     write_shard,
 )
-from pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
+from gristmill.pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
 
 EOT = 50256
 

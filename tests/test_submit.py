@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import submit
-from pipeline.cli import main as cli_main
+from gristmill.pipeline import submit
+from gristmill.pipeline.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,9 +45,12 @@ def test_zip_is_built_once_per_content_and_imports_without_site_packages(tmp_pat
     mtime = first.stat().st_mtime_ns
     assert submit.build_zip(tmp_path) == first and first.stat().st_mtime_ns == mtime
     names = zipfile.ZipFile(first).namelist()
-    assert "jobs/run.py" in names and "pipeline/ledger.py" in names
+    assert "gristmill/jobs/run.py" in names and "gristmill/pipeline/ledger.py" in names
+    assert "gristmill/__init__.py" in names and not [n for n in names if "trainer" in n]
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
-    code = f"import sys; sys.path.insert(0, {str(first)!r}); import pipeline.ledger as m; "
+    code = (
+        f"import sys; sys.path.insert(0, {str(first)!r}); import gristmill.pipeline.ledger as m; "
+    )
     code += "print(m.__file__)"
     shown = subprocess.run(
         [sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path

@@ -16,7 +16,7 @@ import tiktoken
 import tiktoken.load
 from tiktoken_ext import openai_public
 
-from pipeline.tokenizer import (
+from gristmill.pipeline.tokenizer import (
     ENCODINGS,
     encode_documents,
     eot_token,
@@ -162,7 +162,7 @@ def test_offline(tmp_path: Path) -> None:
         socket.create_connection = refuse
         socket.getaddrinfo = refuse
 
-        from pipeline.tokenizer import ENCODINGS, encode_documents, load_encoding
+        from gristmill.pipeline.tokenizer import ENCODINGS, encode_documents, load_encoding
 
         for name in ENCODINGS:
             enc = load_encoding(name)

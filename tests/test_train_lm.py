@@ -25,19 +25,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.perplexity import perplexities
-from jobs import train_lm
-from jobs.text_inputs import read_text_documents
-from pipeline.config import IngestConfig, load_config
-from pipeline.documents import ingest_input
-from pipeline.kneser_ney import (
+from gristmill.filters.perplexity import perplexities
+from gristmill.jobs import train_lm
+from gristmill.jobs.text_inputs import read_text_documents
+from gristmill.pipeline.config import IngestConfig, load_config
+from gristmill.pipeline.documents import ingest_input
+from gristmill.pipeline.kneser_ney import (
     DiscountError,
     Discounts,
     arpa_line,
     modified_kn_discounts,
     sentence_ngrams,
 )
-from pipeline.lm_text import detokenize_wikitext, lm_lines, normalize
+from gristmill.pipeline.lm_text import detokenize_wikitext, lm_lines, normalize
 
 ORDER = 5
 HELD_OUT = 300  # paragraphs at the end of WikiText-2 valid, never trained on
@@ -299,7 +299,7 @@ def test_usage_errors_stop_before_spark(tmp_path):
 
 def test_cli_command(tmp_path):
     """``gristmill train-lm`` is a command: its help, and a usage error that starts no Spark."""
-    run = [sys.executable, "-m", "pipeline.cli", "train-lm"]
+    run = [sys.executable, "-m", "gristmill.pipeline.cli", "train-lm"]
     shown = subprocess.run([*run, "--help"], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "--order" in shown.stdout and "Kneser-Ney" in shown.stdout

@@ -29,16 +29,16 @@ except ModuleNotFoundError:  # torch is the optional 'trainer' extra
         raise
     pytest.skip("torch is not installed (pip install '.[trainer]')", allow_module_level=True)
 
-from jobs.stage_io import write_json
-from jobs.tokenize_shards import MANIFEST, manifest
-from pipeline.config import config_from_dict
-from pipeline.documents import ingest_input
-from pipeline.shards import ShardFormatError, write_shard
-from pipeline.token_shards import bucket_of, order_key, shard_name, split_of
-from pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
-from trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
-from trainer.model import GPT, preset
-from trainer.train import TrainConfig, lr_at, train
+from gristmill.jobs.stage_io import write_json
+from gristmill.jobs.tokenize_shards import MANIFEST, manifest
+from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.documents import ingest_input
+from gristmill.pipeline.shards import ShardFormatError, write_shard
+from gristmill.pipeline.token_shards import bucket_of, order_key, shard_name, split_of
+from gristmill.pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
+from gristmill.trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
+from gristmill.trainer.model import GPT, preset
+from gristmill.trainer.train import TrainConfig, lr_at, train
 
 REPO = Path(__file__).resolve().parent.parent
 # Long pages in a bucket of their own; "short" pages get 4x their natural share of samples.
@@ -208,7 +208,7 @@ def test_wrong_header_is_refused(
     if field == 0:  # the CLI stops before building a model, with the same message
         args = ["--manifest", str(copy / MANIFEST), "--out", str(tmp_path / "run")]
         result = subprocess.run(
-            [sys.executable, "-m", "trainer", *args, "--device", "cpu"],
+            [sys.executable, "-m", "gristmill.trainer", *args, "--device", "cpu"],
             cwd=REPO,
             capture_output=True,
             text=True,

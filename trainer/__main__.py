@@ -1,9 +1,9 @@
-"""``python -m trainer``: train a GPT on a gristmill ``shards/manifest.json``.
+"""``python -m gristmill.trainer``: train a GPT on a gristmill ``shards/manifest.json``.
 
-    python -m trainer --manifest out/shards/manifest.json --preset tiny --steps 200 \\
+    python -m gristmill.trainer --manifest out/shards/manifest.json --preset tiny --steps 200 \\
         --device cpu --out runs/tiny
-    python -m trainer ... --resume            # from the newest checkpoint in --out
-    torchrun --standalone --nproc_per_node 8 -m trainer --manifest ... --preset gpt2 \\
+    python -m gristmill.trainer ... --resume            # from the newest checkpoint in --out
+    torchrun --standalone --nproc_per_node 8 -m gristmill.trainer --manifest ... --preset gpt2 \\
         --device cuda --batch-size 16 --grad-accum 4 --compile --out runs/gpt2
 
 Data that does not fit the run (a bad shard header, a manifest that disagrees with its shards
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from pipeline.shards import ShardFormatError
-from trainer.data import DataError
-from trainer.model import PRESETS
-from trainer.train import TrainConfig, train
+from gristmill.pipeline.shards import ShardFormatError
+from gristmill.trainer.data import DataError
+from gristmill.trainer.model import PRESETS
+from gristmill.trainer.train import TrainConfig, train
 
 EXIT_DATA = 2
 
@@ -30,7 +30,7 @@ EXIT_DATA = 2
 def parser() -> argparse.ArgumentParser:
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     p = argparse.ArgumentParser(
-        prog="python -m trainer",
+        prog="python -m gristmill.trainer",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

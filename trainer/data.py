@@ -1,8 +1,8 @@
 """Training data from a gristmill ``shards/`` directory: the manifest, the shards, the sampler.
 
-Shards are memory-mapped through :mod:`pipeline.shards` (the one definition of the format, which
-checks magic, version and token count against the file size), and each is checked against its
-manifest entry, so a stale or swapped file is refused before training starts rather than
+Shards are memory-mapped through :mod:`gristmill.pipeline.shards` (the one definition of the
+format, which checks magic, version and token count against the file size), and each is checked
+against its manifest entry, so a stale or swapped file is refused before training starts rather than
 silently trained on.
 
 Sampling follows the manifest's mix (GPT-3 table 2.2): each sequence first draws its bucket with
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.shards import HEADER_INTS, MAGIC, VERSION, read_index, read_shard
-from pipeline.tokenizer import eot_token, load_encoding, token_dtype
+from gristmill.pipeline.shards import HEADER_INTS, MAGIC, VERSION, read_index, read_shard
+from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
 
 SPLITS = ("train", "val")
 

@@ -23,8 +23,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from trainer.data import WindowSampler, check_model_fits, load_dataset, val_samplers
-from trainer.model import GPT, GPTConfig, preset
+from gristmill.trainer.data import WindowSampler, check_model_fits, load_dataset, val_samplers
+from gristmill.trainer.model import GPT, GPTConfig, preset
 
 # H100 SXM dense bf16 tensor-core peak (NVIDIA's datasheet: 1979 TFLOP/s with sparsity).
 H100_BF16_PEAK_FLOPS = 989e12
