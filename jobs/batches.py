@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,11 +21,9 @@ from pyspark.sql import SparkSession
 
 from gristmill.jobs.options import fail_usage
 from gristmill.jobs.stage_io import clear_temp
-from gristmill.pipeline.config import Config
+from gristmill.pipeline.config import EXECUTION_ONLY, Config
 from gristmill.pipeline.ledger import BATCH_STAGES, Ledger, LedgerError, describe_input, file_sha256
 
-# Inputs hashed at once when a batch is planned (sha256 releases the GIL).
-DESCRIBE_THREADS = 8
 # The config sections each stage's output depends on: a change elsewhere leaves it current.
 STAGE_SECTIONS = {
     "ingest": ("ingest",),
@@ -68,7 +68,8 @@ def stage_digest(stage: str, cfg: Config, args: argparse.Namespace) -> str:
         return cfg.digest()
     parts: dict[str, Any] = {key: data[key] for key in STAGE_SECTIONS[stage]}
     if stage == "ingest":
-        parts["ingest"].pop("batch_size")
+        for key in EXECUTION_ONLY:
+            parts["ingest"].pop(key)
     if stage == "quality":
         parts["models"] = [
             cfg.quality.classifier.model and file_sha256(cfg.quality.classifier.model),
@@ -81,22 +82,38 @@ def stage_digest(stage: str, cfg: Config, args: argparse.Namespace) -> str:
 
 
 def plan_batch(ledger: Ledger, uris: list[str], max_files: int | None, cfg: Config) -> int | None:
-    """Record a batch of the inputs this output has not seen yet (the first ``max_files`` of
-    them, in sorted order); None when there are none."""
+    """Record a batch of the inputs to read: those a network failure set aside in earlier runs
+    (first, whatever this run's --input says: the ledger never lets an input go), then the ones
+    this output has not seen yet, at most ``max_files`` in all, in sorted order; None when there
+    are none."""
     try:
         fresh = ledger.new_inputs(uris)
     except LedgerError as exc:
         fail_usage(str(exc))
+    retried = ledger.pending_retries()
+    todo = retried + fresh
     if max_files:
-        fresh = fresh[:max_files]
-    if not fresh:
+        todo = todo[:max_files]
+    if not todo:
         return None
-    with concurrent.futures.ThreadPoolExecutor(DESCRIBE_THREADS) as pool:
-        described = list(pool.map(describe_input, fresh))
+    describe = functools.partial(describe_input, policy=cfg.ingest.network)
+    with concurrent.futures.ThreadPoolExecutor(describe_threads()) as pool:
+        described = list(pool.map(describe, todo))
     batch = ledger.add_batch(described)
     ledger.save()
-    print(f"batch {batch}: {len(described)} new input file(s)", flush=True)
+    again = len(set(retried) & set(todo))
+    print(
+        f"batch {batch}: {len(described) - again} new input file(s)"
+        + (f", {again} set aside by a network failure before" if again else ""),
+        flush=True,
+    )
     return batch
+
+
+def describe_threads() -> int:
+    """Inputs described at once: sha256 of local files releases the GIL and HEAD requests wait
+    on the network, so a few per core."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def run_and_record(

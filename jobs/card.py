@@ -156,7 +156,8 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
     table = read_table(spark, out, "ingest")
     paths = sorted(r["input_file"] for r in table.select("input_file").distinct().collect())
     first, last = table.agg(F.min("warc_date"), F.max("warc_date")).first()
-    sources = Ledger.load(out).sources()
+    ledger = Ledger.load(out)
+    sources = ledger.sources()
     crawls = {c for b in sources for c in b["crawl_ids"]} | {
         c for p in paths if (c := crawl_id_of(p))
     }
@@ -170,6 +171,8 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
             "files": ingest.get("input_files", 0),
             "paths": paths,
             "failed": ingest.get("failed_inputs", []),
+            "retrying": ledger.retrying(),
+            "given_up": ledger.given_up(),
             "crawl_ids": sorted(crawls),
             "batches": sources,
             "warc_dates": {"first": first, "last": last},

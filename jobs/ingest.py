@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record
@@ -78,23 +78,49 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def run_ingest(
-    spark: SparkSession, uris: list[str], out: Path, cfg: Config, batch: int | None = None
+    spark: SparkSession,
+    uris: list[str],
+    out: Path,
+    cfg: Config,
+    batch: int | None = None,
+    sizes: list[int | None] | None = None,
 ) -> dict[str, Any]:
-    uri_rows = spark.sparkContext.parallelize([(u,) for u in uris], len(uris))
-    files = spark.createDataFrame(uri_rows, "uri string")
+    """Ingest the inputs, one task each; ``sizes``, their lengths as the ledger recorded them.
+
+    A file that failed on the network (after its retries) is set aside whole: none of its rows
+    are written, and the stats list it under ``deferred_inputs`` for the ledger to plan again. A
+    damaged file keeps the rows read before the damage and is listed under ``failed_inputs``.
+    """
+    inputs = list(zip(uris, sizes or [None] * len(uris), strict=True))
+    rows = spark.sparkContext.parallelize(inputs, max(1, len(inputs)))
+    files = spark.createDataFrame(rows, "uri string, size long")
     events = files.mapInArrow(
         functools.partial(ingest_batches, cfg=cfg.ingest), spark_schema(INGEST_EVENTS)
     ).persist(StorageLevel.DISK_ONLY)
-    docs = events.where(F.col("doc_id").isNotNull()).drop("input_error")
-
-    def failures(_written: DataFrame) -> dict[str, Any]:
-        rows = events.where(F.col("doc_id").isNull()).collect()
-        failed = [{"path": r["input_file"], "error": r["input_error"]} for r in rows]
-        return {"input_files": len(uris), "failed_inputs": sorted(failed, key=lambda f: f["path"])}
-
     try:
-        # write_stage computes (and caches) the events; the failures are then read from the cache.
-        return write_stage(docs, out, STAGE, failures, batch)
+        errors = (
+            events.where(F.col("doc_id").isNull())
+            .select("input_file", "input_error", "input_retryable")
+            .collect()
+        )  # one row per failed file of this batch: bounded by the batch
+        failed = sorted(
+            (
+                ({"path": r["input_file"], "error": r["input_error"]}, r["input_retryable"])
+                for r in errors
+            ),
+            key=lambda f: (f[0]["path"], f[0]["error"]),
+        )
+        deferred = [f for f, retryable in failed if retryable]
+        set_aside = [f["path"] for f in deferred]
+        docs = events.where(F.col("doc_id").isNotNull() & ~F.col("input_file").isin(set_aside))
+        extra = {
+            "input_files": len(inputs) - len(deferred),
+            "failed_inputs": [f for f, retryable in failed if not retryable],
+            "deferred_inputs": deferred,
+        }
+        return write_stage(
+            docs.drop("input_error", "input_retryable"), out, STAGE, lambda _w: extra, batch
+        )
     finally:
         events.unpersist()
 
@@ -102,8 +128,13 @@ def run_ingest(
 def run_batch(
     spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
 ) -> dict[str, Any]:
-    uris = [i["uri"] for i in ledger.batch(batch)["inputs"]]
-    return run_ingest(spark, uris, args.output, cfg, batch)
+    inputs = ledger.batch(batch)["inputs"]
+    uris, sizes = [i["uri"] for i in inputs], [i["size"] for i in inputs]
+    stats = run_ingest(spark, uris, args.output, cfg, batch, sizes)
+    ledger.settle_inputs(batch, stats["deferred_inputs"], cfg.ingest.network.max_attempts)
+    for f in stats["deferred_inputs"]:
+        print(f"batch {batch}: {f['path']} set aside for the next run: {f['error']}", flush=True)
+    return stats
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

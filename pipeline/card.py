@@ -72,8 +72,24 @@ def _sources(inputs: dict[str, Any]) -> list[str]:
             "",
         ]
     failed = inputs["failed"]
-    lines += [f"Failed inputs: {len(failed)}."]
+    lines += [f"Failed inputs (damaged, read as far as they go): {len(failed)}."]
     lines += [f"- `{display_name(f['path'])}`: {f['error']}" for f in failed]
+    retrying = inputs.get("retrying", [])
+    if retrying:
+        lines += [
+            "",
+            f"Inputs set aside by network failures, to be read by the next run: {len(retrying)}.",
+        ]
+        lines += [
+            f"- `{display_name(f['path'])}` ({f['attempts']} attempt(s)): {f['error']}"
+            for f in retrying
+        ]
+    given_up = inputs.get("given_up", [])
+    lines += [
+        "",
+        f"Inputs given up after repeated network failures (not in this dataset): {len(given_up)}.",
+    ]
+    lines += [f"- `{f['path']}` ({f['attempts']} attempts): {f['error']}" for f in given_up]
     return [*lines, ""]
 
 

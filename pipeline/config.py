@@ -23,6 +23,7 @@ from gristmill.filters.fineweb import FineWebConfig
 from gristmill.filters.gopher_quality import GopherQualityConfig
 from gristmill.filters.gopher_repetition import GopherRepetitionConfig
 from gristmill.pipeline.config_checks import ConfigError, check
+from gristmill.pipeline.remote import RetryPolicy
 from gristmill.pipeline.tokenizer import ENCODINGS
 
 __all__ = ["Config", "ConfigError", "config_from_dict", "load_config"]
@@ -60,6 +61,8 @@ class IngestConfig:
     cc_base_url: str = "https://data.commoncrawl.org/"
     # Documents per Arrow batch handed back to Spark (language ID runs once per batch).
     batch_size: int = 256
+    # Retries, resumption and attempts of http(s):// and s3:// inputs (see pipeline/remote.py).
+    network: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         check(
@@ -267,6 +270,10 @@ class CardConfig:
     dedup_labels: str | None = None
 
 
+# Ingest settings that change how the work is done, never what it produces.
+EXECUTION_ONLY = ("batch_size", "network")
+
+
 @dataclass(frozen=True)
 class Config:
     seed: int = 0
@@ -283,10 +290,11 @@ class Config:
 
     def digest(self) -> str:
         """A hash of everything that shapes the output; how the work is executed (the Spark
-        section, batch sizes) does not, and leaves the digest alone."""
+        section, batch sizes, network retries) does not, and leaves the digest alone."""
         data = self.to_dict()
         data.pop("spark")
-        data["ingest"].pop("batch_size")
+        for key in EXECUTION_ONLY:
+            data["ingest"].pop(key)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

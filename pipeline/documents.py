@@ -19,6 +19,7 @@ from gristmill.pipeline.charset import decode_html, looks_binary
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.extract import extractor
 from gristmill.pipeline.inputs import display_name
+from gristmill.pipeline.remote import NetworkError
 from gristmill.pipeline.warc import CorruptInput, Record, read_records
 from gristmill.schemas.tables import INGEST_EVENTS
 
@@ -79,14 +80,20 @@ def _document(
     return text, charset, None
 
 
-def ingest_input(uri: str, cfg: IngestConfig) -> Iterator[dict[str, Any]]:
-    """Rows for one input file: one per document record, then an error row if the file failed."""
+def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterator[dict[str, Any]]:
+    """Rows for one input file: one per document record, then an error row if the file failed.
+
+    The error row of a network failure is ``input_retryable``: the job drops the file's rows from
+    this batch and the ledger plans the file again, so each record arrives exactly once.
+    ``size`` is the file's length as the ledger recorded it, when known.
+    """
     extract = extractor(cfg.extractor)
     name = display_name(uri)
     index = 0
     truncated: list[str] = []
     try:
-        for index, record in enumerate(read_records(uri, cfg.max_record_bytes)):
+        records = read_records(uri, cfg.max_record_bytes, cfg.network, size)
+        for index, record in enumerate(records):
             text, charset, reason = _document(record, cfg, extract)
             if record.truncated:
                 truncated.append(record.record_id)
@@ -102,6 +109,9 @@ def ingest_input(uri: str, cfg: IngestConfig) -> Iterator[dict[str, Any]]:
                 "text": text,
                 "drop_reason": reason,
             }
+    except NetworkError as exc:
+        yield _error_row(uri, str(exc), retryable=True)
+        return
     except CorruptInput as exc:
         yield _error_row(uri, str(exc))
         return
@@ -113,8 +123,13 @@ def ingest_input(uri: str, cfg: IngestConfig) -> Iterator[dict[str, Any]]:
         )
 
 
-def _error_row(uri: str, message: str) -> dict[str, Any]:
-    return {"doc_id": None, "input_file": uri, "input_error": message}
+def _error_row(uri: str, message: str, retryable: bool = False) -> dict[str, Any]:
+    return {
+        "doc_id": None,
+        "input_file": uri,
+        "input_error": message,
+        "input_retryable": retryable,
+    }
 
 
 def _with_language(rows: list[dict[str, Any]]) -> pa.RecordBatch:
@@ -128,11 +143,13 @@ def _with_language(rows: list[dict[str, Any]]) -> pa.RecordBatch:
 def ingest_batches(
     batches: Iterable[pa.RecordBatch], cfg: IngestConfig
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: input URIs in (column ``uri``), ingest rows out in batches."""
+    """mapInArrow body: input URIs in (columns ``uri`` and ``size``, the length the ledger
+    recorded or null), ingest rows out in batches."""
     for batch in batches:
-        for uri in batch.column("uri").to_pylist():
+        sizes = batch.column("size").to_pylist()
+        for uri, size in zip(batch.column("uri").to_pylist(), sizes, strict=True):
             rows: list[dict[str, Any]] = []
-            for row in ingest_input(uri, cfg):
+            for row in ingest_input(uri, cfg, size):
                 rows.append(row)
                 if len(rows) >= cfg.batch_size:
                     yield _with_language(rows)

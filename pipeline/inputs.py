@@ -1,5 +1,5 @@
-"""Where WARC bytes come from: local files, directories, globs, http(s) URLs and Common Crawl
-``warc.paths.gz`` manifests.
+"""Where WARC bytes come from: local files, directories, globs, http(s) and s3 URLs and Common
+Crawl ``warc.paths.gz`` manifests.
 
 The driver resolves the user's ``--input`` specs into a sorted list of concrete input URIs (one
 Spark task each); an executor opens one with :func:`open_input`. URLs are streamed, never
@@ -12,13 +12,13 @@ import glob
 import gzip
 import io
 import os
-import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
+from gristmill.pipeline.remote import ResumableStream, RetryPolicy, is_s3, source_for
+
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
 MANIFEST_SUFFIXES = ("paths.gz", ".paths")
-HTTP_TIMEOUT_S = 60
 
 
 class InputError(ValueError):
@@ -27,6 +27,10 @@ class InputError(ValueError):
 
 def is_url(spec: str) -> bool:
     return spec.startswith(("http://", "https://"))
+
+
+def is_remote(spec: str) -> bool:
+    return is_url(spec) or is_s3(spec)
 
 
 def _is_manifest(spec: str) -> bool:
@@ -56,9 +60,9 @@ def resolve_inputs(specs: list[str], cc_base_url: str, max_files: int | None = N
     for spec in specs:
         if _is_manifest(spec):
             for line in _manifest_lines(spec):
-                absolute = is_url(line) or line.startswith("/")
+                absolute = is_remote(line) or line.startswith("/")
                 found.add(line if absolute else cc_base_url.rstrip("/") + "/" + line)
-        elif is_url(spec):
+        elif is_remote(spec):
             found.add(spec)
         elif os.path.isdir(spec):
             for root, _dirs, files in os.walk(spec):
@@ -78,53 +82,20 @@ def resolve_inputs(specs: list[str], cc_base_url: str, max_files: int | None = N
     return ordered[:max_files] if max_files else ordered
 
 
-class ForwardStream(io.RawIOBase):
-    """A network stream that can report its position and seek forward by reading.
+def open_input(uri: str, policy: RetryPolicy | None = None, size: int | None = None) -> BinaryIO:
+    """Open an input for streaming reads.
 
-    FastWARC asks Python streams for ``tell``/``seek`` and panics on an unseekable one; a WARC is
-    read front to back, so forward seeks (and seeks to the current position) are all it needs.
+    A URL is read through :class:`~gristmill.pipeline.remote.ResumableStream`: transient failures
+    are retried and a broken transfer resumes at the byte it reached. ``size``, the length the
+    ledger recorded when the input was planned, lets a body that ends early be told from a whole
+    one even when the server's own Content-Length is wrong. Raises
+    :class:`~gristmill.pipeline.remote.NetworkError` when the network keeps failing, other
+    OSErrors when the input cannot be read at all.
     """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self._raw.readinto(buffer) or 0
-        self._pos += n
-        return n
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._pos + offset}.get(whence)
-        if target is None or target < self._pos:
-            raise io.UnsupportedOperation("a network input can only seek forward")
-        while self._pos < target:
-            chunk = self._raw.read(min(1 << 20, target - self._pos))
-            if not chunk:
-                break
-            self._pos += len(chunk)
-        return self._pos
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-def open_input(uri: str) -> BinaryIO:
-    """Open an input for streaming reads; raises OSError (or urllib's subclasses) on failure."""
-    if is_url(uri):
-        request = urllib.request.Request(uri, headers={"User-Agent": "gristmill"})
-        response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S)
-        return io.BufferedReader(ForwardStream(response), buffer_size=1 << 20)
+    policy = policy or RetryPolicy()
+    if is_url(uri) or is_s3(uri):
+        stream = ResumableStream(source_for(uri, policy), policy, size)
+        return io.BufferedReader(stream, buffer_size=1 << 20)
     return Path(uri.removeprefix("file://")).open("rb")
 
 

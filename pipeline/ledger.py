@@ -22,13 +22,13 @@ import hashlib
 import json
 import os
 import re
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gristmill.pipeline.inputs import HTTP_TIMEOUT_S, is_url
+from gristmill.pipeline.inputs import is_remote
+from gristmill.pipeline.remote import RetryPolicy, describe_remote
 
 LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1
@@ -70,22 +70,13 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def describe_input(uri: str) -> dict[str, Any]:
+def describe_input(uri: str, policy: RetryPolicy | None = None) -> dict[str, Any]:
     """(uri, size, checksum) of an input. A local file is hashed (sha256, read in 1 MiB blocks);
-    a URL is not downloaded twice: its Content-Length and ETag come from a HEAD request."""
-    if is_url(uri):
-        request = urllib.request.Request(uri, method="HEAD")
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
-                size = response.headers.get("Content-Length")
-                etag = response.headers.get("ETag")
-        except OSError:
-            size = etag = None
-        return {
-            "uri": uri,
-            "size": int(size) if size else None,
-            "checksum": f"etag:{etag.strip(chr(34))}" if etag else None,
-        }
+    a remote one is not downloaded twice: its length and ETag come from a HEAD request (retried
+    like a read)."""
+    if is_remote(uri):
+        size, checksum = describe_remote(uri, policy or RetryPolicy())
+        return {"uri": uri, "size": size, "checksum": checksum}
     return {"uri": uri, "size": os.path.getsize(uri), "checksum": f"sha256:{file_sha256(uri)}"}
 
 
@@ -144,16 +135,17 @@ class Ledger:
         return {i["uri"]: i for b in self.batches for i in b["inputs"]}
 
     def new_inputs(self, uris: Iterable[str]) -> list[str]:
-        """The URIs not in any batch yet, in order. A known local file whose size changed is an
-        error: its documents are already in the output, and silently re-reading or skipping it
-        would both be wrong."""
+        """The URIs not in any batch nor on the retry list yet, in order. A known local file whose
+        size changed is an error: its documents are already in the output, and silently
+        re-reading or skipping it would both be wrong."""
         known = self.known_inputs()
         fresh = []
         for uri in uris:
             seen = known.get(uri)
             if seen is None:
-                fresh.append(uri)
-            elif not is_url(uri) and seen["size"] is not None:
+                if uri not in self.retries:
+                    fresh.append(uri)
+            elif not is_remote(uri) and seen["size"] is not None:
                 size = os.path.getsize(uri) if os.path.exists(uri) else None
                 if size is not None and size != seen["size"]:
                     raise LedgerError(
@@ -161,6 +153,61 @@ class Ledger:
                         f"({seen['size']} -> {size} bytes); rename it or use a new --output"
                     )
         return fresh
+
+    # -- inputs the network failed ------------------------------------------------------------
+
+    @property
+    def retries(self) -> dict[str, dict[str, Any]]:
+        """Inputs set aside after a network failure, by uri: their description, ``attempts``
+        (runs that tried them), ``last_error``, ``last_batch`` and ``given_up``."""
+        return self.data.setdefault("retry", {})
+
+    def pending_retries(self) -> list[str]:
+        """Inputs to plan again, in order: set aside, not yet given up."""
+        return sorted(uri for uri, r in self.retries.items() if not r["given_up"])
+
+    def _retry_list(self, given_up: bool) -> list[dict[str, Any]]:
+        return [
+            {"path": uri, "attempts": r["attempts"], "error": r["last_error"]}
+            for uri, r in sorted(self.retries.items())
+            if r["given_up"] == given_up
+        ]
+
+    def retrying(self) -> list[dict[str, Any]]:
+        """Set aside, to be planned again (for the card)."""
+        return self._retry_list(given_up=False)
+
+    def given_up(self) -> list[dict[str, Any]]:
+        """Failed on the network in ``max_attempts`` runs: not read, reported by name."""
+        return self._retry_list(given_up=True)
+
+    def settle_inputs(
+        self, batch_id: int, deferred: list[dict[str, Any]], max_attempts: int
+    ) -> None:
+        """After a batch's ingest: an input that failed on the network leaves the batch (none of
+        its rows were kept) for the retry list, with one attempt more, and is given up after
+        ``max_attempts``; one that was on the list and has now been read leaves it, keeping its
+        attempt count in the batch's inputs."""
+        batch = self.batch(batch_id)
+        errors = {f["path"]: f["error"] for f in deferred}
+        kept = []
+        for entry in batch["inputs"]:
+            uri = entry["uri"]
+            prior = self.retries.pop(uri, None)
+            attempts = (prior["attempts"] if prior else entry.get("attempts", 0)) + 1
+            if uri in errors:
+                self.retries[uri] = {
+                    **{k: v for k, v in entry.items() if k != "attempts"},
+                    "attempts": attempts,
+                    "last_error": errors[uri],
+                    "last_batch": batch_id,
+                    "given_up": attempts >= max_attempts,
+                }
+                continue
+            if prior:
+                entry["attempts"] = attempts
+            kept.append(entry)
+        batch["inputs"] = kept
 
     def _batch_of(self, uri: str) -> int:
         return next(b["batch"] for b in self.batches if any(i["uri"] == uri for i in b["inputs"]))

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from gristmill.pipeline.inputs import is_url, open_input
+from gristmill.pipeline.inputs import is_remote, open_input
+from gristmill.pipeline.remote import NetworkError, PermanentInputError, RetryPolicy
 
 DOCUMENT_TYPES = WarcRecordType.response | WarcRecordType.conversion
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -131,7 +132,14 @@ def _tail_problem(path: str, start: int) -> str | None:
     return None
 
 
-def read_records(uri: str, max_bytes: int) -> Iterator[Record]:
+def _network_failure(stream: object) -> BaseException | None:
+    """The error that ended a remote stream, whatever the WARC reader made of it."""
+    return getattr(getattr(stream, "raw", None), "error", None)
+
+
+def read_records(
+    uri: str, max_bytes: int, policy: RetryPolicy | None = None, size: int | None = None
+) -> Iterator[Record]:
     """Yield the document records (responses and WET conversions) of one input, in file order.
 
     Every record type is parsed, not only documents, so that a file with no WARC record at all
@@ -139,13 +147,19 @@ def read_records(uri: str, max_bytes: int) -> Iterator[Record]:
     WARC that stops parsing is read on from the next gzip member holding a WARC record (Common
     Crawl gzips each record apart), so one damaged record does not cost the file's others; every
     damaged stretch is reported in the :class:`CorruptInput` raised after the last record.
+
+    A remote input whose network keeps failing (after the retries and resumes of ``policy``)
+    raises :class:`~gristmill.pipeline.remote.NetworkError` instead: the file is not damaged,
+    and the caller sets it aside for another run rather than keep part of it.
     """
-    seekable = not is_url(uri) and uri.endswith(".gz")
+    seekable = not is_remote(uri) and uri.endswith(".gz")
     problems: list[str] = []
     start, seen = 0, 0
     while True:
         try:
-            stream = open_input(uri)
+            stream = open_input(uri, policy, size)
+        except NetworkError:
+            raise
         except OSError as exc:
             raise CorruptInput(f"cannot open: {exc}") from exc
         last, failure = None, None
@@ -164,7 +178,11 @@ def read_records(uri: str, max_bytes: int) -> Iterator[Record]:
                 except (KeyboardInterrupt, SystemExit, GeneratorExit):
                     raise
                 except BaseException as exc:  # FastWARC's Rust panics are BaseExceptions
-                    failure = exc
+                    failure = _network_failure(stream) or exc
+                    if isinstance(failure, NetworkError):
+                        raise failure from exc
+                    if isinstance(failure, PermanentInputError):
+                        raise CorruptInput(f"cannot read: {failure}") from exc
                     break
                 if record is not None:
                     yield record

@@ -126,6 +126,9 @@ def merge_stage_stats(stage: str, per_batch: list[dict[str, Any]]) -> dict[str, 
         merged["input_files"] = sum(s.get("input_files", 0) for s in per_batch)
         failed = [f for s in per_batch for f in s.get("failed_inputs", [])]
         merged["failed_inputs"] = sorted(failed, key=lambda f: f["path"])
+        # What a batch set aside is planned again, so over batches the ledger's retry list is
+        # the truth (stats.json "inputs": "retrying", "given_up").
+        merged.pop("deferred_inputs", None)
     if "dedup" in merged:
         merged["dedup"] = _merge_dedup([s["dedup"] for s in per_batch if "dedup" in s])
     if "benchmarks" in merged:

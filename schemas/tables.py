@@ -33,10 +33,11 @@ INGEST = pa.schema(
 )
 
 # What the ingest task emits: the ingest rows plus, for each input file that failed, one row with
-# a null doc_id and the error. The job splits the two apart before writing.
+# a null doc_id and the error; ``input_retryable`` marks a network failure (the file is tried
+# again next run, and its rows of this run are dropped). The job splits them apart before writing.
 INGEST_EVENTS = pa.schema(
     [f.with_nullable(True) if f.name == "doc_id" else f for f in INGEST]
-    + [pa.field("input_error", pa.string())]
+    + [pa.field("input_error", pa.string()), pa.field("input_retryable", pa.bool_())]
 )
 
 QUALITY_SIGNALS = [

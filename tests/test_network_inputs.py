@@ -1,0 +1,200 @@
+"""Remote inputs over a network that fails: retried, resumed, set aside and planned again, never
+lost. A real HTTP server on 127.0.0.1 answers 503 and 429, cuts connections mid-body and sends
+short bodies; a real S3-compatible server (moto's server mode) serves s3:// inputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from gristmill.jobs import ingest
+from gristmill.pipeline.config import Config, IngestConfig, config_from_dict
+from gristmill.pipeline.documents import ingest_input
+from gristmill.pipeline.inputs import open_input
+from gristmill.pipeline.ledger import LEDGER_FILE
+from gristmill.pipeline.remote import NetworkError, RetryPolicy
+from tests.flaky_http import CUT, OK, SHORT, SLOW_DOWN, flaky_server, scripted
+
+FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 10}
+PAGES = ("realpages-00004.warc.gz", "realpages-00010.warc.gz")
+
+
+def records(rows) -> list[tuple]:
+    return sorted((r["doc_id"], r["url"], r.get("text"), r["drop_reason"]) for r in rows)
+
+
+def test_every_record_arrives_once_through_503s_cuts_and_short_bodies(shared_data):
+    cfg = IngestConfig(network=RetryPolicy(**FAST))
+    with flaky_server(shared_data / "warc", scripted()) as server:
+        for name in PAGES:
+            local = list(ingest_input(str(shared_data / "warc" / name), cfg))
+            remote = list(ingest_input(f"{server.url}/{name}", cfg))
+            assert records(remote) == records(local)
+            assert all(r["doc_id"] for r in remote), "no error row: the file read whole"
+            # The script was played: two 503s, a 429, a reset, a short body, then the rest.
+            assert server.requests[name] == 6
+            # Resumed, not restarted: a restart after each break would send about 5/3 of it.
+            size = (shared_data / "warc" / name).stat().st_size
+            assert size <= server.served[name] < 1.5 * size
+
+
+def test_a_resumed_stream_gives_exactly_the_file_bytes(shared_data):
+    name = PAGES[0]
+    plan = scripted((CUT, SHORT, CUT, SHORT, CUT, OK))
+    with (
+        flaky_server(shared_data / "warc", plan) as server,
+        open_input(f"{server.url}/{name}", RetryPolicy(**FAST)) as stream,
+    ):
+        data = stream.read()
+    assert data == (shared_data / "warc" / name).read_bytes()
+
+
+def test_a_body_shorter_than_the_planned_size_is_resumed(shared_data):
+    """A server whose Content-Length is itself short: the size the ledger planned with wins."""
+    name = PAGES[1]
+    full = (shared_data / "warc" / name).stat().st_size
+    with (
+        flaky_server(shared_data / "warc", scripted((SHORT, SHORT, OK))) as server,
+        open_input(f"{server.url}/{name}", RetryPolicy(**FAST), size=full) as stream,
+    ):
+        assert len(stream.read()) == full
+
+
+def test_a_server_that_stays_down_raises_a_network_error(shared_data):
+    policy = RetryPolicy(**{**FAST, "max_retries": 3})
+    down = scripted(down=frozenset({PAGES[0]}))
+    with flaky_server(shared_data / "warc", down) as server:
+        with pytest.raises(NetworkError, match="after 4 tries"):
+            open_input(f"{server.url}/{PAGES[0]}", policy).read()
+        assert server.requests[PAGES[0]] == 4
+        rows = list(ingest_input(f"{server.url}/{PAGES[0]}", IngestConfig(network=policy)))
+    (row,) = rows
+    assert row["doc_id"] is None and row["input_retryable"] is True
+
+
+def ingest_run(spark, uris, out, max_attempts: int) -> dict:
+    """``gristmill ingest`` as a nightly job runs it: plan a batch of what is new or set aside."""
+    cfg = config_from_dict(
+        {"ingest": {"network": {**FAST, "max_retries": 5, "max_attempts": max_attempts}}}
+    )
+    args = argparse.Namespace(
+        input=uris, crawl_id=None, cc_base_url=None, max_files=None, output=out, config=None
+    )
+    ingest.check(args, cfg)
+    return ingest.run(spark, args, cfg)
+
+
+def test_a_file_that_fails_a_whole_run_is_ingested_by_the_next(spark, shared_data, tmp_path):
+    out = tmp_path / "out"
+    down: set[str] = {PAGES[1]}
+
+    def plan(name: str, k: int) -> str:
+        return SLOW_DOWN if name in down else scripted()(name, k)
+
+    with flaky_server(shared_data / "warc", plan) as server:
+        uris = [f"{server.url}/{n}" for n in PAGES]
+        first = ingest_run(spark, uris, out, max_attempts=3)
+        ledger = json.loads((out / LEDGER_FILE).read_text())
+        assert [i["uri"] for i in ledger["batches"][0]["inputs"]] == [uris[0]]
+        retry = ledger["retry"][uris[1]]
+        assert (retry["attempts"], retry["given_up"], retry["last_batch"]) == (1, False, 1)
+        assert "503" in retry["last_error"]
+        assert first["deferred_inputs"][0]["path"] == uris[1]
+        assert first["failed_inputs"] == [] and first["input_files"] == 1
+        # None of the set-aside file's records were kept in batch 1.
+        table = pq.read_table(out / "stages" / "ingest").to_pylist()
+        assert {r["input_file"] for r in table} == {uris[0]}
+
+        down.clear()
+        ingest_run(spark, uris, out, max_attempts=3)
+    ledger = json.loads((out / LEDGER_FILE).read_text())
+    assert [[i["uri"] for i in b["inputs"]] for b in ledger["batches"]] == [[uris[0]], [uris[1]]]
+    assert ledger["batches"][1]["inputs"][0]["attempts"] == 2 and ledger["retry"] == {}
+    # Every record of both files, each exactly once, as a local read gives them.
+    table = pq.read_table(out / "stages" / "ingest").to_pylist()
+    local = [r for n in PAGES for r in ingest_input(str(shared_data / "warc" / n), IngestConfig())]
+    assert records(table) == records(r for r in local if r["doc_id"])
+
+
+def test_an_input_is_given_up_after_max_attempts_runs(spark, shared_data, tmp_path):
+    out = tmp_path / "out"
+    down = scripted(down=frozenset({PAGES[1]}))
+    with flaky_server(shared_data / "warc", down) as server:
+        uris = [f"{server.url}/{n}" for n in PAGES]
+        ingest_run(spark, uris, out, max_attempts=2)
+        ingest_run(spark, uris, out, max_attempts=2)  # batch 2: the retry alone, failing again
+        retry = json.loads((out / LEDGER_FILE).read_text())["retry"][uris[1]]
+        assert (retry["attempts"], retry["given_up"]) == (2, True)
+        requests = server.requests[PAGES[1]]
+        ingest_run(spark, uris, out, max_attempts=2)  # nothing new, nothing to retry
+        assert server.requests[PAGES[1]] == requests
+    ledger = json.loads((out / LEDGER_FILE).read_text())
+    assert len(ledger["batches"]) == 2 and ledger["batches"][1]["inputs"] == []
+    # The card names it, with its error.
+    inputs = {
+        "files": 1, "paths": [uris[0]], "failed": [], "crawl_ids": [], "batches": [],
+        "warc_dates": {"first": None, "last": None}, "retrying": [],
+        "given_up": [{"path": uris[1], "attempts": 2, "error": retry["last_error"]}],
+    }  # fmt: skip
+    section = render_card_sources(inputs)
+    assert f"`{uris[1]}` (2 attempts): " in section and "given up" in section
+
+
+def render_card_sources(inputs: dict) -> str:
+    from gristmill.pipeline.card import _sources
+
+    return "\n".join(_sources(inputs))
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3 server on 127.0.0.1, with a bucket of real-page WARCs."""
+    moto_server = pytest.importorskip("moto.server")
+    import boto3
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    endpoint = f"http://{host}:{port}"
+    try:
+        yield endpoint, boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_s3_inputs_read_like_local_files(spark, shared_data, s3_server, tmp_path):
+    endpoint, client = s3_server
+    client.create_bucket(Bucket="commoncrawl-test")
+    for name in PAGES:
+        client.upload_file(
+            str(shared_data / "warc" / name),
+            "commoncrawl-test",
+            f"crawl/{name}",
+            ExtraArgs={"ACL": "public-read"},
+        )
+    network = RetryPolicy(**FAST, s3_endpoint=endpoint)
+    uris = [f"s3://commoncrawl-test/crawl/{n}" for n in PAGES]
+    local = [r for n in PAGES for r in ingest_input(str(shared_data / "warc" / n), IngestConfig())]
+    remote = [r for u in uris for r in ingest_input(u, IngestConfig(network=network))]
+    assert records(remote) == records(local)
+    # The Spark workers started before this test set the credentials: they send unsigned
+    # requests (s3_anonymous, as for a public bucket), which moto serves for public-read objects.
+    anonymous = RetryPolicy(**FAST, s3_endpoint=endpoint, s3_anonymous=True)
+    cfg = Config(ingest=IngestConfig(network=anonymous))
+    stats = ingest.run_ingest(
+        spark, [*uris, "s3://commoncrawl-test/missing.warc.gz"], tmp_path, cfg
+    )
+    assert stats["in"] == len(local) and stats["deferred_inputs"] == []
+    (failed,) = stats["failed_inputs"]
+    assert failed["path"].endswith("missing.warc.gz") and "does not exist" in failed["error"]
