@@ -15,10 +15,15 @@ no token left after normalization has no perplexity: NaN.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 import kenlm
+import pyarrow as pa
 
 from gristmill.pipeline.lm_text import lm_lines
 
@@ -47,3 +52,76 @@ def perplexities(texts: list[str], model_path: str) -> list[float]:
     """Perplexity of each document under the model at ``model_path``."""
     model = load_model(model_path)
     return [document_perplexity(text or "", model) for text in texts]
+
+
+PERPLEXITY_SCHEMA = pa.schema([("lang", pa.string()), ("perplexity", pa.float64())])
+
+
+def perplexity_batches(
+    batches: Iterable[pa.RecordBatch], model_path: str
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (text, lang) in, (lang, perplexity) out, to calibrate cut-offs."""
+    for batch in batches:
+        texts = batch.column("text").to_pylist()
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("lang"), pa.array(perplexities(texts, model_path), pa.float64())],
+            schema=PERPLEXITY_SCHEMA,
+        )
+
+
+# -- bucket cut-offs ----------------------------------------------------------------------------
+#
+# CCNet cuts each language's perplexities at its 30th and 60th percentiles. Computed per batch,
+# a document's bucket (and its training weight) would depend on the night it arrived; so the
+# distribution is an artifact, computed once and frozen: the perplexity of each language at every
+# whole percentile 1..99, from which any head/middle percentiles of the config are read.
+
+CUTOFFS_FILE = "cutoffs.json"
+PERCENTILES = tuple(range(1, 100))
+# quality.perplexity.cutoffs: first_batch freezes the first batch's distribution in the output.
+FIRST_BATCH = "first_batch"
+FROZEN_CUTOFFS = Path("models") / "perplexity_cutoffs.json"
+
+
+def cutoffs_location(out: Path, model: str | None, cutoffs: str | None) -> Path | None:
+    """The cut-offs file of a perplexity config (None without a model): the configured path,
+    the first batch's frozen file in the output, or train-lm's file beside the model."""
+    if not model:
+        return None
+    if cutoffs == FIRST_BATCH:
+        return out / FROZEN_CUTOFFS
+    return Path(cutoffs) if cutoffs else Path(model).parent / CUTOFFS_FILE
+
+
+class CutoffsError(ValueError):
+    """A cut-offs file that is missing or not one gristmill wrote; the message says which."""
+
+
+def percentile_of(quantiles: list[float], percentile: float) -> float:
+    """The perplexity at ``percentile`` (0..100) of a language's table, interpolated linearly
+    between whole percentiles; below the 1st and above the 99th, the ends of the table."""
+    position = min(max(percentile, PERCENTILES[0]), PERCENTILES[-1]) - PERCENTILES[0]
+    low = int(position)
+    high = min(low + 1, len(quantiles) - 1)
+    return quantiles[low] + (quantiles[high] - quantiles[low]) * (position - low)
+
+
+def cutoffs_for(
+    table: dict[str, list[float]], head_percentile: float, middle_percentile: float
+) -> dict[str, tuple[float, float]]:
+    """Each language's (head, middle) cut-offs from a frozen percentile table."""
+    return {
+        lang: (percentile_of(q, head_percentile), percentile_of(q, middle_percentile))
+        for lang, q in table.items()
+    }
+
+
+def read_cutoffs(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A cut-offs file: {"percentiles": [1..99], "languages": {lang: [perplexity, ...]}, ...}."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CutoffsError(f"cannot read perplexity cut-offs {path}: {exc}") from exc
+    if data.get("percentiles") != list(PERCENTILES) or not isinstance(data.get("languages"), dict):
+        raise CutoffsError(f"{path} is not a gristmill perplexity cut-offs file")
+    return data

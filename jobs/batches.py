@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pyspark.sql import SparkSession
 
+from gristmill.filters.perplexity import FIRST_BATCH, cutoffs_location
 from gristmill.jobs.options import fail_usage
 from gristmill.jobs.stage_io import clear_temp
 from gristmill.pipeline.config import EXECUTION_ONLY, Config
@@ -71,11 +72,20 @@ def stage_digest(stage: str, cfg: Config, args: argparse.Namespace) -> str:
         for key in EXECUTION_ONLY:
             parts["ingest"].pop(key)
     if stage == "quality":
+        perplexity = cfg.quality.perplexity
         parts["models"] = [
             cfg.quality.classifier.model and file_sha256(cfg.quality.classifier.model),
-            cfg.quality.perplexity.model and file_sha256(cfg.quality.perplexity.model),
+            perplexity.model and file_sha256(perplexity.model),
         ]
+        # The frozen cut-offs decide buckets: a new file is a reconfiguration. (first_batch
+        # cut-offs derive from the model and batch 1, both already in the digest.)
+        cutoffs = cutoffs_location(args.output, perplexity.model, perplexity.cutoffs)
+        if cutoffs is not None and perplexity.cutoffs != FIRST_BATCH:
+            parts["cutoffs"] = cutoffs.is_file() and file_sha256(str(cutoffs))
     if stage == "decontaminate":
+        # "Too common" counts documents over every batch so far (decontamination/ngram_counts/);
+        # outputs written when it counted per batch redo the stage once.
+        parts["too_common_counts"] = "all batches"
         paths = [b.path for b in getattr(args, "benchmarks", [])]
         parts["benchmarks"] = sorted((p, file_sha256(p)) for p in paths)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

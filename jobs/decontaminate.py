@@ -49,12 +49,14 @@ from gristmill.pipeline.decontaminate import (
     doc_ngram_batches,
     matched_hashes,
 )
-from gristmill.pipeline.ledger import Ledger
+from gristmill.pipeline.ledger import Ledger, LedgerError
 from gristmill.schemas.tables import DECONTAMINATE, spark_schema
 
 STAGE = "decontaminate"
 REPORT_DIR = "decontamination"
 BATCHES_DIR = "batches"  # decontamination/batches/batch=N/report.json
+# decontamination/ngram_counts/batch=N/: (ngram, docs) over batches 1..N, for "too common".
+COUNTS_DIR = "ngram_counts"
 REPORT = "report.json"
 
 
@@ -100,19 +102,35 @@ def _with_index(batches: Iterator[Any], body: Callable[..., Any], index: Broadca
     return body(batches, index=index.value, **kw)
 
 
-def too_common(pairs: DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """(n-grams acted on, n-grams ignored as too common), both as sorted uint64 arrays, from the
-    (doc_id, ngram) pairs of benchmark n-grams found in documents."""
-    counts = pairs.groupBy("ngram").agg(F.countDistinct("doc_id").alias("docs")).collect()
+def document_counts(pairs: DataFrame, before: DataFrame | None) -> DataFrame:
+    """(ngram, docs): the training documents holding each benchmark n-gram, in this batch and,
+    with ``before`` (the same table as of the previous batch), every batch so far. Its size is
+    bounded by the benchmarks' n-grams, not by the corpus."""
+    here = pairs.groupBy("ngram").agg(F.countDistinct("doc_id").cast("long").alias("docs"))
+    if before is None:
+        return here
+    return here.unionByName(before).groupBy("ngram").agg(F.sum("docs").alias("docs"))
+
+
+def too_common(pairs: DataFrame, counts: DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(n-grams acted on, n-grams ignored as too common) among those this batch's documents
+    hold, both as sorted uint64 arrays: too common means in more than ``too_common_docs``
+    documents over every batch so far (``counts``), so a document's cuts do not depend on how
+    the inputs were split into batches (bounded by the benchmarks' n-grams)."""
+    found = counts.join(pairs.select("ngram").distinct(), "ngram", "left_semi").collect()
     limit = cfg.decontaminate.too_common_docs
-    acted = np.array(sorted(r["ngram"] for r in counts if r["docs"] <= limit), dtype=np.int64)
-    ignored = np.array(sorted(r["ngram"] for r in counts if r["docs"] > limit), dtype=np.int64)
+    acted = np.array(sorted(r["ngram"] for r in found if r["docs"] <= limit), dtype=np.int64)
+    ignored = np.array(sorted(r["ngram"] for r in found if r["docs"] > limit), dtype=np.int64)
     return acted.view(np.uint64), ignored.view(np.uint64)
 
 
 def broadcast_path(
-    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config
-) -> tuple[np.ndarray, np.ndarray, DataFrame]:
+    spark: SparkSession,
+    docs: DataFrame,
+    index: NgramIndex,
+    cfg: Config,
+    before: DataFrame | None,
+) -> tuple[np.ndarray, np.ndarray, DataFrame, DataFrame]:
     """The benchmark n-grams travel as a Spark broadcast of sorted uint64 arrays (16 bytes an
     n-gram with its owner mask): GPT-3's whole evaluation suite is a few tens of MB."""
     n = cfg.decontaminate.ngram
@@ -122,7 +140,8 @@ def broadcast_path(
         ),
         "doc_id string, ngram long",
     )
-    acted, ignored = too_common(pairs, cfg)
+    counts = document_counts(pairs, before)
+    acted, ignored = too_common(pairs, counts, cfg)
     active = spark.sparkContext.broadcast(index.without(ignored))
     cleaned = docs.mapInArrow(
         functools.partial(
@@ -130,12 +149,16 @@ def broadcast_path(
         ),
         spark_schema(DECONTAMINATE),
     )
-    return acted, ignored, cleaned
+    return acted, ignored, cleaned, counts
 
 
 def join_path(
-    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config
-) -> tuple[np.ndarray, np.ndarray, DataFrame]:
+    spark: SparkSession,
+    docs: DataFrame,
+    index: NgramIndex,
+    cfg: Config,
+    before: DataFrame | None,
+) -> tuple[np.ndarray, np.ndarray, DataFrame, DataFrame]:
     """Too many benchmark n-grams to broadcast: join them with every document's n-grams, then
     hand each document the matched n-grams it must cut."""
     table = pa.table(
@@ -146,11 +169,11 @@ def join_path(
         functools.partial(doc_ngram_batches, n=cfg.decontaminate.ngram), "doc_id string, ngram long"
     )
     pairs = found.join(bench, "ngram")
-    acted, ignored = too_common(pairs, cfg)
+    counts = document_counts(pairs, before)
+    acted, ignored = too_common(pairs, counts, cfg)
     limit = cfg.decontaminate.too_common_docs
-    common = pairs.groupBy("ngram").agg(F.countDistinct("doc_id").alias("docs"))
     per_doc = (
-        pairs.join(common.where(F.col("docs") <= limit).select("ngram"), "ngram")
+        pairs.join(counts.where(F.col("docs") <= limit).select("ngram"), "ngram")
         .groupBy("doc_id")
         .agg(F.collect_list("ngram").alias("matched"), F.collect_list("owner").alias("owners"))
     )
@@ -158,7 +181,7 @@ def join_path(
         functools.partial(decontaminate_joined_batches, names=index.names, cfg=cfg.decontaminate),
         spark_schema(DECONTAMINATE),
     )
-    return acted, ignored, cleaned
+    return acted, ignored, cleaned, counts
 
 
 def batch_report(
@@ -252,10 +275,18 @@ def run_batch(
     benchmarks = args.benchmarks
     index = build_index(benchmarks, cfg.decontaminate.ngram)
     docs = read_kept(spark, out, "dedup", [batch])
-    if len(index.hashes) <= cfg.decontaminate.broadcast_max_ngrams:
-        acted, ignored, cleaned = broadcast_path(spark, docs, index, cfg)
-    else:
-        acted, ignored, cleaned = join_path(spark, docs, index, cfg)
+    try:
+        earlier = ledger.completed_before(batch, STAGE)
+    except LedgerError as exc:
+        fail_usage(str(exc))
+    counts_dir = out / REPORT_DIR / COUNTS_DIR
+    previous = counts_dir / batch_dir(earlier[-1]) if earlier else None
+    before = spark.read.parquet(str(previous.resolve())) if previous else None
+    path = (
+        broadcast_path if len(index.hashes) <= cfg.decontaminate.broadcast_max_ngrams else join_path
+    )
+    acted, ignored, cleaned, counts = path(spark, docs, index, cfg, before)
+    counts_tmp = temp_path(out, counts_dir / batch_dir(batch))
 
     def report(table: DataFrame) -> dict[str, Any]:
         touched = (
@@ -274,6 +305,8 @@ def run_batch(
         written = batch_report(benchmarks, cfg, acted, ignored, per_benchmark)
         write_json(out / REPORT_DIR / BATCHES_DIR / batch_dir(batch) / REPORT, written)
         write_merged_report(out, benchmarks)
+        counts.write.parquet(str(counts_tmp.resolve()))
+        commit(counts_tmp, counts_dir / batch_dir(batch), out)
         keys = ("examples", "dirty_examples", "docs_touched", "docs_dropped", "chars_removed")
         return {
             "benchmarks": {

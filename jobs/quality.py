@@ -23,11 +23,19 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.filters.perplexity import (
+    FIRST_BATCH,
+    PERCENTILES,
+    CutoffsError,
+    cutoffs_for,
+    cutoffs_location,
+    read_cutoffs,
+)
 from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
-from gristmill.jobs.options import add_common, job_main
-from gristmill.jobs.stage_io import read_kept, read_table, write_stage
+from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.stage_io import read_kept, read_table, write_json, write_stage
 from gristmill.pipeline.config import Config
-from gristmill.pipeline.ledger import Ledger
+from gristmill.pipeline.ledger import Ledger, file_sha256
 from gristmill.pipeline.quality import decide_batches, signal_batches
 from gristmill.schemas.tables import QUALITY, spark_schema
 
@@ -44,20 +52,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
-def perplexity_cutoffs(scored: DataFrame, cfg: Config) -> dict[str, tuple[float, float]]:
-    """Each language's perplexity at the head and middle percentiles (CCNet: 30th, 60th)."""
-    p = cfg.quality.perplexity
+def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:
+    """Each language's perplexity at every whole percentile 1..99: the frozen distribution the
+    buckets are cut from (one row per language reaches the driver)."""
     rows = (
-        scored.where(F.col("perplexity").isNotNull())
+        scored.where(F.col("perplexity").isNotNull() & ~F.isnan("perplexity"))
         .groupBy("lang")
         .agg(
-            F.percentile_approx(
-                "perplexity", [p.head_percentile / 100, p.middle_percentile / 100], 100_000
-            ).alias("cut")
+            F.percentile_approx("perplexity", [p / 100 for p in PERCENTILES], 100_000).alias("q"),
+            F.count("*").alias("docs"),
         )
         .collect()
     )
-    return {r["lang"]: (r["cut"][0], r["cut"][1]) for r in rows}
+    return {r["lang"]: list(r["q"]) for r in rows if r["lang"] is not None}
+
+
+def cutoffs_path(out: Path, cfg: Config) -> Path | None:
+    p = cfg.quality.perplexity
+    return cutoffs_location(out, p.model, p.cutoffs)
+
+
+def check_cutoffs(out: Path, cfg: Config) -> None:
+    """Before Spark starts: a perplexity model needs its cut-offs (or ``first_batch``)."""
+    path = cutoffs_path(out, cfg)
+    if path is None or cfg.quality.perplexity.cutoffs == FIRST_BATCH:
+        return
+    try:
+        read_cutoffs(path)
+    except CutoffsError as exc:
+        fail_usage(
+            f"{exc}; gristmill train-lm writes cutoffs.json beside the model, or set "
+            f"quality.perplexity.cutoffs to a cut-offs file or to {FIRST_BATCH!r}"
+        )
+
+
+def frozen_cutoffs(
+    out: Path, cfg: Config, scored: DataFrame, batch: int
+) -> tuple[dict[str, tuple[float, float]], dict[str, Any] | None]:
+    """Each language's (head, middle) perplexity cut-offs, from the frozen distribution; with
+    ``first_batch``, the first batch to get here computes it from its own documents and freezes
+    it (again only if the model changes, which redoes every batch's quality anyway)."""
+    p = cfg.quality.perplexity
+    path = cutoffs_path(out, cfg)
+    if path is None:
+        return {}, None
+    if p.cutoffs == FIRST_BATCH:
+        model_sha = file_sha256(p.model)
+        current = path.is_file() and read_cutoffs(path).get("model_sha256") == model_sha
+        if not current:
+            write_json(
+                path,
+                {
+                    "percentiles": list(PERCENTILES),
+                    "languages": perplexity_table(scored),
+                    "source": f"batch {batch} of {out}",
+                    "model_sha256": model_sha,
+                },
+            )
+    data = read_cutoffs(path)
+    cutoffs = cutoffs_for(data["languages"], p.head_percentile, p.middle_percentile)
+    return cutoffs, {"path": str(path), "sha256": file_sha256(str(path)), "source": data["source"]}
 
 
 def _model_info(path: str | None) -> dict[str, str] | None:
@@ -80,13 +134,14 @@ def run_batch(
         )
     scored = scored.persist(StorageLevel.DISK_ONLY)
     try:
-        cutoffs = perplexity_cutoffs(scored, cfg)
+        cutoffs, frozen = frozen_cutoffs(out, cfg, scored, batch)
         decided = scored.mapInArrow(
             functools.partial(decide_batches, cfg=cfg.quality, seed=cfg.seed, cutoffs=cutoffs),
             spark_schema(QUALITY),
         )
         extra = {
             "perplexity_cutoffs": {lang: list(c) for lang, c in sorted(cutoffs.items())},
+            "perplexity_distribution": frozen,
             "models": {
                 "classifier": _model_info(cfg.quality.classifier.model),
                 "perplexity": _model_info(cfg.quality.perplexity.model),
@@ -100,6 +155,7 @@ def run_batch(
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
     check_standalone(args, STAGE)
+    check_cutoffs(args.output, cfg)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

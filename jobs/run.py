@@ -28,6 +28,7 @@ from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record, stag
 from gristmill.jobs.options import add_common, job_main
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.ledger import FINAL_STAGES
+from gristmill.pipeline.spark import cluster_parallelism
 from gristmill.schemas.stats import STATS_FILE
 
 BATCH_JOBS = (ingest, quality, dedup, decontaminate)
@@ -42,12 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
     ingest.check(args, cfg)
+    quality.check_cutoffs(args.output, cfg)
     decontaminate.check(args, cfg)
     tokenize_shards.check(args, cfg)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     out = args.output
+    print(
+        f"spark: {spark.sparkContext.master}, parallelism {cluster_parallelism(spark)}, "
+        f"{spark.conf.get('spark.sql.shuffle.partitions')} shuffle partitions (adaptive)",
+        flush=True,
+    )
     ledger = open_ledger(out)
     plan_batch(ledger, args.uris, args.max_files, cfg)
     digests = {job.STAGE: stage_digest(job.STAGE, cfg, args) for job in BATCH_JOBS}

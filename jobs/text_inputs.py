@@ -45,19 +45,26 @@ def check_text_inputs(paths: Sequence[str | Path], option: str) -> None:
             fail_usage(str(exc))
 
 
-def read_text_documents(spark: SparkSession, paths: Sequence[str | Path]) -> DataFrame:
-    """All inputs as one DataFrame with a single non-null ``text`` column."""
+def read_text_documents(
+    spark: SparkSession, paths: Sequence[str | Path], lang: str | None = None
+) -> DataFrame:
+    """All inputs as one DataFrame with a non-null ``text`` column; with ``lang``, also a
+    ``lang`` column: a Parquet table's own (a gristmill stage table has one), else ``lang``."""
     frames = []
     for path in paths:
         kind, where = input_kind(path), str(Path(path).resolve())
         if kind == "text":
-            frames.append(spark.read.text(where).select(F.col("value").alias("text")))
+            frame = spark.read.text(where).select(F.col("value").alias("text"))
         elif kind == "jsonl":
-            frames.append(spark.read.schema("text STRING").json(where))
+            frame = spark.read.schema("text STRING").json(where)
         else:
             table = spark.read.parquet(where)
             if "drop_reason" in table.columns:
                 table = table.where(F.col("drop_reason").isNull())
-            frames.append(table.select(F.col("text").cast("string")))
+            own = [F.col("lang").cast("string")] if lang and "lang" in table.columns else []
+            frame = table.select(F.col("text").cast("string"), *own)
+        if lang and "lang" not in frame.columns:
+            frame = frame.withColumn("lang", F.lit(lang))
+        frames.append(frame)
     texts = functools.reduce(DataFrame.unionByName, frames)
     return texts.where(F.col("text").isNotNull())

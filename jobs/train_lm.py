@@ -22,7 +22,10 @@ every step a Spark operation, so the text may be larger than one machine:
 Inputs: ``.txt``/``.txt.gz`` (one document per line), ``.jsonl``/``.jsonl.gz`` (a "text" field),
 Parquet files or directories (a "text" column; where a ``drop_reason`` column exists, as in a
 gristmill stage table, only kept rows). Output, committed as a whole: DIR/model.arpa (load it
-with ``kenlm.Model``) and DIR/lm.json (order, n-gram counts, discounts, inputs, sha256).
+with ``kenlm.Model``), DIR/lm.json (order, n-gram counts, discounts, inputs, sha256) and
+DIR/cutoffs.json: the model's perplexity at every whole percentile of each language's
+calibration documents (``--cutoff-docs``, default the training text), from which the quality
+stage cuts its head/middle/tail buckets, the same for every batch.
 """
 
 from __future__ import annotations
@@ -38,7 +41,14 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.filters.perplexity import (
+    CUTOFFS_FILE,
+    PERCENTILES,
+    PERPLEXITY_SCHEMA,
+    perplexity_batches,
+)
 from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.quality import perplexity_table
 from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
 from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
 from gristmill.pipeline.config import Config
@@ -92,6 +102,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the closed-form discounts fail (tiny or artificial text), use D1=0.5, D2=1, "
         "D3+=1.5 instead of stopping (lmplz --discount_fallback)",
     )
+    parser.add_argument(
+        "--cutoff-docs",
+        nargs="+",
+        metavar="PATH",
+        help="documents whose perplexity distribution (per language) the quality buckets are "
+        "cut from, frozen in cutoffs.json; crawl documents as CCNet does, e.g. "
+        "out/stages/ingest (same formats as --text; default: the --text documents)",
+    )
+    parser.add_argument(
+        "--lang",
+        default="en",
+        help="language of the cut-off documents that carry none (default en); a gristmill stage "
+        "table's own lang column wins",
+    )
     parser.add_argument("--config", type=Path, help="YAML config file (only its spark: section)")
     parser.add_argument("--master", help="Spark master URL (default: the config's, local[*])")
 
@@ -100,6 +124,8 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
     if not 1 <= args.order <= MAX_ORDER:
         fail_usage(f"--order must be 1..{MAX_ORDER} (the kenlm module's limit), not {args.order}")
     check_text_inputs(args.text, "--text")
+    if args.cutoff_docs:
+        check_text_inputs(args.cutoff_docs, "--cutoff-docs")
     out: Path = args.out
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).exists())
@@ -327,6 +353,29 @@ def write_arpa(entries: DataFrame, counts: list[int], tmp: Path) -> str:
     return digest.hexdigest()
 
 
+def perplexity_distribution(
+    spark: SparkSession, args: argparse.Namespace, arpa: Path, sha256: str
+) -> dict[str, Any]:
+    """The new model's perplexity at every whole percentile of each language's calibration
+    documents: the frozen table the quality stage cuts head/middle/tail from (CCNet computes it
+    from crawl documents; by default the training text stands in)."""
+    paths = args.cutoff_docs or args.text
+    docs = read_text_documents(spark, paths, lang=args.lang)
+    scored = docs.select("text", "lang").mapInArrow(
+        functools.partial(perplexity_batches, model_path=str(arpa.resolve())),
+        spark_schema(PERPLEXITY_SCHEMA),
+    )
+    table = perplexity_table(scored)
+    if not table:
+        fail_usage(f"no document in {' '.join(map(str, paths))} has a finite perplexity")
+    return {
+        "percentiles": list(PERCENTILES),
+        "languages": table,
+        "source": "train-lm: " + ", ".join(str(Path(p).resolve()) for p in paths),
+        "model_sha256": sha256,
+    }
+
+
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     order: int = args.order
     keep: list[DataFrame] = []
@@ -348,6 +397,8 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         tmp = sibling_temp_path(out)
         tmp.mkdir()
         sha256 = write_arpa(entries, counts, tmp)
+        cutoffs = perplexity_distribution(spark, args, tmp / ARPA_FILE, sha256)
+        write_json(tmp / CUTOFFS_FILE, cutoffs)
     finally:
         for df in keep:
             df.unpersist()
@@ -367,6 +418,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         "sentences": totals[SENTENCES],
         "tokens": totals.get(TOKENS, 0),
         "inputs": [str(Path(p).resolve()) for p in args.text],
+        "cutoffs": CUTOFFS_FILE,
     }
     write_json(tmp / META_FILE, meta)
     commit(tmp, out, out.parent)

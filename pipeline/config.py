@@ -35,14 +35,25 @@ class SparkConfig:
     app_name: str = "gristmill"
     driver_memory: str = "4g"
     executor_memory: str = "4g"
-    # Shuffle partitions for joins and groupBys; inputs get one task per file regardless.
-    shuffle_partitions: int = 8
+    # Shuffle partitions for joins and groupBys (inputs get one task per file regardless). null:
+    # derived from the cluster when the session starts (shuffle_per_core per core of its default
+    # parallelism), then coalesced by adaptive query execution to partitions of about
+    # advisory_partition_mb: what the data needs, never a constant right for one machine only.
+    shuffle_partitions: int | None = None
+    shuffle_per_core: int = 4
+    advisory_partition_mb: int = 64
     log_level: str = "WARN"
     # Passed verbatim to SparkSession.builder.config, e.g. {"spark.executor.cores": "4"}.
     conf: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check(self.shuffle_partitions >= 1, "spark.shuffle_partitions", "must be >= 1")
+        check(
+            self.shuffle_partitions is None or self.shuffle_partitions >= 1,
+            "spark.shuffle_partitions",
+            "must be >= 1 (or null: from the cluster's parallelism)",
+        )
+        check(self.shuffle_per_core >= 1, "spark.shuffle_per_core", "must be >= 1")
+        check(self.advisory_partition_mb >= 1, "spark.advisory_partition_mb", "must be >= 1")
         levels = {"ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN"}
         check(self.log_level in levels, "spark.log_level", f"must be one of {sorted(levels)}")
 
@@ -105,6 +116,11 @@ class PerplexityConfig:
 
     # Path of a model.arpa readable by every executor; null: no perplexity.
     model: str | None = None
+    # The frozen perplexity distribution the buckets are cut from (a document's bucket must not
+    # depend on the night it arrived): a cutoffs.json path; null: the one train-lm wrote beside
+    # the model; "first_batch": computed from the first batch scored and frozen in the output
+    # (models/perplexity_cutoffs.json) for every later batch.
+    cutoffs: str | None = None
     # CCNet: head below the 30th percentile of the language's perplexities, middle below the
     # 60th, tail above.
     head_percentile: float = 30.0

@@ -34,9 +34,10 @@ LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1
 BATCH_STAGES = ("ingest", "quality", "dedup", "decontaminate")
 FINAL_STAGES = ("tokenize", "card")
-# Stages whose output for batch N is read when batch N+1 runs: re-running one of them in an
-# earlier batch makes the same stage (and the ones after it) of later batches stale.
-CROSS_BATCH_STAGES = ("dedup",)
+# Stages whose output for batch N is read when batch N+1 runs (dedup: the documents kept;
+# decontaminate: the running n-gram document counts): re-running one of them in an earlier batch
+# makes the same stage (and the ones after it) of later batches stale.
+CROSS_BATCH_STAGES = ("dedup", "decontaminate")
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
 

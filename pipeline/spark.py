@@ -32,7 +32,13 @@ def spark_session(cfg: SparkConfig, master: str | None = None) -> SparkSession:
         "spark.app.name": cfg.app_name,
         "spark.driver.memory": cfg.driver_memory,
         "spark.executor.memory": cfg.executor_memory,
-        "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+        # Adaptive query execution sizes each shuffle by its data: partitions are coalesced to
+        # about advisory_partition_mb (not to as many as possible), so a small batch runs few
+        # tasks and a large one many.
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
+        "spark.sql.adaptive.advisoryPartitionSizeInBytes": f"{cfg.advisory_partition_mb}m",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         # One input file is one task; do not retry a deterministic failure forever.
@@ -49,4 +55,26 @@ def spark_session(cfg: SparkConfig, master: str | None = None) -> SparkSession:
         builder = builder.master(cfg.master)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.log_level)
+    if submitted is None or not submitted.contains("spark.sql.shuffle.partitions"):
+        partitions = cfg.shuffle_partitions or shuffle_partitions_for(spark, cfg.shuffle_per_core)
+        spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     return spark
+
+
+def cluster_parallelism(spark: SparkSession) -> int:
+    """Cores the application can use: the cores it asked for (spark.cores.max on a standalone
+    cluster, executor instances x cores on YARN or Kubernetes) when it said, else what the
+    scheduler reports (on a cluster, the executors registered so far)."""
+    conf = spark.sparkContext.getConf()
+    asked = 0
+    if conf.contains("spark.cores.max"):
+        asked = int(conf.get("spark.cores.max"))
+    elif conf.contains("spark.executor.instances") and conf.contains("spark.executor.cores"):
+        asked = int(conf.get("spark.executor.instances")) * int(conf.get("spark.executor.cores"))
+    return max(asked, spark.sparkContext.defaultParallelism)
+
+
+def shuffle_partitions_for(spark: SparkSession, per_core: int) -> int:
+    """The starting number of shuffle partitions: a few per core, for adaptive execution to
+    coalesce into what each shuffle's data needs."""
+    return per_core * cluster_parallelism(spark)

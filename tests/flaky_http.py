@@ -104,9 +104,7 @@ class FlakyHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
         self.state.served[path.name] += len(part)
         if action == CUT:  # a reset, as when a load balancer drops the connection
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
 
 

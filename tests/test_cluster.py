@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -115,6 +116,11 @@ def test_pipeline_on_a_standalone_cluster_matches_local_mode(
     assert [app["name"] for app in state["completedapps"]] == ["run.py"]
     app_dirs = list((tmp / "work").glob("app-*/*/stderr"))
     assert app_dirs, "no executor ran on the worker"
+    # Shuffles are sized from the cluster (its 2 cores), not a constant, and adaptive.
+    found = re.search(r"parallelism (\d+), (\d+) shuffle partitions", submit.stdout)
+    assert found, submit.stdout[-2000:]
+    parallelism, partitions = map(int, found.groups())
+    assert parallelism >= 2 and partitions >= parallelism
 
     local = tmp_path / "local-out"
     run_pipeline(spark, [sample.warc], [sample.benchmark], local, demo_config)

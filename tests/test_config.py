@@ -80,3 +80,14 @@ def test_cli_help_documents_every_command():
     assert proc.returncode == 0
     for command in ("run", "ingest", "quality", "dedup", "decontaminate", "tokenize", "card"):
         assert command in proc.stdout
+
+
+def test_shuffle_partitions_follow_the_parallelism_and_are_adaptive(spark):
+    from gristmill.pipeline.spark import cluster_parallelism, shuffle_partitions_for
+
+    parallelism = spark.sparkContext.defaultParallelism
+    assert cluster_parallelism(spark) == parallelism
+    assert shuffle_partitions_for(spark, 4) == 4 * parallelism
+    assert spark.conf.get("spark.sql.adaptive.enabled") == "true"
+    assert spark.conf.get("spark.sql.adaptive.coalescePartitions.parallelismFirst") == "false"
+    assert config_from_dict({}).spark.shuffle_partitions is None

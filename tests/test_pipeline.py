@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from gristmill.filters.perplexity import cutoffs_for, read_cutoffs
 from gristmill.jobs import decontaminate, quality, tokenize_shards
 from gristmill.jobs import run as run_job
 from gristmill.pipeline.config import config_from_dict
@@ -207,6 +208,10 @@ def test_quality_signals_and_perplexity_buckets(result):
     head, middle = stats["stages"]["quality"]["perplexity_cutoffs"]["en"]
     assert (scored[scored["perplexity_bucket"] == "head"]["perplexity"] < head).all()
     assert (scored[scored["perplexity_bucket"] == "tail"]["perplexity"] >= middle).all()
+    # The demo config freezes the first batch's distribution in the output, for later batches.
+    frozen = read_cutoffs(out / "models" / "perplexity_cutoffs.json")
+    assert cutoffs_for(frozen["languages"], 30, 60)["en"] == (head, middle)
+    assert stats["stages"]["quality"]["perplexity_distribution"]["source"].startswith("batch 1")
     models = stats["stages"]["quality"]["models"]
     assert len(models["classifier"]["sha256"]) == len(models["perplexity"]["sha256"]) == 64
 

@@ -21,11 +21,18 @@ import sys
 from pathlib import Path
 
 import kenlm
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gristmill.filters.perplexity import perplexities
+from gristmill.filters.perplexity import (
+    cutoffs_for,
+    document_perplexity,
+    percentile_of,
+    perplexities,
+    read_cutoffs,
+)
 from gristmill.jobs import train_lm
 from gristmill.jobs.text_inputs import read_text_documents
 from gristmill.pipeline.config import IngestConfig, load_config
@@ -124,6 +131,8 @@ def model(spark, corpus, tmp_path_factory):
         order=ORDER,
         out=out,
         discount_fallback=False,
+        cutoff_docs=None,
+        lang="en",
         config=None,
         master=None,
     )
@@ -148,7 +157,7 @@ def arpa_unigrams(path: Path) -> list[str]:
 
 def test_model_files(model):
     out, meta = model
-    assert sorted(p.name for p in out.iterdir()) == ["lm.json", "model.arpa"]
+    assert sorted(p.name for p in out.iterdir()) == ["cutoffs.json", "lm.json", "model.arpa"]
     assert not list(out.parent.glob("*.tmp-*"))
     assert json.loads((out / "lm.json").read_text()) == meta
     arpa = (out / "model.arpa").read_bytes()
@@ -160,6 +169,26 @@ def test_model_files(model):
         assert 0 < d["D1"] < 1 < d["D2"] < 2 and 0 < d["D3+"] < 3
     assert meta["vocab_size"] == meta["ngrams"]["1"] > 10_000
     assert meta["sentences"] > 6000 and meta["tokens"] > 140_000
+
+
+def test_cutoffs_are_the_model_perplexity_percentiles_of_the_documents(model, corpus):
+    """cutoffs.json: each whole percentile of the training documents' perplexities under the
+    model, as the quality stage will read head (30th) and middle (60th) from it."""
+    out, meta = model
+    frozen = read_cutoffs(out / "cutoffs.json")
+    assert frozen["model_sha256"] == meta["arpa_sha256"] and list(frozen["languages"]) == ["en"]
+    table = frozen["languages"]["en"]
+    assert table == sorted(table) and table[0] < table[-1]
+    lm = kenlm.Model(str(out / "model.arpa"))
+    lines = corpus[0].read_text(encoding="utf-8").splitlines()
+    ppl = np.array([document_perplexity(line, lm) for line in lines])
+    ppl = ppl[np.isfinite(ppl)]
+    for percentile in (10, 30, 60, 90):
+        below = (ppl <= table[percentile - 1]).mean()
+        assert abs(below - percentile / 100) < 0.01, percentile
+    head, middle = cutoffs_for(frozen["languages"], 30, 60)["en"]
+    assert (head, middle) == (table[29], table[59])
+    assert percentile_of(table, 45.5) == pytest.approx((table[44] + table[45]) / 2)
 
 
 def test_every_order_is_a_distribution(model, corpus):
@@ -283,7 +312,8 @@ def test_usage_errors_stop_before_spark(tmp_path):
     cfg = load_config(None)
 
     def check(**kw):
-        args = argparse.Namespace(**({"text": [str(text)], "order": 5, "out": tmp_path / "m"} | kw))
+        given = {"text": [str(text)], "order": 5, "out": tmp_path / "m", "cutoff_docs": None}
+        args = argparse.Namespace(**(given | kw))
         with pytest.raises(SystemExit) as exc:
             train_lm.check(args, cfg)
         return exc.value.code
