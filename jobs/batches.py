@@ -137,8 +137,9 @@ def run_and_record(
 ) -> dict[str, Any]:
     """Run one stage of one batch and record it in the ledger once its output is committed."""
     digest = digest or stage_digest(job.STAGE, cfg, args)
+    why = ledger.why(batch, job.STAGE, digest)
     stats = job.run_batch(spark, args, cfg, batch, ledger)
-    ledger.mark(batch, job.STAGE, stats, digest)
+    ledger.mark(batch, job.STAGE, stats, digest, why)
     ledger.save()
     return stats
 

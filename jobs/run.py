@@ -1,7 +1,7 @@
 """Run: every stage in order, WARC in, shards and a dataset card out.
 
-    ingest -> quality -> dedup -> decontaminate     (per batch of inputs)
-    -> tokenize -> card                             (over every batch)
+    ingest -> quality -> dedup -> decontaminate -> tokenize    (per batch of inputs)
+    -> manifest -> card                                        (over every batch)
 
 A run plans a batch of the inputs the output has not seen yet (``--max-files`` of them at most),
 then brings every batch's stages up to date and remakes the shards and the card. What was done
@@ -31,8 +31,8 @@ from gristmill.pipeline.ledger import FINAL_STAGES
 from gristmill.pipeline.spark import cluster_parallelism
 from gristmill.schemas.stats import STATS_FILE
 
-BATCH_JOBS = (ingest, quality, dedup, decontaminate)
-FINAL_JOBS = dict(zip(FINAL_STAGES, (tokenize_shards, card), strict=True))
+BATCH_JOBS = (ingest, quality, dedup, decontaminate, tokenize_shards)
+FINAL_JOBS = dict(zip(FINAL_STAGES, (tokenize_shards.run_manifest, card.run), strict=True))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +76,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         if ledger.final_current(stage, digest):
             continue
         started = time.monotonic()
-        result = job.run(spark, args, cfg)
+        result = job(spark, args, cfg)
         ledger.mark_final(stage, result, digest)
         ledger.save()
         done_any = True

@@ -1,18 +1,23 @@
-"""Tokenize: ``stages/decontaminate`` kept rows of every batch -> ``documents/``, ``shards/``
-(llm.c token files, their document indexes and ``manifest.json``) and ``stages/tokenize`` (each
-document's shard).
+"""Tokenize: a batch's ``stages/decontaminate`` kept rows -> ``documents/batch=N/``,
+``shards/batch=N/`` (llm.c token files, their document indexes, ``files.json``) and
+``stages/tokenize/batch=N/`` (each document's shard); then ``shards/manifest.json`` lists the
+shards of every complete batch, with bucket weights and epochs over all of them.
+
+A nightly batch adds its own shards: the bytes of earlier batches' shards are never read or
+rewritten, unless a configuration change redoes their tokenize stage (the ledger says why).
 
 Executors write the shard files; the driver writes only the manifest. (The file is not called
 ``tokenize.py``: spark-submit puts the script's folder first on sys.path, where that name would
 shadow Python's own ``tokenize`` module.)
 
-    spark-submit jobs/tokenize_shards.py --output out/
+    spark-submit jobs/tokenize_shards.py --output out/ [--batch N]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
 import sys
 from pathlib import Path
@@ -22,12 +27,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
 from gristmill.jobs.options import add_common, fail_usage, job_main
 from gristmill.jobs.stage_io import (
-    batches_of,
+    batch_dir,
     commit,
     read_kept,
-    stage_path,
     temp_path,
     write_json,
     write_stage,
@@ -48,13 +53,17 @@ from gristmill.schemas.tables import DOCUMENTS, spark_schema
 
 STAGE = "tokenize"
 MANIFEST = "manifest.json"
+SHARDS_DIR = "shards"  # shards/batch=N/*.bin, *.idx, files.json; shards/manifest.json
+DOCUMENTS_DIR = "documents"  # documents/batch=N/
+BATCH_FILES = "files.json"  # a batch's shard entries, as the manifest lists them
 
 
-def write_documents(docs: DataFrame, out: Path) -> None:
-    final = out / "documents"
+def write_documents(docs: DataFrame, out: Path, batch: int) -> Path:
+    final = out / DOCUMENTS_DIR / batch_dir(batch)
     tmp = temp_path(out, final)
     docs.write.parquet(str(tmp.resolve()))
     commit(tmp, final, out)
+    return final
 
 
 def shard_counts(tokenized: DataFrame, shard_tokens: int) -> dict[tuple[str, str], int]:
@@ -76,10 +85,10 @@ def place(tokenized: DataFrame, counts: dict[tuple[str, str], int]) -> DataFrame
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Bucket rules may only read columns the documents have; on its own, the stage needs a
-    decontaminated batch to read."""
-    if not hasattr(args, "input") and not batches_of(stage_path(args.output, "decontaminate")):
-        fail_usage(f"{args.output} has no decontaminated batch yet; run the earlier stages first")
+    """Bucket rules may only read columns the documents have; on its own, the stage needs its
+    batch decontaminated."""
+    if hasattr(args, "batch"):  # gristmill run plans batches itself
+        check_standalone(args, STAGE)
     unknown = set(bucket_columns(cfg.tokenize.buckets)) - set(DOCUMENTS.names)
     if unknown:
         fail_usage(
@@ -136,16 +145,19 @@ def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-add_arguments = add_common
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_batch_argument(parser)
+    add_common(parser)
 
 
-def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    """Shards of every batch whose stages are all done (of every committed batch when the output
-    has no ledger)."""
+def run_batch(
+    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+) -> dict[str, Any]:
+    """One batch's kept documents -> ``documents/batch=N/``, ``shards/batch=N/`` and its
+    ``files.json``; earlier batches' documents and shards are not read, let alone rewritten."""
     out = args.output
-    docs = read_kept(spark, out, "decontaminate", Ledger.load(out).complete() or None)
-    write_documents(docs, out)
-    docs = spark.read.parquet(str((out / "documents").resolve()))
+    final = write_documents(read_kept(spark, out, "decontaminate", [batch]), out, batch)
+    docs = spark.read.parquet(str(final.resolve()))
     tok = cfg.tokenize
     tokenized = docs.select("doc_id", "text", *bucket_columns(tok.buckets)).mapInArrow(
         functools.partial(
@@ -161,7 +173,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
     try:
         counts = shard_counts(tokenized, tok.shard_tokens)
         placed = place(tokenized, counts)
-        shards_final = out / "shards"
+        shards_final = out / SHARDS_DIR / batch_dir(batch)
         shards_tmp = temp_path(out, shards_final)
         shards_tmp.mkdir(parents=True)
         files = [
@@ -177,8 +189,10 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
                 spark_schema(SHARD_FILES),
             )
             .collect()
-        ]
-        write_json(shards_tmp / MANIFEST, manifest(cfg, files))
+        ]  # one row per shard of this batch
+        for f in files:
+            f["path"] = f"{batch_dir(batch)}/{f['path']}"
+        write_json(shards_tmp / BATCH_FILES, sorted(files, key=lambda f: f["path"]))
         commit(shards_tmp, shards_final, out)
         table = placed.select(
             "doc_id",
@@ -193,9 +207,34 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
             out,
             STAGE,
             lambda _t: {"tokens": sum(f["tokens"] for f in files), "shards": len(files)},
+            batch,
         )
     finally:
         tokenized.unpersist()
+
+
+def write_manifest(out: Path, cfg: Config, batches: list[int]) -> dict[str, Any]:
+    """``shards/manifest.json`` over the shards of ``batches`` (each batch's small
+    ``files.json``, no shard is opened): bucket weights and epochs over all of them."""
+    files = []
+    for batch in batches:
+        listed = out / SHARDS_DIR / batch_dir(batch) / BATCH_FILES
+        files += json.loads(listed.read_text())
+    data = manifest(cfg, files)
+    write_json(out / SHARDS_DIR / MANIFEST, data)
+    return {"batches": batches, "shards": len(files), "tokens": sum(f["tokens"] for f in files)}
+
+
+def run_manifest(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    """The final step of a run: the manifest of every complete batch's shards."""
+    return write_manifest(args.output, cfg, Ledger.load(args.output).complete())
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    """``gristmill tokenize [--batch N]``: the batch's shards, then the manifest."""
+    stats = run_standalone(sys.modules[__name__], spark, args, cfg)
+    run_manifest(spark, args, cfg)
+    return stats
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -249,7 +249,7 @@ def render_card(
         "- original",
         "configs:",
         "- config_name: default",
-        "  data_files: documents/*.parquet",
+        "  data_files: documents/*/*.parquet",
         "---",
     ]
     inputs = stats["inputs"]

@@ -2,7 +2,7 @@
 
 ``<output>/ledger.json`` records every input (uri, size, sha256) and the batch it went into, and
 for each batch which of the per-batch stages (ingest, quality, dedup, decontaminate) completed,
-with their counts. The final stages (tokenize, card) are recorded with the batches they covered
+with their counts. The final stages (manifest, card) are recorded with the batches they covered
 and are run again whenever a batch is added. A re-run of the same command therefore processes
 the inputs it has not seen and the stages that did not finish, and nothing else.
 
@@ -32,8 +32,8 @@ from gristmill.pipeline.remote import RetryPolicy, describe_remote
 
 LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1
-BATCH_STAGES = ("ingest", "quality", "dedup", "decontaminate")
-FINAL_STAGES = ("tokenize", "card")
+BATCH_STAGES = ("ingest", "quality", "dedup", "decontaminate", "tokenize")
+FINAL_STAGES = ("manifest", "card")
 # Stages whose output for batch N is read when batch N+1 runs (dedup: the documents kept;
 # decontaminate: the running n-gram document counts): re-running one of them in an earlier batch
 # makes the same stage (and the ones after it) of later batches stale.
@@ -258,20 +258,36 @@ class Ledger:
             raise LedgerError(f"{self.path.parent} has no batch yet; run ingest first")
         return self.batches[-1]["batch"]
 
-    def mark(self, batch_id: int, stage: str, stats: dict[str, Any], digest: str) -> None:
-        """Record a committed stage and forget what depended on its previous output."""
+    def why(self, batch_id: int, stage: str, digest: str) -> str:
+        """Why a stage of a batch is to be run: first time, a new configuration (its digest), or
+        an earlier stage redone (recorded when that one invalidated it)."""
+        record = self.batch(batch_id)["stages"].get(stage)
+        if record is not None:
+            return f"configuration changed (digest {record.get('digest')} -> {digest})"
+        return self.batch(batch_id).get("redo", {}).get(stage, "first run")
+
+    def mark(self, batch_id: int, stage: str, stats: dict[str, Any], digest: str, why: str) -> None:
+        """Record a committed stage and forget what depended on its previous output, noting in
+        each batch why those stages will run again."""
         later = BATCH_STAGES[BATCH_STAGES.index(stage) + 1 :]
-        stages = self.batch(batch_id)["stages"]
+        batch = self.batch(batch_id)
+        stages = batch["stages"]
         for name in later:
-            stages.pop(name, None)
+            if stages.pop(name, None) is not None:
+                batch.setdefault("redo", {})[name] = f"{stage} of batch {batch_id} was redone"
         if stage in CROSS_BATCH_STAGES:
             stale = BATCH_STAGES[BATCH_STAGES.index(stage) :]
             for b in self.batches:
                 if b["batch"] > batch_id:
                     for name in stale:
-                        b["stages"].pop(name, None)
+                        if b["stages"].pop(name, None) is not None:
+                            b.setdefault("redo", {})[name] = (
+                                f"{stage} of earlier batch {batch_id} was redone"
+                            )
+        batch.get("redo", {}).pop(stage, None)
         stages[stage] = {
             "completed": now(),
+            "why": why,
             "digest": digest,
             "in": stats["in"],
             "out": stats["out"],

@@ -129,6 +129,9 @@ def merge_stage_stats(stage: str, per_batch: list[dict[str, Any]]) -> dict[str, 
         # What a batch set aside is planned again, so over batches the ledger's retry list is
         # the truth (stats.json "inputs": "retrying", "given_up").
         merged.pop("deferred_inputs", None)
+    if stage == "tokenize":
+        for key in ("tokens", "shards"):
+            merged[key] = sum(s.get(key, 0) for s in per_batch)
     if "dedup" in merged:
         merged["dedup"] = _merge_dedup([s["dedup"] for s in per_batch if "dedup" in s])
     if "benchmarks" in merged:

@@ -46,7 +46,7 @@ CASES = {
     "not a mapping": (RUN, "- 1\n", "expected a mapping"),
     "stage before any batch": (["dedup", "--output", "{out}"], None, "no batch yet"),
     "unknown batch": (["quality", "--output", "{out}", "--batch", "4"], None, "batch 4"),
-    "tokenize too early": (["tokenize", "--output", "{out}"], None, "no decontaminated"),
+    "tokenize too early": (["tokenize", "--output", "{out}"], None, "no batch yet"),
     "card too early": (["card", "--output", "{out}"], None, "no shards yet"),
 }
 

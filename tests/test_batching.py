@@ -38,15 +38,17 @@ def by_doc(out: Path, stage: str) -> dict[str, dict]:
     """A stage's rows by doc_id, NaN spelled out so that equal rows compare equal."""
     rows = pq.read_table(out / "stages" / stage).to_pylist()
     return {
-        r["doc_id"]: {k: "nan" if v != v else v for k, v in r.items() if k != "batch"}
-        for r in rows
+        r["doc_id"]: {k: "nan" if v != v else v for k, v in r.items() if k != "batch"} for r in rows
     }
 
 
 def test_one_batch_and_three_batches_give_the_same_answers(spark, sample, demo_config, tmp_path):
     parts = split_warc(sample.warc, 3, tmp_path / "parts")
     # The default cut-offs: the distribution train-lm froze beside the model.
-    config = deep_merge(demo_config, {"quality": {"perplexity": {"cutoffs": None}}})
+    config = deep_merge(
+        demo_config,
+        {"quality": {"perplexity": {"cutoffs": None}}, "card": {"stage_tokens": False}},
+    )
     whole, nightly = tmp_path / "whole", tmp_path / "nightly"
     run_batches(spark, parts, [sample.benchmark], whole, config)
     run_batches(spark, parts, [sample.benchmark], nightly, config, max_files=1)

@@ -44,7 +44,7 @@ def test_front_matter_is_a_hugging_face_card_header(rendered):
     assert front["language"] == sorted(stats["languages"])
     assert front["size_categories"] == ["n<1K"]
     assert front["pretty_name"] and front["license"] and front["source_datasets"]
-    assert front["configs"][0]["data_files"] == "documents/*.parquet"
+    assert front["configs"][0]["data_files"] == "documents/*/*.parquet"
 
 
 def test_every_section_is_present_in_order(rendered):

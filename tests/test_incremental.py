@@ -96,6 +96,12 @@ def two_batches(spark, shared_data, tmp_path_factory):
     out = root / "out"
     first = shared_data / "warc" / "realpages-00004.warc.gz"
     incremental_run(spark, [first], out)
+    shards = out / "shards" / "batch=00001"
+    files = {
+        p.name: [p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes().hex()]
+        for p in shards.iterdir()
+    }
+    (root / "batch1-shards.json").write_text(json.dumps(files))
     kept = pq.read_table(out / "documents", columns=["url", "text", "n_words"]).to_pylist()
     long = sorted((d["url"], d["text"]) for d in kept if d["n_words"] > 400)
     exact, near = {u for u, _ in long[:3]}, dict(long[3:6])
@@ -116,8 +122,31 @@ def test_second_batch_holds_only_new_inputs(two_batches):
     assert described["size"] == mirror.stat().st_size
     assert described["checksum"] == "sha256:" + hashlib.sha256(mirror.read_bytes()).hexdigest()
     for batch in ledger["batches"]:
-        assert set(batch["stages"]) == {"ingest", "quality", "dedup", "decontaminate"}
-    assert ledger["final"]["tokenize"]["batches"] == [1, 2]
+        assert set(batch["stages"]) == {"ingest", "quality", "dedup", "decontaminate", "tokenize"}
+        assert {s["why"] for s in batch["stages"].values()} == {"first run"}
+    assert ledger["final"]["manifest"]["batches"] == [1, 2]
+
+
+def test_a_new_batch_adds_shards_and_leaves_earlier_ones_untouched(two_batches):
+    """Night 2 writes shards/batch=00002/ and a new manifest over both batches; not one byte,
+    inode or mtime of night 1's shards changes."""
+    out = two_batches[0]
+    before = json.loads((out.parent / "batch1-shards.json").read_text())
+    shards = out / "shards" / "batch=00001"
+    after = {
+        p.name: [p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes().hex()]
+        for p in shards.iterdir()
+    }
+    assert after == before and any(name.endswith(".bin") for name in before)
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    # Batch 2 (a mirror of pages batch 1 kept) added no document, so it lists no shard.
+    listed = [
+        json.loads((out / "shards" / b / "files.json").read_text())
+        for b in ("batch=00001", "batch=00002")
+    ]
+    assert listed[0] and listed[1] == [] and manifest["shards"] == listed[0] + listed[1]
+    train = sum(s["tokens"] for s in manifest["shards"] if s["split"] == "train")
+    assert sum(b["tokens"]["train"] for b in manifest["buckets"].values()) == train
 
 
 def test_new_batch_is_deduplicated_against_earlier_batches(two_batches):
@@ -163,7 +192,13 @@ def test_rerun_does_nothing_then_redoes_only_a_changed_stage(spark, two_batches,
         for stage in ("ingest", "quality"):
             assert old["stages"][stage] == new["stages"][stage]
         assert old["stages"]["dedup"]["digest"] != new["stages"]["dedup"]["digest"]
-        assert set(new["stages"]) == {"ingest", "quality", "dedup", "decontaminate"}
+        stages = {"ingest", "quality", "dedup", "decontaminate", "tokenize"}
+        assert set(new["stages"]) == stages
+    # The ledger says why each stage ran again.
+    one, two = (b["stages"] for b in after["batches"])
+    assert one["dedup"]["why"].startswith("configuration changed (digest ")
+    assert one["tokenize"]["why"] == "dedup of batch 1 was redone"
+    assert two["dedup"]["why"] == two["tokenize"]["why"] == "dedup of earlier batch 1 was redone"
     dedup = pq.read_table(out / "stages" / "dedup" / "batch=00002").to_pylist()
     assert (
         sorted(r["drop_reason"] for r in dedup) == ["exact_duplicate"] * 3 + ["fuzzy_duplicate"] * 3
@@ -203,15 +238,18 @@ def test_marking_a_stage_makes_what_depends_on_it_stale(tmp_path):
     ledger = Ledger.load(tmp_path)
     for _ in range(2):
         batch = ledger.add_batch([])
-        for stage in ("ingest", "quality", "dedup", "decontaminate"):
-            ledger.mark(batch, stage, {"in": 1, "out": 1, "dropped": {}}, "d")
-    ledger.mark_final("tokenize", {"in": 2, "out": 2}, "t")
-    assert ledger.final_current("tokenize", "t") and not ledger.final_current("tokenize", "u")
-    ledger.mark(1, "dedup", {"in": 1, "out": 1, "dropped": {}}, "d2")
+        for stage in ("ingest", "quality", "dedup", "decontaminate", "tokenize"):
+            ledger.mark(batch, stage, {"in": 1, "out": 1, "dropped": {}}, "d", "first run")
+    ledger.mark_final("manifest", {"in": 2, "out": 2}, "t")
+    assert ledger.final_current("manifest", "t") and not ledger.final_current("manifest", "u")
+    assert ledger.why(1, "dedup", "d2") == "configuration changed (digest d -> d2)"
+    ledger.mark(1, "dedup", {"in": 1, "out": 1, "dropped": {}}, "d2", "test")
     assert set(ledger.batch(1)["stages"]) == {"ingest", "quality", "dedup"}
     assert set(ledger.batch(2)["stages"]) == {"ingest", "quality"}
-    assert not ledger.final_current("tokenize", "t")
-    ledger.mark(2, "ingest", {"in": 1, "out": 1, "dropped": {}}, "d")
+    assert ledger.why(1, "tokenize", "d") == "dedup of batch 1 was redone"
+    assert ledger.why(2, "dedup", "d") == "dedup of earlier batch 1 was redone"
+    assert not ledger.final_current("manifest", "t")
+    ledger.mark(2, "ingest", {"in": 1, "out": 1, "dropped": {}}, "d", "test")
     assert set(ledger.batch(2)["stages"]) == {"ingest"}
 
 

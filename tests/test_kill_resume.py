@@ -17,6 +17,7 @@ from gristmill.jobs.stage_io import TMP_DIR
 from gristmill.pipeline.ledger import LEDGER_FILE
 from gristmill.schemas.stats import STAGE_STATS_FILE
 from tests.conftest import result_inputs
+from tests.test_pipeline import shard_files
 
 GRISTMILL = Path(sys.executable).parent / "gristmill"
 # Names of the temporaries (under <output>/tmp/) whose appearance means that stage is writing:
@@ -82,10 +83,7 @@ def test_killed_runs_resume_to_the_output_of_an_uninterrupted_run(
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
 
-    names = sorted(p.name for p in (reference / "shards").iterdir())
-    assert names == sorted(p.name for p in (out / "shards").iterdir())
-    for name in names:
-        assert (out / "shards" / name).read_bytes() == (reference / "shards" / name).read_bytes()
+    assert shard_files(out) == shard_files(reference)
     ours, theirs = (json.loads((o / "stats.json").read_text()) for o in (out, reference))
     for stage, counts in theirs["stages"].items():
         for key in ("in", "out", "dropped"):

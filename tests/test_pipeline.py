@@ -139,6 +139,14 @@ def test_contamination_removed_and_reported(result, sample):
     assert report["benchmarks"]["gsm8k_test"]["examples"] == 1319
 
 
+def shard_files(out: Path) -> dict[str, bytes]:
+    """Every file under shards/ (each batch's folder), by its path there."""
+    root = out / "shards"
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
 def shard_documents(out: Path) -> tuple[dict, list[str]]:
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     enc = load_encoding(manifest["tokenizer"])
@@ -177,7 +185,7 @@ def test_quality_buckets_and_weights(result, spark, tmp_path):
             }
         }
     )
-    args = argparse.Namespace(output=copy, config=None, master=None)
+    args = argparse.Namespace(output=copy, config=None, master=None, batch=None)
     tokenize_shards.check(args, cfg)
     tokenize_shards.run(spark, args, cfg)
     manifest, _texts = shard_documents(copy)
@@ -293,8 +301,7 @@ def test_same_shards_whatever_the_partitioning(
         )
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", "4")
-    first = sorted((out / "shards").iterdir())
-    second = sorted((tmp_path / "again" / "shards").iterdir())
-    assert [p.name for p in first] == [p.name for p in second]
-    for a, b in zip(first, second, strict=True):
-        assert a.read_bytes() == b.read_bytes(), a.name
+    first, second = shard_files(out), shard_files(tmp_path / "again")
+    assert first.keys() == second.keys() and "batch=00001/files.json" in first
+    for name, data in first.items():
+        assert data == second[name], name
