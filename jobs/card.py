@@ -21,7 +21,14 @@ from pyspark.sql import functions as F
 
 from gristmill.jobs.dedup import CLUSTERS_DIR
 from gristmill.jobs.options import add_common, fail_usage, job_main
-from gristmill.jobs.stage_io import read_stage_stats, read_table, stage_path, write_json
+from gristmill.jobs.stage_io import (
+    batch_dir,
+    batches_of,
+    read_stage_stats,
+    read_table,
+    stage_path,
+    write_json,
+)
 from gristmill.jobs.tokenize_shards import MANIFEST
 from gristmill.pipeline import card_plots, langid
 from gristmill.pipeline.card import render_card
@@ -59,27 +66,53 @@ def tokens_of(df: DataFrame, encoding: str) -> int:
     return counted.agg(F.sum("tokens")).first()[0] or 0
 
 
-def stage_tokens(
-    spark: SparkSession, out: Path, stages: dict[str, dict[str, Any]], cfg: Config
-) -> dict[str, Any]:
-    """Tokens (without EOT) of what each stage received and kept. A stage receives what the
-    previous one kept; ingest receives the text of every record it extracted. Text changed inside
-    a stage (C4 line cleaning, decontamination cuts) shows as tokens lost with no document
-    dropped. Tokenize keeps every token: its out is the shards' tokens less one EOT a document."""
-    encoding = cfg.tokenize.encoding
-    counts: dict[str, Any] = {}
+def batch_stage_tokens(
+    spark: SparkSession, out: Path, batch: int, stages: list[str], encoding: str
+) -> dict[str, dict[str, int]]:
+    """One batch's tokens in and out of each stage, counted once and kept in
+    ``card/tokens/batch=N.json`` under the ledger's records of its stages: a nightly card
+    tokenizes the new batch's text only, and a batch whose stages were redone is counted again."""
+    records = Ledger.load(out).batch(batch)["stages"] if (out / "ledger.json").exists() else {}
+    key = {
+        "encoding": encoding,
+        "stages": {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in stages},
+    }
+    cache = out / FIGURES / "tokens" / f"{batch_dir(batch)}.json"
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if cached["key"] == key:
+            return cached["counts"]
+    counts: dict[str, dict[str, int]] = {}
     previous = None
     for stage in stages:
-        if stage == "tokenize":
-            s = stages[stage]
-            counts[stage] = {"in": previous, "out": s["tokens"] - s["out"]}
-            continue
-        table = read_table(spark, out, stage)
+        table = read_table(spark, out, stage, [batch])
         if previous is None:
             previous = tokens_of(table, encoding)
         kept = tokens_of(table.where(F.col("drop_reason").isNull()), encoding)
         counts[stage] = {"in": previous, "out": kept}
         previous = kept
+    write_json(cache, {"key": key, "counts": counts})
+    return counts
+
+
+def stage_tokens(
+    spark: SparkSession, out: Path, stages: dict[str, dict[str, Any]], cfg: Config
+) -> dict[str, Any]:
+    """Tokens (without EOT) of what each stage received and kept, summed over batches. A stage
+    receives what the previous one kept; ingest receives the text of every record it extracted.
+    Text changed inside a stage (C4 line cleaning, decontamination cuts) shows as tokens lost with
+    no document dropped. Tokenize keeps every token: its out is the shards' tokens less one EOT
+    a document."""
+    encoding = cfg.tokenize.encoding
+    text_stages = [s for s in stages if s != "tokenize"]
+    counts: dict[str, Any] = {s: {"in": 0, "out": 0} for s in text_stages}
+    for batch in batches_of(stage_path(out, text_stages[-1])):
+        for stage, c in batch_stage_tokens(spark, out, batch, text_stages, encoding).items():
+            counts[stage]["in"] += c["in"]
+            counts[stage]["out"] += c["out"]
+    if "tokenize" in stages:
+        s = stages["tokenize"]
+        counts["tokenize"] = {"in": counts[text_stages[-1]]["out"], "out": s["tokens"] - s["out"]}
     return {"encoding": encoding, "stages": counts}
 
 

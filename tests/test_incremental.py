@@ -101,6 +101,8 @@ def two_batches(spark, shared_data, tmp_path_factory):
         p.name: [p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes().hex()]
         for p in shards.iterdir()
     }
+    counted = out / "card" / "tokens" / "batch=00001.json"
+    files["card tokens"] = [counted.stat().st_mtime_ns, counted.read_text()]
     (root / "batch1-shards.json").write_text(json.dumps(files))
     kept = pq.read_table(out / "documents", columns=["url", "text", "n_words"]).to_pylist()
     long = sorted((d["url"], d["text"]) for d in kept if d["n_words"] > 400)
@@ -137,6 +139,10 @@ def test_a_new_batch_adds_shards_and_leaves_earlier_ones_untouched(two_batches):
         p.name: [p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes().hex()]
         for p in shards.iterdir()
     }
+    # ... and the card counted night 1's tokens once: night 2 counts its own batch only.
+    counted = out / "card" / "tokens" / "batch=00001.json"
+    after["card tokens"] = [counted.stat().st_mtime_ns, counted.read_text()]
+    assert (out / "card" / "tokens" / "batch=00002.json").is_file()
     assert after == before and any(name.endswith(".bin") for name in before)
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     # Batch 2 (a mirror of pages batch 1 kept) added no document, so it lists no shard.
