@@ -102,6 +102,12 @@ def _with_index(batches: Iterator[Any], body: Callable[..., Any], index: Broadca
     return body(batches, index=index.value, **kw)
 
 
+# (ngram, docs) as of the previous batch, None for the first.
+Counts = DataFrame | None
+# (n-grams acted on, n-grams ignored as too common, the decontaminated table, running counts).
+Decontaminated = tuple[np.ndarray, np.ndarray, DataFrame, DataFrame]
+
+
 def document_counts(pairs: DataFrame, before: DataFrame | None) -> DataFrame:
     """(ngram, docs): the training documents holding each benchmark n-gram, in this batch and,
     with ``before`` (the same table as of the previous batch), every batch so far. Its size is
@@ -125,12 +131,8 @@ def too_common(pairs: DataFrame, counts: DataFrame, cfg: Config) -> tuple[np.nda
 
 
 def broadcast_path(
-    spark: SparkSession,
-    docs: DataFrame,
-    index: NgramIndex,
-    cfg: Config,
-    before: DataFrame | None,
-) -> tuple[np.ndarray, np.ndarray, DataFrame, DataFrame]:
+    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config, before: Counts
+) -> Decontaminated:
     """The benchmark n-grams travel as a Spark broadcast of sorted uint64 arrays (16 bytes an
     n-gram with its owner mask): GPT-3's whole evaluation suite is a few tens of MB."""
     n = cfg.decontaminate.ngram
@@ -153,12 +155,8 @@ def broadcast_path(
 
 
 def join_path(
-    spark: SparkSession,
-    docs: DataFrame,
-    index: NgramIndex,
-    cfg: Config,
-    before: DataFrame | None,
-) -> tuple[np.ndarray, np.ndarray, DataFrame, DataFrame]:
+    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config, before: Counts
+) -> Decontaminated:
     """Too many benchmark n-grams to broadcast: join them with every document's n-grams, then
     hand each document the matched n-grams it must cut."""
     table = pa.table(
