@@ -67,12 +67,16 @@ def tokens_of(df: DataFrame, encoding: str) -> int:
 
 
 def batch_stage_tokens(
-    spark: SparkSession, out: Path, batch: int, stages: list[str], encoding: str
+    spark: SparkSession,
+    out: Path,
+    batch: int,
+    stages: list[str],
+    encoding: str,
+    records: dict[str, Any],
 ) -> dict[str, dict[str, int]]:
     """One batch's tokens in and out of each stage, counted once and kept in
     ``card/tokens/batch=N.json`` under the ledger's records of its stages: a nightly card
     tokenizes the new batch's text only, and a batch whose stages were redone is counted again."""
-    records = Ledger.load(out).batch(batch)["stages"] if (out / "ledger.json").exists() else {}
     key = {
         "encoding": encoding,
         "stages": {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in stages},
@@ -106,8 +110,13 @@ def stage_tokens(
     encoding = cfg.tokenize.encoding
     text_stages = [s for s in stages if s != "tokenize"]
     counts: dict[str, Any] = {s: {"in": 0, "out": 0} for s in text_stages}
+    ledger = Ledger.load(out)
+    recorded = {b["batch"]: b["stages"] for b in ledger.batches}
     for batch in batches_of(stage_path(out, text_stages[-1])):
-        for stage, c in batch_stage_tokens(spark, out, batch, text_stages, encoding).items():
+        records = recorded.get(batch, {})
+        for stage, c in batch_stage_tokens(
+            spark, out, batch, text_stages, encoding, records
+        ).items():
             counts[stage]["in"] += c["in"]
             counts[stage]["out"] += c["out"]
     if "tokenize" in stages:

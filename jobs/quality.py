@@ -58,10 +58,7 @@ def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:
     rows = (
         scored.where(F.col("perplexity").isNotNull() & ~F.isnan("perplexity"))
         .groupBy("lang")
-        .agg(
-            F.percentile_approx("perplexity", [p / 100 for p in PERCENTILES], 100_000).alias("q"),
-            F.count("*").alias("docs"),
-        )
+        .agg(F.percentile_approx("perplexity", [p / 100 for p in PERCENTILES], 100_000).alias("q"))
         .collect()
     )
     return {r["lang"]: list(r["q"]) for r in rows if r["lang"] is not None}

@@ -93,7 +93,7 @@ def open_input(uri: str, policy: RetryPolicy | None = None, size: int | None = N
     OSErrors when the input cannot be read at all.
     """
     policy = policy or RetryPolicy()
-    if is_url(uri) or is_s3(uri):
+    if is_remote(uri):
         stream = ResumableStream(source_for(uri, policy), policy, size)
         return io.BufferedReader(stream, buffer_size=1 << 20)
     return Path(uri.removeprefix("file://")).open("rb")

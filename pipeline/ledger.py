@@ -262,6 +262,8 @@ class Ledger:
         """Why a stage of a batch is to be run: first time, a new configuration (its digest), or
         an earlier stage redone (recorded when that one invalidated it)."""
         record = self.batch(batch_id)["stages"].get(stage)
+        if record is not None and record.get("digest") == digest:
+            return "run again on request"
         if record is not None:
             return f"configuration changed (digest {record.get('digest')} -> {digest})"
         return self.batch(batch_id).get("redo", {}).get(stage, "first run")

@@ -117,7 +117,6 @@ class ResumableStream(io.RawIOBase):
         self._pos = 0
         self._size = size  # known from the ledger, else learnt from the first response
         self._body: BinaryIO | None = None
-        self.retries = 0  # over the whole read, for the stats
         self.error: BaseException | None = None
 
     def readable(self) -> bool:
@@ -172,7 +171,6 @@ class ResumableStream(io.RawIOBase):
                     raise self.error from exc
                 time.sleep(self._policy.delay(failures, getattr(exc, "retry_after", None)))
                 failures += 1
-                self.retries += 1
                 continue
             self._pos += n
             return n
