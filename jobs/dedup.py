@@ -15,8 +15,9 @@ As NeMo Curator lays out fuzzy dedup, in named steps (FineWeb's parameters by de
 
 "Best" is the highest quality_score (null counts as worst), ties to the smallest doc_id: the same
 decision on every run and every partitioning. A batch is also deduplicated against what earlier
-batches kept: their text hashes (exact) and stored bands (near); an earlier document always wins,
-because it may already be in shards someone trained on.
+batches kept: their text hashes (exact) and stored bands (near), looked up in the key indexes
+of :mod:`gristmill.jobs.key_index` so that a batch reads in proportion to its own size; an
+earlier document always wins, because it may already be in shards someone trained on.
 :mod:`gristmill.pipeline.connected_components` is the same algorithm on one machine with
 datasketch, the reference this job is tested against.
 
@@ -29,17 +30,27 @@ import argparse
 import functools
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
 from gristmill.jobs.connected_components import connected_components
+from gristmill.jobs.key_index import KeyIndex, band_keys, exact_keys
 from gristmill.jobs.options import add_common, fail_usage, job_main
-from gristmill.jobs.stage_io import batch_dir, commit, read_kept, temp_path, write_stage
+from gristmill.jobs.stage_io import (
+    batch_dir,
+    commit,
+    read_kept,
+    read_table,
+    temp_path,
+    write_stage,
+)
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
 from gristmill.pipeline.ledger import Ledger, LedgerError
@@ -56,6 +67,14 @@ from gristmill.schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema
 STAGE = "dedup"
 CLUSTERS_DIR = "dedup/clusters"  # <output>/dedup/clusters/batch=N/
 SIGNATURES = "dedup/signatures"  # <output>/dedup/signatures/batch=N/: LSH bands of kept docs
+INDEX_DIR = "dedup/index"  # <output>/dedup/index/{exact,bands}/: earlier batches' keys, indexed
+TEXT_HASH = "blake2b-128 of NFKC, lower-cased, whitespace-joined text"
+EXACT_QUERY = pa.schema(
+    [pa.field("text_hash", pa.string()), pa.field("key", pa.int64()), pa.field("lo", pa.int64())]
+)
+BAND_QUERY = pa.schema(
+    [*BAND_ROWS_SCHEMA, pa.field("key", pa.int64(), nullable=False), pa.field("lo", pa.int64())]
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -216,6 +235,67 @@ def batch_band_rows(docs: DataFrame, params: MinHashParams) -> DataFrame:
     )
 
 
+def with_keys(df: DataFrame, keys: tuple[Column, Column]) -> DataFrame:
+    return df.withColumn("key", keys[0]).withColumn("lo", keys[1])
+
+
+class EarlierKeys:
+    """The exact hashes and LSH bands of the documents earlier batches kept, as key indexes
+    (:mod:`gristmill.jobs.key_index`) that a batch reads in proportion to its own size.
+
+    Built from, and rebuilt when needed from, each batch's dedup table (text_hash of the kept
+    rows) and ``dedup/signatures/batch=N/`` (their bands), which stay the record.
+    """
+
+    def __init__(self, spark: SparkSession, out: Path, cfg: Config, earlier: list[int]):
+        self.spark, self.out = spark, out
+        target = cfg.spark.advisory_partition_mb << 20
+        self.exact = KeyIndex(spark, out / INDEX_DIR / "exact", {"text_hash": TEXT_HASH}, target)
+        self.exact.prepare(earlier, self._exact_source)
+        params = asdict(MinHashParams.from_config(cfg))
+        self.bands = (
+            KeyIndex(spark, out / INDEX_DIR / "bands", params, target) if cfg.dedup.fuzzy else None
+        )
+        if self.bands is not None:
+            self.bands.prepare(earlier, self._band_source)
+
+    def _exact_source(self, batches: list[int]) -> DataFrame:
+        kept = read_table(self.spark, self.out, STAGE, batches).where(F.col("drop_reason").isNull())
+        return with_keys(kept, exact_keys("text_hash"))
+
+    def _band_source(self, batches: list[int]) -> DataFrame:
+        base = (self.out / SIGNATURES).resolve()
+        paths = [str(base / batch_dir(b)) for b in batches]
+        bands = self.spark.read.option("basePath", str(base)).parquet(*paths)
+        return with_keys(bands, band_keys("band", "bucket"))
+
+    def seen(self, hashed: DataFrame) -> DataFrame:
+        """The text_hash values of ``hashed`` that an earlier batch kept."""
+        queries = with_keys(hashed.select("text_hash").distinct(), exact_keys("text_hash"))
+        return self.exact.lookup(queries, EXACT_QUERY).select("text_hash").distinct()
+
+    def band_rows(self, bands: DataFrame) -> DataFrame:
+        """(doc_id, band, bucket, batch) of the earlier kept documents sharing a bucket with
+        ``bands``."""
+        assert self.bands is not None
+        queries = with_keys(bands, band_keys("band", "bucket"))
+        return (
+            self.bands.lookup(queries, BAND_QUERY)
+            .select(F.col("earlier_doc").alias("doc_id"), "band", "bucket", "earlier_batch")
+            .distinct()
+        )
+
+    def add(self, written: DataFrame, bands: DataFrame | None, batch: int) -> None:
+        """Add what this batch kept, for the batches to come."""
+        kept = written.where(F.col("drop_reason").isNull()).withColumn("batch", F.lit(batch))
+        self.exact.add(with_keys(kept, exact_keys("text_hash")), batch)
+        if self.bands is not None and bands is not None:
+            self.bands.add(
+                with_keys(bands.withColumn("batch", F.lit(batch)), band_keys("band", "bucket")),
+                batch,
+            )
+
+
 def run_batch(
     spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
 ) -> dict[str, Any]:
@@ -225,9 +305,11 @@ def run_batch(
         earlier = ledger.completed_before(batch, STAGE)
     except LedgerError as exc:
         fail_usage(str(exc))
+    index = EarlierKeys(spark, out, cfg, earlier)
     docs = read_kept(spark, out, "quality", [batch])
     hashed = docs.mapInArrow(functools.partial(with_text_hash, schema=DEDUP), spark_schema(DEDUP))
-    seen = read_kept(spark, out, STAGE, earlier).select("text_hash") if earlier else None
+    hashed = hashed.persist(StorageLevel.MEMORY_AND_DISK)
+    seen = index.seen(hashed) if earlier and cfg.dedup.exact else None
     if cfg.dedup.exact:
         hashed = mark_exact(hashed)
         if seen is not None:
@@ -237,22 +319,24 @@ def run_batch(
         exact = written.where(F.col("drop_reason") == EXACT_DUPLICATE)
         return {
             "exact_duplicates": exact.join(seen, "text_hash", "left_semi").count()
-            if seen is not None and cfg.dedup.exact
+            if seen is not None
             else 0
         }
 
     if not cfg.dedup.fuzzy:
-        return write_stage(
-            hashed.select(*DEDUP.names),
-            out,
-            STAGE,
-            lambda w: {"dedup": removed(w) | {"against_earlier": against_earlier(w)}},
-            batch,
-        )
+
+        def exact_only(written: DataFrame) -> dict[str, Any]:
+            section = removed(written) | {"against_earlier": against_earlier(written)}
+            index.add(written, None, batch)
+            return {"dedup": section}
+
+        try:
+            return write_stage(hashed.select(*DEDUP.names), out, STAGE, exact_only, batch)
+        finally:
+            hashed.unpersist()
 
     work = temp_path(out, out / CLUSTERS_DIR / batch_dir(batch))
     spark.sparkContext.setCheckpointDir(str((work / "checkpoints").resolve()))
-    hashed = hashed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         params = MinHashParams.from_config(cfg)
         survivors = hashed.where(F.col("drop_reason").isNull())
@@ -260,13 +344,12 @@ def run_batch(
         texts = survivors.select("doc_id", "text")
         all_bands = bands.withColumn("earlier", F.lit(False))
         if earlier:
-            stored = [str((out / SIGNATURES / batch_dir(b)).resolve()) for b in earlier]
+            matched = index.band_rows(bands).checkpoint()
             all_bands = all_bands.unionByName(
-                spark.read.parquet(*stored).withColumn("earlier", F.lit(True))
+                matched.drop("earlier_batch").withColumn("earlier", F.lit(True))
             )
-            texts = texts.unionByName(
-                read_kept(spark, out, STAGE, earlier).select("doc_id", "text")
-            )
+            if cfg.dedup.verify_jaccard:
+                texts = texts.unionByName(earlier_texts(spark, out, matched))
         clusters, info = near_duplicate_clusters(survivors, all_bands, texts, cfg)
         clusters.select(*DEDUP_CLUSTERS.names).write.parquet(str((work / "clusters").resolve()))
         clusters = spark.read.parquet(str((work / "clusters").resolve()))
@@ -287,6 +370,8 @@ def run_batch(
             section["against_earlier"] = against_earlier(written) | {
                 "fuzzy_duplicates": late.count()
             }
+            kept_bands = spark.read.parquet(str((work / "signatures").resolve()))
+            index.add(written, kept_bands, batch)
             commit(work / "clusters", out / CLUSTERS_DIR / batch_dir(batch), out)
             commit(work / "signatures", out / SIGNATURES / batch_dir(batch), out)
             return {"dedup": section}
@@ -295,6 +380,20 @@ def run_batch(
     finally:
         hashed.unpersist()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def earlier_texts(spark: SparkSession, out: Path, matched: DataFrame) -> DataFrame:
+    """(doc_id, text) of the earlier documents ``matched`` names, read from only the batches
+    that hold one (a small list: one entry per earlier batch at most)."""
+    holding = sorted(r[0] for r in matched.select("earlier_batch").distinct().collect())
+    if not holding:
+        return spark.createDataFrame([], "doc_id string, text string")
+    ids = matched.select("doc_id").distinct()
+    return (
+        read_kept(spark, out, STAGE, holding)
+        .select("doc_id", "text")
+        .join(ids, "doc_id", "left_semi")
+    )
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:

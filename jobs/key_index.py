@@ -1,0 +1,185 @@
+"""The key index of earlier batches on Spark: runs written, merged size-tiered, looked up.
+
+``<output>/dedup/index/<name>/manifest.json`` lists the runs and the batches each holds; a run is
+a folder of sorted Arrow files (:mod:`gristmill.pipeline.key_index`). A batch adds one run of its
+own keys; when :data:`FANOUT` runs share a level they are merged into one run of the next level,
+so after B batches there are at most ``FANOUT - 1`` runs per level, ``log_FANOUT(B)`` levels, and
+a lookup, which costs one binary search per run, stays proportional to the new batch.
+
+The index is derived data: the per-batch tables it is built from stay the record. Before a
+batch is looked up the index is made to hold exactly the batches the ledger says came before it
+(:meth:`KeyIndex.prepare`): runs holding a later batch (a batch redone, a stage killed after its
+run was added) are dropped and the batches they held are rebuilt from their tables, and a change
+of the parameters that made the keys rebuilds it all. Only the driver writes the manifest, with
+the output lock held; a run's folder is listed in it only once the run is whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from gristmill.jobs.stage_io import write_json
+from gristmill.pipeline.key_index import (
+    MATCH_FIELDS,
+    RUN_SCHEMA,
+    WRITTEN_SCHEMA,
+    RunFiles,
+    bits_for,
+    matches,
+    read_run_files,
+    write_run_files,
+)
+from gristmill.schemas.tables import spark_schema
+
+FANOUT = 4
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    level: int
+    batches: tuple[int, ...]
+    bits: int
+    rows: int
+
+
+def exact_keys(text_hash: str) -> tuple[Column, Column]:
+    """(key, lo) of an exact-duplicate hash: two independent 64-bit hashes of it."""
+    return F.xxhash64(text_hash), F.xxhash64(F.lit("lo"), text_hash)
+
+
+def band_keys(band: str, bucket: str) -> tuple[Column, Column]:
+    """(key, lo) of an LSH band row: the bucket is already a 64-bit hash; the band tells apart
+    equal buckets of different bands."""
+    return F.col(bucket), F.col(band).cast("long")
+
+
+class KeyIndex:
+    """One index (``dedup/index/<name>``) built with ``params``; see the module docstring."""
+
+    def __init__(
+        self, spark: SparkSession, root: Path, params: dict[str, Any], target_bytes: int
+    ):
+        self.spark = spark
+        self.root = root
+        self.params = params
+        self.target_bytes = target_bytes
+        self.runs = self._load()
+
+    def _load(self) -> list[Run]:
+        path = self.root / MANIFEST
+        if not path.is_file():
+            return []
+        manifest = json.loads(path.read_text())
+        if manifest["params"] != self.params:
+            return []
+        return [Run(**{**r, "batches": tuple(r["batches"])}) for r in manifest["runs"]]
+
+    def _save(self) -> None:
+        """Write the manifest, then remove every folder it does not list (merged or dropped
+        runs, and runs a killed stage left half-written)."""
+        runs = [asdict(r) | {"batches": list(r.batches)} for r in self.runs]
+        write_json(self.root / MANIFEST, {"params": self.params, "runs": runs})
+        listed = {r.name for r in self.runs}
+        for path in self.root.iterdir():
+            if path.is_dir() and path.name not in listed:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _files(self, run: Run) -> RunFiles:
+        return RunFiles(str((self.root / run.name).resolve()), run.bits)
+
+    @property
+    def batches(self) -> set[int]:
+        return {b for r in self.runs for b in r.batches}
+
+    def prepare(self, earlier: list[int], source: Callable[[list[int]], DataFrame]) -> None:
+        """Make the index hold exactly the batches ``earlier``; ``source(batches)`` gives the
+        (key, lo, doc_id, batch) rows of batches it must build again."""
+        wanted = set(earlier)
+        self.runs = [r for r in self.runs if set(r.batches) <= wanted]
+        missing = sorted(wanted - self.batches)
+        if missing:
+            level = int(math.log(len(missing), FANOUT))
+            self.runs.append(self._write(source(missing), level, tuple(missing)))
+        self._compact()
+
+    def add(self, rows: DataFrame, batch: int) -> None:
+        """Add one batch's (key, lo, doc_id, batch) rows as a run; merge runs as they fill up."""
+        self.runs.append(self._write(rows, 0, (batch,)))
+        self._compact()
+
+    def _write(self, rows: DataFrame, level: int, batches: tuple[int, ...]) -> Run:
+        count = rows.count()
+        bits = bits_for(count, self.target_bytes)
+        run = Run(
+            f"run-{batches[0]:05d}-{batches[-1]:05d}-{uuid.uuid4().hex[:8]}",
+            level,
+            batches,
+            bits,
+            count,
+        )
+        files = self._files(run)
+        Path(files.path).mkdir(parents=True)
+        if count:
+            prefix = F.shiftrightunsigned("key", 64 - bits) if bits else F.lit(0)
+            (
+                rows.select(*RUN_SCHEMA.names)
+                .repartition(2**bits, prefix)
+                .mapInArrow(
+                    functools.partial(write_run_files, run=files), spark_schema(WRITTEN_SCHEMA)
+                )
+                .agg(F.sum("rows"))
+                .collect()
+            )
+        return run
+
+    def _compact(self) -> None:
+        """Merge the oldest FANOUT runs of a level while some level has FANOUT; save."""
+        while True:
+            for level in sorted({r.level for r in self.runs}):
+                same = [r for r in self.runs if r.level == level]
+                if len(same) >= FANOUT:
+                    merged = same[:FANOUT]
+                    batches = tuple(sorted(b for r in merged for b in r.batches))
+                    self.runs = [r for r in self.runs if r not in merged]
+                    self.runs.append(self._write(self._read(merged), level + 1, batches))
+                    break
+            else:
+                break
+        self.runs.sort(key=lambda r: r.batches)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._save()
+
+    def _read(self, runs: list[Run]) -> DataFrame:
+        paths = sorted(str(p.resolve()) for r in runs for p in (self.root / r.name).glob("*.arrow"))
+        listing = self.spark.createDataFrame([(p,) for p in paths], "path string")
+        return listing.repartition(max(1, len(paths))).mapInArrow(
+            read_run_files, spark_schema(RUN_SCHEMA)
+        )
+
+    def lookup(self, queries: DataFrame, schema: pa.Schema) -> DataFrame:
+        """Each row of ``queries`` (of Arrow ``schema``, with key and lo) once per earlier row
+        with the same key, with that row's ``earlier_doc`` and ``earlier_batch``."""
+        out = pa.schema([*schema, *MATCH_FIELDS])
+        if not self.runs:
+            return self.spark.createDataFrame([], spark_schema(out))
+        bits = max(r.bits for r in self.runs)
+        if bits:
+            queries = queries.repartition(F.shiftrightunsigned("key", 64 - bits))
+        runs = [self._files(r) for r in self.runs]
+        return queries.select(*schema.names).mapInArrow(
+            functools.partial(matches, runs=runs, schema=out), spark_schema(out)
+        )

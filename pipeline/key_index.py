@@ -1,0 +1,167 @@
+"""An on-disk multimap from 128-bit keys to the documents earlier batches kept: sorted runs of
+memory-mapped Arrow files, looked up by binary search.
+
+Why this shape: a nightly batch must find which of its keys (LSH band buckets, exact text
+hashes) earlier batches already hold, at a cost that follows the batch, not the corpus. A join
+against a Parquet table reads the whole table every night. Here every run is split by the top
+bits of the key into files of bounded size, each file sorted by key and written as uncompressed
+Arrow IPC; a lookup memory-maps only the files its keys fall in and binary-searches them, so the
+pages it touches are about log2(file rows) per key, whatever the index holds. Runs are merged
+size-tiered, as an LSM tree does (:mod:`gristmill.jobs.key_index`), so a key meets a logarithmic
+number of runs and each row is rewritten a logarithmic number of times over the corpus's life.
+
+A key is two 64-bit halves (``key``, ``lo``), computed by Spark's ``xxhash64`` so that the writer
+and every lookup agree; a match needs both equal. This module holds the parts that run inside
+one task, over Arrow batches.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+RUN_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.int64(), nullable=False),
+        pa.field("lo", pa.int64(), nullable=False),
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("batch", pa.int32(), nullable=False),
+    ]
+)
+MATCH_FIELDS = [
+    pa.field("earlier_doc", pa.string(), nullable=False),
+    pa.field("earlier_batch", pa.int32(), nullable=False),
+]
+WRITTEN_SCHEMA = pa.schema([pa.field("rows", pa.int64(), nullable=False)])
+ROW_BYTES = 64  # key, lo, batch and a doc_id of ~40 bytes, with Arrow's offsets
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a run's files are and how its keys are split among them."""
+
+    path: str
+    bits: int
+
+    def file(self, prefix: int) -> Path:
+        return Path(self.path) / f"part-{prefix:0{max(1, (self.bits + 3) // 4)}x}.arrow"
+
+
+def bits_for(rows: int, target_bytes: int) -> int:
+    """Prefix bits that split ``rows`` into files of about ``target_bytes`` at most."""
+    files = rows * ROW_BYTES / max(1, target_bytes)
+    return 0 if files <= 1 else min(24, math.ceil(math.log2(files)))
+
+
+def prefixes(keys: np.ndarray, bits: int) -> np.ndarray:
+    """The file each signed 64-bit key falls in: its top ``bits`` bits, unsigned."""
+    if bits == 0:
+        return np.zeros(len(keys), dtype=np.int64)
+    return (keys.view(np.uint64) >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    """By unsigned key, then lo and doc_id: the order binary search needs, the same every run."""
+    unsigned = pc.cast(table.column("key"), pa.uint64(), safe=False)
+    order = pa.table({"k": unsigned, "lo": table.column("lo"), "doc_id": table.column("doc_id")})
+    indices = pc.sort_indices(
+        order, [("k", "ascending"), ("lo", "ascending"), ("doc_id", "ascending")]
+    )
+    return table.take(indices)
+
+
+def _write_file(table: pa.Table, path: Path) -> None:
+    """One sorted file, renamed into place: a retried or speculative task writes the same bytes."""
+    tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, RUN_SCHEMA) as writer:
+        writer.write_table(_sorted(table).combine_chunks())
+    os.replace(tmp, path)
+
+
+def write_run_files(batches: Iterable[pa.RecordBatch], run: RunFiles) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: write this task's rows (all rows of the prefixes it was given) to their
+    files; yield how many rows were written."""
+    rows = [b for b in batches if b.num_rows]
+    if not rows:
+        return
+    table = pa.Table.from_batches(rows).select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
+    keys = table.column("key").to_numpy()
+    Path(run.path).mkdir(parents=True, exist_ok=True)
+    for subset in _by_file(keys, run.bits):
+        prefix = int(prefixes(keys[subset[:1]], run.bits)[0])
+        _write_file(table.take(pa.array(subset)), run.file(prefix))
+    yield pa.RecordBatch.from_pydict({"rows": [table.num_rows]}, schema=WRITTEN_SCHEMA)
+
+
+def read_run_files(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body over a column ``path`` of run files: their rows (to merge runs)."""
+    for batch in batches:
+        for path in batch.column("path").to_pylist():
+            with pa.memory_map(path) as source:
+                yield from pa.ipc.open_file(source).read_all().to_batches()
+
+
+def _by_file(keys: np.ndarray, bits: int) -> list[np.ndarray]:
+    """The row numbers of ``keys`` grouped by the file their key falls in."""
+    if not len(keys):
+        return []
+    file_of = prefixes(keys, bits)
+    order = np.argsort(file_of, kind="stable")
+    starts = np.flatnonzero(np.diff(file_of[order], prepend=-1))
+    return np.split(order, starts[1:])
+
+
+def _matches_in_file(
+    path: Path, keys: np.ndarray, lo: np.ndarray
+) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """(query row, doc_id, batch) of every row of the file equal to a query key."""
+    if not path.is_file():
+        return np.zeros(0, dtype=np.int64), pa.array([], pa.string()), pa.array([], pa.int32())
+    with pa.memory_map(str(path)) as source:
+        stored = pa.ipc.open_file(source).read_all()
+    stored_keys = stored.column("key").chunk(0).to_numpy().view(np.uint64)
+    queries = keys.view(np.uint64)
+    left = np.searchsorted(stored_keys, queries, "left")
+    right = np.searchsorted(stored_keys, queries, "right")
+    counts = right - left
+    query_rows = np.repeat(np.arange(len(keys)), counts)
+    positions = np.repeat(left - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    stored_lo = stored.column("lo").chunk(0).to_numpy()
+    same = stored_lo[positions] == lo[query_rows]
+    query_rows, positions = query_rows[same], positions[same]
+    taken = pa.array(positions, pa.int64())
+    return (
+        query_rows,
+        pc.take(stored.column("doc_id"), taken).combine_chunks(),
+        pc.take(stored.column("batch"), taken).combine_chunks(),
+    )
+
+
+def matches(
+    batches: Iterable[pa.RecordBatch], runs: list[RunFiles], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: each input row (with ``key`` and ``lo``) once per stored row it matches,
+    with that row's ``earlier_doc`` and ``earlier_batch``; rows that match nothing are dropped."""
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        keys = batch.column("key").to_numpy()
+        lo = batch.column("lo").to_numpy()
+        for run in runs:
+            for subset in _by_file(keys, run.bits):
+                rows, docs, found = _matches_in_file(
+                    run.file(int(prefixes(keys[subset[:1]], run.bits)[0])), keys[subset], lo[subset]
+                )
+                if len(rows):
+                    table = pa.Table.from_batches([batch]).take(pa.array(subset[rows]))
+                    table = table.append_column(MATCH_FIELDS[0], docs)
+                    table = table.append_column(MATCH_FIELDS[1], found)
+                    yield from table.select(schema.names).cast(schema).to_batches()

@@ -1,0 +1,124 @@
+"""The key index of earlier batches: lookups equal a plain join, runs merge size-tiered, and a
+batch redone is dropped and rebuilt from its record."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from gristmill.jobs.key_index import FANOUT, KeyIndex
+from gristmill.pipeline.key_index import ROW_BYTES, RUN_SCHEMA, RunFiles, matches, write_run_files
+
+QUERY = pa.schema(
+    [pa.field("q", pa.int64()), pa.field("key", pa.int64()), pa.field("lo", pa.int64())]
+)
+
+
+def rows_of(batch: int, n: int, rng: np.random.Generator) -> pa.Table:
+    """n rows whose keys repeat (multimap) and cover the whole signed range (top bits vary)."""
+    keys = rng.integers(-(2**63), 2**63 - 1, size=n // 2, dtype=np.int64)
+    keys = np.concatenate([keys, keys[: n - len(keys)]])
+    return pa.table(
+        {
+            "key": keys,
+            "lo": rng.integers(0, 3, size=n, dtype=np.int64),
+            "doc_id": [f"b{batch}-d{i}" for i in range(n)],
+            "batch": pa.array([batch] * n, pa.int32()),
+        },
+        schema=RUN_SCHEMA,
+    )
+
+
+def expected(stored: list[pa.Table], queries: pa.Table) -> set[tuple[int, str, int]]:
+    """The plain join, in Python."""
+    by_key: dict[tuple[int, int], list[tuple[str, int]]] = {}
+    for table in stored:
+        for r in table.to_pylist():
+            by_key.setdefault((r["key"], r["lo"]), []).append((r["doc_id"], r["batch"]))
+    return {
+        (q["q"], doc, batch)
+        for q in queries.to_pylist()
+        for doc, batch in by_key.get((q["key"], q["lo"]), [])
+    }
+
+
+def queries_for(tables: list[pa.Table], rng: np.random.Generator) -> pa.Table:
+    """Keys that are stored (with the right and a wrong lo) and keys that are not."""
+    stored = pa.concat_tables(tables)
+    picked = stored.take(pa.array(rng.choice(stored.num_rows, 300, replace=False)))
+    keys = np.concatenate(
+        [picked.column("key").to_numpy()] * 2 + [rng.integers(-(2**63), 2**63 - 1, 100)]
+    )
+    lo = np.concatenate(
+        [picked.column("lo").to_numpy(), picked.column("lo").to_numpy() + 5, np.zeros(100, int)]
+    )
+    return pa.table({"q": np.arange(len(keys)), "key": keys, "lo": lo}, schema=QUERY)
+
+
+def found(batches) -> set[tuple[int, str, int]]:
+    return {(r["q"], r["earlier_doc"], r["earlier_batch"]) for b in batches for r in b.to_pylist()}
+
+
+@pytest.mark.parametrize("bits", [0, 3])
+def test_sorted_files_answer_like_a_join(tmp_path, bits):
+    rng = np.random.default_rng(bits)
+    table = rows_of(1, 2000, rng)
+    run = RunFiles(str(tmp_path), bits)
+    written = list(write_run_files(table.to_batches(max_chunksize=700), run))
+    assert sum(b.column("rows")[0].as_py() for b in written) == 2000
+    assert len(list(tmp_path.glob("*.arrow"))) == 2**bits
+    queries = queries_for([table], rng)
+    schema = pa.schema(
+        [*QUERY, pa.field("earlier_doc", pa.string()), pa.field("earlier_batch", pa.int32())]
+    )
+    got = found(matches(queries.to_batches(max_chunksize=128), [run], schema))
+    assert got == expected([table], queries)
+    assert len(got) > 300  # stored keys are found, repeated keys once per stored row
+
+
+def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
+    rng = np.random.default_rng(7)
+    tables = {b: rows_of(b, 600, rng) for b in range(1, FANOUT + 2)}
+    rebuilt: list[list[int]] = []
+
+    def source(batches: list[int]):
+        rebuilt.append(batches)
+        return spark.createDataFrame(
+            pa.concat_tables([tables[b] for b in batches]).combine_chunks().to_pandas()
+        )
+
+    root = tmp_path / "index"
+    index = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 200)
+    for batch in sorted(tables):
+        index.prepare(list(range(1, batch)), source)
+        index.add(spark.createDataFrame(tables[batch].to_pandas()), batch)
+    assert rebuilt == []
+    manifest = json.loads((root / "manifest.json").read_text())
+    levels = sorted((r["level"], tuple(r["batches"])) for r in manifest["runs"])
+    assert levels == [(0, (FANOUT + 1,)), (1, tuple(range(1, FANOUT + 1)))]
+    assert {p.name for p in root.iterdir() if p.is_dir()} == {r["name"] for r in manifest["runs"]}
+    assert all(r["bits"] >= 1 for r in manifest["runs"])  # split into files by key prefix
+
+    queries = queries_for(list(tables.values()), rng)
+    qdf = spark.createDataFrame(queries.to_pandas())
+    got = {
+        (r["q"], r["earlier_doc"], r["earlier_batch"]) for r in index.lookup(qdf, QUERY).collect()
+    }
+    assert got == expected(list(tables.values()), queries)
+
+    # Batch 3 is redone: the merged run holds it, so it goes, and batches 1-2 come from the record.
+    again = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 200)
+    again.prepare([1, 2], source)
+    assert rebuilt == [[1, 2]] and again.batches == {1, 2}
+    got = {
+        (r["q"], r["earlier_doc"], r["earlier_batch"]) for r in again.lookup(qdf, QUERY).collect()
+    }
+    assert got == expected([tables[1], tables[2]], queries)
+
+    # Other parameters (another MinHash shape): nothing of the old index is used.
+    other = KeyIndex(spark, root, {"v": 2}, target_bytes=ROW_BYTES * 200)
+    other.prepare([1], source)
+    assert rebuilt[-1] == [1] and other.batches == {1}
