@@ -12,7 +12,7 @@ from bench.timing import best_seconds
 from gristmill.pipeline.benchmarks import read_benchmark
 from gristmill.pipeline.config import DecontaminateConfig
 from gristmill.pipeline.decontaminate import build_index, decontaminate_batches, matched_hashes
-from gristmill.schemas.tables import DEDUP
+from gristmill.schemas.tables import DEDUP, with_text
 
 
 def measure() -> dict[str, float]:
@@ -23,7 +23,7 @@ def measure() -> dict[str, float]:
     index_s = time.perf_counter() - started
     texts = list(documents())
     rows = [{"doc_id": f"{i:032x}", "text": t} for i, t in enumerate(texts)]
-    batch = pa.RecordBatch.from_pylist(rows, schema=DEDUP)
+    batch = pa.RecordBatch.from_pylist(rows, schema=with_text(DEDUP))
     batches = [batch.slice(i, 256) for i in range(0, len(rows), 256)]
 
     def both_passes() -> None:

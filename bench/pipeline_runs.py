@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +143,20 @@ class PeakMemory(threading.Thread):
 STAGE_LINE = re.compile(r"^(?:batch \d+ )?(\w+): .*\(([\d.]+) s\)$")
 
 
-def run_pipeline(inputs: list[Path], out: Path, config: Path, master: str) -> dict[str, Any]:
+def run_pipeline(
+    inputs: list[Path] | list[str],
+    out: Path,
+    config: Path,
+    master: str,
+    benchmarks: Sequence[Path] = (),
+) -> dict[str, Any]:
     """``gristmill run`` in a subprocess: wall time, each stage's time, peak memory."""
     command = [
         str(GRISTMILL), "run", "--input", *map(str, inputs), "--output", str(out),
         "--config", str(config), "--master", master,
     ]  # fmt: skip
+    if benchmarks:
+        command += ["--benchmark", *map(str, benchmarks)]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     memory = PeakMemory(proc.pid)

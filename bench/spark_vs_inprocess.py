@@ -33,7 +33,7 @@ from gristmill.pipeline.minhash import MinHashParams, band_rows
 from gristmill.pipeline.quality import decide_batches, signal_batches
 from gristmill.pipeline.text_hash import with_text_hash
 from gristmill.pipeline.token_shards import tokenize_batches
-from gristmill.schemas.tables import DEDUP
+from gristmill.schemas.tables import DEDUP, with_text
 
 CORES = 2
 
@@ -59,11 +59,11 @@ def in_process(files: list[Path], cfg: Config, benchmarks: list[Path]) -> dict[s
     seconds["quality"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    hashed = pa.Table.from_batches(with_text_hash(docs.to_batches(), DEDUP)).to_pylist()
+    hashed = pa.Table.from_batches(with_text_hash(docs.to_batches(), with_text(DEDUP))).to_pylist()
     firsts = {}
     for row in sorted(hashed, key=lambda r: r["doc_id"]):
         firsts.setdefault(row["text_hash"], row)
-    survivors = pa.Table.from_pylist(list(firsts.values()), schema=DEDUP)
+    survivors = pa.Table.from_pylist(list(firsts.values()), schema=with_text(DEDUP))
     params = MinHashParams.from_config(cfg)
     bands = pa.Table.from_batches(band_rows(survivors.to_batches(max_chunksize=256), params))
     buckets = defaultdict(list)

@@ -24,6 +24,7 @@ from gristmill.jobs.options import add_common, fail_usage, job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     batches_of,
+    read_kept_texts,
     read_stage_stats,
     read_table,
     stage_path,
@@ -89,10 +90,9 @@ def batch_stage_tokens(
     counts: dict[str, dict[str, int]] = {}
     previous = None
     for stage in stages:
-        table = read_table(spark, out, stage, [batch])
         if previous is None:
-            previous = tokens_of(table, encoding)
-        kept = tokens_of(table.where(F.col("drop_reason").isNull()), encoding)
+            previous = tokens_of(read_table(spark, out, stage, [batch]), encoding)
+        kept = tokens_of(read_kept_texts(spark, out, stage, [batch]), encoding)
         counts[stage] = {"in": previous, "out": kept}
         previous = kept
     write_json(cache, {"key": key, "counts": counts})

@@ -27,7 +27,7 @@ from gristmill.jobs.stage_io import (
     batch_dir,
     batches_of,
     commit,
-    read_kept,
+    read_kept_texts,
     temp_path,
     write_json,
     write_stage,
@@ -272,7 +272,7 @@ def run_batch(
     out = args.output
     benchmarks = args.benchmarks
     index = build_index(benchmarks, cfg.decontaminate.ngram)
-    docs = read_kept(spark, out, "dedup", [batch])
+    docs = read_kept_texts(spark, out, "dedup", [batch])
     try:
         earlier = ledger.completed_before(batch, STAGE)
     except LedgerError as exc:
@@ -313,7 +313,10 @@ def run_batch(
             }
         }
 
-    return write_stage(cleaned, out, STAGE, report, batch)
+    # Only the texts a cut changed are stored: the others are the dedup stage's input text.
+    changed = (F.col("chars_removed") > 0) & F.col("drop_reason").isNull()
+    stored = cleaned.withColumn("text", F.when(changed, F.col("text")))
+    return write_stage(stored.select(*DECONTAMINATE.names), out, STAGE, report, batch)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from gristmill.jobs.options import add_common, fail_usage, job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     commit,
-    read_kept,
+    read_kept_texts,
     read_table,
     temp_path,
     write_stage,
@@ -62,11 +62,12 @@ from gristmill.pipeline.minhash import (
     pair_jaccard,
 )
 from gristmill.pipeline.text_hash import with_text_hash
-from gristmill.schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema
+from gristmill.schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema, with_text
 
 STAGE = "dedup"
 CLUSTERS_DIR = "dedup/clusters"  # <output>/dedup/clusters/batch=N/
 SIGNATURES = "dedup/signatures"  # <output>/dedup/signatures/batch=N/: LSH bands of kept docs
+HASHED = with_text(DEDUP)  # the rows dedup works on; its table drops the text
 INDEX_DIR = "dedup/index"  # <output>/dedup/index/{exact,bands}/: earlier batches' keys, indexed
 TEXT_HASH = "blake2b-128 of NFKC, lower-cased, whitespace-joined text"
 EXACT_QUERY = pa.schema(
@@ -306,8 +307,8 @@ def run_batch(
     except LedgerError as exc:
         fail_usage(str(exc))
     index = EarlierKeys(spark, out, cfg, earlier)
-    docs = read_kept(spark, out, "quality", [batch])
-    hashed = docs.mapInArrow(functools.partial(with_text_hash, schema=DEDUP), spark_schema(DEDUP))
+    docs = read_kept_texts(spark, out, "quality", [batch])
+    hashed = docs.mapInArrow(functools.partial(with_text_hash, schema=HASHED), spark_schema(HASHED))
     hashed = hashed.persist(StorageLevel.MEMORY_AND_DISK)
     seen = index.seen(hashed) if earlier and cfg.dedup.exact else None
     if cfg.dedup.exact:
@@ -390,7 +391,7 @@ def earlier_texts(spark: SparkSession, out: Path, matched: DataFrame) -> DataFra
         return spark.createDataFrame([], "doc_id string, text string")
     ids = matched.select("doc_id").distinct()
     return (
-        read_kept(spark, out, STAGE, holding)
+        read_kept_texts(spark, out, STAGE, holding)
         .select("doc_id", "text")
         .join(ids, "doc_id", "left_semi")
     )

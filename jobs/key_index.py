@@ -70,9 +70,7 @@ def band_keys(band: str, bucket: str) -> tuple[Column, Column]:
 class KeyIndex:
     """One index (``dedup/index/<name>``) built with ``params``; see the module docstring."""
 
-    def __init__(
-        self, spark: SparkSession, root: Path, params: dict[str, Any], target_bytes: int
-    ):
+    def __init__(self, spark: SparkSession, root: Path, params: dict[str, Any], target_bytes: int):
         self.spark = spark
         self.root = root
         self.params = params

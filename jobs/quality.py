@@ -33,10 +33,10 @@ from gristmill.filters.perplexity import (
 )
 from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
 from gristmill.jobs.options import add_common, fail_usage, job_main
-from gristmill.jobs.stage_io import read_kept, read_table, write_json, write_stage
+from gristmill.jobs.stage_io import ROW_KEY, read_kept, read_table, write_json, write_stage
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.ledger import Ledger, file_sha256
-from gristmill.pipeline.quality import decide_batches, signal_batches
+from gristmill.pipeline.quality import decide_batches, recleaned_batches, signal_batches
 from gristmill.schemas.tables import QUALITY, spark_schema
 
 STAGE = "quality"
@@ -117,6 +117,20 @@ def _model_info(path: str | None) -> dict[str, str] | None:
     return {"path": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
+def with_cleaned_texts(
+    spark: SparkSession, out: Path, decided: DataFrame, batch: int, cfg: Config
+) -> DataFrame:
+    """A re-selection may keep documents the first selection dropped, whose cleaned text was
+    not stored: clean them again from the ingest table's text."""
+    ingest = read_table(spark, out, "ingest", [batch]).where(F.col("text").isNotNull())
+    joined = decided.join(
+        ingest.select(*ROW_KEY, F.col("text").alias("ingest_text")), list(ROW_KEY), "left"
+    )
+    return joined.mapInArrow(
+        functools.partial(recleaned_batches, cfg=cfg.quality), spark_schema(QUALITY)
+    )
+
+
 def run_batch(
     spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
 ) -> dict[str, Any]:
@@ -145,6 +159,8 @@ def run_batch(
             },
             "reselected": reselect,
         }
+        if reselect:
+            decided = with_cleaned_texts(spark, out, decided, batch, cfg)
         return write_stage(decided, out, STAGE, lambda _t: extra, batch)
     finally:
         scored.unpersist()

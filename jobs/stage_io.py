@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.schemas.stats import STAGE_STATS_FILE, check_counts, merge_stage_stats, stage_counts
+from gristmill.schemas.tables import STAGES
 
 TMP_DIR = "tmp"
 BATCH_COLUMN = "batch"
@@ -134,6 +135,30 @@ def read_kept(
     else:
         df = read_table(spark, out, stage, batches)
     return df.where(F.col("drop_reason").isNull()).drop("drop_reason", BATCH_COLUMN)
+
+
+# The stages whose tables hold text (see gristmill.schemas.tables.TEXT), in flow order, and the
+# columns that name one row of the ingest table (ingest drops a record id repeated in a file).
+TEXT_STAGES = ("ingest", "quality", "decontaminate")
+ROW_KEY = ("doc_id", "input_file")
+
+
+def read_kept_texts(
+    spark: SparkSession, out: Path, stage: str, batches: Iterable[int] | None = None
+) -> DataFrame:
+    """:func:`read_kept` with each document's text as of ``stage``: its own stored text where
+    the stage changed it, else the nearest earlier stage's, down to ingest's."""
+    df = read_kept(spark, out, stage, batches)
+    order = STAGES.index(stage)
+    text = F.col("text") if stage in TEXT_STAGES else None
+    for source in reversed([s for s in TEXT_STAGES if STAGES.index(s) < order]):
+        stored = read_table(spark, out, source, batches).where(F.col("text").isNotNull())
+        alias = f"text_{source}"
+        df = df.join(stored.select(*ROW_KEY, F.col("text").alias(alias)), list(ROW_KEY), "left")
+        text = F.col(alias) if text is None else F.coalesce(text, F.col(alias))
+    if text is None:
+        return df
+    return df.withColumn("text", text).drop(*(f"text_{s}" for s in TEXT_STAGES))
 
 
 def write_stage(

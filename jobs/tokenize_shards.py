@@ -32,7 +32,7 @@ from gristmill.jobs.options import add_common, fail_usage, job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     commit,
-    read_kept,
+    read_kept_texts,
     temp_path,
     write_json,
     write_stage,
@@ -156,7 +156,8 @@ def run_batch(
     """One batch's kept documents -> ``documents/batch=N/``, ``shards/batch=N/`` and its
     ``files.json``; earlier batches' documents and shards are not read, let alone rewritten."""
     out = args.output
-    final = write_documents(read_kept(spark, out, "decontaminate", [batch]), out, batch)
+    kept = read_kept_texts(spark, out, "decontaminate", [batch]).select(*DOCUMENTS.names)
+    final = write_documents(kept, out, batch)
     docs = spark.read.parquet(str(final.resolve()))
     tok = cfg.tokenize
     tokenized = docs.select("doc_id", "text", *bucket_columns(tok.buckets)).mapInArrow(

@@ -33,6 +33,9 @@ BINARY = "binary_payload"
 UNDECODABLE = "undecodable"
 EXTRACTION_FAILED = "extraction_failed"
 EMPTY = "empty_text"
+# A WARC-Record-ID seen before in the same file: the spec makes it unique, and (doc_id,
+# input_file) is the key by which later stages find a document's text in the ingest table.
+REPEATED_RECORD = "repeated_record_id"
 
 
 def doc_id_for(record_id: str, input_name: str, index: int) -> str:
@@ -91,14 +94,20 @@ def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterat
     name = display_name(uri)
     index = 0
     truncated: list[str] = []
+    seen: set[str] = set()
     try:
         records = read_records(uri, cfg.max_record_bytes, cfg.network, size)
         for index, record in enumerate(records):
-            text, charset, reason = _document(record, cfg, extract)
+            doc_id = doc_id_for(record.record_id, name, index)
+            if doc_id in seen:
+                text, charset, reason = None, None, REPEATED_RECORD
+            else:
+                seen.add(doc_id)
+                text, charset, reason = _document(record, cfg, extract)
             if record.truncated:
                 truncated.append(record.record_id)
             yield {
-                "doc_id": doc_id_for(record.record_id, name, index),
+                "doc_id": doc_id,
                 "url": record.url,
                 "warc_date": record.date,
                 "warc_record_id": record.record_id,

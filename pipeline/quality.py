@@ -8,8 +8,9 @@ classifier, perplexity), the job computes each language's perplexity percentiles
 C4, FineWeb, classifier, perplexity bucket.
 
 C4's line cleaning is the one step that changes the text: the Gopher rules see the extracted
-text, FineWeb's rules, the classifier and the LM see (and the table keeps) the cleaned text, as
-in datatrove's FineWeb recipe.
+text, FineWeb's rules, the classifier and the LM see the cleaned text, as in datatrove's FineWeb
+recipe. The table stores the cleaned text only for the documents it keeps and where cleaning
+changed it (nearly every real page loses a line or two); the rest is the ingest table's text.
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ def _scores(texts: list[str], cfg: QualityConfig) -> tuple[list[Any], list[Any]]
 def signal_batches(
     batches: Iterable[pa.RecordBatch], cfg: QualityConfig
 ) -> Iterator[pa.RecordBatch]:
-    """First pass (mapInArrow body): kept ingest rows in, rows with every signal out."""
+    """First pass (mapInArrow body): kept ingest rows in, rows with every signal out; the text
+    only where C4 line cleaning changed it."""
     for batch in batches:
         rows = batch.to_pylist()
+        originals = []
         for row in rows:
             original = row["text"]
+            originals.append(original)
             row.update(gopher_quality.signals(original))
             row.update(gopher_repetition.signals(original))
             row.update(c4.signals(original, cfg.c4))
@@ -57,8 +61,10 @@ def signal_batches(
             row.update(fineweb.signals(row["text"]))
             row["n_words"], row["n_chars"] = len(row["text"].split()), len(row["text"])
         quality, perplexity = _scores([r["text"] for r in rows], cfg)
-        for row, q, p in zip(rows, quality, perplexity, strict=True):
+        for row, original, q, p in zip(rows, originals, quality, perplexity, strict=True):
             row["quality_score"], row["perplexity"] = q, p
+            if row["text"] == original:
+                row["text"] = None
         yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
 
 
@@ -109,4 +115,21 @@ def decide_batches(
                 row["perplexity"], cutoffs.get(row["lang"])
             )
             row["drop_reason"] = decide(row, cfg, seed)
+            if row["drop_reason"]:
+                row["text"] = None  # stored for the documents passed on only
+        yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
+
+
+def recleaned_batches(
+    batches: Iterable[pa.RecordBatch], cfg: QualityConfig
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body for a re-selection: rows with ``ingest_text`` in, QUALITY rows out, a kept
+    row without a stored text given its cleaned text again (it was dropped, so not stored)."""
+    for batch in batches:
+        rows = batch.to_pylist()
+        for row in rows:
+            original = row.pop("ingest_text")
+            if row["drop_reason"] is None and row["text"] is None and original is not None:
+                cleaned, _ = c4.clean(original, cfg.c4)
+                row["text"] = cleaned if cleaned != original else None
         yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)

@@ -56,10 +56,23 @@ QUALITY = pa.schema(
     [f for f in INGEST if f.name != "drop_reason"] + QUALITY_SIGNALS + [DROP_REASON]
 )
 
+# Text is stored once: the ingest table holds every document's text, and a later stage table
+# only the texts that stage changed (quality: C4 line cleaning; decontaminate: cuts), null for the
+# others. :func:`gristmill.jobs.stage_io.read_kept_texts` gives a stage's documents with their
+# text as of that stage.
+TEXT = pa.field("text", pa.string())
+
+# Dedup changes no text, so its table has none.
 DEDUP = pa.schema(
-    [f for f in QUALITY if f.name != "drop_reason"]
+    [f for f in QUALITY if f.name not in ("drop_reason", "text")]
     + [pa.field("text_hash", pa.string()), DROP_REASON]
 )
+
+
+def with_text(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with a text column: rows as a stage works on them, before text is stored."""
+    return schema if "text" in schema.names else schema.append(TEXT)
+
 
 # ``<output>/dedup/clusters/batch=N/``: one row per document in a near-duplicate cluster (two or
 # more documents linked by MinHash LSH). ``component`` is the cluster's smallest doc_id; ``kept``
@@ -78,6 +91,7 @@ DEDUP_CLUSTERS = pa.schema(
 DECONTAMINATE = pa.schema(
     [f for f in DEDUP if f.name != "drop_reason"]
     + [
+        TEXT,
         pa.field("contaminated_ngrams", pa.int64()),
         pa.field("chars_removed", pa.int64()),
         pa.field("benchmarks_matched", pa.list_(pa.string())),
@@ -85,7 +99,8 @@ DECONTAMINATE = pa.schema(
     ]
 )
 
-# The final documents: kept rows of the decontaminate stage, without drop_reason.
+# The final documents: kept rows of the decontaminate stage with their final text, without
+# drop_reason.
 DOCUMENTS = pa.schema([f for f in DECONTAMINATE if f.name != "drop_reason"])
 
 STAGES = ("ingest", "quality", "dedup", "decontaminate", "tokenize")

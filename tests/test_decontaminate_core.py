@@ -18,7 +18,7 @@ from gristmill.pipeline.decontaminate import (
     decontaminate_batches,
 )
 from gristmill.pipeline.ngrams import ngram_hashes, text_ngram_hashes, word_spans, words
-from gristmill.schemas.tables import DEDUP
+from gristmill.schemas.tables import DEDUP, with_text
 
 CFG = DecontaminateConfig()
 
@@ -32,7 +32,7 @@ def filler(n_words: int, seed: int) -> str:
 
 def run(text: str, index) -> dict:
     row = {name: None for name in DEDUP.names} | {"doc_id": "d", "text": text}
-    batch = pa.RecordBatch.from_pylist([row], schema=DEDUP)
+    batch = pa.RecordBatch.from_pylist([row], schema=with_text(DEDUP))
     (out,) = list(decontaminate_batches([batch], index, CFG))
     return out.to_pylist()[0]
 

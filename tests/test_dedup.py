@@ -42,7 +42,7 @@ from gristmill.pipeline.minhash import (
     shingles,
     signatures,
 )
-from gristmill.schemas.tables import QUALITY
+from gristmill.schemas.tables import INGEST, QUALITY
 
 REAL_DOCS = "reference/CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
 N_BASE = 120
@@ -121,20 +121,24 @@ def planted(shared_data) -> dict:
 
 
 def write_quality_stage(rows: list[dict], out: Path, files: int) -> None:
-    """A quality stage table as the dedup job reads it, split into ``files`` Parquet files."""
-    stage = stage_path(out, "quality", 1)
-    stage.mkdir(parents=True)
-    full = [{name: None for name in QUALITY.names} | r for r in rows]
+    """Ingest and quality stage tables as the dedup job reads them, split into ``files`` Parquet
+    files: the texts in ingest's, as stored (quality changed none)."""
+    full = [{name: None for name in QUALITY.names} | {"input_file": "in.warc.gz"} | r for r in rows]
     # A row dropped by the quality stage is not dedup's input.
     full.append(
         {name: None for name in QUALITY.names}
-        | {"doc_id": "q", "text": "x", "drop_reason": "too_few_words"}
+        | {"doc_id": "q", "input_file": "in.warc.gz", "text": "x", "drop_reason": "too_few_words"}
     )
-    for k in range(files):
-        pq.write_table(
-            pa.Table.from_pylist(full[k::files], schema=QUALITY), stage / f"part-{k}.parquet"
-        )
-    (stage / "_stats.json").write_text("{}")
+    for name, schema, stored in (
+        ("ingest", INGEST, [r | {"drop_reason": None} for r in full]),
+        ("quality", QUALITY, [r | {"text": None} for r in full]),
+    ):
+        stage = stage_path(out, name, 1)
+        stage.mkdir(parents=True)
+        for k in range(files):
+            table = pa.Table.from_pylist(stored[k::files], schema=schema)
+            pq.write_table(table, stage / f"part-{k}.parquet")
+        (stage / "_stats.json").write_text("{}")
 
 
 def run_dedup(spark, rows: list[dict], out: Path, files: int, partitions: int, **dedup_cfg):

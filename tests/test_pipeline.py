@@ -170,6 +170,37 @@ def test_shards_decode_to_the_documents(result):
     assert {s["split"] for s in manifest["shards"]} == {"train", "val"}
 
 
+def test_text_is_stored_once(result):
+    """Ingest holds every text; quality and decontaminate only the texts they changed, dedup
+    none; each document's final text is the latest stored one."""
+    out, _stats, _expected, docs = result
+
+    def rows(stage: str, columns: list[str]) -> dict[tuple[str, str], dict]:
+        table = pq.read_table(out / "stages" / stage, columns=["doc_id", "input_file", *columns])
+        return {(r["doc_id"], r["input_file"]): r for r in table.to_pylist()}
+
+    assert "text" not in pq.read_schema(next((out / "stages" / "dedup").rglob("*.parquet"))).names
+    ingest = rows("ingest", ["text"])
+    quality = rows("quality", ["text", "n_chars", "drop_reason"])
+    cleaned = {k for k, r in quality.items() if r["text"] is not None}
+    kept = {k for k, r in quality.items() if r["drop_reason"] is None}
+    assert cleaned and cleaned <= kept and len(kept) < len(quality)  # dropped rows: no text
+    for key in kept:
+        if key in cleaned:
+            assert quality[key]["text"] != ingest[key]["text"]
+        else:  # null: C4 cleaning left ingest's text as it was
+            assert quality[key]["n_chars"] == len(ingest[key]["text"])
+    decontaminated = rows("decontaminate", ["text", "chars_removed", "drop_reason"])
+    cut = {k for k, r in decontaminated.items() if r["text"] is not None}
+    assert cut and all(decontaminated[k]["chars_removed"] > 0 for k in cut)
+    for doc in docs:
+        key = (doc["doc_id"], doc["input_file"])
+        latest = next(
+            r["text"] for r in (decontaminated[key], quality[key], ingest[key]) if r["text"]
+        )
+        assert doc["text"] == latest
+
+
 def test_quality_buckets_and_weights(result, spark, tmp_path):
     out, _stats, _expected, docs = result
     copy = tmp_path / "copy"
@@ -253,6 +284,32 @@ def test_pareto_reselection_is_deterministic_and_favours_high_scores(
     rejected = a[a["drop_reason"] == "classifier_rejected"]["quality_score"]
     kept = a[a["drop_reason"].isna()]["quality_score"]
     assert len(rejected) > 0 and kept.mean() > rejected.mean()
+
+
+def test_reselection_restores_the_cleaned_text_of_revived_documents(
+    result, spark, demo_config, tmp_path
+):
+    """A dropped document's cleaned text is not stored; kept by a re-selection, it gets it."""
+    out, _stats, _expected, _docs = result
+    loose = deep_merge(
+        demo_config,
+        {
+            "quality": {"languages": [], "min_lang_score": 0.0},
+        },
+    )
+    copy = tmp_path / "copy"
+    shutil.copytree(out / "stages", copy / "stages")
+    shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
+    args = argparse.Namespace(output=copy, config=None, master=None, reselect=True, batch=None)
+    quality.run(spark, args, config_from_dict(loose))
+    after = pq.read_table(copy / "stages" / "quality").to_pandas().set_index("doc_id")
+    before = pq.read_table(out / "stages" / "quality").to_pandas().set_index("doc_id")
+    ingest = pq.read_table(out / "stages" / "ingest").to_pandas().set_index("doc_id")
+    revived = after[after["drop_reason"].isna() & before["drop_reason"].notna()]
+    assert revived["text"].notna().sum() > 0
+    for doc_id, row in after[after["drop_reason"].isna()].iterrows():
+        text = row["text"] if row["text"] is not None else ingest.loc[doc_id, "text"]
+        assert len(text) == row["n_chars"], doc_id
 
 
 def test_join_path_decontaminates_like_the_broadcast_path(result, spark, demo_config, tmp_path):
