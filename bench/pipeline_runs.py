@@ -140,7 +140,7 @@ class PeakMemory(threading.Thread):
             time.sleep(0.2)
 
 
-STAGE_LINE = re.compile(r"^(?:batch \d+ )?(\w+): .*\(([\d.]+) s\)$")
+STAGE_LINE = re.compile(r"^(?:batch \d+ )?(\w+): .*\(([\d.]+) s[,)]")
 
 
 def run_pipeline(

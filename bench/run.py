@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench import (
+    crawl_sim,
     decontaminate_throughput,
     dedup_quality,
     dedup_scaling,
@@ -52,6 +53,7 @@ MEASUREMENTS = {
     "spark_vs_inprocess": spark_vs_inprocess.measure,
     "pipeline_scaling": pipeline_scaling.measure,
     "pipeline_vs_datatrove": pipeline_vs_datatrove.measure,
+    "crawl_sim": crawl_sim.measure,
 }
 
 
@@ -69,7 +71,7 @@ def summarize(m: dict[str, dict]) -> int:
     dec, mh, qual = m["decontaminate"], m["minhash"], m["quality"]
     quality, dedup_scale = m["dedup_quality"], m["dedup_scaling"]
     overhead, scaling = m["spark_vs_inprocess"], m["pipeline_scaling"]
-    datatrove = m["pipeline_vs_datatrove"]
+    datatrove, crawl = m["pipeline_vs_datatrove"], m["crawl_sim"]
     results = {
         "ratios": {
             "minhash_vs_datasketch": mh["minhash_vs_datasketch_update_batch"],
@@ -80,6 +82,20 @@ def summarize(m: dict[str, dict]) -> int:
             "scaling_2x_time": scaling["scaling_2x_time"],
             "dedup_scaling_4x_time": dedup_scale["time_ratio_4x_docs"],
             "ingest_vs_floor": ing["ingest_vs_floor"],
+            "crawl_night8_vs_night2": crawl["night8_vs_night2"],
+            "crawl_output_vs_ingest_documents_shards": crawl["output_vs_ingest_documents_shards"],
+        },
+        "crawl_sim": {
+            k: crawl[k]
+            for k in (
+                "night_seconds",
+                "failed_share",
+                "inputs_lost",
+                "inputs_given_up",
+                "inputs_ingested_after_a_failed_night",
+                "rewritten_shard_bytes",
+                "one_vs_three_batches_differ",
+            )
         },
         "extraction_f1": {
             name: {dataset: m["f1"] for dataset, m in ext[name].items() if isinstance(m, dict)}
@@ -115,6 +131,7 @@ def summarize(m: dict[str, dict]) -> int:
             "spark_vs_inprocess": overhead,
             "pipeline_scaling": scaling,
             "pipeline_vs_datatrove": datatrove,
+            "crawl_sim": crawl,
         },
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "versions": {p: metadata.version(p) for p in PACKAGES} | datatrove.get("versions", {}),
