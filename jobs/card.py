@@ -10,29 +10,35 @@ import functools
 import json
 import platform
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.jobs import arguments
 from gristmill.jobs.dedup import CLUSTERS_DIR
-from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     batches_of,
+    commit,
     read_kept_texts,
     read_stage_stats,
     read_table,
     stage_path,
+    temp_path,
     write_json,
 )
 from gristmill.jobs.tokenize_shards import MANIFEST
 from gristmill.pipeline import card_plots, langid
 from gristmill.pipeline.card import render_card
+from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.ledger import Ledger, crawl_id_of, file_sha256
 from gristmill.pipeline.tokenizer import load_encoding
@@ -48,6 +54,13 @@ PACKAGES = (
     "tiktoken", "numpy", "numba",
 )  # fmt: skip
 QUANTILES = (0.1, 0.5, 0.9)
+# (column, log10 scale, title, x label) of the histograms drawn for the card.
+HISTOGRAMS = (
+    ("quality_score", False, "Quality classifier score", "P(high quality)"),
+    ("perplexity", True, "KenLM perplexity", "log10 perplexity"),
+    ("n_words", True, "Document length", "log10 words"),
+)
+BINS = 30
 
 
 def _count_tokens(batches: Iterator[pa.RecordBatch], encoding: str) -> Iterator[pa.RecordBatch]:
@@ -125,23 +138,93 @@ def stage_tokens(
     return {"encoding": encoding, "stages": counts}
 
 
-def signal_quantiles(spark: SparkSession, out: Path) -> dict[str, dict[str, float | None]]:
-    """p10/p50/p90 of every numeric quality signal over the documents the quality stage scored."""
-    table = read_table(spark, out, "quality")
-    numeric = [
-        f.name
-        for f in QUALITY_SIGNALS
-        if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
-    ]
-    row = table.agg(
-        *[F.percentile_approx(c, list(QUANTILES), 10_000).alias(c) for c in numeric],
-        *[F.count(c).alias(f"{c}__n") for c in numeric],
-    ).first()
+NUMERIC_SIGNALS = tuple(
+    f.name for f in QUALITY_SIGNALS if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+)
+BATCH_PARTS = "batches"  # card/batches/batch=N/: summary.json and the batch's row samples
+MERGED = "merged"  # card/merged/: the samples of every batch so far, merged
+SAMPLED = ("quality", "documents")
+
+
+def bottom_k(df: DataFrame, columns: list[str]) -> pa.Table:
+    """The batch's part of a card sample (:mod:`gristmill.pipeline.card_sample`)."""
+    hashed = df.select("doc_id", *columns).withColumn(HASH, F.xxhash64("doc_id"))
+    return hashed.orderBy(HASH, "doc_id").limit(SAMPLE_ROWS).toArrow()
+
+
+def batch_summary(
+    spark: SparkSession, out: Path, batch: int, records: dict[str, Any]
+) -> dict[str, Any]:
+    """What the card needs of one batch, computed once and kept in ``card/batches/batch=N/``
+    under the ledger's records of its stages (a batch redone is summarized again): input paths,
+    WARC-Date range, signal counts, languages, and bottom-k samples of its quality signals and
+    documents. A nightly card reads these, never the whole corpus."""
+    key = {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in STAGES}
+    folder = out / FIGURES / BATCH_PARTS / batch_dir(batch)
+    if (folder / "summary.json").is_file():
+        cached = json.loads((folder / "summary.json").read_text())
+        if cached["key"] == key:
+            return cached
+    ingest = read_table(spark, out, "ingest", [batch])
+    first, last = ingest.agg(F.min("warc_date"), F.max("warc_date")).first()
+    quality = read_table(spark, out, "quality", [batch])
+    counts = quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS]).first().asDict()
+    documents = spark.read.parquet(str((out / "documents" / batch_dir(batch)).resolve()))
+    summary = {
+        "key": key,
+        "paths": sorted(r[0] for r in ingest.select("input_file").distinct().collect()),
+        "warc_dates": [first, last],
+        "signal_counts": counts,
+        "languages": dict(documents.groupBy("lang").count().collect()),
+    }
+    tmp = temp_path(out, folder)
+    tmp.mkdir(parents=True)
+    pq.write_table(bottom_k(quality, list(NUMERIC_SIGNALS)), tmp / "quality.parquet")
+    histogrammed = [c for c, *_ in HISTOGRAMS]
+    pq.write_table(bottom_k(documents, histogrammed), tmp / "documents.parquet")
+    write_json(tmp / "summary.json", summary)
+    commit(tmp, folder, out)
+    return summary
+
+
+def merged_samples(out: Path, summaries: dict[int, dict[str, Any]]) -> dict[str, pa.Table]:
+    """The samples of every batch, merged: last night's merge plus the batches new since, or,
+    when an earlier batch was redone, all batches' samples again."""
+    folder = out / FIGURES / MERGED
+    keys = {str(b): s["key"] for b, s in summaries.items()}
+    done: dict[str, Any] = {}
+    if (folder / "keys.json").is_file():
+        done = json.loads((folder / "keys.json").read_text())
+    incremental = bool(done) and all(keys.get(b) == k for b, k in done.items())
+    if not incremental:
+        done = {}
+    merged = {}
+    tmp = temp_path(out, folder)
+    tmp.mkdir(parents=True)
+    for name in SAMPLED:
+        parts = [pq.read_table(folder / f"{name}.parquet")] if done else []
+        parts += [
+            pq.read_table(out / FIGURES / BATCH_PARTS / batch_dir(int(b)) / f"{name}.parquet")
+            for b in sorted(keys, key=int)
+            if b not in done
+        ]
+        merged[name] = merge(parts)
+        pq.write_table(merged[name], tmp / f"{name}.parquet")
+    write_json(tmp / "keys.json", keys)
+    commit(tmp, folder, out)
+    return merged
+
+
+def signal_quantiles(
+    sample: pa.Table, summaries: dict[int, dict[str, Any]]
+) -> dict[str, dict[str, float | None]]:
+    """p10/p50/p90 of every numeric quality signal over the documents the quality stage scored:
+    exact counts, quantiles of the merged sample (exact up to SAMPLE_ROWS documents)."""
     result = {}
-    for c in numeric:
-        values = row[c] or [None] * len(QUANTILES)
+    for c in NUMERIC_SIGNALS:
+        values = quantiles(sample, c, QUANTILES) or [None] * len(QUANTILES)
         result[c] = {f"p{round(q * 100)}": v for q, v in zip(QUANTILES, values, strict=True)}
-        result[c]["count"] = row[f"{c}__n"]
+        result[c]["count"] = sum(s["signal_counts"][c] for s in summaries.values())
     return result
 
 
@@ -190,20 +273,28 @@ def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, 
     }
 
 
-def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
+def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str, Any], pa.Table]:
+    """stats.json's content, and the sample of documents the figures are drawn from."""
     stages = {s: read_stage_stats(out, s) for s in STAGES if stage_path(out, s).exists()}
     for name, counts in stages.items():
         check_counts(name, counts)
     ingest = stages.get("ingest", {})
-    table = read_table(spark, out, "ingest")
-    paths = sorted(r["input_file"] for r in table.select("input_file").distinct().collect())
-    first, last = table.agg(F.min("warc_date"), F.max("warc_date")).first()
     ledger = Ledger.load(out)
+    recorded = {b["batch"]: b["stages"] for b in ledger.batches}
+    summaries = {
+        b: batch_summary(spark, out, b, recorded.get(b, {})) for b in batches_of(out / "documents")
+    }
+    samples = merged_samples(out, summaries)
+    paths = sorted({p for s in summaries.values() for p in s["paths"]})
+    dates = [d for s in summaries.values() for d in s["warc_dates"] if d]
+    first, last = (min(dates), max(dates)) if dates else (None, None)
+    languages: Counter[str] = Counter()
+    for s in summaries.values():
+        languages.update(s["languages"])
     sources = ledger.sources()
     crawls = {c for b in sources for c in b["crawl_ids"]} | {
         c for p in paths if (c := crawl_id_of(p))
     }
-    documents = spark.read.parquet(str((out / "documents").resolve()))
     quality_models = stages.get("quality", {}).get("models", {})
     lid = langid.model_path()
     stats: dict[str, Any] = {
@@ -220,12 +311,15 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
             "warc_dates": {"first": first, "last": last},
         },
         "stages": stages,
-        "languages": {r["lang"]: r["count"] for r in documents.groupBy("lang").count().collect()},
+        "languages": dict(languages),
         "models": {
             "lid.176": {"path": str(lid), "sha256": file_sha256(str(lid))},
             **{k: v for k, v in quality_models.items() if v},
         },
-        "quality_signals": signal_quantiles(spark, out) if "quality" in stages else {},
+        "quality_signals": signal_quantiles(samples["quality"], summaries)
+        if "quality" in stages
+        else {},
+        "sample_rows": SAMPLE_ROWS,
         "reproducibility": {
             "config_digest": cfg.digest(),
             "command": " ".join(["gristmill", *sys.argv[1:]]) if sys.argv else "",
@@ -237,10 +331,10 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
         stats["tokens"] = stage_tokens(spark, out, stages, cfg)
     if cfg.card.dedup_labels:
         stats["dedup_evaluation"] = dedup_evaluation(spark, out, Path(cfg.card.dedup_labels))
-    return stats
+    return stats, samples["documents"]
 
 
-add_arguments = add_common
+add_arguments = arguments.add_common
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
@@ -249,42 +343,20 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
         fail_usage(f"{args.output} has no shards yet; run the tokenize stage first")
 
 
-# (column, log10 scale, title, x label) of the histograms drawn for the card.
-HISTOGRAMS = (
-    ("quality_score", False, "Quality classifier score", "P(high quality)"),
-    ("perplexity", True, "KenLM perplexity", "log10 perplexity"),
-    ("n_words", True, "Document length", "log10 words"),
-)
-BINS = 30
-
-
-def histogram(df: DataFrame, column: str, log: bool) -> tuple[list[float], list[int]] | None:
-    """Equal-width histogram computed in Spark; None when the column has no values."""
-    x = F.log10(F.col(column)) if log else F.col(column)
-    values = df.select(x.alias("x")).where(F.col("x").isNotNull() & ~F.isnan("x"))
-    lo, hi = values.agg(F.min("x"), F.max("x")).first()
-    if lo is None:
-        return None
-    width = (hi - lo) / BINS or 1.0
-    index = F.least(F.floor((F.col("x") - lo) / width), F.lit(BINS - 1)).cast("int")
-    counts = dict(values.groupBy(index.alias("b")).count().collect())
-    return [lo + i * width for i in range(BINS + 1)], [counts.get(i, 0) for i in range(BINS)]
-
-
 def draw_figures(
-    spark: SparkSession, out: Path, stats: dict[str, Any], manifest: dict[str, Any]
+    out: Path, stats: dict[str, Any], manifest: dict[str, Any], documents: pa.Table
 ) -> list[tuple[str, str]]:
-    """(title, file) of each PNG written next to the card, in ``card/``."""
+    """(title, file) of each PNG written next to the card, in ``card/``; the histograms are of
+    ``documents``, the merged sample of the documents."""
     folder = out / FIGURES
     folder.mkdir(exist_ok=True)
-    documents = spark.read.parquet(str((out / "documents").resolve()))
     figures = [
         ("Funnel", card_plots.funnel(stats, folder / "funnel.png")),
         ("Languages", card_plots.languages(stats["languages"], folder / "languages.png")),
         ("Tokens per bucket", card_plots.bucket_tokens(manifest, folder / "buckets.png")),
     ]
     for column, log, title, xlabel in HISTOGRAMS:
-        hist = histogram(documents, column, log)
+        hist = histogram(documents, column, log, BINS)
         if hist:
             name = card_plots.histogram(*hist, title, xlabel, folder / f"{column}.png")
             figures.append((title, name))
@@ -293,10 +365,10 @@ def draw_figures(
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     out = args.output
-    stats = gather_stats(spark, out, cfg)
+    stats, documents = gather_stats(spark, out, cfg)
     write_json(out / STATS_FILE, stats)
     manifest = json.loads((out / "shards" / MANIFEST).read_text())
-    figures = draw_figures(spark, out, stats, manifest)
+    figures = draw_figures(out, stats, manifest, documents)
     card = out / CARD_FILE
     tmp = card.with_name(f".{CARD_FILE}.tmp")
     tmp.write_text(render_card(stats, manifest, cfg.to_dict(), figures))

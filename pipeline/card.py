@@ -126,7 +126,7 @@ def _processing(config: dict[str, Any], models: dict[str, Any]) -> list[str]:
     ]
 
 
-def _signals(signals: dict[str, dict[str, Any]]) -> list[str]:
+def _signals(signals: dict[str, dict[str, Any]], stats_sample: int) -> list[str]:
     if not signals:
         return []
 
@@ -136,7 +136,8 @@ def _signals(signals: dict[str, dict[str, Any]]) -> list[str]:
     return [
         "## Quality signals",
         "",
-        "Over every document the quality stage scored (before its decisions).",
+        "Over every document the quality stage scored (before its decisions): exact counts, "
+        f"quantiles of a uniform sample of up to {stats_sample:,} of them.",
         "",
         "| signal | documents | p10 | p50 | p90 |",
         "|---|---:|---:|---:|---:|",
@@ -269,7 +270,7 @@ def render_card(
         "",
         *_funnel(stats["stages"], stats.get("tokens")),
         "",
-        *_signals(stats.get("quality_signals", {})),
+        *_signals(stats.get("quality_signals", {}), stats.get("sample_rows", 0)),
         *_dedup(stats["stages"].get("dedup", {}).get("dedup"), stats.get("dedup_evaluation")),
         *_decontamination(
             stats["stages"].get("decontaminate", {}).get("benchmarks"), config["decontaminate"]
