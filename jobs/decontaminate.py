@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.broadcast import Broadcast
+from pyspark import SparkFiles
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
-from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs import arguments
+from gristmill.jobs.batches import check_standalone, run_standalone
+from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.stage_io import (
+    TMP_DIR,
     batch_dir,
     batches_of,
     commit,
@@ -47,6 +51,7 @@ from gristmill.pipeline.decontaminate import (
     decontaminate_joined_batches,
     dirty_examples,
     doc_ngram_batches,
+    load_index,
     matched_hashes,
 )
 from gristmill.pipeline.ledger import Ledger, LedgerError
@@ -58,23 +63,10 @@ BATCHES_DIR = "batches"  # decontamination/batches/batch=N/report.json
 # decontamination/ngram_counts/batch=N/: (ngram, docs) over batches 1..N, for "too common".
 COUNTS_DIR = "ngram_counts"
 REPORT = "report.json"
+JOIN_SLICE_ROWS = 1 << 20
 
 
-def add_benchmark_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--benchmark",
-        nargs="+",
-        default=[],
-        metavar="FILE",
-        help="benchmark test sets (JSONL, JSON, CSV/TSV, optionally .gz) whose 13-grams are "
-        "removed from the training text; added to decontaminate.benchmarks of the config",
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_benchmark_argument(parser)
-    add_batch_argument(parser)
-    add_common(parser)
+add_arguments = arguments.decontaminate
 
 
 def read_configured(path: Path, cfg: Config) -> Benchmark:
@@ -97,9 +89,59 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
         fail_usage(str(exc))
 
 
-def _with_index(batches: Iterator[Any], body: Callable[..., Any], index: Broadcast, **kw: Any):
-    """Run a mapInArrow body with the broadcast n-gram index, unpickled once per executor."""
-    return body(batches, index=index.value, **kw)
+@dataclass(frozen=True)
+class ShippedIndex:
+    """An n-gram index in a file that Spark copies once to each executor (``addFile``), where
+    every Python worker memory-maps it: one copy in memory per machine, shared by its workers'
+    page cache, instead of one unpickled copy per worker."""
+
+    file: str
+    names: tuple[str, ...]
+
+    def load(self) -> NgramIndex:
+        return load_index(SparkFiles.get(self.file), self.names)
+
+
+def ship(spark: SparkSession, index: NgramIndex, work: Path) -> ShippedIndex:
+    """Write ``index`` under ``work`` (named by its content) and register it with Spark."""
+    data = np.stack([index.hashes, index.owners]).astype(np.uint64)
+    name = f"ngram-index-{hashlib.sha256(data.tobytes()).hexdigest()[:16]}.npy"
+    path = (work / name).resolve()
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{name}.tmp")
+        with tmp.open("wb") as f:
+            np.save(f, data)
+        tmp.replace(path)
+    sc = spark.sparkContext
+    if not any(f.endswith(f"/{name}") for f in sc.listFiles):
+        sc.addFile(str(path))
+    return ShippedIndex(name, index.names)
+
+
+def _with_index(
+    batches: Iterator[Any], body: Callable[..., Any], index: ShippedIndex, **kw: Any
+) -> Iterator[Any]:
+    """Run a mapInArrow body with the shipped n-gram index, memory-mapped once per worker."""
+    return body(batches, index=index.load(), **kw)
+
+
+def index_rows(
+    batches: Iterator[pa.RecordBatch], index: ShippedIndex, parts: int
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body over ``spark.range(parts)``: slice ``id`` of the index as (ngram, owner)
+    rows, so that the join path's table of benchmark n-grams is built by the executors."""
+    loaded = index.load()
+    size = -(-len(loaded.hashes) // parts)
+    for batch in batches:
+        for part in batch.column("id").to_pylist():
+            rows = slice(part * size, (part + 1) * size)
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "ngram": np.asarray(loaded.hashes[rows]).view(np.int64),
+                    "owner": np.asarray(loaded.owners[rows]).view(np.int64),
+                }
+            )
 
 
 # (ngram, docs) as of the previous batch, None for the first.
@@ -131,20 +173,24 @@ def too_common(pairs: DataFrame, counts: DataFrame, cfg: Config) -> tuple[np.nda
 
 
 def broadcast_path(
-    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config, before: Counts
+    spark: SparkSession,
+    docs: DataFrame,
+    index: NgramIndex,
+    cfg: Config,
+    before: Counts,
+    work: Path,
 ) -> Decontaminated:
-    """The benchmark n-grams travel as a Spark broadcast of sorted uint64 arrays (16 bytes an
-    n-gram with its owner mask): GPT-3's whole evaluation suite is a few tens of MB."""
+    """The benchmark n-grams go to every executor as a file of sorted uint64 arrays (16 bytes an
+    n-gram with its owner mask; GPT-3's whole evaluation suite is a few tens of MB), which each
+    worker memory-maps and binary-searches."""
     n = cfg.decontaminate.ngram
     pairs = docs.select("doc_id", "text").mapInArrow(
-        functools.partial(
-            _with_index, body=matched_hashes, index=spark.sparkContext.broadcast(index), n=n
-        ),
+        functools.partial(_with_index, body=matched_hashes, index=ship(spark, index, work), n=n),
         "doc_id string, ngram long",
     )
     counts = document_counts(pairs, before)
     acted, ignored = too_common(pairs, counts, cfg)
-    active = spark.sparkContext.broadcast(index.without(ignored))
+    active = ship(spark, index.without(ignored), work)
     cleaned = docs.mapInArrow(
         functools.partial(
             _with_index, body=decontaminate_batches, index=active, cfg=cfg.decontaminate
@@ -155,14 +201,21 @@ def broadcast_path(
 
 
 def join_path(
-    spark: SparkSession, docs: DataFrame, index: NgramIndex, cfg: Config, before: Counts
+    spark: SparkSession,
+    docs: DataFrame,
+    index: NgramIndex,
+    cfg: Config,
+    before: Counts,
+    work: Path,
 ) -> Decontaminated:
-    """Too many benchmark n-grams to broadcast: join them with every document's n-grams, then
-    hand each document the matched n-grams it must cut."""
-    table = pa.table(
-        {"ngram": index.hashes.view(np.int64), "owner": index.owners.view(np.int64)}
-    ).to_pandas()
-    bench = spark.createDataFrame(table, "ngram long, owner long")
+    """Too many benchmark n-grams to look up in every task: join them with every document's
+    n-grams, then hand each document the matched n-grams it must cut. The executors build the
+    table of benchmark n-grams from the shipped file, slices of about a million rows each."""
+    parts = max(1, -(-len(index.hashes) // JOIN_SLICE_ROWS))
+    bench = spark.range(parts, numPartitions=parts).mapInArrow(
+        functools.partial(index_rows, index=ship(spark, index, work), parts=parts),
+        "ngram long, owner long",
+    )
     found = docs.select("doc_id", "text").mapInArrow(
         functools.partial(doc_ngram_batches, n=cfg.decontaminate.ngram), "doc_id string, ngram long"
     )
@@ -283,7 +336,8 @@ def run_batch(
     path = (
         broadcast_path if len(index.hashes) <= cfg.decontaminate.broadcast_max_ngrams else join_path
     )
-    acted, ignored, cleaned, counts = path(spark, docs, index, cfg, before)
+    work = out / TMP_DIR / "ngram-index"  # cleared by the next run
+    acted, ignored, cleaned, counts = path(spark, docs, index, cfg, before, work)
     counts_tmp = temp_path(out, counts_dir / batch_dir(batch))
 
     def report(table: DataFrame) -> dict[str, Any]:

@@ -10,6 +10,7 @@ finding them takes a first pass over the corpus (:func:`matched_hashes`) before 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -47,6 +48,14 @@ class NgramIndex:
 
     def benchmarks_of(self, owner_mask: int) -> list[str]:
         return [name for bit, name in enumerate(self.names) if owner_mask >> bit & 1]
+
+
+@functools.cache
+def load_index(path: str, names: tuple[str, ...]) -> NgramIndex:
+    """The index a (2, n) uint64 ``.npy`` file holds, memory-mapped: its pages are shared by
+    every process on the machine that maps it, and read only where lookups land."""
+    data = np.load(path, mmap_mode="r")
+    return NgramIndex(data[0], data[1], names)
 
 
 def build_index(benchmarks: list[Benchmark], n: int) -> NgramIndex:
