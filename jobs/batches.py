@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from gristmill.filters.perplexity import FIRST_BATCH, cutoffs_location
 from gristmill.jobs.options import fail_usage
+from gristmill.jobs.progress import progress
 from gristmill.jobs.stage_io import clear_temp
 from gristmill.pipeline.config import EXECUTION_ONLY, Config
 from gristmill.pipeline.ledger import BATCH_STAGES, Ledger, LedgerError, describe_input, file_sha256
@@ -41,14 +42,6 @@ class BatchJob(Protocol):
     def run_batch(
         self, spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
     ) -> dict[str, Any]: ...
-
-
-def add_batch_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--batch",
-        type=int,
-        help="the input batch to process (default: the latest; see ledger.json)",
-    )
 
 
 def open_ledger(out: Path) -> Ledger:
@@ -138,7 +131,8 @@ def run_and_record(
     """Run one stage of one batch and record it in the ledger once its output is committed."""
     digest = digest or stage_digest(job.STAGE, cfg, args)
     why = ledger.why(batch, job.STAGE, digest)
-    stats = job.run_batch(spark, args, cfg, batch, ledger)
+    with progress(spark.sparkContext, f"batch {batch} {job.STAGE}"):
+        stats = job.run_batch(spark, args, cfg, batch, ledger)
     ledger.mark(batch, job.STAGE, stats, digest, why)
     ledger.save()
     return stats

@@ -39,10 +39,11 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
+from gristmill.jobs import arguments
+from gristmill.jobs.batches import check_standalone, run_standalone
 from gristmill.jobs.connected_components import connected_components
 from gristmill.jobs.key_index import KeyIndex, band_keys, exact_keys
-from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     commit,
@@ -78,9 +79,7 @@ BAND_QUERY = pa.schema(
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_batch_argument(parser)
-    add_common(parser)
+add_arguments = arguments.batch_stage
 
 
 def best_first() -> list[Column]:

@@ -20,8 +20,9 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.jobs import arguments
 from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record
-from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.stage_io import read_stage_stats, write_stage
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.documents import ingest_batches
@@ -32,36 +33,7 @@ from gristmill.schemas.tables import INGEST_EVENTS, spark_schema
 STAGE = "ingest"
 
 
-def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--input",
-        nargs="+",
-        metavar="PATH",
-        help="WARC/WET files, directories, globs, http(s) URLs, or Common Crawl warc.paths.gz "
-        "manifests (entries are prefixed with --cc-base-url)",
-    )
-    source.add_argument(
-        "--crawl-id",
-        metavar="CC-MAIN-YYYY-WW",
-        help="plan the inputs from this Common Crawl crawl's warc.paths.gz under --cc-base-url",
-    )
-    parser.add_argument(
-        "--cc-base-url",
-        help="base URL for relative paths in a warc.paths.gz manifest "
-        "(default: ingest.cc_base_url, https://data.commoncrawl.org/)",
-    )
-    parser.add_argument(
-        "--max-files",
-        type=int,
-        help="take at most N inputs this output has not processed yet (in sorted order): a "
-        "nightly job with --max-files 50 takes the next 50 files each night",
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_input_arguments(parser)
-    add_common(parser)
+add_arguments = arguments.ingest
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:

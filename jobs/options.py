@@ -24,18 +24,6 @@ EXIT_LOCKED = 3
 LOCK_FILE = ".gristmill.lock"
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--output", required=True, type=Path, help="output directory (created if missing)"
-    )
-    parser.add_argument("--config", type=Path, help="YAML config file (defaults: see README)")
-    parser.add_argument(
-        "--master",
-        help="Spark master URL, e.g. local[4], spark://host:7077, yarn, k8s://https://host:443 "
-        "(default: spark.master of the config, local[*])",
-    )
-
-
 def fail_usage(message: str) -> None:
     print(f"gristmill: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
@@ -63,7 +51,7 @@ def start(args: argparse.Namespace, job: Any) -> Any:
 
     out = getattr(args, "output", None)
     with output_lock(out) if out is not None else contextlib.nullcontext():
-        spark = spark_session(cfg.spark, args.master)
+        spark = spark_session(cfg.spark, args.master, args.verbose)
         return job.run(spark, args, cfg)
 
 

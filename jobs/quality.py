@@ -31,8 +31,9 @@ from gristmill.filters.perplexity import (
     cutoffs_location,
     read_cutoffs,
 )
-from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
-from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs import arguments
+from gristmill.jobs.batches import check_standalone, run_standalone
+from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.stage_io import ROW_KEY, read_kept, read_table, write_json, write_stage
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.ledger import Ledger, file_sha256
@@ -42,14 +43,7 @@ from gristmill.schemas.tables import QUALITY, spark_schema
 STAGE = "quality"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--reselect",
-        action="store_true",
-        help="re-run only the selection over the stored signals of stages/quality",
-    )
-    add_batch_argument(parser)
-    add_common(parser)
+add_arguments = arguments.quality
 
 
 def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:

@@ -23,9 +23,10 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from gristmill.jobs import card, decontaminate, dedup, ingest, quality, tokenize_shards
+from gristmill.jobs import arguments, card, decontaminate, dedup, ingest, quality, tokenize_shards
 from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record, stage_digest
-from gristmill.jobs.options import add_common, job_main
+from gristmill.jobs.options import job_main
+from gristmill.jobs.progress import progress
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.ledger import FINAL_STAGES
 from gristmill.pipeline.spark import cluster_parallelism
@@ -35,10 +36,7 @@ BATCH_JOBS = (ingest, quality, dedup, decontaminate, tokenize_shards)
 FINAL_JOBS = dict(zip(FINAL_STAGES, (tokenize_shards.run_manifest, card.run), strict=True))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    ingest.add_input_arguments(parser)
-    decontaminate.add_benchmark_argument(parser)
-    add_common(parser)
+add_arguments = arguments.run
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
@@ -66,9 +64,10 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
             started = time.monotonic()
             result = run_and_record(job, spark, args, cfg, batch, ledger, digests[job.STAGE])
             done_any = True
+            seconds = time.monotonic() - started
             print(
                 f"batch {batch} {job.STAGE}: in {result['in']}, out {result['out']} "
-                f"({time.monotonic() - started:.1f} s)",
+                f"({seconds:.1f} s, {result['in'] / max(seconds, 1e-9):.0f} docs/s)",
                 flush=True,
             )
     for stage, job in FINAL_JOBS.items():
@@ -76,15 +75,28 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         if ledger.final_current(stage, digest):
             continue
         started = time.monotonic()
-        result = job(spark, args, cfg)
+        with progress(spark.sparkContext, stage):
+            result = job(spark, args, cfg)
         ledger.mark_final(stage, result, digest)
         ledger.save()
         done_any = True
         print(f"{stage}: done ({time.monotonic() - started:.1f} s)", flush=True)
     if not done_any:
         print(f"nothing to do: {out} is up to date with these inputs and this config")
+    stats = json.loads((out / STATS_FILE).read_text())
+    print(funnel(stats))
     print(f"outputs in {out}: documents/, shards/, stats.json, DATASET_CARD.md, ledger.json")
-    return json.loads((out / STATS_FILE).read_text())
+    return stats
+
+
+def funnel(stats: dict[str, Any]) -> str:
+    """Documents in and out of each stage over every batch, and the main reasons for drops."""
+    rows = [f"{'stage':<14}{'in':>10}{'out':>10}  dropped (top reasons)"]
+    for stage, s in stats["stages"].items():
+        top = sorted(s.get("dropped", {}).items(), key=lambda kv: -kv[1])[:3]
+        reasons = ", ".join(f"{reason} {n}" for reason, n in top)
+        rows.append(f"{stage:<14}{s['in']:>10}{s['out']:>10}  {reasons}")
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,8 +27,9 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from gristmill.jobs.batches import add_batch_argument, check_standalone, run_standalone
-from gristmill.jobs.options import add_common, fail_usage, job_main
+from gristmill.jobs import arguments
+from gristmill.jobs.batches import check_standalone, run_standalone
+from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     commit,
@@ -39,7 +40,7 @@ from gristmill.jobs.stage_io import (
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.ledger import Ledger
-from gristmill.pipeline.shards import HEADER_INTS, MAGIC, VERSION
+from gristmill.pipeline.shards import HEADER_INTS, LLMC_FORMATS
 from gristmill.pipeline.token_shards import (
     SHARD_FILES,
     SHARD_NAME,
@@ -56,6 +57,9 @@ MANIFEST = "manifest.json"
 SHARDS_DIR = "shards"  # shards/batch=N/*.bin, *.idx, files.json; shards/manifest.json
 DOCUMENTS_DIR = "documents"  # documents/batch=N/
 BATCH_FILES = "files.json"  # a batch's shard entries, as the manifest lists them
+
+
+add_arguments = arguments.batch_stage
 
 
 def write_documents(docs: DataFrame, out: Path, batch: int) -> Path:
@@ -126,11 +130,12 @@ def bucket_mix(cfg: Config, files: list[dict[str, Any]]) -> dict[str, dict[str, 
 
 def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
     enc = load_encoding(cfg.tokenize.encoding)
+    magic, version = LLMC_FORMATS[token_dtype(enc.n_vocab).itemsize]
     return {
         "format": {
             "name": "llm.c",
-            "magic": MAGIC,
-            "version": VERSION,
+            "magic": magic,
+            "version": version,
             "header_int32": HEADER_INTS,
             "index_suffix": ".idx",
         },
@@ -143,11 +148,6 @@ def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
         "buckets": bucket_mix(cfg, files),
         "target_tokens": cfg.tokenize.target_tokens,
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_batch_argument(parser)
-    add_common(parser)
 
 
 def run_batch(

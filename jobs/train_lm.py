@@ -47,6 +47,7 @@ from gristmill.filters.perplexity import (
     PERPLEXITY_SCHEMA,
     perplexity_batches,
 )
+from gristmill.jobs import arguments
 from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.quality import perplexity_table
 from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
@@ -77,47 +78,7 @@ ARPA_FILE = "model.arpa"
 META_FILE = "lm.json"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--text",
-        nargs="+",
-        required=True,
-        metavar="PATH",
-        help="training text: .txt[.gz], .jsonl[.gz], Parquet files or directories",
-    )
-    parser.add_argument(
-        "--order", type=int, default=5, help=f"n-gram order, 1..{MAX_ORDER} (default 5, CCNet)"
-    )
-    parser.add_argument(
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        type=Path,
-        help="model directory: model.arpa and lm.json (replaced if it holds an older model)",
-    )
-    parser.add_argument(
-        "--discount-fallback",
-        action="store_true",
-        help="where the closed-form discounts fail (tiny or artificial text), use D1=0.5, D2=1, "
-        "D3+=1.5 instead of stopping (lmplz --discount_fallback)",
-    )
-    parser.add_argument(
-        "--cutoff-docs",
-        nargs="+",
-        metavar="PATH",
-        help="documents whose perplexity distribution (per language) the quality buckets are "
-        "cut from, frozen in cutoffs.json; crawl documents as CCNet does, e.g. "
-        "out/stages/ingest (same formats as --text; default: the --text documents)",
-    )
-    parser.add_argument(
-        "--lang",
-        default="en",
-        help="language of the cut-off documents that carry none (default en); a gristmill stage "
-        "table's own lang column wins",
-    )
-    parser.add_argument("--config", type=Path, help="YAML config file (only its spark: section)")
-    parser.add_argument("--master", help="Spark master URL (default: the config's, local[*])")
+add_arguments = arguments.train_lm
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:

@@ -36,6 +36,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from gristmill.filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
+from gristmill.jobs import arguments
 from gristmill.jobs.options import fail_usage, job_main
 from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
 from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
@@ -57,43 +58,7 @@ MODEL_FILE = "model.bin"
 METRICS_FILE = "metrics.json"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    paths = {"nargs": "+", "required": True, "type": Path, "metavar": "PATH"}
-    parser.add_argument("--positive", help="reference text: the high-quality class", **paths)
-    parser.add_argument("--negative", help="raw crawl documents: the low-quality class", **paths)
-    parser.add_argument(
-        "--out", required=True, type=Path, metavar="DIR", help="where model.bin and metrics.json go"
-    )
-    parser.add_argument("--config", type=Path, help="YAML config file (defaults: see README)")
-    parser.add_argument("--master", help="Spark master URL (default: spark.master of the config)")
-    parser.add_argument(
-        "--max-docs", type=int, default=100_000, help="most documents per class (default: 100000)"
-    )
-    parser.add_argument(
-        "--seed", type=int, help="seeds sampling, split and training (default: the config's seed)"
-    )
-    parser.add_argument(
-        "--heldout-fraction", type=float, default=0.1, help="share held out (default: 0.1)"
-    )
-    # The defaults and the reasons for them are in pipeline.classifier_training.Hyperparameters.
-    hp = Hyperparameters()
-    group = parser.add_argument_group("fastText hyperparameters")
-    group.add_argument("--lr", type=float, default=hp.lr, help=f"default: {hp.lr}")
-    group.add_argument("--epoch", type=int, default=hp.epoch, help=f"default: {hp.epoch}")
-    group.add_argument("--dim", type=int, default=hp.dim, help=f"default: {hp.dim}")
-    group.add_argument(
-        "--word-ngrams", type=int, default=hp.word_ngrams, help=f"default: {hp.word_ngrams}"
-    )
-    group.add_argument(
-        "--min-count", type=int, default=hp.min_count, help=f"default: {hp.min_count}"
-    )
-    group.add_argument("--bucket", type=int, default=hp.bucket, help=f"default: {hp.bucket}")
-    group.add_argument(
-        "--threads",
-        type=int,
-        default=hp.threads,
-        help=f"default: {hp.threads}; more train faster but not reproducibly",
-    )
+add_arguments = arguments.train_quality
 
 
 def hyperparameters(args: argparse.Namespace, seed: int) -> Hyperparameters:

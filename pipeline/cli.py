@@ -7,33 +7,21 @@ Each subcommand is a job in ``jobs/`` with the same options as ``spark-submit jo
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
+import importlib.util
 import sys
 from importlib import metadata
+from pathlib import Path
 
-from gristmill.jobs import (
-    card,
-    decontaminate,
-    dedup,
-    ingest,
-    quality,
-    tokenize_shards,
-    train_lm,
-    train_quality,
-)
-from gristmill.jobs import run as run_job
-from gristmill.jobs.options import start
+from gristmill.jobs.arguments import COMMANDS
 
-COMMANDS = {
-    "run": run_job,
-    "ingest": ingest,
-    "quality": quality,
-    "dedup": dedup,
-    "decontaminate": decontaminate,
-    "tokenize": tokenize_shards,
-    "card": card,
-    "train-quality": train_quality,
-    "train-lm": train_lm,
-}
+
+def module_doc(module: str) -> str:
+    """A module's docstring, read from its source without importing it."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None, module
+    return ast.get_docstring(ast.parse(Path(spec.origin).read_text())) or module
 
 
 def sample(argv: list[str]) -> None:
@@ -50,15 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=metadata.version("gristmill"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, job in COMMANDS.items():
-        summary = job.__doc__.strip().splitlines()[0]
+    for name, (module, add_arguments) in COMMANDS.items():
+        doc = module_doc(module)
         p = sub.add_parser(
             name,
-            help=summary,
-            description=job.__doc__,
+            help=doc.splitlines()[0],
+            description=doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        job.add_arguments(p)
+        add_arguments(p)
     sub.add_parser(
         "sample", help="write the demo's sample WARC, benchmark and reference text to a directory"
     ).add_argument("dir")
@@ -82,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sample":
         sample([args.dir])
     else:
-        start(args, COMMANDS[args.command])
+        from gristmill.jobs.options import start
+
+        start(args, importlib.import_module(COMMANDS[args.command][0]))
     return 0
 
 

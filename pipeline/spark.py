@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from gristmill.pipeline.config import SparkConfig
 
+QUIET_LOG4J = Path(__file__).with_name("log4j2.properties")
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
-def spark_session(cfg: SparkConfig, master: str | None = None) -> SparkSession:
+
+def spark_session(
+    cfg: SparkConfig, master: str | None = None, verbose: bool = False
+) -> SparkSession:
     """Get or create the session; ``master`` (from --master) overrides the config's.
+
+    Unless ``verbose``, the driver's JVM logs errors only (``log4j2.properties`` here), from its
+    first line: a user sees gristmill's progress, not Spark's start-up noise.
 
     Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT is set) with the settings
     given to spark-submit (--master, --executor-memory, --conf ...): those win over the config's,
@@ -45,6 +54,9 @@ def spark_session(cfg: SparkConfig, master: str | None = None) -> SparkSession:
         "spark.task.maxFailures": "2",
         **cfg.conf,
     }
+    if not verbose:
+        quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J.resolve().as_uri()}"
+        settings[JAVA_OPTIONS] = f"{settings.get(JAVA_OPTIONS, '')} {quiet}".strip()
     builder = SparkSession.builder
     for key, value in settings.items():
         if submitted is None or not submitted.contains(key):
@@ -54,7 +66,7 @@ def spark_session(cfg: SparkConfig, master: str | None = None) -> SparkSession:
     elif submitted is None or not submitted.contains("spark.master"):
         builder = builder.master(cfg.master)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(cfg.log_level)
+    spark.sparkContext.setLogLevel(cfg.log_level if verbose else "ERROR")
     if submitted is None or not submitted.contains("spark.sql.shuffle.partitions"):
         partitions = cfg.shuffle_partitions or shuffle_partitions_for(spark, cfg.shuffle_per_core)
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))

@@ -25,6 +25,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from gristmill.jobs.arguments import COMMANDS
+
 # The folders zipped for the executors, each as the gristmill subpackage it installs as (the
 # trainer runs outside Spark and stays out).
 PACKAGES = ("pipeline", "filters", "jobs", "schemas")
@@ -80,13 +82,13 @@ def build_zip(cache: Path) -> Path:
 
 def job_script(command: str) -> Path:
     """The file spark-submit runs for a gristmill command (``tokenize`` is tokenize_shards.py)."""
-    from gristmill.pipeline.cli import COMMANDS
-
     if command not in COMMANDS:
         raise SubmitError(
             f"unknown gristmill command {command!r} after '--'; one of {', '.join(COMMANDS)}"
         )
-    return Path(COMMANDS[command].__file__).resolve()
+    spec = importlib.util.find_spec(COMMANDS[command][0])
+    assert spec is not None and spec.origin is not None, command
+    return Path(spec.origin).resolve()
 
 
 def spark_submit_binary(explicit: str | None) -> str:

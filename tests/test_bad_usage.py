@@ -3,6 +3,8 @@ written, not even the output directory."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,29 @@ def test_usage_errors_exit_2_and_write_nothing(case, warc, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+HEAVY = ("pyspark", "numba", "fasttext", "matplotlib", "kenlm", "tiktoken")
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["run", "--help"], ["run", "--output", "x"], ["train-lm", "--order"]]
+)
+def test_help_and_usage_errors_load_nothing_heavy(argv):
+    """Answered before pyspark (let alone a JVM), numba, fastText or matplotlib are imported."""
+    script = (
+        "import sys\n"
+        "from gristmill.pipeline.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        f"print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    code, loaded = done.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert loaded == "[]", done.stdout
+    assert code == ("0" if "--help" in argv else "2")
+    assert ("usage: gristmill" in done.stdout + done.stderr) and "Traceback" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,6 +83,10 @@ def test_killed_runs_resume_to_the_output_of_an_uninterrupted_run(
         assert_nothing_partial(out)
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
+    # No Spark log lines or start-up banner unless --verbose (the JVM's own one-line notice of
+    # its incubator modules is not Spark's to silence).
+    assert not re.search(r"\b(WARN|INFO)\b \w+:", finished.stderr), finished.stderr[-3000:]
+    assert "log4j" not in finished.stderr and "default log level" not in finished.stderr
 
     assert shard_files(out) == shard_files(reference)
     ours, theirs = (json.loads((o / "stats.json").read_text()) for o in (out, reference))

@@ -12,8 +12,7 @@ import pytest
 
 from gristmill.pipeline.shards import (
     HEADER_INTS,
-    MAGIC,
-    VERSION,
+    LLMC_FORMATS,
     ShardFormatError,
     ShardInfo,
     index_path,
@@ -54,7 +53,7 @@ def test_round_trip(tmp_path: Path) -> None:
     data = path.read_bytes()
     assert info == ShardInfo(str(path), n_tokens, len(docs), hashlib.sha256(data).hexdigest())
     header = np.frombuffer(data[: HEADER_INTS * 4], dtype="<i4")
-    assert header[:4].tolist() == [MAGIC, VERSION, n_tokens, 2]
+    assert header[:4].tolist() == [*LLMC_FORMATS[2], n_tokens, 2] == [20240520, 1, n_tokens, 2]
     assert not header[4:].any()
     assert len(data) == HEADER_INTS * 4 + 2 * n_tokens
 
@@ -82,7 +81,8 @@ def test_uint32_o200k(tmp_path: Path) -> None:
     tokens = read_shard(path)
     assert tokens.dtype == np.dtype("<u4")
     assert int(tokens.max()) == eot > 65535
-    assert np.fromfile(path, dtype="<i4", count=4)[3] == 4
+    header = np.fromfile(path, dtype="<i4", count=4).tolist()
+    assert header == [20240801, 7, info.tokens, 4]  # llm.c's header for uint32 shards
     assert path.stat().st_size == HEADER_INTS * 4 + 4 * info.tokens
     docs = split_documents(tokens, read_index(path), eot)
     assert [enc.decode(d.tolist()) for d in docs] == texts
@@ -154,9 +154,11 @@ def _set_header(index: int, value: int) -> Callable[[bytearray], bytearray]:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (_set_header(0, 20240519), "magic is 20240519, expected 20240520"),
-        (_set_header(1, 2), "version 2 is not supported"),
+        (_set_header(0, 20240519), "magic 20240519 version 1 is not an llm.c token shard"),
+        (_set_header(1, 2), "magic 20240520 version 2 is not an llm.c token shard"),
+        (_set_header(1, 7), "magic 20240520 version 7 is not"),
         (_set_header(3, 3), "bytes per token is 3"),
+        (_set_header(3, 4), "bytes per token is 4, but magic 20240520 version 1 means 2"),
         (_set_header(2, 0), "token count is 0"),
         (_set_header(2, 10**6), r"header says 1000000 tokens .* \(truncated\)"),
         (_set_header(2, 5), r"header says 5 tokens .* \(trailing bytes\)"),

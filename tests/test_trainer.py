@@ -191,7 +191,7 @@ def test_sampler_is_seeded_and_resumable(shards: Path) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [(0, 20240521, "magic is 20240521"), (1, 2, "version 2"), (2, 12, "truncated|trailing")],
+    [(0, 20240521, "magic 20240521"), (1, 2, "version 2"), (2, 12, "truncated|trailing")],
 )
 def test_wrong_header_is_refused(
     shards: Path, tmp_path: Path, field: int, value: int, message: str
@@ -215,7 +215,7 @@ def test_wrong_header_is_refused(
             timeout=120,
         )
         assert result.returncode == 2, result.stderr
-        assert f"trainer: error: {victim}: magic is 20240521" in result.stderr
+        assert f"trainer: error: {victim}: magic 20240521" in result.stderr
         assert not list((tmp_path / "run").glob("ckpt-*"))
 
 

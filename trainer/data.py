@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gristmill.pipeline.shards import HEADER_INTS, MAGIC, VERSION, read_index, read_shard
+from gristmill.pipeline.shards import HEADER_INTS, LLMC_FORMATS, read_index, read_shard
 from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
 
 SPLITS = ("train", "val")
@@ -104,14 +104,11 @@ def load_dataset(manifest: Path | str) -> Dataset:
         raise DataError(f"{manifest}: cannot read the manifest ({exc})") from exc
     _require(m, ("tokenizer", "vocab_size", "eot", "dtype", "shards", "buckets"), str(manifest))
     fmt = m.get("format", {})
-    if (fmt.get("magic"), fmt.get("version"), fmt.get("header_int32")) != (
-        MAGIC,
-        VERSION,
-        HEADER_INTS,
-    ):
+    known = {(magic, version, HEADER_INTS) for magic, version in LLMC_FORMATS.values()}
+    if (fmt.get("magic"), fmt.get("version"), fmt.get("header_int32")) not in known:
         raise DataError(
-            f"{manifest}: format {fmt} is not llm.c magic {MAGIC} version {VERSION} with a "
-            f"{HEADER_INTS}-int32 header"
+            f"{manifest}: format {fmt} is not an llm.c token shard format with a "
+            f"{HEADER_INTS}-int32 header (magic, version: {sorted(LLMC_FORMATS.values())})"
         )
     try:
         enc = load_encoding(m["tokenizer"])
