@@ -20,6 +20,8 @@ HASH = "sample_hash"  # Spark's xxhash64 of doc_id, computed where the rows are
 
 def merge(tables: list[pa.Table], k: int = SAMPLE_ROWS) -> pa.Table:
     """The bottom-k of the union of bottom-k samples (ties broken by doc_id)."""
+    if not tables:
+        return pa.table({})
     table = pa.concat_tables(tables, promote_options="permissive")
     order = pc.sort_indices(table, [(HASH, "ascending"), ("doc_id", "ascending")])
     return table.take(order[:k])
@@ -27,6 +29,8 @@ def merge(tables: list[pa.Table], k: int = SAMPLE_ROWS) -> pa.Table:
 
 def values(table: pa.Table, column: str, log: bool = False) -> np.ndarray:
     """The column's finite values (positive ones only with ``log``, then log10)."""
+    if column not in table.column_names:
+        return np.empty(0)
     x = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
     x = x[np.isfinite(x)]
     if log:
