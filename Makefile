@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,trainer]'
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(NODEPS)
+	scripts/build-kenlm.sh $(VENV)
 	touch $(STAMP)
 
 install: $(STAMP)
