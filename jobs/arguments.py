@@ -129,7 +129,8 @@ def train_lm(parser: argparse.ArgumentParser) -> None:
         dest="out",
         required=True,
         type=Path,
-        help="model directory: model.arpa and lm.json (replaced if it holds an older model)",
+        help="model directory: model.arpa, model.binary, lm.json and cutoffs.json (replaced "
+        "if it holds an older model)",
     )
     parser.add_argument(
         "--discount-fallback",

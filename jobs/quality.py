@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,7 @@ def frozen_cutoffs(
 def _model_info(path: str | None) -> dict[str, str] | None:
     if not path:
         return None
-    return {"path": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+    return {"path": path, "sha256": file_sha256(path)}
 
 
 def with_cleaned_texts(

@@ -22,7 +22,10 @@ every step a Spark operation, so the text may be larger than one machine:
 Inputs: ``.txt``/``.txt.gz`` (one document per line), ``.jsonl``/``.jsonl.gz`` (a "text" field),
 Parquet files or directories (a "text" column; where a ``drop_reason`` column exists, as in a
 gristmill stage table, only kept rows). Output, committed as a whole: DIR/model.arpa (load it
-with ``kenlm.Model``), DIR/lm.json (order, n-gram counts, discounts, inputs, sha256) and
+with ``kenlm.Model``), DIR/model.binary where KenLM's ``build_binary`` is installed (the same
+model in KenLM's probing format, which every worker memory-maps instead of parsing the ARPA into
+its own memory; ``make install`` builds the tool, ``GRISTMILL_BUILD_BINARY`` names another),
+DIR/lm.json (order, n-gram counts, discounts, inputs, sha256) and
 DIR/cutoffs.json: the model's perplexity at every whole percentile of each language's
 calibration documents (``--cutoff-docs``, default the training text), from which the quality
 stage cuts its head/middle/tail buckets, the same for every batch.
@@ -33,7 +36,9 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.filters.perplexity import (
+    BINARY_SUFFIX,
     CUTOFFS_FILE,
     PERCENTILES,
     PERPLEXITY_SCHEMA,
@@ -75,6 +81,8 @@ from gristmill.pipeline.kneser_ney import (
 from gristmill.schemas.tables import spark_schema
 
 ARPA_FILE = "model.arpa"
+BINARY_FILE = Path(ARPA_FILE).with_suffix(BINARY_SUFFIX).name
+BUILD_BINARY_ENV = "GRISTMILL_BUILD_BINARY"
 META_FILE = "lm.json"
 
 
@@ -314,6 +322,39 @@ def write_arpa(entries: DataFrame, counts: list[int], tmp: Path) -> str:
     return digest.hexdigest()
 
 
+def build_binary_tool() -> str | None:
+    """KenLM's ``build_binary``: named by GRISTMILL_BUILD_BINARY, else beside this Python (the
+    venv's bin/, where ``make install`` puts it), else on PATH; None where there is none."""
+    named = os.environ.get(BUILD_BINARY_ENV)
+    if named:
+        if not os.access(named, os.X_OK):
+            fail_usage(f"{BUILD_BINARY_ENV}={named} is not an executable file")
+        return named
+    beside = Path(sys.executable).parent / "build_binary"
+    return str(beside) if os.access(beside, os.X_OK) else shutil.which("build_binary")
+
+
+def write_binary(tmp: Path) -> str | None:
+    """tmp/model.binary from tmp/model.arpa (probing: KenLM's fastest lookup); its file name,
+    or None without ``build_binary`` (then every worker parses the ARPA)."""
+    tool = build_binary_tool()
+    if tool is None:
+        print(
+            f"train-lm: build_binary not found (set {BUILD_BINARY_ENV}); writing the ARPA only, "
+            "which each worker will parse into its own memory",
+            file=sys.stderr,
+        )
+        return None
+    done = subprocess.run(
+        [tool, "probing", str(tmp / ARPA_FILE), str(tmp / BINARY_FILE)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{tool} failed on the new ARPA model: {done.stderr.strip()[-2000:]}")
+    return BINARY_FILE
+
+
 def perplexity_distribution(
     spark: SparkSession, args: argparse.Namespace, arpa: Path, sha256: str
 ) -> dict[str, Any]:
@@ -358,6 +399,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         tmp = sibling_temp_path(out)
         tmp.mkdir()
         sha256 = write_arpa(entries, counts, tmp)
+        binary = write_binary(tmp)
         cutoffs = perplexity_distribution(spark, args, tmp / ARPA_FILE, sha256)
         write_json(tmp / CUTOFFS_FILE, cutoffs)
     finally:
@@ -367,6 +409,8 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         "order": order,
         "arpa": ARPA_FILE,
         "arpa_sha256": sha256,
+        # KenLM's binary form (memory-mapped by the quality stage), or null without build_binary.
+        "binary": binary,
         "estimator": "interpolated modified Kneser-Ney, as lmplz (Heafield et al. 2013)",
         "normalization": "gristmill.pipeline.lm_text.lm_lines",
         "ngrams": {str(k): n for k, n in enumerate(counts, start=1)},

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import shutil
 import statistics
 import subprocess
@@ -27,8 +28,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.filters.perplexity import (
+    binary_beside,
     cutoffs_for,
     document_perplexity,
+    load_model,
     percentile_of,
     perplexities,
     read_cutoffs,
@@ -157,7 +160,14 @@ def arpa_unigrams(path: Path) -> list[str]:
 
 def test_model_files(model):
     out, meta = model
-    assert sorted(p.name for p in out.iterdir()) == ["cutoffs.json", "lm.json", "model.arpa"]
+    binary = ["model.binary"] if train_lm.build_binary_tool() else []
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cutoffs.json",
+        "lm.json",
+        "model.arpa",
+        *binary,
+    ]
+    assert meta["binary"] == (binary[0] if binary else None)
     assert not list(out.parent.glob("*.tmp-*"))
     assert json.loads((out / "lm.json").read_text()) == meta
     arpa = (out / "model.arpa").read_bytes()
@@ -234,6 +244,32 @@ def test_wikipedia_scores_lower_than_spam_and_boilerplate(model, corpus, shared_
     assert whole_wiki * 3 < whole_low
     assert whole_wiki * 10 < whole_spam
     assert math.isnan(perplexities(["", " -- "], arpa)[1])
+
+
+@pytest.mark.skipif(
+    train_lm.build_binary_tool() is None, reason="no build_binary on PATH or in the venv"
+)
+def test_workers_memory_map_the_binary_model(model, corpus, tmp_path):
+    """The quality stage opens model.binary, memory-mapped (shared by every worker on a
+    machine), scoring exactly as the ARPA does; an ARPA newer than its binary is read as ARPA."""
+    out, _ = model
+    arpa = out / "model.arpa"
+    assert binary_beside(arpa) == out / "model.binary"
+    assert load_model(arpa).path == str(out / "model.binary").encode()
+    maps = Path("/proc/self/maps").read_text()
+    assert str((out / "model.binary").resolve()) in maps
+    held_out = corpus[1][:50]
+    from_binary = [document_perplexity(t, load_model(arpa)) for t in held_out]
+    parsed = kenlm.Model(str(arpa))
+    expected = [document_perplexity(t, parsed) for t in held_out]
+    assert from_binary == pytest.approx(expected, rel=1e-6, nan_ok=True)
+    # A retrained ARPA copied over an old directory: the older binary must not answer for it.
+    stale = tmp_path / "model.arpa"
+    shutil.copy(out / "model.binary", tmp_path / "model.binary")
+    shutil.copy(arpa, stale)
+    built = (tmp_path / "model.binary").stat().st_mtime
+    os.utime(stale, (built + 60, built + 60))
+    assert binary_beside(stale) is None
 
 
 # make's install step builds lmplz into the venv (scripts/build-kenlm.sh), where it can.
