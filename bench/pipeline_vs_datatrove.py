@@ -83,7 +83,7 @@ def measure() -> dict[str, Any]:
                         str(WORKERS),
                         str(warcs),
                         str(root / "dt"),
-                        str(langid.model_path()),
+                        str(langid.model_resource()),
                         str(tokenizer),
                     ],
                     stdout=subprocess.PIPE,

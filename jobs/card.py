@@ -40,7 +40,7 @@ from gristmill.pipeline import card_plots, langid
 from gristmill.pipeline.card import render_card
 from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
 from gristmill.pipeline.config import Config
-from gristmill.pipeline.ledger import Ledger, crawl_id_of, file_sha256
+from gristmill.pipeline.ledger import Ledger, crawl_id_of
 from gristmill.pipeline.tokenizer import load_encoding
 from gristmill.schemas.stats import STATS_FILE, check_counts
 from gristmill.schemas.tables import QUALITY_SIGNALS, STAGES
@@ -296,7 +296,6 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str,
         c for p in paths if (c := crawl_id_of(p))
     }
     quality_models = stages.get("quality", {}).get("models", {})
-    lid = langid.model_path()
     stats: dict[str, Any] = {
         "gristmill_version": metadata.version("gristmill"),
         "config_digest": cfg.digest(),
@@ -313,7 +312,7 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str,
         "stages": stages,
         "languages": dict(languages),
         "models": {
-            "lid.176": {"path": str(lid), "sha256": file_sha256(str(lid))},
+            "lid.176": langid.model_info(),
             **{k: v for k, v in quality_models.items() if v},
         },
         "quality_signals": signal_quantiles(samples["quality"], summaries)

