@@ -81,9 +81,9 @@ def child(warmup: Path, out: Path) -> dict:
     ledgers = {}
     for where in (warmup, out):
         ledgers[where] = Ledger.of_imported_batch(where, ["ingest", "quality"])
-    dedup.run_batch(spark, argparse.Namespace(output=warmup), Config(), 1, ledgers[warmup])
+    dedup.run_batch(spark, warmup, Config(), 1, ledgers[warmup])
     started = time.perf_counter()
-    stats = dedup.run_batch(spark, argparse.Namespace(output=out), Config(), 1, ledgers[out])
+    stats = dedup.run_batch(spark, out, Config(), 1, ledgers[out])
     seconds = time.perf_counter() - started
     jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     return {

@@ -31,6 +31,7 @@ from typing import Any
 import kenlm
 import pyarrow as pa
 
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.lm_text import lm_lines
 
 BINARY_SUFFIX = ".binary"
@@ -112,7 +113,7 @@ def cutoffs_location(out: Path, model: str | None, cutoffs: str | None) -> Path 
     return Path(cutoffs) if cutoffs else Path(model).parent / CUTOFFS_FILE
 
 
-class CutoffsError(ValueError):
+class CutoffsError(UsageError):
     """A cut-offs file that is missing or not one gristmill wrote; the message says which."""
 
 

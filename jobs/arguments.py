@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from gristmill.pipeline import stages
 from gristmill.pipeline.fasttext_hyperparameters import Hyperparameters
 from gristmill.pipeline.kneser_ney import MAX_ORDER
 
@@ -197,16 +198,23 @@ def train_quality(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The stage commands' own options (others: --batch and the common ones).
+STAGE_ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "ingest": ingest,
+    "quality": quality,
+    "decontaminate": decontaminate,
+    "card": add_common,
+}
+
 # name -> (job module, its arguments). The modules are imported only when their command runs:
 # they import pyspark and the models' libraries.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": ("gristmill.jobs.run", run),
-    "ingest": ("gristmill.jobs.ingest", ingest),
-    "quality": ("gristmill.jobs.quality", quality),
-    "dedup": ("gristmill.jobs.dedup", batch_stage),
-    "decontaminate": ("gristmill.jobs.decontaminate", decontaminate),
-    "tokenize": ("gristmill.jobs.tokenize_shards", batch_stage),
-    "card": ("gristmill.jobs.card", add_common),
+    **{
+        s.name: (s.job, STAGE_ARGUMENTS.get(s.name, batch_stage))
+        for s in stages.BATCH + stages.FINAL
+        if s.name != "manifest"  # written by tokenize and by run, not a command of its own
+    },
     "train-quality": ("gristmill.jobs.train_quality", train_quality),
     "train-lm": ("gristmill.jobs.train_lm", train_lm),
 }

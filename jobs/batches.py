@@ -14,53 +14,53 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pyspark.sql import SparkSession
 
 from gristmill.filters.perplexity import FIRST_BATCH, cutoffs_location
-from gristmill.jobs.options import fail_usage
 from gristmill.jobs.progress import progress
 from gristmill.jobs.stage_io import clear_temp
+from gristmill.pipeline import stages
+from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import EXECUTION_ONLY, Config
-from gristmill.pipeline.ledger import BATCH_STAGES, Ledger, LedgerError, describe_input, file_sha256
-
-# The config sections each stage's output depends on: a change elsewhere leaves it current.
-STAGE_SECTIONS = {
-    "ingest": ("ingest",),
-    "quality": ("quality", "seed"),
-    "dedup": ("dedup",),
-    "decontaminate": ("decontaminate",),
-    "tokenize": ("tokenize", "seed"),
-}
+from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.ledger import Ledger, describe_input, file_sha256
+from gristmill.pipeline.stages import BATCH_STAGES
 
 
-class BatchJob(Protocol):
-    STAGE: str
+@dataclass(frozen=True)
+class StageOptions:
+    """What a batch stage is given besides the output, the config and the batch: every stage's
+    ``run_batch(spark, out, cfg, batch, ledger, options)`` takes the same arguments."""
 
-    def run_batch(
-        self, spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
-    ) -> dict[str, Any]: ...
+    # quality: re-apply the selection rules to the stored signals instead of scoring again.
+    reselect: bool = False
+    # decontaminate: the benchmark sets, read (and checked) before Spark started.
+    benchmarks: tuple[Benchmark, ...] = ()
+
+
+DEFAULT_OPTIONS = StageOptions()
 
 
 def open_ledger(out: Path) -> Ledger:
     """The output's ledger, with what killed runs left in tmp/ cleared (the lock is held)."""
-    try:
-        ledger = Ledger.load(out)
-    except LedgerError as exc:
-        fail_usage(str(exc))
+    ledger = Ledger.load(out)
     clear_temp(out)
     return ledger
 
 
-def stage_digest(stage: str, cfg: Config, args: argparse.Namespace) -> str:
+def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchmark] = ()) -> str:
     """A hash of what shapes a stage's output: its config sections, and the bytes of the models
     and benchmark files it reads (a model retrained in place changes the scores)."""
     data = cfg.to_dict()
-    if stage not in STAGE_SECTIONS:
+    sections = stages.stage(stage).sections
+    if sections is None:
         return cfg.digest()
-    parts: dict[str, Any] = {key: data[key] for key in STAGE_SECTIONS[stage]}
+    parts: dict[str, Any] = {key: data[key] for key in sections}
     if stage == "ingest":
         for key in EXECUTION_ONLY:
             parts["ingest"].pop(key)
@@ -72,15 +72,14 @@ def stage_digest(stage: str, cfg: Config, args: argparse.Namespace) -> str:
         ]
         # The frozen cut-offs decide buckets: a new file is a reconfiguration. (first_batch
         # cut-offs derive from the model and batch 1, both already in the digest.)
-        cutoffs = cutoffs_location(args.output, perplexity.model, perplexity.cutoffs)
+        cutoffs = cutoffs_location(out, perplexity.model, perplexity.cutoffs)
         if cutoffs is not None and perplexity.cutoffs != FIRST_BATCH:
             parts["cutoffs"] = cutoffs.is_file() and file_sha256(str(cutoffs))
     if stage == "decontaminate":
         # "Too common" counts documents over every batch so far (decontamination/ngram_counts/);
         # outputs written when it counted per batch redo the stage once.
         parts["too_common_counts"] = "all batches"
-        paths = [b.path for b in getattr(args, "benchmarks", [])]
-        parts["benchmarks"] = sorted((p, file_sha256(p)) for p in paths)
+        parts["benchmarks"] = sorted((b.path, file_sha256(b.path)) for b in benchmarks)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -89,10 +88,7 @@ def plan_batch(ledger: Ledger, uris: list[str], max_files: int | None, cfg: Conf
     (first, whatever this run's --input says: the ledger never lets an input go), then the ones
     this output has not seen yet, at most ``max_files`` in all, in sorted order; None when there
     are none."""
-    try:
-        fresh = ledger.new_inputs(uris)
-    except LedgerError as exc:
-        fail_usage(str(exc))
+    fresh = ledger.new_inputs(uris)
     retried = ledger.pending_retries()
     todo = retried + fresh
     if max_files:
@@ -120,31 +116,29 @@ def describe_threads() -> int:
 
 
 def run_and_record(
-    job: BatchJob,
+    stage: str,
     spark: SparkSession,
-    args: argparse.Namespace,
+    out: Path,
     cfg: Config,
     batch: int,
     ledger: Ledger,
+    options: StageOptions,
     digest: str | None = None,
 ) -> dict[str, Any]:
     """Run one stage of one batch and record it in the ledger once its output is committed."""
-    digest = digest or stage_digest(job.STAGE, cfg, args)
-    why = ledger.why(batch, job.STAGE, digest)
-    with progress(spark.sparkContext, f"batch {batch} {job.STAGE}"):
-        stats = job.run_batch(spark, args, cfg, batch, ledger)
-    ledger.mark(batch, job.STAGE, stats, digest, why)
+    digest = digest or stage_digest(stage, cfg, out, options.benchmarks)
+    why = ledger.why(batch, stage, digest)
+    with progress(spark.sparkContext, f"batch {batch} {stage}"):
+        stats = stages.stage(stage).function()(spark, out, cfg, batch, ledger, options)
+    ledger.mark(batch, stage, stats, digest, why)
     ledger.save()
     return stats
 
 
-def _standalone_batch(ledger: Ledger, args: argparse.Namespace, stage: str) -> int:
+def _standalone_batch(ledger: Ledger, batch: int | None, stage: str) -> int:
     """The batch a stage run on its own works on; a usage error if it cannot run yet."""
-    try:
-        batch = args.batch or ledger.latest()
-        ledger.batch(batch)
-    except LedgerError as exc:
-        fail_usage(str(exc))
+    batch = batch or ledger.latest()
+    ledger.batch(batch)
     before = BATCH_STAGES[: BATCH_STAGES.index(stage)]
     if before and not ledger.done(batch, before[-1]):
         fail_usage(f"batch {batch}: stage '{before[-1]}' is not done; run it first")
@@ -153,17 +147,19 @@ def _standalone_batch(ledger: Ledger, args: argparse.Namespace, stage: str) -> i
 
 def check_standalone(args: argparse.Namespace, stage: str) -> None:
     """The batch checks, before Spark starts and before the output directory is touched."""
-    try:
-        ledger = Ledger.load(args.output)
-    except LedgerError as exc:
-        fail_usage(str(exc))
-    _standalone_batch(ledger, args, stage)
+    _standalone_batch(Ledger.load(args.output), args.batch, stage)
 
 
-def run_standalone(
-    job: BatchJob, spark: SparkSession, args: argparse.Namespace, cfg: Config
+def run_stage(
+    stage: str,
+    spark: SparkSession,
+    out: Path,
+    cfg: Config,
+    *,
+    batch: int | None = None,
+    options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
-    """``gristmill <stage>``: the stage on ``--batch`` (default: the latest batch)."""
-    ledger = open_ledger(args.output)
-    batch = _standalone_batch(ledger, args, job.STAGE)
-    return run_and_record(job, spark, args, cfg, batch, ledger)
+    """One stage on its own (``gristmill <stage>``), on ``batch`` (default: the latest)."""
+    ledger = open_ledger(out)
+    batch = _standalone_batch(ledger, batch, stage)
+    return run_and_record(stage, spark, out, cfg, batch, ledger, options)

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
 from gristmill.jobs.dedup import CLUSTERS_DIR
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     batches_of,
@@ -40,10 +40,12 @@ from gristmill.pipeline import card_plots, langid
 from gristmill.pipeline.card import render_card
 from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
 from gristmill.pipeline.config import Config
+from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.ledger import Ledger, crawl_id_of
+from gristmill.pipeline.stages import BATCH_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
 from gristmill.schemas.stats import STATS_FILE, check_counts
-from gristmill.schemas.tables import QUALITY_SIGNALS, STAGES
+from gristmill.schemas.tables import QUALITY_SIGNALS
 
 CARD_FILE = "DATASET_CARD.md"
 FIGURES = "card"
@@ -159,7 +161,7 @@ def batch_summary(
     under the ledger's records of its stages (a batch redone is summarized again): input paths,
     WARC-Date range, signal counts, languages, and bottom-k samples of its quality signals and
     documents. A nightly card reads these, never the whole corpus."""
-    key = {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in STAGES}
+    key = {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in BATCH_STAGES}
     folder = out / FIGURES / BATCH_PARTS / batch_dir(batch)
     if (folder / "summary.json").is_file():
         cached = json.loads((folder / "summary.json").read_text())
@@ -275,7 +277,7 @@ def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, 
 
 def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str, Any], pa.Table]:
     """stats.json's content, and the sample of documents the figures are drawn from."""
-    stages = {s: read_stage_stats(out, s) for s in STAGES if stage_path(out, s).exists()}
+    stages = {s: read_stage_stats(out, s) for s in BATCH_STAGES if stage_path(out, s).exists()}
     for name, counts in stages.items():
         check_counts(name, counts)
     ingest = stages.get("ingest", {})
@@ -338,7 +340,7 @@ add_arguments = arguments.add_common
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
     """The card describes shards: without them there is nothing to describe yet."""
-    if not hasattr(args, "input") and not (args.output / "shards" / MANIFEST).is_file():
+    if not (args.output / "shards" / MANIFEST).is_file():
         fail_usage(f"{args.output} has no shards yet; run the tokenize stage first")
 
 
@@ -362,8 +364,8 @@ def draw_figures(
     return [(title, f"{FIGURES}/{name}") for title, name in figures]
 
 
-def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    out = args.output
+def write_card(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
+    """The final "card" stage of a run: stats.json, the figures and DATASET_CARD.md."""
     stats, documents = gather_stats(spark, out, cfg)
     write_json(out / STATS_FILE, stats)
     manifest = json.loads((out / "shards" / MANIFEST).read_text())
@@ -373,6 +375,10 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
     tmp.write_text(render_card(stats, manifest, cfg.to_dict(), figures))
     tmp.replace(card)
     return stats
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    return write_card(spark, args.output, cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

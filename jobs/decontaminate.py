@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
-from gristmill.jobs.batches import check_standalone, run_standalone
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
+from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     TMP_DIR,
     batch_dir,
@@ -39,7 +39,6 @@ from gristmill.jobs.stage_io import (
 from gristmill.pipeline.benchmarks import (
     TEXT_FIELDS,
     Benchmark,
-    BenchmarkError,
     benchmark_name,
     read_benchmark,
 )
@@ -54,7 +53,7 @@ from gristmill.pipeline.decontaminate import (
     load_index,
     matched_hashes,
 )
-from gristmill.pipeline.ledger import Ledger, LedgerError
+from gristmill.pipeline.ledger import Ledger
 from gristmill.schemas.tables import DECONTAMINATE, spark_schema
 
 STAGE = "decontaminate"
@@ -78,15 +77,17 @@ def read_configured(path: Path, cfg: Config) -> Benchmark:
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Read the benchmarks into ``args.benchmarks`` before Spark starts (bad file: usage error);
-    on its own, also check the batch it would work on."""
-    if hasattr(args, "batch"):  # gristmill run plans batches itself
-        check_standalone(args, STAGE)
-    paths = sorted(set(cfg.decontaminate.benchmarks) | set(args.benchmark))
-    try:
-        args.benchmarks = [read_configured(Path(p), cfg) for p in paths]
-    except BenchmarkError as exc:
-        fail_usage(str(exc))
+    """Check the batch it would work on and read the benchmarks into ``args.benchmarks``, before
+    Spark starts."""
+    check_standalone(args, STAGE)
+    args.benchmarks = load_benchmarks(args.benchmark, cfg)
+
+
+def load_benchmarks(paths: Sequence[str | Path], cfg: Config) -> tuple[Benchmark, ...]:
+    """The benchmark sets of ``--benchmark`` and of the config, read and checked (a bad file is
+    a usage error), in path order."""
+    every = sorted({str(p) for p in paths} | set(cfg.decontaminate.benchmarks))
+    return tuple(read_configured(Path(p), cfg) for p in every)
 
 
 @dataclass(frozen=True)
@@ -320,16 +321,17 @@ def write_merged_report(out: Path, benchmarks: list[Benchmark]) -> dict[str, Any
 
 
 def run_batch(
-    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+    spark: SparkSession,
+    out: Path,
+    cfg: Config,
+    batch: int,
+    ledger: Ledger,
+    options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
-    out = args.output
-    benchmarks = args.benchmarks
+    benchmarks = options.benchmarks
     index = build_index(benchmarks, cfg.decontaminate.ngram)
     docs = read_kept_texts(spark, out, "dedup", [batch])
-    try:
-        earlier = ledger.completed_before(batch, STAGE)
-    except LedgerError as exc:
-        fail_usage(str(exc))
+    earlier = ledger.completed_before(batch, STAGE)
     counts_dir = out / REPORT_DIR / COUNTS_DIR
     previous = counts_dir / batch_dir(earlier[-1]) if earlier else None
     before = spark.read.parquet(str(previous.resolve())) if previous else None
@@ -374,7 +376,8 @@ def run_batch(
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    return run_standalone(sys.modules[__name__], spark, args, cfg)
+    options = StageOptions(benchmarks=args.benchmarks)
+    return run_stage(STAGE, spark, args.output, cfg, batch=args.batch, options=options)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,10 +40,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
-from gristmill.jobs.batches import check_standalone, run_standalone
+from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.connected_components import connected_components
 from gristmill.jobs.key_index import KeyIndex, band_keys, exact_keys
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     commit,
@@ -54,7 +54,7 @@ from gristmill.jobs.stage_io import (
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
-from gristmill.pipeline.ledger import Ledger, LedgerError
+from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.minhash import (
     BAND_ROWS_SCHEMA,
     PAIR_SCHEMA,
@@ -297,14 +297,15 @@ class EarlierKeys:
 
 
 def run_batch(
-    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+    spark: SparkSession,
+    out: Path,
+    cfg: Config,
+    batch: int,
+    ledger: Ledger,
+    options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     """Dedup one batch, within itself and against the documents earlier batches kept."""
-    out: Path = args.output
-    try:
-        earlier = ledger.completed_before(batch, STAGE)
-    except LedgerError as exc:
-        fail_usage(str(exc))
+    earlier = ledger.completed_before(batch, STAGE)
     index = EarlierKeys(spark, out, cfg, earlier)
     docs = read_kept_texts(spark, out, "quality", [batch])
     hashed = docs.mapInArrow(functools.partial(with_text_hash, schema=HASHED), spark_schema(HASHED))
@@ -401,7 +402,7 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    return run_standalone(sys.modules[__name__], spark, args, cfg)
+    return run_stage(STAGE, spark, args.output, cfg, batch=args.batch)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,20 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
-from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.batches import (
+    DEFAULT_OPTIONS,
+    StageOptions,
+    open_ledger,
+    plan_batch,
+    run_and_record,
+)
+from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import read_stage_stats, write_stage
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.documents import ingest_batches
-from gristmill.pipeline.inputs import InputError, resolve_inputs
-from gristmill.pipeline.ledger import LEDGER_FILE, Ledger, LedgerError, crawl_manifest
+from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.inputs import resolve_inputs
+from gristmill.pipeline.ledger import LEDGER_FILE, Ledger, crawl_manifest
 from gristmill.schemas.tables import INGEST_EVENTS, spark_schema
 
 STAGE = "ingest"
@@ -36,17 +44,29 @@ STAGE = "ingest"
 add_arguments = arguments.ingest
 
 
+def resolve_uris(
+    specs: Sequence[str],
+    cfg: Config,
+    *,
+    crawl_id: str | None = None,
+    cc_base_url: str | None = None,
+) -> list[str]:
+    """The input files of ``--input`` specs (paths, globs, URLs, ``warc.paths.gz`` manifests),
+    or of a whole crawl's manifest by ``crawl_id``; nothing found is a usage error."""
+    base_url = cc_base_url or cfg.ingest.cc_base_url
+    try:
+        return resolve_inputs(list(specs) or [crawl_manifest(crawl_id, base_url)], base_url)
+    except OSError as exc:
+        fail_usage(str(exc))
+
+
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Resolve --input (or --crawl-id) into ``args.uris`` before Spark starts; nothing found is
-    a usage error."""
+    """Resolve --input (or --crawl-id) into ``args.uris`` before Spark starts."""
     if args.max_files is not None and args.max_files < 1:
         fail_usage(f"--max-files must be >= 1, not {args.max_files}")
-    base_url = args.cc_base_url or cfg.ingest.cc_base_url
-    try:
-        specs = args.input or [crawl_manifest(args.crawl_id, base_url)]
-        args.uris = resolve_inputs(specs, base_url)
-    except (InputError, LedgerError, OSError) as exc:
-        fail_usage(str(exc))
+    args.uris = resolve_uris(
+        args.input or [], cfg, crawl_id=args.crawl_id, cc_base_url=args.cc_base_url
+    )
 
 
 def run_ingest(
@@ -98,29 +118,40 @@ def run_ingest(
 
 
 def run_batch(
-    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+    spark: SparkSession,
+    out: Path,
+    cfg: Config,
+    batch: int,
+    ledger: Ledger,
+    options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     inputs = ledger.batch(batch)["inputs"]
     uris, sizes = [i["uri"] for i in inputs], [i["size"] for i in inputs]
-    stats = run_ingest(spark, uris, args.output, cfg, batch, sizes)
+    stats = run_ingest(spark, uris, out, cfg, batch, sizes)
     ledger.settle_inputs(batch, stats["deferred_inputs"], cfg.ingest.network.max_attempts)
     for f in stats["deferred_inputs"]:
         print(f"batch {batch}: {f['path']} set aside for the next run: {f['error']}", flush=True)
     return stats
 
 
-def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+def ingest_new(
+    spark: SparkSession, out: Path, cfg: Config, uris: Sequence[str], max_files: int | None = None
+) -> dict[str, Any]:
     """A new batch of the inputs not seen yet, or the latest batch again if its ingest did not
     finish."""
-    ledger = open_ledger(args.output)
-    batch = plan_batch(ledger, args.uris, args.max_files, cfg)
+    ledger = open_ledger(out)
+    batch = plan_batch(ledger, list(uris), max_files, cfg)
     if batch is None:
         pending = [b for b in ledger.unfinished() if not ledger.done(b, STAGE)]
         if not pending:
-            print(f"nothing to ingest: every input is in {args.output / LEDGER_FILE}")
-            return read_stage_stats(args.output, STAGE)
+            print(f"nothing to ingest: every input is in {out / LEDGER_FILE}")
+            return read_stage_stats(out, STAGE)
         batch = pending[0]
-    return run_and_record(sys.modules[__name__], spark, args, cfg, batch, ledger)
+    return run_and_record(STAGE, spark, out, cfg, batch, ledger, DEFAULT_OPTIONS)
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    return ingest_new(spark, args.output, cfg, args.uris, args.max_files)
 
 
 def main(argv: list[str] | None = None) -> int:

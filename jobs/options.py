@@ -2,8 +2,9 @@
 
 Each job module defines ``add_arguments(parser)`` and ``run(spark, args, cfg)`` (and optionally
 ``check(args, cfg)``); :func:`job_main` turns those into a ``main()`` usable both by
-``gristmill <stage>`` and by ``spark-submit jobs/<stage>.py``. Usage errors and bad configs exit
-with code 2.
+``gristmill <stage>`` and by ``spark-submit jobs/<stage>.py``. A usage error
+(:class:`~gristmill.pipeline.errors.UsageError`, bad configs included) raised anywhere in a job
+is reported here, once, and exits with code 2.
 """
 
 from __future__ import annotations
@@ -17,24 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gristmill.pipeline.config import Config, ConfigError, load_config
+from gristmill.pipeline.config import load_config
+from gristmill.pipeline.errors import EXIT_USAGE, UsageError
 
-EXIT_USAGE = 2
 EXIT_LOCKED = 3
 LOCK_FILE = ".gristmill.lock"
-
-
-def fail_usage(message: str) -> None:
-    print(f"gristmill: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
-
-
-def load_checked_config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        fail_usage(str(exc))
-        raise  # unreachable: fail_usage exits
 
 
 def start(args: argparse.Namespace, job: Any) -> Any:
@@ -42,17 +30,21 @@ def start(args: argparse.Namespace, job: Any) -> Any:
 
     A job module may define ``check(args, cfg)`` to validate its arguments (resolve inputs, read
     benchmark files) before Spark starts, so that a usage error costs no JVM start and leaves
-    nothing behind in the output directory.
+    nothing behind in the output directory. A usage error from any part of it ends here.
     """
-    cfg = load_checked_config(args.config)
-    if hasattr(job, "check"):
-        job.check(args, cfg)
-    from gristmill.pipeline.spark import spark_session
+    try:
+        cfg = load_config(args.config)
+        if hasattr(job, "check"):
+            job.check(args, cfg)
+        from gristmill.pipeline.spark import spark_session
 
-    out = getattr(args, "output", None)
-    with output_lock(out) if out is not None else contextlib.nullcontext():
-        spark = spark_session(cfg.spark, args.master, args.verbose)
-        return job.run(spark, args, cfg)
+        out = getattr(args, "output", None)
+        with output_lock(out) if out is not None else contextlib.nullcontext():
+            spark = spark_session(cfg.spark, args.master, args.verbose)
+            return job.run(spark, args, cfg)
+    except UsageError as exc:
+        print(f"gristmill: error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 @contextlib.contextmanager

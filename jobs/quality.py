@@ -31,10 +31,11 @@ from gristmill.filters.perplexity import (
     read_cutoffs,
 )
 from gristmill.jobs import arguments
-from gristmill.jobs.batches import check_standalone, run_standalone
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
+from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import ROW_KEY, read_kept, read_table, write_json, write_stage
 from gristmill.pipeline.config import Config
+from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.ledger import Ledger, file_sha256
 from gristmill.pipeline.quality import decide_batches, recleaned_batches, signal_batches
 from gristmill.schemas.tables import QUALITY, spark_schema
@@ -125,10 +126,14 @@ def with_cleaned_texts(
 
 
 def run_batch(
-    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+    spark: SparkSession,
+    out: Path,
+    cfg: Config,
+    batch: int,
+    ledger: Ledger,
+    options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
-    out = args.output
-    reselect = getattr(args, "reselect", False)  # gristmill run has no --reselect
+    reselect = options.reselect
     if reselect:
         stored = read_table(spark, out, STAGE, [batch])
         scored = stored.select(*QUALITY.names).drop("drop_reason")
@@ -165,7 +170,8 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    return run_standalone(sys.modules[__name__], spark, args, cfg)
+    options = StageOptions(reselect=args.reselect)
+    return run_stage(STAGE, spark, args.output, cfg, batch=args.batch, options=options)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,74 +19,110 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from gristmill.jobs import arguments, card, decontaminate, dedup, ingest, quality, tokenize_shards
-from gristmill.jobs.batches import open_ledger, plan_batch, run_and_record, stage_digest
+from gristmill.jobs import arguments, decontaminate, ingest, quality, tokenize_shards
+from gristmill.jobs.batches import (
+    StageOptions,
+    open_ledger,
+    plan_batch,
+    run_and_record,
+    stage_digest,
+)
 from gristmill.jobs.options import job_main
 from gristmill.jobs.progress import progress
+from gristmill.pipeline import stages
+from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import Config
-from gristmill.pipeline.ledger import FINAL_STAGES
 from gristmill.pipeline.spark import cluster_parallelism
 from gristmill.schemas.stats import STATS_FILE
-
-BATCH_JOBS = (ingest, quality, dedup, decontaminate, tokenize_shards)
-FINAL_JOBS = dict(zip(FINAL_STAGES, (tokenize_shards.run_manifest, card.run), strict=True))
-
 
 add_arguments = arguments.run
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
+    """Inputs resolved, benchmarks read and the config's models checked, before Spark starts."""
     ingest.check(args, cfg)
-    quality.check_cutoffs(args.output, cfg)
-    decontaminate.check(args, cfg)
-    tokenize_shards.check(args, cfg)
+    args.benchmarks = decontaminate.load_benchmarks(args.benchmark, cfg)
+    check_config(args.output, cfg)
 
 
-def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    out = args.output
+def check_config(out: Path, cfg: Config) -> None:
+    """What a whole run needs of the config beyond its own checks: perplexity cut-offs to cut
+    buckets from, token buckets that read document columns."""
+    quality.check_cutoffs(out, cfg)
+    tokenize_shards.check_buckets(cfg)
+
+
+def run_pipeline(
+    spark: SparkSession,
+    out: Path,
+    cfg: Config,
+    uris: Sequence[str],
+    *,
+    benchmarks: Sequence[Benchmark] = (),
+    max_files: int | None = None,
+) -> dict[str, Any]:
+    """Plan a batch of the ``uris`` this output has not seen, bring every batch's stages up to
+    date, remake the manifest and the card; the stats.json written. ``uris`` as
+    :func:`gristmill.jobs.ingest.resolve_uris` gives them, ``benchmarks`` as
+    :func:`gristmill.jobs.decontaminate.load_benchmarks` reads them."""
+    check_config(out, cfg)
     print(
         f"spark: {spark.sparkContext.master}, parallelism {cluster_parallelism(spark)}, "
         f"{spark.conf.get('spark.sql.shuffle.partitions')} shuffle partitions (adaptive)",
         flush=True,
     )
+    options = StageOptions(benchmarks=tuple(benchmarks))
     ledger = open_ledger(out)
-    plan_batch(ledger, args.uris, args.max_files, cfg)
-    digests = {job.STAGE: stage_digest(job.STAGE, cfg, args) for job in BATCH_JOBS}
+    plan_batch(ledger, list(uris), max_files, cfg)
+    digests = {s: stage_digest(s, cfg, out, options.benchmarks) for s in stages.BATCH_STAGES}
     done_any = False
     for batch in [b["batch"] for b in ledger.batches]:
-        for job in BATCH_JOBS:
-            if ledger.current(batch, job.STAGE, digests[job.STAGE]):
+        for stage in stages.BATCH_STAGES:
+            if ledger.current(batch, stage, digests[stage]):
                 continue
             started = time.monotonic()
-            result = run_and_record(job, spark, args, cfg, batch, ledger, digests[job.STAGE])
+            result = run_and_record(stage, spark, out, cfg, batch, ledger, options, digests[stage])
             done_any = True
             seconds = time.monotonic() - started
             print(
-                f"batch {batch} {job.STAGE}: in {result['in']}, out {result['out']} "
+                f"batch {batch} {stage}: in {result['in']}, out {result['out']} "
                 f"({seconds:.1f} s, {result['in'] / max(seconds, 1e-9):.0f} docs/s)",
                 flush=True,
             )
-    for stage, job in FINAL_JOBS.items():
-        digest = stage_digest(stage, cfg, args)
-        if ledger.final_current(stage, digest):
+    for final in stages.FINAL:
+        digest = stage_digest(final.name, cfg, out)
+        if ledger.final_current(final.name, digest):
             continue
         started = time.monotonic()
-        with progress(spark.sparkContext, stage):
-            result = job(spark, args, cfg)
-        ledger.mark_final(stage, result, digest)
+        with progress(spark.sparkContext, final.name):
+            result = final.function()(spark, out, cfg)
+        ledger.mark_final(final.name, result, digest)
         ledger.save()
         done_any = True
-        print(f"{stage}: done ({time.monotonic() - started:.1f} s)", flush=True)
+        print(f"{final.name}: done ({time.monotonic() - started:.1f} s)", flush=True)
     if not done_any:
         print(f"nothing to do: {out} is up to date with these inputs and this config")
     stats = json.loads((out / STATS_FILE).read_text())
     print(funnel(stats))
     print(f"outputs in {out}: documents/, shards/, stats.json, DATASET_CARD.md, ledger.json")
     return stats
+
+
+def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    return run_pipeline(
+        spark,
+        args.output,
+        cfg,
+        args.uris,
+        benchmarks=args.benchmarks,
+        max_files=args.max_files,
+    )
 
 
 def funnel(stats: dict[str, Any]) -> str:

@@ -22,8 +22,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
 from gristmill.schemas.stats import STAGE_STATS_FILE, check_counts, merge_stage_stats, stage_counts
-from gristmill.schemas.tables import STAGES
 
 TMP_DIR = "tmp"
 BATCH_COLUMN = "batch"
@@ -137,9 +137,7 @@ def read_kept(
     return df.where(F.col("drop_reason").isNull()).drop("drop_reason", BATCH_COLUMN)
 
 
-# The stages whose tables hold text (see gristmill.schemas.tables.TEXT), in flow order, and the
-# columns that name one row of the ingest table (ingest drops a record id repeated in a file).
-TEXT_STAGES = ("ingest", "quality", "decontaminate")
+# The columns that name one row of the ingest table (ingest drops a record id repeated in a file).
 ROW_KEY = ("doc_id", "input_file")
 
 
@@ -149,9 +147,9 @@ def read_kept_texts(
     """:func:`read_kept` with each document's text as of ``stage``: its own stored text where
     the stage changed it, else the nearest earlier stage's, down to ingest's."""
     df = read_kept(spark, out, stage, batches)
-    order = STAGES.index(stage)
+    order = BATCH_STAGES.index(stage)
     text = F.col("text") if stage in TEXT_STAGES else None
-    for source in reversed([s for s in TEXT_STAGES if STAGES.index(s) < order]):
+    for source in reversed([s for s in TEXT_STAGES if BATCH_STAGES.index(s) < order]):
         stored = read_table(spark, out, source, batches).where(F.col("text").isNotNull())
         alias = f"text_{source}"
         df = df.join(stored.select(*ROW_KEY, F.col("text").alias(alias)), list(ROW_KEY), "left")

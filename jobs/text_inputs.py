@@ -13,7 +13,7 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from gristmill.jobs.options import fail_usage
+from gristmill.pipeline.errors import fail_usage
 
 
 def input_kind(path: str | Path) -> str:

@@ -28,8 +28,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
-from gristmill.jobs.batches import check_standalone, run_standalone
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
+from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     batch_dir,
     commit,
@@ -39,6 +39,7 @@ from gristmill.jobs.stage_io import (
     write_stage,
 )
 from gristmill.pipeline.config import Config
+from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.shards import HEADER_INTS, LLMC_FORMATS
 from gristmill.pipeline.token_shards import (
@@ -89,10 +90,13 @@ def place(tokenized: DataFrame, counts: dict[tuple[str, str], int]) -> DataFrame
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Bucket rules may only read columns the documents have; on its own, the stage needs its
-    batch decontaminated."""
-    if hasattr(args, "batch"):  # gristmill run plans batches itself
-        check_standalone(args, STAGE)
+    """On its own, the stage needs its batch decontaminated."""
+    check_standalone(args, STAGE)
+    check_buckets(cfg)
+
+
+def check_buckets(cfg: Config) -> None:
+    """Bucket rules may only read columns the documents have."""
     unknown = set(bucket_columns(cfg.tokenize.buckets)) - set(DOCUMENTS.names)
     if unknown:
         fail_usage(
@@ -151,11 +155,15 @@ def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_batch(
-    spark: SparkSession, args: argparse.Namespace, cfg: Config, batch: int, ledger: Ledger
+    spark: SparkSession,
+    out: Path,
+    cfg: Config,
+    batch: int,
+    ledger: Ledger,
+    options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     """One batch's kept documents -> ``documents/batch=N/``, ``shards/batch=N/`` and its
     ``files.json``; earlier batches' documents and shards are not read, let alone rewritten."""
-    out = args.output
     kept = read_kept_texts(spark, out, "decontaminate", [batch]).select(*DOCUMENTS.names)
     final = write_documents(kept, out, batch)
     docs = spark.read.parquet(str(final.resolve()))
@@ -226,15 +234,15 @@ def write_manifest(out: Path, cfg: Config, batches: list[int]) -> dict[str, Any]
     return {"batches": batches, "shards": len(files), "tokens": sum(f["tokens"] for f in files)}
 
 
-def run_manifest(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    """The final step of a run: the manifest of every complete batch's shards."""
-    return write_manifest(args.output, cfg, Ledger.load(args.output).complete())
+def write_manifest_stage(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
+    """The final "manifest" stage of a run: the manifest of every complete batch's shards."""
+    return write_manifest(out, cfg, Ledger.load(out).complete())
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     """``gristmill tokenize [--batch N]``: the batch's shards, then the manifest."""
-    stats = run_standalone(sys.modules[__name__], spark, args, cfg)
-    run_manifest(spark, args, cfg)
+    stats = run_stage(STAGE, spark, args.output, cfg, batch=args.batch)
+    write_manifest_stage(spark, args.output, cfg)
     return stats
 
 

@@ -54,11 +54,12 @@ from gristmill.filters.perplexity import (
     perplexity_batches,
 )
 from gristmill.jobs import arguments
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.options import job_main
 from gristmill.jobs.quality import perplexity_table
 from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
 from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
 from gristmill.pipeline.config import Config
+from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.kneser_ney import (
     ARPA_END,
     ARPA_SECTION_END,

@@ -37,7 +37,7 @@ from pyspark.sql import SparkSession
 
 from gristmill.filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
 from gristmill.jobs import arguments
-from gristmill.jobs.options import fail_usage, job_main
+from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
 from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
 from gristmill.pipeline.classifier_training import (
@@ -52,6 +52,7 @@ from gristmill.pipeline.classifier_training import (
     write_training_file,
 )
 from gristmill.pipeline.config import Config
+from gristmill.pipeline.errors import fail_usage
 from gristmill.schemas.tables import spark_schema
 
 MODEL_FILE = "model.bin"

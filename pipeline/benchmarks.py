@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gristmill.pipeline.errors import UsageError
+
 TEXT_FIELDS = (
     "text", "question", "answer", "goal", "sol1", "sol2", "prompt", "canonical_solution",
     "context", "passage", "choices", "query", "premise", "hypothesis", "sentence", "ctx",
@@ -24,7 +26,7 @@ TEXT_FIELDS = (
 ID_FIELDS = ("id", "task_id", "idx", "example_id", "qid", "ID")
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(UsageError):
     """A benchmark file that cannot be read as examples."""
 
 

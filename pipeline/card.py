@@ -12,7 +12,7 @@ import yaml
 
 from gristmill.pipeline.inputs import display_name
 from gristmill.pipeline.langid import MODEL_LICENSE
-from gristmill.schemas.tables import STAGES
+from gristmill.pipeline.stages import BATCH_STAGES
 
 
 def _size_category(n: int) -> str:
@@ -27,7 +27,7 @@ def _funnel(stages: dict[str, Any], tokens: dict[str, Any] | None) -> list[str]:
     by_stage = (tokens or {}).get("stages", {})
     head = "| stage | docs in | docs out | tokens in | tokens out | dropped (reason: docs) |"
     lines = [head, "|---|---:|---:|---:|---:|---|"]
-    for stage in STAGES:
+    for stage in BATCH_STAGES:
         if stage not in stages:
             continue
         s = stages[stage]

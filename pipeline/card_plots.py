@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from gristmill.schemas.tables import STAGES
+from gristmill.pipeline.stages import BATCH_STAGES
 
 
 def _save(fig: Any, path: Path) -> str:
@@ -26,7 +26,7 @@ def _save(fig: Any, path: Path) -> str:
 
 
 def funnel(stats: dict[str, Any], path: Path) -> str:
-    stages = [s for s in STAGES if s in stats["stages"]]
+    stages = [s for s in BATCH_STAGES if s in stats["stages"]]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.bar(stages, [stats["stages"][s]["in"] for s in stages], color="#c8d6e5", label="in")
     ax.bar(stages, [stats["stages"][s]["out"] for s in stages], color="#2e86de", label="out")

@@ -3,8 +3,10 @@ their own threshold dataclasses without importing the whole config (which import
 
 from __future__ import annotations
 
+from gristmill.pipeline.errors import UsageError
 
-class ConfigError(ValueError):
+
+class ConfigError(UsageError):
     """A config file or value that cannot be used; the message names the key."""
 
 

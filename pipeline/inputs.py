@@ -15,13 +15,14 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.remote import ResumableStream, RetryPolicy, is_s3, source_for
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
 MANIFEST_SUFFIXES = ("paths.gz", ".paths")
 
 
-class InputError(ValueError):
+class InputError(UsageError):
     """An --input spec that names nothing readable."""
 
 

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.lm_text import lm_lines
 
 BOS = "<s>"
@@ -35,7 +36,7 @@ UNK = "<unk>"
 MAX_ORDER = 6
 
 
-class DiscountError(ValueError):
+class DiscountError(UsageError):
     """Count-of-counts for which the closed-form discounts do not exist (tiny or odd data)."""
 
 

@@ -27,21 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.inputs import is_remote
 from gristmill.pipeline.remote import RetryPolicy, describe_remote
+from gristmill.pipeline.stages import BATCH_STAGES, CROSS_BATCH_STAGES, FINAL_STAGES
 
 LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1
-BATCH_STAGES = ("ingest", "quality", "dedup", "decontaminate", "tokenize")
-FINAL_STAGES = ("manifest", "card")
-# Stages whose output for batch N is read when batch N+1 runs (dedup: the documents kept;
-# decontaminate: the running n-gram document counts): re-running one of them in an earlier batch
-# makes the same stage (and the ones after it) of later batches stale.
-CROSS_BATCH_STAGES = ("dedup", "decontaminate")
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
 
-class LedgerError(ValueError):
+class LedgerError(UsageError):
     """The output directory's ledger disagrees with what this run was asked to do."""
 
 

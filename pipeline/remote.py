@@ -25,17 +25,18 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from gristmill.pipeline.config_checks import check
+from gristmill.pipeline.errors import InputFileError, RetryableError
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "gristmill (+https://github.com/gristmill)"
 
 
-class NetworkError(OSError):
+class NetworkError(RetryableError):
     """A remote read that failed for a reason that may go away: retried here, then deferred to
     the next run by the ledger."""
 
 
-class PermanentInputError(OSError):
+class PermanentInputError(InputFileError):
     """A remote input that will not read however often it is tried (404, 403, changed bytes)."""
 
 

@@ -36,6 +36,8 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from gristmill.pipeline.errors import UsageError
+
 # Bytes per token -> llm.c's (magic, version) for shards of that width.
 LLMC_FORMATS = {2: (20240520, 1), 4: (20240801, 7)}
 HEADER_INTS = 256
@@ -44,7 +46,7 @@ INDEX_SUFFIX = ".idx"
 _MAX_TOKENS = 2**31 - 1
 
 
-class ShardFormatError(ValueError):
+class ShardFormatError(UsageError):
     """A shard or index file that does not follow the format; the message names the file."""
 
 

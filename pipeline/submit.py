@@ -26,15 +26,15 @@ import zipfile
 from pathlib import Path
 
 from gristmill.jobs.arguments import COMMANDS
+from gristmill.pipeline.errors import EXIT_USAGE, UsageError
 
 # The folders zipped for the executors, each as the gristmill subpackage it installs as (the
 # trainer runs outside Spark and stays out).
 PACKAGES = ("pipeline", "filters", "jobs", "schemas")
 NAMESPACE = "gristmill"
-EXIT_USAGE = 2
 
 
-class SubmitError(ValueError):
+class SubmitError(UsageError):
     """A ``gristmill submit`` command line that cannot be turned into a spark-submit one."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from gristmill.pipeline.errors import InputFileError
 from gristmill.pipeline.inputs import is_remote, open_input
 from gristmill.pipeline.remote import NetworkError, PermanentInputError, RetryPolicy
 
@@ -27,7 +28,7 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 SCAN_BLOCK = 1 << 20
 
 
-class CorruptInput(OSError):
+class CorruptInput(InputFileError):
     """An input whose bytes stop being a WARC stream part-way (or from the start)."""
 
 

@@ -103,8 +103,6 @@ DECONTAMINATE = pa.schema(
 # drop_reason.
 DOCUMENTS = pa.schema([f for f in DECONTAMINATE if f.name != "drop_reason"])
 
-STAGES = ("ingest", "quality", "dedup", "decontaminate", "tokenize")
-
 
 def spark_schema(schema: pa.Schema):  # -> pyspark.sql.types.StructType
     """The Spark StructType of an Arrow schema (imported lazily: this module is pyspark-free)."""

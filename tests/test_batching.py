@@ -4,13 +4,13 @@ each document do not depend on the night it arrived."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from gristmill.jobs import decontaminate, ingest
 from gristmill.jobs import run as run_job
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.lm_text import detokenize_wikitext
@@ -25,13 +25,10 @@ def run_batches(spark, inputs, benchmarks, out: Path, config: dict, max_files=No
     """gristmill run over ``inputs``, as one batch or, with max_files, night after night."""
     cfg = config_from_dict(config)
     nights = -(-len(inputs) // max_files) if max_files else 1
+    uris = ingest.resolve_uris([str(p) for p in inputs], cfg)
+    benches = decontaminate.load_benchmarks(benchmarks, cfg)
     for _ in range(nights):
-        args = argparse.Namespace(
-            input=[str(p) for p in inputs], benchmark=[str(b) for b in benchmarks], output=out,
-            cc_base_url=None, crawl_id=None, max_files=max_files, config=None, master=None,
-        )  # fmt: skip
-        run_job.check(args, cfg)
-        run_job.run(spark, args, cfg)
+        run_job.run_pipeline(spark, out, cfg, uris, benchmarks=benches, max_files=max_files)
 
 
 def by_doc(out: Path, stage: str) -> dict[str, dict]:

@@ -3,7 +3,6 @@ stats.json, the shard manifest or the data itself."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -17,8 +16,8 @@ import yaml
 
 from gristmill.jobs import card
 from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.stages import BATCH_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
-from gristmill.schemas.tables import STAGES
 from tests.conftest import deep_merge
 
 SECTIONS = (
@@ -56,10 +55,10 @@ def test_every_section_is_present_in_order(rendered):
 def test_funnel_docs_and_tokens_match_stats_and_data(rendered):
     _out, stats, manifest, text, docs = rendered
     tokens = stats["tokens"]["stages"]
-    for stage in STAGES:
+    for stage in BATCH_STAGES:
         s, t = stats["stages"][stage], tokens[stage]
         assert f"| {stage} | {s['in']} | {s['out']} | {t['in']} | {t['out']} |" in text
-    chain = [tokens[s] for s in STAGES]
+    chain = [tokens[s] for s in BATCH_STAGES]
     assert all(a["out"] == b["in"] for a, b in itertools.pairwise(chain))
     assert all(t["out"] <= t["in"] for t in chain)
     enc = load_encoding(manifest["tokenizer"])
@@ -125,7 +124,7 @@ def test_dedup_precision_and_recall_on_labelled_pairs(result, spark, demo_config
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     cfg = config_from_dict(deep_merge(demo_config, {"card": {"dedup_labels": str(labels)}}))
-    stats = card.run(spark, argparse.Namespace(output=copy), cfg)
+    stats = card.write_card(spark, copy, cfg)
     e = stats["dedup_evaluation"]
 
     dedup = pq.read_table(copy / "stages" / "dedup", columns=["url", "doc_id", "text_hash"])

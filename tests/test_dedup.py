@@ -7,7 +7,6 @@ one component, the best-scoring document is the one kept, and 1 or 8 partitions 
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import itertools
 import json
@@ -147,7 +146,7 @@ def run_dedup(spark, rows: list[dict], out: Path, files: int, partitions: int, *
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     try:
         ledger = Ledger.of_imported_batch(out, ["ingest", "quality"])
-        stats = dedup.run_batch(spark, argparse.Namespace(output=out), cfg, 1, ledger)
+        stats = dedup.run_batch(spark, out, cfg, 1, ledger)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", "4")
     table = pq.read_table(out / "stages" / "dedup").to_pylist()

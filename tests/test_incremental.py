@@ -3,7 +3,6 @@ that do only what is missing, and a stage done again when its configuration chan
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -15,7 +14,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from gristmill.jobs import ingest
 from gristmill.jobs import run as run_job
+from gristmill.jobs.batches import plan_batch
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.ledger import (
     LEDGER_FILE,
@@ -30,18 +31,8 @@ BASE = {"quality": {"classifier": {"mode": "off"}}, "tokenize": {"shard_tokens":
 
 def incremental_run(spark, inputs, out: Path, max_files=None, **overrides) -> dict:
     cfg = config_from_dict({**BASE, **overrides})
-    args = argparse.Namespace(
-        input=[str(p) for p in inputs],
-        benchmark=[],
-        output=out,
-        cc_base_url=None,
-        crawl_id=None,
-        max_files=max_files,
-        config=None,
-        master=None,
-    )
-    run_job.check(args, cfg)
-    return run_job.run(spark, args, cfg)
+    uris = ingest.resolve_uris([str(p) for p in inputs], cfg)
+    return run_job.run_pipeline(spark, out, cfg, uris, max_files=max_files)
 
 
 def change_words(payload: bytes, text: str, words: int = 3) -> bytes:
@@ -207,16 +198,11 @@ def test_max_files_takes_the_next_files(spark, shared_data, tmp_path):
     files = sorted((shared_data / "warc").glob("realpages-0000[0-2].warc.gz"))
     out = tmp_path / "out"
     cfg = config_from_dict(BASE)
-    args = argparse.Namespace(
-        input=[str(f) for f in files], cc_base_url=None, crawl_id=None, max_files=2
-    )
-    run_job.ingest.check(args, cfg)
+    uris = ingest.resolve_uris([str(f) for f in files], cfg)
     ledger = Ledger.load(out)
-    from gristmill.jobs.batches import plan_batch
-
-    assert plan_batch(ledger, args.uris, 2, cfg) == 1
-    assert plan_batch(ledger, args.uris, 2, cfg) == 2
-    assert plan_batch(ledger, args.uris, 2, cfg) is None
+    assert plan_batch(ledger, uris, 2, cfg) == 1
+    assert plan_batch(ledger, uris, 2, cfg) == 2
+    assert plan_batch(ledger, uris, 2, cfg) is None
     assert [len(b["inputs"]) for b in ledger.batches] == [2, 1]
     assert Ledger.load(out).batches == ledger.batches
 

@@ -4,7 +4,6 @@ short bodies; a real S3-compatible server (moto's server mode) serves s3:// inpu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -81,11 +80,7 @@ def ingest_run(spark, uris, out, max_attempts: int) -> dict:
     cfg = config_from_dict(
         {"ingest": {"network": {**FAST, "max_retries": 5, "max_attempts": max_attempts}}}
     )
-    args = argparse.Namespace(
-        input=uris, crawl_id=None, cc_base_url=None, max_files=None, output=out, config=None
-    )
-    ingest.check(args, cfg)
-    return ingest.run(spark, args, cfg)
+    return ingest.ingest_new(spark, out, cfg, ingest.resolve_uris(uris, cfg))
 
 
 def test_a_file_that_fails_a_whole_run_is_ingested_by_the_next(spark, shared_data, tmp_path):

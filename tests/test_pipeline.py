@@ -3,7 +3,6 @@ funnel reconciles, the planted cases come out right, and the shards are the docu
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -14,15 +13,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.filters.perplexity import cutoffs_for, read_cutoffs
-from gristmill.jobs import decontaminate, quality, tokenize_shards
+from gristmill.jobs import decontaminate, ingest, tokenize_shards
 from gristmill.jobs import run as run_job
+from gristmill.jobs.batches import StageOptions, run_stage
 from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.ledger import LEDGER_FILE
 from gristmill.pipeline.shards import read_index, read_shard, split_documents
+from gristmill.pipeline.stages import BATCH_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
 from gristmill.schemas.stats import check_counts
-from gristmill.schemas.tables import STAGES
 from tests.conftest import deep_merge
+
+RESELECT = StageOptions(reselect=True)
 
 
 def gzip_members(path: Path) -> list[bytes]:
@@ -53,25 +56,15 @@ def split_warc(path: Path, parts: int, where: Path) -> list[Path]:
 def run_pipeline(spark, inputs, benchmarks, out: Path, config: dict, **overrides):
     """The whole run with a config (the demo's, see conftest) plus overrides."""
     cfg = config_from_dict(deep_merge(config, overrides))
-    args = argparse.Namespace(
-        input=[str(p) for p in inputs],
-        benchmark=[str(b) for b in benchmarks],
-        output=out,
-        cc_base_url=None,
-        crawl_id=None,
-        max_files=None,
-        config=None,
-        master=None,
-    )
-    run_job.check(args, cfg)
-    run_job.run(spark, args, cfg)
-    return json.loads((out / "stats.json").read_text())
+    uris = ingest.resolve_uris([str(p) for p in inputs], cfg)
+    benches = decontaminate.load_benchmarks(benchmarks, cfg)
+    return run_job.run_pipeline(spark, out, cfg, uris, benchmarks=benches)
 
 
 def test_funnel_connects_and_reconciles(result):
     out, stats, _expected, _docs = result
     previous = None
-    for stage in STAGES:
+    for stage in BATCH_STAGES:
         counts = stats["stages"][stage]
         check_counts(stage, counts)
         if previous is not None:
@@ -216,9 +209,9 @@ def test_quality_buckets_and_weights(result, spark, tmp_path):
             }
         }
     )
-    args = argparse.Namespace(output=copy, config=None, master=None, batch=None)
-    tokenize_shards.check(args, cfg)
-    tokenize_shards.run(spark, args, cfg)
+    tokenize_shards.check_buckets(cfg)
+    run_stage("tokenize", spark, copy, cfg)
+    tokenize_shards.write_manifest_stage(spark, copy, cfg)
     manifest, _texts = shard_documents(copy)
     long_ids = {d["doc_id"] for d in docs if d["n_words"] >= 300}
     table = pq.read_table(copy / "stages" / "tokenize").to_pylist()
@@ -230,9 +223,8 @@ def test_quality_buckets_and_weights(result, spark, tmp_path):
         assert bucket["epochs"] == pytest.approx(1e6 * bucket["weight"] / bucket["tokens"]["train"])
     assert {s["bucket"] for s in manifest["shards"]} == {"long", "short"}
     bad = config_from_dict({"tokenize": {"buckets": [{"name": "x", "min": {"perplexty": 1.0}}]}})
-    with pytest.raises(SystemExit) as exit_info:
-        tokenize_shards.check(args, bad)
-    assert exit_info.value.code == 2
+    with pytest.raises(UsageError, match="perplexty"):
+        tokenize_shards.check_buckets(bad)
 
 
 def test_quality_signals_and_perplexity_buckets(result):
@@ -269,10 +261,7 @@ def test_pareto_reselection_is_deterministic_and_favours_high_scores(
             "spark.sql.files.maxPartitionBytes", str(1 << 14 if partitions > 1 else 1 << 30)
         )
         try:
-            args = argparse.Namespace(
-                output=copy, config=None, master=None, reselect=True, batch=None
-            )
-            stats = quality.run(spark, args, config_from_dict(pareto))
+            stats = run_stage("quality", spark, copy, config_from_dict(pareto), options=RESELECT)
         finally:
             spark.conf.unset("spark.sql.files.maxPartitionBytes")
         assert stats["reselected"] is True
@@ -300,8 +289,7 @@ def test_reselection_restores_the_cleaned_text_of_revived_documents(
     copy = tmp_path / "copy"
     shutil.copytree(out / "stages", copy / "stages")
     shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
-    args = argparse.Namespace(output=copy, config=None, master=None, reselect=True, batch=None)
-    quality.run(spark, args, config_from_dict(loose))
+    run_stage("quality", spark, copy, config_from_dict(loose), options=RESELECT)
     after = pq.read_table(copy / "stages" / "quality").to_pandas().set_index("doc_id")
     before = pq.read_table(out / "stages" / "quality").to_pandas().set_index("doc_id")
     ingest = pq.read_table(out / "stages" / "ingest").to_pandas().set_index("doc_id")
@@ -318,15 +306,9 @@ def test_join_path_decontaminates_like_the_broadcast_path(result, spark, demo_co
     shutil.copytree(out / "stages", copy / "stages")
     shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
     joined = deep_merge(demo_config, {"decontaminate": {"broadcast_max_ngrams": 0}})
-    args = argparse.Namespace(
-        output=copy,
-        config=None,
-        master=None,
-        batch=None,
-        benchmark=[str(p) for p in _benchmarks(out)],
-    )
-    decontaminate.check(args, config_from_dict(joined))
-    decontaminate.run(spark, args, config_from_dict(joined))
+    cfg = config_from_dict(joined)
+    benches = decontaminate.load_benchmarks(_benchmarks(out), cfg)
+    run_stage("decontaminate", spark, copy, cfg, options=StageOptions(benchmarks=benches))
     for name in ("stages/decontaminate", "decontamination/report.json"):
         if name.endswith(".json"):
             a = json.loads((out / name).read_text())

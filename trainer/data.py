@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.shards import HEADER_INTS, LLMC_FORMATS, read_index, read_shard
 from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
 
 SPLITS = ("train", "val")
 
 
-class DataError(ValueError):
+class DataError(UsageError):
     """A manifest or shard that cannot feed this run; the message says which and why."""
 
 
