@@ -78,7 +78,7 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
     if stage == "decontaminate":
         # "Too common" counts documents over every batch so far (decontamination/ngram_counts/);
         # outputs written when it counted per batch redo the stage once.
-        parts["too_common_counts"] = "all batches"
+        parts["too_common_counts"] = "all batches, label n-grams included"
         parts["benchmarks"] = sorted((b.path, file_sha256(b.path)) for b in benchmarks)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

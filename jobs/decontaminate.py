@@ -44,14 +44,17 @@ from gristmill.pipeline.benchmarks import (
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.decontaminate import (
+    CUT,
     NgramIndex,
     build_index,
     decontaminate_batches,
     decontaminate_joined_batches,
     dirty_examples,
     doc_ngram_batches,
+    label_ngram,
     load_index,
     matched_hashes,
+    short_sequences,
 )
 from gristmill.pipeline.ledger import Ledger
 from gristmill.schemas.tables import DECONTAMINATE, spark_schema
@@ -98,14 +101,15 @@ class ShippedIndex:
 
     file: str
     names: tuple[str, ...]
+    lengths: tuple[int, ...]
 
     def load(self) -> NgramIndex:
-        return load_index(SparkFiles.get(self.file), self.names)
+        return load_index(SparkFiles.get(self.file), self.names, self.lengths)
 
 
 def ship(spark: SparkSession, index: NgramIndex, work: Path) -> ShippedIndex:
     """Write ``index`` under ``work`` (named by its content) and register it with Spark."""
-    data = np.stack([index.hashes, index.owners]).astype(np.uint64)
+    data = np.stack([index.hashes, index.owners, index.kinds]).astype(np.uint64)
     name = f"ngram-index-{hashlib.sha256(data.tobytes()).hexdigest()[:16]}.npy"
     path = (work / name).resolve()
     if not path.is_file():
@@ -117,7 +121,7 @@ def ship(spark: SparkSession, index: NgramIndex, work: Path) -> ShippedIndex:
     sc = spark.sparkContext
     if not any(f.endswith(f"/{name}") for f in sc.listFiles):
         sc.addFile(str(path))
-    return ShippedIndex(name, index.names)
+    return ShippedIndex(name, index.names, index.lengths)
 
 
 def _with_index(
@@ -131,7 +135,8 @@ def index_rows(
     batches: Iterator[pa.RecordBatch], index: ShippedIndex, parts: int
 ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body over ``spark.range(parts)``: slice ``id`` of the index as (ngram, owner)
-    rows, so that the join path's table of benchmark n-grams is built by the executors."""
+    rows (with what each is for: ``kind``), so that the join path's table of benchmark n-grams
+    is built by the executors."""
     loaded = index.load()
     size = -(-len(loaded.hashes) // parts)
     for batch in batches:
@@ -141,6 +146,7 @@ def index_rows(
                 {
                     "ngram": np.asarray(loaded.hashes[rows]).view(np.int64),
                     "owner": np.asarray(loaded.owners[rows]).view(np.int64),
+                    "kind": np.asarray(loaded.kinds[rows]).view(np.int64),
                 }
             )
 
@@ -184,14 +190,13 @@ def broadcast_path(
     """The benchmark n-grams go to every executor as a file of sorted uint64 arrays (16 bytes an
     n-gram with its owner mask; GPT-3's whole evaluation suite is a few tens of MB), which each
     worker memory-maps and binary-searches."""
-    n = cfg.decontaminate.ngram
     pairs = docs.select("doc_id", "text").mapInArrow(
-        functools.partial(_with_index, body=matched_hashes, index=ship(spark, index, work), n=n),
+        functools.partial(_with_index, body=matched_hashes, index=ship(spark, index, work)),
         "doc_id string, ngram long",
     )
     counts = document_counts(pairs, before)
     acted, ignored = too_common(pairs, counts, cfg)
-    active = ship(spark, index.without(ignored), work)
+    active = ship(spark, index.without(ignored).cutting(cfg.decontaminate.ngram), work)
     cleaned = docs.mapInArrow(
         functools.partial(
             _with_index, body=decontaminate_batches, index=active, cfg=cfg.decontaminate
@@ -215,17 +220,18 @@ def join_path(
     parts = max(1, -(-len(index.hashes) // JOIN_SLICE_ROWS))
     bench = spark.range(parts, numPartitions=parts).mapInArrow(
         functools.partial(index_rows, index=ship(spark, index, work), parts=parts),
-        "ngram long, owner long",
+        "ngram long, owner long, kind long",
     )
     found = docs.select("doc_id", "text").mapInArrow(
-        functools.partial(doc_ngram_batches, n=cfg.decontaminate.ngram), "doc_id string, ngram long"
+        functools.partial(doc_ngram_batches, lengths=index.lengths), "doc_id string, ngram long"
     )
     pairs = found.join(bench, "ngram")
     counts = document_counts(pairs, before)
     acted, ignored = too_common(pairs, counts, cfg)
     limit = cfg.decontaminate.too_common_docs
     per_doc = (
-        pairs.join(counts.where(F.col("docs") <= limit).select("ngram"), "ngram")
+        pairs.where((F.col("kind").bitwiseAND(CUT)) > 0)
+        .join(counts.where(F.col("docs") <= limit).select("ngram"), "ngram")
         .groupBy("doc_id")
         .agg(F.collect_list("ngram").alias("matched"), F.collect_list("owner").alias("owners"))
     )
@@ -252,18 +258,26 @@ def batch_report(
         "max_pieces": cfg.decontaminate.max_pieces,
         "too_common_docs": cfg.decontaminate.too_common_docs,
         "too_common_ngrams": len(ignored),
+        # Cutting: any `ngram`-gram of a benchmark field. Labelling an example dirty: its context
+        # joined with a completion, by the benchmark's `label_ngram`-grams, or whole if shorter.
+        "label_percentile": cfg.decontaminate.label_percentile,
+        "label_ngram_range": [cfg.decontaminate.label_min_ngram, cfg.decontaminate.label_max_ngram],
         "benchmarks": {},
     }
     for bench in benchmarks:
-        own = build_index([bench], n).hashes
-        dirty = dirty_examples(bench, n, acted)
+        own = build_index([bench], cfg.decontaminate)
+        cutting = own.cutting(n).hashes
+        label_n = label_ngram(bench, cfg.decontaminate)
+        dirty = dirty_examples(bench, label_n, acted)
         stats = per_benchmark.get(bench.name, {})
         report["benchmarks"][bench.name] = {
             "path": bench.path,
             "examples": len(bench.examples),
-            "ngrams": len(own),
-            "matched_ngrams": int(np.isin(own, acted).sum()),
-            "too_common_ngrams": int(np.isin(own, ignored).sum()),
+            "ngrams": len(cutting),
+            "label_ngram": label_n,
+            "short_sequences": short_sequences(bench, label_n),
+            "matched_ngrams": int(np.isin(cutting, acted).sum()),
+            "too_common_ngrams": int(np.isin(own.hashes, ignored).sum()),
             "docs_touched": stats.get("docs_touched", 0),
             "docs_dropped": stats.get("docs_dropped", 0),
             "chars_removed": stats.get("chars_removed", 0),
@@ -290,7 +304,13 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     for report in reports:
         for name, b in report["benchmarks"].items():
             m = merged["benchmarks"].setdefault(
-                name, {k: b[k] for k in ("path", "examples", "ngrams")} | dict.fromkeys(summed, 0)
+                name,
+                # .get: a batch reported before labelling had its own N (redone in turn).
+                {
+                    k: b.get(k)
+                    for k in ("path", "examples", "ngrams", "label_ngram", "short_sequences")
+                }
+                | dict.fromkeys(summed, 0),
             )
             for key in summed:
                 m[key] += b[key]
@@ -329,7 +349,7 @@ def run_batch(
     options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     benchmarks = options.benchmarks
-    index = build_index(benchmarks, cfg.decontaminate.ngram)
+    index = build_index(benchmarks, cfg.decontaminate)
     docs = read_kept_texts(spark, out, "dedup", [batch])
     earlier = ledger.completed_before(batch, STAGE)
     counts_dir = out / REPORT_DIR / COUNTS_DIR
@@ -361,7 +381,14 @@ def run_batch(
         write_merged_report(out, benchmarks)
         counts.write.parquet(str(counts_tmp.resolve()))
         commit(counts_tmp, counts_dir / batch_dir(batch), out)
-        keys = ("examples", "dirty_examples", "docs_touched", "docs_dropped", "chars_removed")
+        keys = (
+            "examples",
+            "label_ngram",
+            "dirty_examples",
+            "docs_touched",
+            "docs_dropped",
+            "chars_removed",
+        )
         return {
             "benchmarks": {
                 name: {k: b[k] for k in (*keys, "dirty_ids")}

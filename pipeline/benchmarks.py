@@ -1,9 +1,16 @@
 """Reading benchmark test sets for decontamination: JSONL, JSON, CSV/TSV, gzipped or not.
 
 An example's text is the values of the fields in :data:`TEXT_FIELDS` (or the file's own list,
-from config) it has (strings, or lists of
-strings such as multiple-choice options); each field is n-grammed on its own, so no n-gram spans
-two fields. An example's id is its ``id``-like field, else its line or row number.
+from config) it has (strings, or lists of strings such as multiple-choice options). Two views of
+it serve decontamination's two rules:
+
+- ``texts``, each field on its own: the training text loses any 13-gram of one of them;
+- ``sequences``, as GPT-3's appendix C joins context and completion to label an example dirty:
+  the example's context fields joined, followed by one of its completions (the fields in
+  :data:`CHOICE_FIELDS`, each option its own sequence: a page holds a PIQA goal with the right
+  solution, not with both), or the context alone when it has none.
+
+An example's id is its ``id``-like field, else its line or row number.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ TEXT_FIELDS = (
     "context", "passage", "choices", "query", "premise", "hypothesis", "sentence", "ctx",
     "endings", "Question", "Best Answer", "Correct Answers", "Incorrect Answers",
 )  # fmt: skip
+# Fields holding an example's alternative completions (multiple-choice options, answers).
+CHOICE_FIELDS = (
+    "sol1", "sol2", "choices", "endings", "Best Answer", "Correct Answers", "Incorrect Answers",
+)  # fmt: skip
 ID_FIELDS = ("id", "task_id", "idx", "example_id", "qid", "ID")
 
 
@@ -35,6 +46,7 @@ class Example:
     id: str
     texts: tuple[str, ...]
     raw: str  # the example as one JSON line, for writing the clean subset back out
+    sequences: tuple[str, ...] = ()  # context + each completion (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,14 @@ def _texts(record: dict[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(texts)
 
 
+def _sequences(record: dict[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The context fields joined, then each completion after it (or the context alone)."""
+    context = " ".join(_texts(record, tuple(f for f in fields if f not in CHOICE_FIELDS)))
+    choices = _texts(record, tuple(f for f in fields if f in CHOICE_FIELDS))
+    joined = [f"{context} {c}".strip() for c in choices] if choices else [context]
+    return tuple(dict.fromkeys(s for s in joined if s))
+
+
 def read_benchmark(
     path: str | Path, fields: tuple[str, ...] = TEXT_FIELDS, id_field: str | None = None
 ) -> Benchmark:
@@ -71,7 +91,12 @@ def read_benchmark(
 
     def _example(record: dict[str, Any], number: int, raw: str) -> Example:
         ident = next((str(record[k]) for k in id_fields if record.get(k) not in (None, "")), None)
-        return Example(id=ident or str(number), texts=_texts(record, fields), raw=raw)
+        return Example(
+            id=ident or str(number),
+            texts=_texts(record, fields),
+            raw=raw,
+            sequences=_sequences(record, fields),
+        )
 
     try:
         data = path.read_bytes()

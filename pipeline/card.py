@@ -207,15 +207,19 @@ def _decontamination(benchmarks: dict[str, Any] | None, cfg: dict[str, Any]) -> 
         "",
         f"GPT-3's procedure: {cfg['ngram']}-gram matches removed with {cfg['window_chars']} "
         f"characters on each side, pieces under {cfg['min_piece_chars']} characters dropped, "
-        f"documents cut into more than {cfg['max_pieces']} pieces dropped. Dirty examples are "
-        "listed in `decontamination/report.json`; `decontamination/clean/` holds each benchmark "
-        "without them.",
+        f"documents cut into more than {cfg['max_pieces']} pieces dropped. An example is dirty "
+        "(GPT-3 appendix C) when its context joined with one of its completions shares an N-gram "
+        "with the training text, N the benchmark's own (the 5th percentile of its lengths in "
+        f"words, within [{cfg['label_min_ngram']}, {cfg['label_max_ngram']}]), or appears whole "
+        "where shorter than N. Dirty examples are listed in `decontamination/report.json`; "
+        "`decontamination/clean/` holds each benchmark without them.",
         "",
-        "| benchmark | examples | dirty examples | docs touched | docs dropped | chars removed |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| benchmark | examples | N | dirty examples | docs touched | docs dropped "
+        "| chars removed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *[
-            f"| {name} | {b['examples']} | {b['dirty_examples']} | {b['docs_touched']} | "
-            f"{b['docs_dropped']} | {b['chars_removed']} |"
+            f"| {name} | {b['examples']} | {b.get('label_ngram')} | {b['dirty_examples']} | "
+            f"{b['docs_touched']} | {b['docs_dropped']} | {b['chars_removed']} |"
             for name, b in sorted(benchmarks.items())
         ],
         "",

@@ -210,6 +210,12 @@ class DecontaminateConfig:
     max_pieces: int = 10
     # N-grams found in more training documents than this are "too common" and left alone.
     too_common_docs: int = 10
+    # Labelling examples dirty (GPT-3 appendix C): each benchmark's N is this percentile of its
+    # sequences' lengths in words (context joined with a completion), clipped to [min, max]; a
+    # sequence shorter than N is dirty when it appears whole. Cutting keeps ``ngram``.
+    label_percentile: float = 5.0
+    label_min_ngram: int = 8
+    label_max_ngram: int = 13
     benchmarks: list[str] = field(default_factory=list)
     # Benchmark n-grams up to this many go to executors as a broadcast (16 bytes each); more are
     # joined with the documents' n-grams instead.
@@ -225,6 +231,16 @@ class DecontaminateConfig:
         check(self.min_piece_chars >= 0, "decontaminate.min_piece_chars", "must be >= 0")
         check(self.max_pieces >= 1, "decontaminate.max_pieces", "must be >= 1")
         check(self.too_common_docs >= 1, "decontaminate.too_common_docs", "must be >= 1")
+        check(
+            0.0 <= self.label_percentile <= 100.0,
+            "decontaminate.label_percentile",
+            "must be in [0, 100]",
+        )
+        check(
+            1 <= self.label_min_ngram <= self.label_max_ngram,
+            "decontaminate.label_min_ngram",
+            "needs 1 <= label_min_ngram <= label_max_ngram",
+        )
         check(self.broadcast_max_ngrams >= 0, "decontaminate.broadcast_max_ngrams", "must be >= 0")
 
 

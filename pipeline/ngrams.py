@@ -67,3 +67,21 @@ def ngram_hashes(tokens: list[str], n: int) -> np.ndarray:
 
 def text_ngram_hashes(text: str, n: int) -> np.ndarray:
     return ngram_hashes(words(text), n)
+
+
+def gram_hashes(tokens: list[str], lengths: tuple[int, ...]) -> np.ndarray:
+    """The hashes of every k-gram of ``tokens`` for each k in ``lengths`` (as
+    :func:`ngram_hashes` gives them), in one pass: the k-gram hashes are the (k-1)-gram hashes
+    times the multiplier plus the next word's, so all lengths up to the longest cost what the
+    longest alone does, bar the lookups."""
+    if not lengths or not tokens:
+        return np.empty(0, dtype=np.uint64)
+    hashed = _hashed(tokens)
+    found = []
+    result = np.zeros(len(tokens), dtype=np.uint64)
+    for k in range(1, min(max(lengths), len(tokens)) + 1):
+        count = len(tokens) - k + 1
+        result = result[:count] * _MULTIPLIER + hashed[k - 1 : k - 1 + count]
+        if k in lengths:
+            found.append(result)
+    return np.concatenate(found) if found else np.empty(0, dtype=np.uint64)

@@ -97,6 +97,7 @@ def _merge_benchmarks(sections: list[dict[str, Any]]) -> dict[str, Any]:
                 name,
                 {
                     "examples": b["examples"],
+                    "label_ngram": b.get("label_ngram"),
                     "docs_touched": 0,
                     "docs_dropped": 0,
                     "chars_removed": 0,

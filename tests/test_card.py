@@ -95,7 +95,8 @@ def test_signals_dedup_decontamination_languages_buckets(rendered):
     dedup = stats["stages"]["dedup"]["dedup"]
     assert f"{dedup['exact_duplicates']} exact and {dedup['fuzzy_duplicates']} near" in text
     bench = stats["stages"]["decontaminate"]["benchmarks"]["sample_benchmark"]
-    assert f"| sample_benchmark | {bench['examples']} | {bench['dirty_examples']} |" in text
+    row = f"| sample_benchmark | {bench['examples']} | {bench['label_ngram']} | "
+    assert row + f"{bench['dirty_examples']} |" in text and 8 <= bench["label_ngram"] <= 13
     for lang, n in stats["languages"].items():
         assert f"| {lang} | {n} |" in text
     for name, b in manifest["buckets"].items():

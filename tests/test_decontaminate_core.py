@@ -16,6 +16,9 @@ from gristmill.pipeline.decontaminate import (
     build_index,
     cut,
     decontaminate_batches,
+    dirty_examples,
+    label_ngram,
+    matched_hashes,
 )
 from gristmill.pipeline.ngrams import ngram_hashes, text_ngram_hashes, word_spans, words
 from gristmill.schemas.tables import DEDUP, with_text
@@ -71,7 +74,7 @@ def test_cut_drops_documents_split_into_too_many_pieces():
 def test_planted_gsm8k_question_is_cut_out(shared_data):
     bench = read_benchmark(shared_data / "benchmarks" / "gsm8k_test.jsonl")
     assert len(bench.examples) == 1319
-    index = build_index([bench], CFG.ngram)
+    index = build_index([bench], CFG).cutting(CFG.ngram)
     question = bench.examples[42].texts[0]
     before, after = filler(400, 1), filler(400, 2)
     row = run(f"{before} {question} {after}", index)
@@ -93,7 +96,7 @@ def test_passages_planted_in_real_web_text_are_cut_exactly(shared_data):
     pages = [r["text"] for r in ingest_input(str(warc), IngestConfig()) if r.get("text")]
     page = max(pages, key=len)
     piqa = read_benchmark(shared_data / "benchmarks" / "piqa_valid.jsonl")
-    index = build_index([piqa], CFG.ngram)
+    index = build_index([piqa], CFG).cutting(CFG.ngram)
     assert run(page, index)["contaminated_ngrams"] == 0
     long_solutions = (t for ex in piqa.examples for t in ex.texts if len(t.split()) >= 25)
     first, second = next(long_solutions).strip(), next(long_solutions).strip()
@@ -149,3 +152,51 @@ def test_text_fields_from_config(shared_data):
     assert [ex.texts for ex in only_answers.examples[:3]] == [
         ex.texts[1:] for ex in default.examples[:3]
     ]
+
+
+def found_examples(texts: list[str], benches: list) -> dict[str, set[str]]:
+    """The dirty examples of each benchmark among ``texts``, as the stage finds them: every
+    cutting and labelling n-gram looked up, the too-common ones left alone."""
+    index = build_index(benches, CFG)
+    rows = [{"doc_id": str(i), "text": t} for i, t in enumerate(texts)]
+    pairs = pa.Table.from_batches(matched_hashes([pa.RecordBatch.from_pylist(rows)], index))
+    ngrams, docs = np.unique(pairs.column("ngram").to_numpy(), return_counts=True)
+    acted = ngrams[docs <= CFG.too_common_docs].view(np.uint64)
+    return {b.name: set(dirty_examples(b, label_ngram(b, CFG), acted)) for b in benches}
+
+
+def test_every_benchmark_example_can_be_found_the_shortest_included(shared_data):
+    """GPT-3's labelling rule (appendix C): the shortest examples of every shared benchmark and
+    a random few, one of their context+completion sequences planted verbatim in a real page, are
+    all found; nothing is found in the same pages before planting."""
+    from gristmill.jobs.decontaminate import read_configured
+    from gristmill.pipeline.config import Config, IngestConfig
+    from gristmill.pipeline.documents import ingest_input
+
+    paths = sorted(p for p in (shared_data / "benchmarks").iterdir() if p.suffix != ".lst")
+    benches = [read_configured(p, Config()) for p in paths]
+    assert len(benches) == 5
+    warc = shared_data / "warc" / "realpages-00000.warc.gz"
+    pages = [r["text"] for r in ingest_input(str(warc), IngestConfig()) if r.get("text")]
+    assert found_examples(pages, benches) == {b.name: set() for b in benches}
+
+    rng = np.random.default_rng(0)
+    planted: dict[str, set[str]] = {b.name: set() for b in benches}
+    texts, page = list(pages), 0
+    for bench in benches:
+        by_length = sorted(bench.examples, key=lambda ex: min(len(words(s)) for s in ex.sequences))
+        shortest = by_length[:3]
+        for ex in shortest + list(rng.choice(by_length[3:], 3, replace=False)):
+            middle = texts[page].rfind(" ", 0, len(texts[page]) // 2)
+            texts[page] = f"{texts[page][:middle]} {ex.sequences[-1]} {texts[page][middle:]}"
+            planted[bench.name].add(ex.id)
+            page += 1
+    assert found_examples(texts, benches) == planted
+    # The old rule, 13-grams of each field on its own, could not have found the shortest.
+    piqa = next(b for b in benches if b.name == "piqa_valid")
+    fields = [
+        max(len(words(t)) for t in ex.texts)
+        for ex in piqa.examples
+        if ex.id in planted["piqa_valid"]
+    ]
+    assert sum(f < CFG.ngram for f in fields) >= 3
