@@ -16,6 +16,15 @@ Two predictions are scored, each with and without ``verify_jaccard``:
   the Spark job;
 - ``lsh_candidates``: pairs that share a bucket in at least one band.
 
+A second set measures how web text actually varies between copies of one page: for 200 real
+documents, one variant per kind (typographic quotes and dashes, re-broken lines and doubled
+spaces, changed case, undecoded HTML entities, a changed site header and footer, 1% and 3% of
+the words edited), each kind deduplicated on its own together with every original. A variant is
+the same document as its source by construction, so the truth is the planted pairs plus the
+pairs of originals that are near duplicates of each other (and their variants): recall is the
+share of planted pairs put in one component, precision the share of predicted pairs that are
+true. Each kind is scored with the configured shingle normalization and without it.
+
     .venv/bin/python -m bench.dedup_quality     # writes bench/results/dedup_quality.json
 """
 
@@ -184,6 +193,147 @@ def planted_found(
     }
 
 
+# -- how copies of a page vary ------------------------------------------------------------------
+
+HEADERS = (
+    "Home | About us | Contact | Privacy policy",
+    "Skip to main content Menu Search Sign in",
+    "Share on Facebook Share on Twitter Email this page",
+)
+FOOTERS = (
+    "© 2024 All rights reserved. Terms of use. Cookie settings.",
+    "Subscribe to our newsletter for the latest updates and offers.",
+    "Powered by WordPress | Theme by Example Themes",
+)
+
+
+def typographic(text: str, rng: random.Random) -> str:
+    out, double = [], True
+    for ch in text:
+        if ch == '"':
+            out.append("\u201c" if double else "\u201d")
+            double = not double
+        elif ch == "'":
+            out.append("\u2019")
+        elif ch == "-":
+            out.append(rng.choice(("\u2013", "\u2014")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def rewrapped(text: str, rng: random.Random) -> str:
+    words = text.split()
+    lines, line = [], []
+    for word in words:
+        line.append(word)
+        if len(" ".join(line)) > rng.randrange(40, 80):
+            lines.append("  ".join(line) if rng.random() < 0.3 else " ".join(line))
+            line = []
+    lines.append(" ".join(line))
+    return "\r\n".join(lines)
+
+
+def recased(text: str, rng: random.Random) -> str:
+    lines = text.split("\n")
+    return "\n".join(
+        line.upper() if rng.random() < 0.2 else line.title() if rng.random() < 0.2 else line
+        for line in lines
+    )
+
+
+def entities(text: str, rng: random.Random) -> str:
+    return (
+        text.replace("&", "&amp;")
+        .replace("'", "&#39;")
+        .replace('"', "&quot;")
+        .replace("\u2019", "&rsquo;")
+        .replace(". ", ".&nbsp;")
+        .replace("\u2014", "&mdash;")
+    )
+
+
+def boilerplate(text: str, rng: random.Random) -> str:
+    return f"{rng.choice(HEADERS)}\n{text}\n{rng.choice(FOOTERS)}"
+
+
+def word_edits(rate: float):
+    def edited(text: str, rng: random.Random) -> str:
+        words = text.split()
+        for i in rng.sample(range(len(words)), max(1, round(rate * len(words)))):
+            words[i] = f"edit{rng.randrange(10**6)}"
+        return " ".join(words)
+
+    return edited
+
+
+VARIATIONS = {
+    "typographic_quotes_dashes": typographic,
+    "whitespace_line_breaks": rewrapped,
+    "case": recased,
+    "html_entities": entities,
+    "header_footer": boilerplate,
+    "words_1pct": word_edits(0.01),
+    "words_3pct": word_edits(0.03),
+}
+
+
+def union_components(n: int, pairs: set[tuple[int, int]]) -> list[int]:
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return [root(i) for i in range(n)]
+
+
+def grouped_pairs(labels: list[int]) -> set[tuple[int, int]]:
+    groups = defaultdict(list)
+    for i, label in enumerate(labels):
+        groups[label].append(i)
+    return {p for m in groups.values() for p in itertools.combinations(m, 2)}
+
+
+def variation_scores(seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """Per kind of variation, per normalization: precision and recall of the components."""
+    rng = random.Random(seed)
+    texts = originals()
+    sources = rng.sample(range(len(texts)), N_SOURCES)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for normalization in ("v1", "none"):
+        cfg = config_from_dict({"dedup": {"normalization": normalization}})
+        params = MinHashParams.from_config(cfg)
+        docs = [{"text": t} for t in texts]
+        truth_labels = union_components(
+            len(docs),
+            {p for p, j in jaccard_pairs(docs, params).items() if j >= cfg.dedup.threshold},
+        )
+        for kind, vary in VARIATIONS.items():
+            variants = [vary(texts[src], random.Random(f"{seed} {kind} {src}")) for src in sources]
+            all_texts = list(texts) + variants
+            labels = truth_labels + [truth_labels[src] for src in sources]
+            truth = grouped_pairs(labels)
+            predicted = grouped_pairs(
+                union_components(
+                    len(all_texts), bucket_pairs([{"text": t} for t in all_texts], params)
+                )
+            )
+            planted = {(src, len(texts) + k) for k, src in enumerate(sources)}
+            results.setdefault(kind, {})[normalization] = {
+                "recall": len(planted & predicted) / len(planted),
+                "precision": len(predicted & truth) / len(predicted) if predicted else 1.0,
+                "predicted_pairs": len(predicted),
+            }
+    return results
+
+
 def measure() -> dict:
     base = Config()
     params = MinHashParams.from_config(base)
@@ -206,6 +356,8 @@ def measure() -> dict:
         "clusters": clustered,
         "clusters_verified": clustered_verified,
         "planted_pairs_clustered": planted_found(docs, edits, similarity, predicted),
+        # Candidate components of LSH buckets (no verification), per kind of variation.
+        "variations": variation_scores(),
     }
 
 

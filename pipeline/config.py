@@ -24,6 +24,7 @@ from gristmill.filters.gopher_quality import GopherQualityConfig
 from gristmill.filters.gopher_repetition import GopherRepetitionConfig
 from gristmill.pipeline.config_checks import ConfigError, check
 from gristmill.pipeline.remote import RetryPolicy
+from gristmill.pipeline.shingle_text import NORMALIZATIONS
 from gristmill.pipeline.tokenizer import ENCODINGS
 
 __all__ = ["Config", "ConfigError", "config_from_dict", "load_config"]
@@ -162,16 +163,22 @@ class DedupConfig:
     fuzzy: bool = True
     # Shingles: "word" n-grams (FineWeb) or "char" n-grams (NeMo Curator).
     shingle: str = "word"
+    # The text shingles are cut from (pipeline/shingle_text.py): "v1" folds case, accents,
+    # quotes, dashes, punctuation, HTML entities and digits, as datatrove's FineWeb dedup does;
+    # "none" only lower-cases.
+    normalization: str = "v1"
     # Shingle length in words (FineWeb: 5) when shingle is "word" ...
     word_ngram: int = 5
     # ... and in characters (NeMo Curator: 24) when shingle is "char".
     char_ngram: int = 24
     # MinHash hashes per document (FineWeb: 112).
     num_perm: int = 112
-    # LSH bands x rows per band, bands * rows <= num_perm (FineWeb: 14 x 8). Set both to null to
-    # derive them from `threshold` with datasketch's optimal-parameter routine.
-    bands: int | None = 14
-    rows: int | None = 8
+    # LSH bands x rows per band, bands * rows <= num_perm. 18 x 6 makes a pair at the threshold
+    # (0.75) a candidate with probability 0.97, so a copy with 3% of its words edited is found
+    # (FineWeb's 14 x 8: 0.77; see bench.dedup_quality). Set both to null to derive them from
+    # `threshold` with datasketch's optimal-parameter routine.
+    bands: int | None = 18
+    rows: int | None = 6
     # Jaccard similarity of shingle sets from which two documents are near duplicates: the cut of
     # verify_jaccard and the target when bands and rows are derived (FineWeb aims at 0.75).
     threshold: float = 0.75
@@ -181,6 +188,11 @@ class DedupConfig:
 
     def __post_init__(self) -> None:
         check(self.shingle in ("word", "char"), "dedup.shingle", "must be 'word' or 'char'")
+        check(
+            self.normalization in NORMALIZATIONS,
+            "dedup.normalization",
+            f"must be one of {NORMALIZATIONS}",
+        )
         check(self.word_ngram >= 1, "dedup.word_ngram", "must be >= 1")
         check(self.char_ngram >= 1, "dedup.char_ngram", "must be >= 1")
         check(self.num_perm >= 2, "dedup.num_perm", "must be >= 2")

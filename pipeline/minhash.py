@@ -3,10 +3,11 @@
 Why this shape:
 
 - Shingles are word n-grams (FineWeb: 5) or character n-grams (NeMo Curator: 24) of the text
-  lower-cased by Arrow and split on whitespace (the set ``str.split()`` uses). No Python runs per
-  document: Arrow lower-cases a whole batch and one numba kernel walks its UTF-8 buffer, which is
-  what makes signatures >= 10x faster per core than datasketch's ``update_batch``
-  (``bench/minhash_vs_datasketch.py``).
+  normalized by Arrow (:mod:`gristmill.pipeline.shingle_text`: case, accents, quotes, dashes,
+  punctuation, entities, digits) and split on whitespace (the set ``str.split()`` uses). No
+  Python runs per document: Arrow normalizes a whole batch and one numba kernel walks its UTF-8
+  buffer, which is what makes signatures >= 10x faster per core than datasketch's
+  ``update_batch`` (``bench/minhash_vs_datasketch.py``).
 - Shingle hashes are stable across processes and machines, unlike ``hash()``: a word n-gram
   combines the FNV-1a hashes of its words (each word hashed once), a character n-gram is a
   polynomial over its bytes (O(1) per position from prefix hashes); both end with the MurmurHash3
@@ -32,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gristmill.pipeline.config import Config, DedupConfig
+from gristmill.pipeline.shingle_text import shingle_text
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -65,6 +67,7 @@ class MinHashParams:
     bands: int
     rows: int
     seed: int
+    normalization: str
 
     @classmethod
     def from_config(cls, config: Config) -> MinHashParams:
@@ -78,6 +81,7 @@ class MinHashParams:
             bands=bands,
             rows=rows,
             seed=config.seed,
+            normalization=dedup.normalization,
         )
 
 
@@ -323,9 +327,9 @@ def _band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return out
 
 
-def _utf8_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes, int64 offsets) of a string array after Arrow's lower-casing; null counts as ''."""
-    lowered = pc.utf8_lower(pc.fill_null(texts, ""))
+def _utf8_buffers(texts: pa.Array, normalization: str) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, int64 offsets) of a string array after normalization; null counts as ''."""
+    lowered = shingle_text(texts, normalization)
     _validity, offsets, data = lowered.buffers()
     width = np.int64 if pa.types.is_large_string(lowered.type) else np.int32
     ends = np.frombuffer(offsets, width)[lowered.offset : lowered.offset + len(lowered) + 1]
@@ -335,7 +339,7 @@ def _utf8_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def signatures(texts: pa.Array, params: MinHashParams) -> np.ndarray:
     """(documents, num_perm) uint32 MinHash signatures, equal to datasketch's for the same input."""
-    data, offsets = _utf8_buffers(texts)
+    data, offsets = _utf8_buffers(texts, params.normalization)
     a, b = permutations(params.num_perm, params.seed)
     return _signatures(data, offsets, params.char_shingles, params.ngram, a, b)
 
@@ -347,7 +351,7 @@ def band_buckets(sigs: np.ndarray, params: MinHashParams) -> np.ndarray:
 
 def shingle_set(text: str, params: MinHashParams) -> np.ndarray:
     """Sorted distinct 64-bit shingle hashes of one document: its set for exact Jaccard."""
-    data, offsets = _utf8_buffers(pa.array([text], pa.string()))
+    data, offsets = _utf8_buffers(pa.array([text], pa.string()), params.normalization)
     shingles = _doc_shingles(data, offsets[0], offsets[1], params.char_shingles, params.ngram)
     return np.unique(shingles)
 
@@ -395,7 +399,8 @@ def pair_jaccard(
 
 def shingles(text: str, params: MinHashParams) -> list[str]:
     """The shingles as strings, by plain Python: what datasketch is given in the reference path."""
-    words = pc.utf8_lower(pa.array([text or ""], pa.string()))[0].as_py().split()
+    words = shingle_text(pa.array([text or ""], pa.string()), params.normalization)[0].as_py()
+    words = words.split()
     if not words:
         return []
     if params.char_shingles:
