@@ -134,8 +134,16 @@ def verified_edges(
     return scored.where(F.col("jaccard") >= threshold).select("src", "dst")
 
 
+def cached(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
+    """``df`` persisted (memory, spilling to disk) and noted in ``keep`` for unpersisting: read
+    several times, computed once. A reliable checkpoint would compute it twice (once to count,
+    once to write) and its lineage is one step long anyway."""
+    keep.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+    return df
+
+
 def near_duplicate_clusters(
-    docs: DataFrame, bands: DataFrame, texts: DataFrame, cfg: Config
+    docs: DataFrame, bands: DataFrame, texts: DataFrame, cfg: Config, keep: list[DataFrame]
 ) -> tuple[DataFrame, dict[str, Any]]:
     """(doc_id, component, kept, earlier) of the documents in clusters of two or more, and LSH
     counts.
@@ -146,7 +154,7 @@ def near_duplicate_clusters(
     duplicates are not added. Needs a checkpoint directory set on the SparkContext.
     """
     params = MinHashParams.from_config(cfg)
-    edges = candidate_edges(bands).checkpoint()
+    edges = cached(candidate_edges(bands), keep)
     info = {
         "shingle": cfg.dedup.shingle,
         "ngram": params.ngram,
@@ -160,9 +168,11 @@ def near_duplicate_clusters(
     info["linked_pairs"] = info["candidate_pairs"]
     if cfg.dedup.verify_jaccard:
         verified = verified_edges(edges.select("src", "dst"), texts, params, cfg.dedup.threshold)
-        edges = edges.join(verified, ["src", "dst"], "left_semi").checkpoint()
+        edges = cached(edges.join(verified, ["src", "dst"], "left_semi"), keep)
         info["linked_pairs"] = edges.count()
-    components, info["cc_rounds"] = connected_components(edges.select("src", "dst"))
+    components, info["cc_rounds"] = connected_components(
+        edges.select("src", "dst"), cfg.dedup.local_components_max_edges
+    )
     earlier = edges.select(F.col("src").alias("node"), F.col("src_earlier").alias("earlier")).union(
         edges.select(F.col("dst").alias("node"), F.col("dst_earlier").alias("earlier"))
     )
@@ -338,20 +348,21 @@ def run_batch(
 
     work = temp_path(out, out / CLUSTERS_DIR / batch_dir(batch))
     spark.sparkContext.setCheckpointDir(str((work / "checkpoints").resolve()))
+    keep: list[DataFrame] = []
     try:
         params = MinHashParams.from_config(cfg)
         survivors = hashed.where(F.col("drop_reason").isNull())
-        bands = batch_band_rows(survivors, params).checkpoint()
+        bands = cached(batch_band_rows(survivors, params), keep)
         texts = survivors.select("doc_id", "text")
         all_bands = bands.withColumn("earlier", F.lit(False))
         if earlier:
-            matched = index.band_rows(bands).checkpoint()
+            matched = cached(index.band_rows(bands), keep)
             all_bands = all_bands.unionByName(
                 matched.drop("earlier_batch").withColumn("earlier", F.lit(True))
             )
             if cfg.dedup.verify_jaccard:
                 texts = texts.unionByName(earlier_texts(spark, out, matched))
-        clusters, info = near_duplicate_clusters(survivors, all_bands, texts, cfg)
+        clusters, info = near_duplicate_clusters(survivors, all_bands, texts, cfg, keep)
         clusters.select(*DEDUP_CLUSTERS.names).write.parquet(str((work / "clusters").resolve()))
         clusters = spark.read.parquet(str((work / "clusters").resolve()))
         fuzzy = clusters.where(~F.col("kept")).select("doc_id", F.lit(FUZZY_DUPLICATE).alias("f"))
@@ -379,7 +390,8 @@ def run_batch(
 
         return write_stage(table.select(*DEDUP.names), out, STAGE, extra, batch)
     finally:
-        hashed.unpersist()
+        for df in [hashed, *keep]:
+            df.unpersist()
         shutil.rmtree(work, ignore_errors=True)
 
 

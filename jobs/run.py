@@ -128,10 +128,11 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
 def funnel(stats: dict[str, Any]) -> str:
     """Documents in and out of each stage over every batch, and the main reasons for drops."""
     rows = [f"{'stage':<14}{'in':>10}{'out':>10}  dropped (top reasons)"]
-    for stage, s in stats["stages"].items():
-        top = sorted(s.get("dropped", {}).items(), key=lambda kv: -kv[1])[:3]
+    for stage in [name for name in stages.BATCH_STAGES if name in stats["stages"]]:
+        counts = stats["stages"][stage]
+        top = sorted(counts.get("dropped", {}).items(), key=lambda kv: -kv[1])[:3]
         reasons = ", ".join(f"{reason} {n}" for reason, n in top)
-        rows.append(f"{stage:<14}{s['in']:>10}{s['out']:>10}  {reasons}")
+        rows.append(f"{stage:<14}{counts['in']:>10}{counts['out']:>10}  {reasons}")
     return "\n".join(rows)
 
 

@@ -263,9 +263,16 @@ def test_large_star_small_star_equals_union_find(spark, tmp_path):
     edges += [tuple(rng.sample(labels[60:], 2)) for _ in range(30)]
     spark.sparkContext.setCheckpointDir(str(tmp_path))
     df = spark.createDataFrame(edges, "src string, dst string")
-    found, rounds = connected_components(df)
     expected = components({n for e in edges for n in e}, edges)
+    found, rounds = connected_components(df, local_max_edges=0)
     assert {r["node"]: r["component"] for r in found.collect()} == expected
+    assert rounds >= 3
+    # Under the local limit the driver's union-find answers, in no rounds; one edge over it,
+    # the rounds do.
+    distinct = len({(max(a, b), min(a, b)) for a, b in edges if a != b})
+    local, rounds = connected_components(df, local_max_edges=distinct)
+    assert {r["node"]: r["component"] for r in local.collect()} == expected and rounds == 0
+    _, rounds = connected_components(df, local_max_edges=distinct - 1)
     assert rounds >= 3
 
 
@@ -275,8 +282,12 @@ def best(rows: list[dict]) -> str:
 
 def test_spark_equals_datasketch_whatever_the_partitioning(spark, planted, tmp_path):
     rows = planted["rows"]
-    stats1, table1, clusters1, cfg = run_dedup(spark, rows, tmp_path / "one", 1, 1)
-    _stats8, table8, clusters8, _cfg = run_dedup(spark, rows, tmp_path / "eight", 8, 8)
+    # One partition, components by the large-star/small-star rounds; eight, by the driver's
+    # union-find (the graph is small): the same answer either way.
+    stats1, table1, clusters1, cfg = run_dedup(
+        spark, rows, tmp_path / "one", 1, 1, local_components_max_edges=0
+    )
+    stats8, table8, clusters8, _cfg = run_dedup(spark, rows, tmp_path / "eight", 8, 8)
     got = decisions(table1, clusters1)
     assert got == decisions(table8, clusters8)
     assert sorted(map(tuple, map(dict.values, clusters1))) == sorted(
@@ -309,7 +320,7 @@ def test_spark_equals_datasketch_whatever_the_partitioning(spark, planted, tmp_p
     assert section["docs_in_clusters"] == len(clusters1)
     assert section["clusters"] == len({c["component"] for c in clusters1})
     assert sum(section["cluster_sizes"].values()) == section["clusters"]
-    assert section["cc_rounds"] >= 1
+    assert section["cc_rounds"] >= 1 and stats8["dedup"]["cc_rounds"] == 0
     assert section["cluster_sizes"]["5-8"] >= 1  # the chain
     assert stats1["in"] == len(rows) and not list(tmp_path.rglob("*.tmp-*"))
 
