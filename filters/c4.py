@@ -75,7 +75,9 @@ class C4Config:
 
     enabled: bool = True
     remove_citations: bool = True
-    filter_no_terminal_punct: bool = True
+    # Off as in FineWeb (its line-punctuation ratio judges such lines instead); C4 had it on
+    # (quality.recipe: c4).
+    filter_no_terminal_punct: bool = False
     min_words_per_line: int = 3
     max_word_length: int | None = 1000
     filter_javascript: bool = True

@@ -138,8 +138,38 @@ class PerplexityConfig:
         check(not unknown, "quality.perplexity.keep_buckets", f"unknown buckets {sorted(unknown)}")
 
 
+# quality.recipe: the heuristic filters as each paper ran them, applied in FineWeb's order
+# (language, Gopher repetition, Gopher quality, C4, FineWeb). "fineweb" (Penedo et al. 2024,
+# datatrove's examples/fineweb.py) is the defaults: all four, C4 without its terminal-punctuation
+# line rule. "c4" (Raffel et al. 2020): C4's rules only, that line rule on. "gopher" (Rae et al.
+# 2021): Gopher's quality and repetition rules only.
+RECIPES: dict[str, dict[str, Any]] = {
+    "fineweb": {},
+    "c4": {
+        "gopher_repetition": {"enabled": False},
+        "gopher_quality": {"enabled": False},
+        "c4": {"filter_no_terminal_punct": True},
+        "fineweb": {"enabled": False},
+    },
+    "gopher": {"c4": {"enabled": False}, "fineweb": {"enabled": False}},
+}
+
+
+def _with_recipe(quality: Any) -> Any:
+    """The quality section over its recipe's settings (a key the user set wins)."""
+    if not isinstance(quality, dict) or quality.get("recipe") not in RECIPES:
+        return quality  # no recipe, or a bad one (refused when the section is built)
+    merged = {k: dict(v) for k, v in RECIPES[quality["recipe"]].items()}
+    for key, value in quality.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = {**merged[key], **value} if both else value
+    return merged
+
+
 @dataclass(frozen=True)
 class QualityConfig:
+    # The published heuristic recipe the rules start from (RECIPES); keys set beside it win.
+    recipe: str = "fineweb"
     # Language allow-list (lid.176 codes); empty keeps every language.
     languages: list[str] = field(default_factory=lambda: ["en"])
     # FineWeb keeps lid.176 score >= 0.65, CCNet >= 0.5.
@@ -152,6 +182,7 @@ class QualityConfig:
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
 
     def __post_init__(self) -> None:
+        check(self.recipe in RECIPES, "quality.recipe", f"must be one of {tuple(RECIPES)}")
         check(0.0 <= self.min_lang_score <= 1.0, "quality.min_lang_score", "must be in [0, 1]")
 
 
@@ -409,6 +440,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 
 def config_from_dict(data: dict[str, Any] | None) -> Config:
+    if isinstance(data, dict) and "quality" in data:
+        data = {**data, "quality": _with_recipe(data["quality"])}
     return _build(Config, data, "")
 
 

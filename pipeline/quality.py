@@ -4,8 +4,9 @@ Signals are columns of the stage table, so a later selection with other threshol
 instead of recomputing (dolma's taggers and mixer split the same way). Two passes, because one
 rule needs the whole corpus: :func:`signal_batches` scores every document (heuristics,
 classifier, perplexity), the job computes each language's perplexity percentiles, and
-:func:`decide_batches` applies the rules in order: language, Gopher quality, Gopher repetition,
-C4, FineWeb, classifier, perplexity bucket.
+:func:`decide_batches` applies the rules in FineWeb's order (datatrove's ``examples/fineweb.py``):
+language, Gopher repetition, Gopher quality, C4, FineWeb; then the classifier and the perplexity
+bucket.
 
 C4's line cleaning is the one step that changes the text: the Gopher rules see the extracted
 text, FineWeb's rules, the classifier and the LM see the cleaned text, as in datatrove's FineWeb
@@ -79,8 +80,8 @@ def decide(row: dict[str, Any], cfg: QualityConfig, seed: int) -> str | None:
     """The first rule that drops the document, or None to keep it."""
     reason = (
         language_reason(row["lang"], row["lang_score"], cfg)
-        or gopher_quality.decide(row, cfg.gopher_quality)
         or gopher_repetition.decide(row, cfg.gopher_repetition)
+        or gopher_quality.decide(row, cfg.gopher_quality)
         or c4.decide(row, cfg.c4)
         or fineweb.decide(row, cfg.fineweb)
     )

@@ -33,7 +33,7 @@ GOOD = "\n".join(GOOD_LINES[:3]) + "\n\n" + "\n".join(GOOD_LINES[3:]) + "\n"
 CONFIGS = {
     gopher_quality: gopher_quality.GopherQualityConfig(),
     gopher_repetition: gopher_repetition.GopherRepetitionConfig(),
-    c4: c4.C4Config(),
+    c4: c4.C4Config(filter_no_terminal_punct=True),  # C4 as published
     fineweb: fineweb.FineWebConfig(),
 }
 
@@ -240,7 +240,12 @@ def test_c4_clean_removes_exactly_the_bad_lines():
 
 
 def test_c4_line_rules_switch_off():
-    cfg = c4.C4Config(filter_javascript=False, filter_policy=False, min_words_per_line=0)
+    cfg = c4.C4Config(
+        filter_javascript=False,
+        filter_policy=False,
+        min_words_per_line=0,
+        filter_no_terminal_punct=True,
+    )
     cleaned, counts = c4.clean(C4_TEXT, cfg)
     assert "JavaScript" in cleaned and "privacy policy" in cleaned and "Thank you!" in cleaned
     assert counts["c4_lines_removed"] == 1  # only the menu line, without punctuation
@@ -371,3 +376,40 @@ def test_real_data_good_prose_passes_raw_crawl_mostly_does_not(shared_data):
     for module, share in shares.items():
         assert 0.1 < share < 0.9, (module.__name__, share)
     assert 0.6 < any_share < 0.95
+
+
+def test_recipes_as_published():
+    """quality.recipe: FineWeb keeps C4's unpunctuated lines for its own line-punctuation ratio
+    to judge (a rule that could never fire on text C4 had already stripped of them); C4 strips
+    them; Gopher runs neither C4 nor FineWeb. Keys set beside a recipe win over it."""
+    from gristmill.pipeline.config import config_from_dict
+    from gristmill.pipeline.quality import decide
+
+    rng = random.Random(0)
+    vocab = ["latest", "stories", "river", "market", "weather", "sport", "local", "video", "guide"]
+    menu = "\n".join(" ".join(rng.sample(vocab, 4)) for _ in range(60))  # no line punctuated
+    page = GOOD + menu + "\n"
+    line_rules_only = {
+        "gopher_repetition": {"enabled": False},
+        "gopher_quality": {"enabled": False},
+    }
+
+    def verdict(recipe: str) -> tuple[str | None, str]:
+        section = {"recipe": recipe, "languages": []}
+        if recipe != "gopher":
+            section |= line_rules_only
+        cfg = config_from_dict({"quality": section}).quality
+        cleaned, _ = c4.clean(page, cfg.c4)
+        row = {"lang": "en", "lang_score": 1.0, "quality_score": None, "perplexity_bucket": None}
+        row |= gopher_quality.signals(page) | gopher_repetition.signals(page)
+        row |= c4.signals(page, cfg.c4) | fineweb.signals(cleaned)
+        return decide(row, cfg, 0), cleaned
+
+    reason, cleaned = verdict("fineweb")
+    assert menu.splitlines()[0] in cleaned and reason == fineweb.TOO_FEW_PUNCT_LINES
+    reason, cleaned = verdict("c4")
+    assert menu.splitlines()[0] not in cleaned and reason is None
+    reason, cleaned = verdict("gopher")
+    assert cleaned == page and not (reason or "").startswith(("c4_", "fineweb_"))
+    c4_cfg = config_from_dict({"quality": {"recipe": "c4", "fineweb": {"enabled": True}}}).quality
+    assert c4_cfg.fineweb.enabled and not c4_cfg.gopher_quality.enabled
