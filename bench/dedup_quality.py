@@ -44,7 +44,7 @@ from scipy import sparse
 from bench.corpus import SHARED, documents
 from bench.timing import report
 from gristmill.pipeline.config import Config, config_from_dict
-from gristmill.pipeline.connected_components import reference_dedup
+from gristmill.pipeline.connected_components import components, reference_dedup
 from gristmill.pipeline.minhash import MinHashParams, band_buckets, shingle_set, signatures
 
 CC_DOCS = SHARED / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
@@ -279,19 +279,9 @@ VARIATIONS = {
 
 
 def union_components(n: int, pairs: set[tuple[int, int]]) -> list[int]:
-    parent = list(range(n))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return [root(i) for i in range(n)]
+    """Each of documents 0..n-1's component (its smallest member), by the reference union-find."""
+    found = components(range(n), pairs)
+    return [found[i] for i in range(n)]
 
 
 def grouped_pairs(labels: list[int]) -> set[tuple[int, int]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.minhash import MinHashParams, datasketch_hashfunc, shingles
@@ -43,11 +44,14 @@ def best_first(doc: dict) -> tuple[bool, float, str]:
     return (score is None, -score if score is not None else 0.0, doc["doc_id"])
 
 
-def components(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> dict[str, str]:
+Node = TypeVar("Node", str, int)
+
+
+def components(nodes: Iterable[Node], edges: Iterable[tuple[Node, Node]]) -> dict[Node, Node]:
     """Node -> the smallest node of its connected component (union-find, by smallest root)."""
     parent = {n: n for n in nodes}
 
-    def root(x: str) -> str:
+    def root(x: Node) -> Node:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
