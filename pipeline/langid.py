@@ -46,11 +46,9 @@ def model_resource() -> Traversable:
 def model_info() -> dict[str, str]:
     """Where the model is and its sha256, for the dataset card."""
     resource = model_resource()
-    return {
-        "path": str(resource),
-        "sha256": hashlib.sha256(resource.read_bytes()).hexdigest(),
-        "license": MODEL_LICENSE,
-    }
+    with resource.open("rb") as f:  # streamed: GRISTMILL_LID_MODEL may be the 126 MB lid.176.bin
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"path": str(resource), "sha256": sha256, "license": MODEL_LICENSE}
 
 
 @functools.cache
