@@ -70,6 +70,7 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
             cfg.quality.classifier.model and file_sha256(cfg.quality.classifier.model),
             perplexity.model and file_sha256(perplexity.model),
         ]
+        parts["lists"] = {k: file_sha256(p) for k, p in cfg.quality.list_files().items()}
         # The frozen cut-offs decide buckets: a new file is a reconfiguration. (first_batch
         # cut-offs derive from the model and batch 1, both already in the digest.)
         cutoffs = cutoffs_location(out, perplexity.model, perplexity.cutoffs)

@@ -77,6 +77,13 @@ def check_cutoffs(out: Path, cfg: Config) -> None:
         )
 
 
+def check_lists(cfg: Config) -> None:
+    """Before Spark starts: every word list and blocklist file the config names is readable."""
+    for key, path in cfg.quality.list_files().items():
+        if not Path(path).is_file():
+            fail_usage(f"config key '{key}': list file {path} not found")
+
+
 def frozen_cutoffs(
     out: Path, cfg: Config, scored: DataFrame, batch: int
 ) -> tuple[dict[str, tuple[float, float]], dict[str, Any] | None]:
@@ -125,6 +132,20 @@ def with_cleaned_texts(
     )
 
 
+def text_changed(written: DataFrame) -> dict[str, int]:
+    """What cleaning changed in the kept documents, which no drop count shows: documents C4's
+    line rules shortened, documents with addresses masked, and the addresses masked."""
+    kept = written.where(F.col("drop_reason").isNull())
+    masked = F.col("pii_emails") + F.col("pii_ip_addresses")
+    row = kept.agg(
+        F.count(F.when(F.col("c4_chars_removed") > 0, 1)).alias("c4_cleaned_documents"),
+        F.count(F.when(masked > 0, 1)).alias("pii_masked_documents"),
+        F.coalesce(F.sum("pii_emails"), F.lit(0)).alias("emails_masked"),
+        F.coalesce(F.sum("pii_ip_addresses"), F.lit(0)).alias("ip_addresses_masked"),
+    ).first()
+    return {k: int(v) for k, v in row.asDict().items()}
+
+
 def run_batch(
     spark: SparkSession,
     out: Path,
@@ -159,7 +180,9 @@ def run_batch(
         }
         if reselect:
             decided = with_cleaned_texts(spark, out, decided, batch, cfg)
-        return write_stage(decided, out, STAGE, lambda _t: extra, batch)
+        return write_stage(
+            decided, out, STAGE, lambda t: {**extra, "text_changed": text_changed(t)}, batch
+        )
     finally:
         scored.unpersist()
 
@@ -167,6 +190,7 @@ def run_batch(
 def check(args: argparse.Namespace, cfg: Config) -> None:
     check_standalone(args, STAGE)
     check_cutoffs(args.output, cfg)
+    check_lists(cfg)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

@@ -53,8 +53,9 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
 
 def check_config(out: Path, cfg: Config) -> None:
     """What a whole run needs of the config beyond its own checks: perplexity cut-offs to cut
-    buckets from, token buckets that read document columns."""
+    buckets from, the list files it names, token buckets that read document columns."""
     quality.check_cutoffs(out, cfg)
+    quality.check_lists(cfg)
     tokenize_shards.check_buckets(cfg)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from gristmill.filters.url import UrlFilterConfig
 from gristmill.pipeline.inputs import display_name
 from gristmill.pipeline.langid import MODEL_LICENSE
 from gristmill.pipeline.stages import BATCH_STAGES
@@ -43,6 +44,15 @@ def _funnel(stages: dict[str, Any], tokens: dict[str, Any] | None) -> list[str]:
             f"Tokens are `{tokens['encoding']}` tokens without end-of-text markers. A stage "
             "receives the text the previous one kept; tokens lost with no document dropped are "
             "text removed inside a stage (C4 line cleaning, decontamination cuts).",
+        ]
+    changed = stages.get("quality", {}).get("text_changed")
+    if changed:
+        lines += [
+            "",
+            f"Text changed without a drop in quality's kept documents: C4's line rules shortened "
+            f"{changed['c4_cleaned_documents']}; {changed['pii_masked_documents']} had addresses "
+            f"masked ({changed['emails_masked']} e-mail, {changed['ip_addresses_masked']} public "
+            "IP).",
         ]
     return lines
 
@@ -93,6 +103,15 @@ def _sources(inputs: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _named(section: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """The list keys of a config section that name files, or "none"."""
+    return ", ".join(k for k in keys if section[k]) or "none"
+
+
 def _processing(config: dict[str, Any], models: dict[str, Any]) -> list[str]:
     q, d, t = config["quality"], config["dedup"], config["tokenize"]
     classifier = q["classifier"]
@@ -102,8 +121,12 @@ def _processing(config: dict[str, Any], models: dict[str, Any]) -> list[str]:
         f"1. **ingest**: WARC records read with FastWARC, charset decoded by WHATWG rules, main "
         f"text extracted with {config['ingest']['extractor']}, language identified with "
         f"fastText lid.176; records over {config['ingest']['max_record_bytes']} bytes skipped.",
-        f"2. **quality**: languages {q['languages'] or 'all'} with lid score >= "
-        f"{q['min_lang_score']}; Gopher quality, Gopher repetition, C4 and FineWeb rules; "
+        f"2. **quality** (recipe `{q['recipe']}`): URL lists "
+        f"{_named(q['url_filter'], UrlFilterConfig.LIST_KEYS)}; languages "
+        f"{q['languages'] or 'all'} with lid score >= {q['min_lang_score']}; Gopher quality, "
+        f"Gopher repetition, C4 and FineWeb rules; C4 bad-words lists for "
+        f"{sorted(q['bad_words']['lists']) or 'no language'}; e-mail masking "
+        f"{_on(q['pii']['emails'])}, public IP masking {_on(q['pii']['ip_addresses'])}; "
         f"fastText classifier in `{classifier['mode']}` mode (pareto alpha "
         f"{classifier['pareto_alpha']}, threshold {classifier['threshold']}); KenLM "
         f"perplexity buckets cut at percentiles {q['perplexity']['head_percentile']} / "

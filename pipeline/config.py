@@ -18,10 +18,13 @@ from typing import Any
 
 import yaml
 
+from gristmill.filters.bad_words import BadWordsConfig
 from gristmill.filters.c4 import C4Config
 from gristmill.filters.fineweb import FineWebConfig
 from gristmill.filters.gopher_quality import GopherQualityConfig
 from gristmill.filters.gopher_repetition import GopherRepetitionConfig
+from gristmill.filters.pii import PiiConfig
+from gristmill.filters.url import UrlFilterConfig
 from gristmill.pipeline.config_checks import ConfigError, check
 from gristmill.pipeline.remote import RetryPolicy
 from gristmill.pipeline.shingle_text import NORMALIZATIONS
@@ -139,10 +142,12 @@ class PerplexityConfig:
 
 
 # quality.recipe: the heuristic filters as each paper ran them, applied in FineWeb's order
-# (language, Gopher repetition, Gopher quality, C4, FineWeb). "fineweb" (Penedo et al. 2024,
-# datatrove's examples/fineweb.py) is the defaults: all four, C4 without its terminal-punctuation
-# line rule. "c4" (Raffel et al. 2020): C4's rules only, that line rule on. "gopher" (Rae et al.
-# 2021): Gopher's quality and repetition rules only.
+# (URL, language, Gopher repetition, Gopher quality, C4, bad words, FineWeb). "fineweb" (Penedo
+# et al. 2024, datatrove's examples/fineweb.py) is the defaults: all four rule sets, C4 without
+# its terminal-punctuation line rule, PII masked. "c4" (Raffel et al. 2020): C4's rules only,
+# that line rule on, no PII masking. "gopher" (Rae et al. 2021): Gopher's quality and repetition
+# rules only, no PII masking. The URL and bad-words filters run in any recipe given their lists.
+_NO_PII_MASKING = {"emails": False, "ip_addresses": False}
 RECIPES: dict[str, dict[str, Any]] = {
     "fineweb": {},
     "c4": {
@@ -150,8 +155,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "gopher_quality": {"enabled": False},
         "c4": {"filter_no_terminal_punct": True},
         "fineweb": {"enabled": False},
+        "pii": _NO_PII_MASKING,
     },
-    "gopher": {"c4": {"enabled": False}, "fineweb": {"enabled": False}},
+    "gopher": {"c4": {"enabled": False}, "fineweb": {"enabled": False}, "pii": _NO_PII_MASKING},
 }
 
 
@@ -174,16 +180,34 @@ class QualityConfig:
     languages: list[str] = field(default_factory=lambda: ["en"])
     # FineWeb keeps lid.176 score >= 0.65, CCNet >= 0.5.
     min_lang_score: float = 0.65
+    # Domain and URL-word lists (filters/url.py): applied first, inert without list files.
+    url_filter: UrlFilterConfig = field(default_factory=UrlFilterConfig)
     gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
     gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
     c4: C4Config = field(default_factory=C4Config)
+    # C4's bad-words lists per language (filters/bad_words.py): inert without list files.
+    bad_words: BadWordsConfig = field(default_factory=BadWordsConfig)
     fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    # E-mail and public IP addresses masked in the kept text (filters/pii.py).
+    pii: PiiConfig = field(default_factory=PiiConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
 
     def __post_init__(self) -> None:
         check(self.recipe in RECIPES, "quality.recipe", f"must be one of {tuple(RECIPES)}")
         check(0.0 <= self.min_lang_score <= 1.0, "quality.min_lang_score", "must be in [0, 1]")
+
+    def list_files(self) -> dict[str, str]:
+        """Every word list and blocklist file named, by config key: read on the executors, and
+        on the driver for the stage digest (a list edited in place reruns the stage)."""
+        files = {
+            f"quality.url_filter.{key}[{i}]": path
+            for key in UrlFilterConfig.LIST_KEYS
+            for i, path in enumerate(getattr(self.url_filter, key))
+        }
+        for lang, path in sorted(self.bad_words.lists.items()):
+            files[f"quality.bad_words.lists.{lang}"] = path
+        return files
 
 
 @dataclass(frozen=True)

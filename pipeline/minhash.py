@@ -32,12 +32,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gristmill.pipeline.byte_hash import FNV_OFFSET, FNV_PRIME, bytes_hash, fmix64
 from gristmill.pipeline.config import Config, DedupConfig
 from gristmill.pipeline.shingle_text import shingle_text
 
 _MASK32 = np.uint64(0xFFFFFFFF)
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd: h -> (h ^ x) * _GOLDEN is a bijection in x
 _SPACE = np.uint8(0x20)
 
@@ -108,16 +107,6 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def _fmix64(h: np.uint64) -> np.uint64:
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
-
-
-@numba.njit(cache=True)
 def _fmix32(h: np.uint64) -> np.uint64:
     h ^= h >> np.uint64(16)
     h = (h * np.uint64(0x85EBCA6B)) & _MASK32
@@ -125,15 +114,6 @@ def _fmix32(h: np.uint64) -> np.uint64:
     h = (h * np.uint64(0xC2B2AE35)) & _MASK32
     h ^= h >> np.uint64(16)
     return h
-
-
-@numba.njit(cache=True)
-def _bytes_hash(data: np.ndarray, start: int, end: int) -> np.uint64:
-    """FNV-1a over ``data[start:end]``, finished by the MurmurHash3 finalizer."""
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h = (h ^ np.uint64(data[i])) * _FNV_PRIME
-    return _fmix64(h)
 
 
 # Byte classes for splitting UTF-8 on the whitespace set of str.split(): 1 = ASCII whitespace,
@@ -191,27 +171,27 @@ def _words(data: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarr
 
 @numba.njit(cache=True)
 def _word_hashes(data: np.ndarray, start: int, end: int) -> np.ndarray:
-    """:func:`_bytes_hash` of each word of ``data[start:end]``, in one pass over the bytes."""
+    """:func:`bytes_hash` of each word of ``data[start:end]``, in one pass over the bytes."""
     out = np.empty((end - start) // 2 + 1, np.uint64)
-    n, i, h, in_word = 0, start, _FNV_OFFSET, False
+    n, i, h, in_word = 0, start, FNV_OFFSET, False
     while i < end:
         c = data[i]
         kind = _BYTE_CLASS[c]
         skip = 0 if kind == 0 else 1 if kind == 1 else _multibyte_space(data, i, end)
         if skip:
             if in_word:
-                out[n] = _fmix64(h)
+                out[n] = fmix64(h)
                 n += 1
                 in_word = False
             i += skip
         else:
             if not in_word:
-                h = _FNV_OFFSET
+                h = FNV_OFFSET
                 in_word = True
-            h = (h ^ np.uint64(c)) * _FNV_PRIME
+            h = (h ^ np.uint64(c)) * FNV_PRIME
             i += 1
     if in_word:
-        out[n] = _fmix64(h)
+        out[n] = fmix64(h)
         n += 1
     return out[:n]
 
@@ -227,16 +207,16 @@ def _polynomial_hash(data: np.ndarray) -> np.uint64:
     h = np.uint64(0)
     for i in range(len(data)):
         h = h * _GOLDEN + np.uint64(data[i]) + np.uint64(1)
-    return _fmix64(h)
+    return fmix64(h)
 
 
 @numba.njit(cache=True)
 def _combine(hashes: np.ndarray, start: int, end: int) -> np.uint64:
     """The hash of a word n-gram from its words' hashes ``hashes[start:end]``."""
-    h = _FNV_OFFSET
+    h = FNV_OFFSET
     for j in range(start, end):
         h = (h ^ hashes[j]) * _GOLDEN
-    return _fmix64(h)
+    return fmix64(h)
 
 
 @numba.njit(cache=True)
@@ -290,7 +270,7 @@ def _doc_shingles(
     out = np.empty(nch - width + 1, np.uint64)
     for i in range(len(out)):
         start, stop = chars[i], chars[i + width]
-        out[i] = _fmix64(prefix[stop] - prefix[start] * powers[stop - start])
+        out[i] = fmix64(prefix[stop] - prefix[start] * powers[stop - start])
     return out
 
 
@@ -320,10 +300,10 @@ def _band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     out = np.empty((signatures.shape[0], bands), np.uint64)
     for d in range(signatures.shape[0]):
         for band in range(bands):
-            h = _FNV_OFFSET
+            h = FNV_OFFSET
             for r in range(band * rows, (band + 1) * rows):
                 h = (h ^ np.uint64(signatures[d, r])) * _GOLDEN
-            out[d, band] = _fmix64(h)
+            out[d, band] = fmix64(h)
     return out
 
 
@@ -417,7 +397,7 @@ def datasketch_hashfunc(params: MinHashParams) -> Callable[[bytes], int]:
         data = np.frombuffer(shingle, np.uint8)
         bounds = [-1] + [i for i, c in enumerate(shingle) if c == 0x20] + [len(shingle)]
         words = np.array(
-            [_bytes_hash(data, s + 1, e) for s, e in itertools.pairwise(bounds)],
+            [bytes_hash(data, s + 1, e) for s, e in itertools.pairwise(bounds)],
             np.uint64,
         )
         return int(_combine(words, 0, len(words)) & _MASK32)

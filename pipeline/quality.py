@@ -2,16 +2,18 @@
 
 Signals are columns of the stage table, so a later selection with other thresholds re-reads them
 instead of recomputing (dolma's taggers and mixer split the same way). Two passes, because one
-rule needs the whole corpus: :func:`signal_batches` scores every document (heuristics,
+rule needs the whole corpus: :func:`signal_batches` scores every document (URL lists, heuristics,
 classifier, perplexity), the job computes each language's perplexity percentiles, and
 :func:`decide_batches` applies the rules in FineWeb's order (datatrove's ``examples/fineweb.py``):
-language, Gopher repetition, Gopher quality, C4, FineWeb; then the classifier and the perplexity
-bucket.
+URL, language, Gopher repetition, Gopher quality, C4, C4's bad words, FineWeb; then the classifier
+and the perplexity bucket.
 
-C4's line cleaning is the one step that changes the text: the Gopher rules see the extracted
-text, FineWeb's rules, the classifier and the LM see the cleaned text, as in datatrove's FineWeb
-recipe. The table stores the cleaned text only for the documents it keeps and where cleaning
-changed it (nearly every real page loses a line or two); the rest is the ingest table's text.
+Two steps change the text, both in :func:`cleaned_text`: C4's line cleaning, then PII masking
+(e-mail and public IP addresses). The URL filter sees the URL, the Gopher rules the extracted
+text; the bad-words and FineWeb rules, the classifier and the LM see the cleaned text, as in
+datatrove's FineWeb recipe. The table stores the cleaned text only for the documents it keeps
+and where cleaning changed it (nearly every real page loses a line or two); the rest is the
+ingest table's text.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
+from gristmill.filters import bad_words, c4, fineweb, gopher_quality, gopher_repetition, pii, url
 from gristmill.filters.language import language_reason
 from gristmill.filters.perplexity import perplexities
 from gristmill.filters.quality_classifier import pareto_keep, scores
@@ -44,21 +46,31 @@ def _scores(texts: list[str], cfg: QualityConfig) -> tuple[list[Any], list[Any]]
     return quality, perplexity
 
 
+def cleaned_text(original: str, cfg: QualityConfig) -> tuple[str, dict[str, int]]:
+    """The text the later rules, the models and the next stages see: C4's kept lines with PII
+    masked; and how many addresses were masked."""
+    text, _ = c4.clean(original, cfg.c4)
+    return pii.mask(text, cfg.pii)
+
+
 def signal_batches(
     batches: Iterable[pa.RecordBatch], cfg: QualityConfig
 ) -> Iterator[pa.RecordBatch]:
     """First pass (mapInArrow body): kept ingest rows in, rows with every signal out; the text
-    only where C4 line cleaning changed it."""
+    only where cleaning changed it."""
     for batch in batches:
         rows = batch.to_pylist()
         originals = []
         for row in rows:
             original = row["text"]
             originals.append(original)
+            row.update(url.signals(row["url"], cfg.url_filter))
             row.update(gopher_quality.signals(original))
             row.update(gopher_repetition.signals(original))
             row.update(c4.signals(original, cfg.c4))
-            row["text"], _ = c4.clean(original, cfg.c4)
+            row["text"], masked = cleaned_text(original, cfg)
+            row.update(masked)
+            row.update(bad_words.signals(row["text"], row["lang"], cfg.bad_words))
             row.update(fineweb.signals(row["text"]))
             row["n_words"], row["n_chars"] = len(row["text"].split()), len(row["text"])
         quality, perplexity = _scores([r["text"] for r in rows], cfg)
@@ -79,10 +91,12 @@ def perplexity_bucket(perplexity: float | None, cutoffs: tuple[float, float] | N
 def decide(row: dict[str, Any], cfg: QualityConfig, seed: int) -> str | None:
     """The first rule that drops the document, or None to keep it."""
     reason = (
-        language_reason(row["lang"], row["lang_score"], cfg)
+        url.decide(row, cfg.url_filter)
+        or language_reason(row["lang"], row["lang_score"], cfg)
         or gopher_repetition.decide(row, cfg.gopher_repetition)
         or gopher_quality.decide(row, cfg.gopher_quality)
         or c4.decide(row, cfg.c4)
+        or bad_words.decide(row, cfg.bad_words)
         or fineweb.decide(row, cfg.fineweb)
     )
     if reason:
@@ -131,6 +145,6 @@ def recleaned_batches(
         for row in rows:
             original = row.pop("ingest_text")
             if row["drop_reason"] is None and row["text"] is None and original is not None:
-                cleaned, _ = c4.clean(original, cfg.c4)
+                cleaned, _ = cleaned_text(original, cfg)
                 row["text"] = cleaned if cleaned != original else None
         yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)

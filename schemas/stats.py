@@ -133,6 +133,9 @@ def merge_stage_stats(stage: str, per_batch: list[dict[str, Any]]) -> dict[str, 
     if stage == "tokenize":
         for key in ("tokens", "shards"):
             merged[key] = sum(s.get(key, 0) for s in per_batch)
+    if "text_changed" in merged:
+        changed = [s.get("text_changed", {}) for s in per_batch]
+        merged["text_changed"] = {k: sum(c.get(k, 0) for c in changed) for k in changed[-1]}
     if "dedup" in merged:
         merged["dedup"] = _merge_dedup([s["dedup"] for s in per_batch if "dedup" in s])
     if "benchmarks" in merged:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from gristmill.filters import bad_words, pii, url
 from gristmill.filters.heuristics import HEURISTICS
 
 DROP_REASON = pa.field("drop_reason", pa.string())
@@ -43,7 +44,12 @@ INGEST_EVENTS = pa.schema(
 QUALITY_SIGNALS = [
     pa.field("n_words", pa.int64()),
     pa.field("n_chars", pa.int64()),
+    *url.SIGNAL_FIELDS,
     *(f for rules in HEURISTICS for f in rules.SIGNAL_FIELDS),
+    # Null where the document's language has no list.
+    *bad_words.SIGNAL_FIELDS,
+    # How many addresses were masked in the stored (kept) text.
+    *pii.SIGNAL_FIELDS,
     # The fastText classifier's P(high quality); null when no classifier is configured. Dedup
     # keeps the best-scoring document of a cluster.
     pa.field("quality_score", pa.float64()),

@@ -14,7 +14,7 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
-from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
+from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition, url
 from gristmill.filters.heuristics import HEURISTICS
 from gristmill.pipeline.config_checks import ConfigError
 
@@ -403,6 +403,7 @@ def test_recipes_as_published():
         row = {"lang": "en", "lang_score": 1.0, "quality_score": None, "perplexity_bucket": None}
         row |= gopher_quality.signals(page) | gopher_repetition.signals(page)
         row |= c4.signals(page, cfg.c4) | fineweb.signals(cleaned)
+        row |= url.signals(None, cfg.url_filter) | {"bad_words": None}
         return decide(row, cfg, 0), cleaned
 
     reason, cleaned = verdict("fineweb")

@@ -194,6 +194,31 @@ def test_text_is_stored_once(result):
         assert doc["text"] == latest
 
 
+def test_text_changed_without_a_drop_is_counted(result):
+    """Quality's text_changed section adds up its kept rows: C4-shortened documents and masked
+    addresses; no unmasked e-mail address reaches the documents."""
+    from gristmill.filters.pii import EMAIL
+
+    out, stats, _expected, docs = result
+    changed = stats["stages"]["quality"]["text_changed"]
+    columns = ["c4_chars_removed", "pii_emails", "pii_ip_addresses", "drop_reason"]
+    kept = [
+        r
+        for r in pq.read_table(out / "stages" / "quality", columns=columns).to_pylist()
+        if r["drop_reason"] is None
+    ]
+    assert changed == {
+        "c4_cleaned_documents": sum(r["c4_chars_removed"] > 0 for r in kept),
+        "pii_masked_documents": sum(r["pii_emails"] + r["pii_ip_addresses"] > 0 for r in kept),
+        "emails_masked": sum(r["pii_emails"] for r in kept),
+        "ip_addresses_masked": sum(r["pii_ip_addresses"] for r in kept),
+    }
+    assert changed["c4_cleaned_documents"] > 0
+    assert not [m for d in docs for m in EMAIL.findall(d["text"]) if "@example." not in m]
+    card = (out / "DATASET_CARD.md").read_text()
+    assert f"{changed['emails_masked']} e-mail" in card
+
+
 def test_quality_buckets_and_weights(result, spark, tmp_path):
     out, _stats, _expected, docs = result
     copy = tmp_path / "copy"

@@ -1,0 +1,109 @@
+"""PII masking: e-mail addresses and public IP addresses in the kept text are replaced by
+placeholders (FineWeb's last step before tokenizing; datatrove's ``PIIFormatter``, whose patterns
+and placeholders these are).
+
+It changes text and drops nothing, so the funnel counts it apart from the drops: the quality
+stage's ``pii_emails`` and ``pii_ip_addresses`` columns, and its stats' ``text_changed`` section.
+An IP address is masked only when it is public (``ipaddress``'s ``is_global``): 127.0.0.1 or
+192.168.0.1 in a tutorial is no one's address. Version strings that look like an address
+("1.2.3.4") are public too and get masked, as in datatrove.
+
+Placeholders are taken in turn within each document, starting again at the first for the next
+one; datatrove's turn carries over from one document to the next, so its output depends on how
+the documents were split into tasks. Here a document's text depends on that document alone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from gristmill.pipeline.config_checks import check
+
+SIGNAL_FIELDS = [
+    pa.field("pii_emails", pa.int64()),
+    pa.field("pii_ip_addresses", pa.int64()),
+]
+
+EMAIL = re.compile(
+    r"\b[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"|\[(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)])"
+)
+IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
+)
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    emails: bool = True
+    ip_addresses: bool = True
+    # Mask only public addresses (datatrove's only_remove_public_ips).
+    public_ips_only: bool = True
+    # example.com and example.org are reserved for examples (RFC 2606).
+    email_placeholders: list[str] = field(
+        default_factory=lambda: ["email@example.com", "firstname.lastname@example.org"]
+    )
+    # datatrove's: addresses that did not answer a ping when its list was made.
+    ip_placeholders: list[str] = field(
+        default_factory=lambda: [
+            "22.214.171.124",
+            "126.96.36.199",
+            "188.8.131.52",
+            "184.108.40.206",
+            "220.127.116.11",
+            "18.104.22.168",
+        ]
+    )
+
+    def __post_init__(self) -> None:
+        check(bool(self.email_placeholders), "quality.pii.email_placeholders", "must not be empty")
+        check(bool(self.ip_placeholders), "quality.pii.ip_placeholders", "must not be empty")
+
+
+def _is_masked_ip(address: str, public_only: bool) -> bool:
+    try:
+        return not public_only or ipaddress.ip_address(address).is_global
+    except ValueError:
+        return False
+
+
+def _replace(
+    pattern: re.Pattern[str],
+    text: str,
+    placeholders: list[str],
+    keep: Callable[[str], bool] | None = None,
+) -> tuple[str, int]:
+    """``text`` with each match (that ``keep`` does not spare) replaced by the placeholders in
+    turn, and how many were replaced."""
+    count = 0
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal count
+        if keep is not None and keep(match.group(0)):
+            return match.group(0)
+        count += 1
+        return placeholders[(count - 1) % len(placeholders)]
+
+    return pattern.sub(swap, text), count
+
+
+def mask(text: str, cfg: PiiConfig) -> tuple[str, dict[str, int]]:
+    """The text with its e-mail and public IP addresses masked, and how many of each."""
+    emails = ips = 0
+    if cfg.emails and "@" in text:
+        text, emails = _replace(EMAIL, text, cfg.email_placeholders)
+    if cfg.ip_addresses and "." in text:
+        text, ips = _replace(
+            IPV4,
+            text,
+            cfg.ip_placeholders,
+            keep=lambda address: not _is_masked_ip(address, cfg.public_ips_only),
+        )
+    return text, {"pii_emails": emails, "pii_ip_addresses": ips}
