@@ -6,16 +6,12 @@ hash symbols and at most 0.1 ellipses per word, at most 90% of lines starting wi
 English stop words {the, be, to, of, and, that, have, with}. The checks and their order follow
 datatrove's ``GopherQualityFilter``.
 
-Words are whitespace-separated tokens (``str.split``), not the output of a per-language word
-tokenizer as in datatrove (NLTK's for English): a whitespace split is a single C call, about two
-orders of magnitude faster, and works the same for every space-separating language. The cost is
-that punctuation stays on its word ("end." is one word, where NLTK gives "end" and "."), which
-raises the mean word length slightly and the share of words with a letter noticeably (datatrove
-counts every comma as a word without a letter). Gopher (appendix A) speaks of "words" without a
-tokenizer, so the split is no further from the paper than datatrove's. A token made only of
-punctuation or symbols ("-", "|", "»", "©") is not a word when counting words or their mean length
-(datatrove likewise drops tokens made of its punctuation set); the per-word ratios divide by all
-tokens, as datatrove's do.
+Words are :func:`gristmill.filters.words.words`, which splits like datatrove's English word
+tokenizer (spaCy's): punctuation is its own word, so every comma counts as a word without a
+letter, as in the FineWeb runs the thresholds come from. A word made only of punctuation or
+symbols ("-", "|", "»", "©") is not counted among the words or in their mean length (datatrove
+likewise leaves out words made of its punctuation set); the per-word ratios divide by all words,
+as datatrove's do.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from gristmill.filters.words import words
 from gristmill.pipeline.config_checks import check
 
 TOO_FEW_WORDS = "gopher_too_few_words"
@@ -67,8 +64,8 @@ STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 BULLETS = ("•", "-")
 ELLIPSES = ("...", "…")
 
-# A whitespace token without a letter (numbers, punctuation, symbols): one regex scan finds the
-# few such tokens, and the symbol-only ones are picked out of them.
+# A word without a letter (numbers, punctuation, symbols): one regex scan over the words joined
+# by spaces finds them, and the symbol-only ones are picked out of them.
 _NON_ALPHA_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
 _WORD_CHAR = re.compile(r"\w")
 
@@ -117,9 +114,9 @@ class GopherQualityConfig:
 
 def signals(text: str) -> dict[str, int | float]:
     """The Gopher quality measurements of one document (0 where a ratio has no denominator)."""
-    tokens = text.split()
+    tokens = words(text)
     n_tokens = len(tokens)
-    non_alpha = _NON_ALPHA_TOKEN.findall(text)
+    non_alpha = _NON_ALPHA_TOKEN.findall(" ".join(tokens))
     symbols = [token for token in non_alpha if not _WORD_CHAR.search(token)]
     n_words = n_tokens - len(symbols)
     word_chars = sum(map(len, tokens)) - sum(map(len, symbols))

@@ -19,9 +19,9 @@ and divides by the document's length in characters, ``len(text)``:
   counted twice and the fraction cannot exceed 1; an unseen n-gram joins the set and the scan
   moves one word on. The n-grams the jump passes over are not added to the set.
 
-Words are whitespace tokens (``str.split``), where datatrove uses a per-language tokenizer (see
-``gristmill.filters.gopher_quality`` for why). The results equal those of datatrove's
-definitions over the same words; ``_ngram_chars`` says how they are computed faster.
+Words are :func:`gristmill.filters.words.words` (punctuation split off as datatrove's English
+tokenizer splits it). The results equal those of datatrove's definitions over the same words;
+``_ngram_chars`` says how they are computed faster.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from gristmill.filters.words import words
 from gristmill.pipeline.config_checks import check
 
 PREFIX = "gopher_rep_"
@@ -159,7 +160,7 @@ def signals(text: str) -> dict[str, int | float]:
         PREFIX + "dup_line_frac": line_dups / len(lines),
         PREFIX + "dup_line_char_frac": line_dup_chars / n_chars,
     }
-    for rule, chars in _ngram_chars(text.split()).items():
+    for rule, chars in _ngram_chars(list(words(text))).items():
         sig[PREFIX + rule] = chars / n_chars
     return sig
 
