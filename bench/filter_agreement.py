@@ -120,17 +120,20 @@ def compare(docs: list[dict[str, Any]], ours: dict, theirs: dict) -> dict[str, A
             (ours[d["id"]][name], theirs[d["id"]][name]) for d in docs if name in ours[d["id"]]
         ]
         classes: Counter[str] = Counter()
-        for mine, (keep, reason) in pairs:
+        examples: dict[str, list[str]] = {}
+        for doc_id, mine, (keep, reason) in pairs:
             if (mine is None) != keep:
                 side = f"gristmill drops ({mine})" if mine else f"datatrove drops ({reason})"
                 classes[side] += 1
+                examples.setdefault(side, []).append(doc_id)
         same = len(pairs) - sum(classes.values())
         result[name] = {
             "documents": len(pairs),
             "agreement": round(same / len(pairs), 4),
-            "dropped_by_gristmill": sum(m is not None for m, _ in pairs),
-            "dropped_by_datatrove": sum(not t[0] for _, t in pairs),
+            "dropped_by_gristmill": sum(m is not None for _, m, _t in pairs),
+            "dropped_by_datatrove": sum(not t[0] for _, _m, t in pairs),
             "disagreements": dict(classes.most_common()),
+            "examples": {side: ids[:5] for side, ids in sorted(examples.items())},
         }
     # datatrove leaves a dropped document's text as it was: C4's cleaning is compared on the
     # documents both keep.

@@ -18,6 +18,7 @@ from bench import (
     dedup_quality,
     dedup_scaling,
     extraction_f1,
+    filter_agreement,
     ingest_throughput,
     minhash_vs_datasketch,
     pipeline_scaling,
@@ -49,6 +50,7 @@ MEASUREMENTS = {
     "minhash": minhash_vs_datasketch.measure,
     "quality": quality_throughput.measure,
     "dedup_quality": dedup_quality.measure,
+    "filter_agreement": filter_agreement.measure,
     "dedup_scaling": lambda: dedup_scaling.measure(docs=25_000),
     "spark_vs_inprocess": spark_vs_inprocess.measure,
     "pipeline_scaling": pipeline_scaling.measure,
@@ -72,6 +74,7 @@ def summarize(m: dict[str, dict]) -> int:
     quality, dedup_scale = m["dedup_quality"], m["dedup_scaling"]
     overhead, scaling = m["spark_vs_inprocess"], m["pipeline_scaling"]
     datatrove, crawl = m["pipeline_vs_datatrove"], m["crawl_sim"]
+    agreement = m["filter_agreement"]["filters"]
     results = {
         "ratios": {
             "minhash_vs_datasketch": mh["minhash_vs_datasketch_update_batch"],
@@ -120,6 +123,11 @@ def summarize(m: dict[str, dict]) -> int:
         "load_test": scaling["load_test"],
         "quality_share_of_time": qual["share_of_time"],
         "dedup_quality": quality,
+        # Share of documents with datatrove's keep/drop decision, per filter (goal >= 0.99), and
+        # of documents with datatrove's output text (C4 cleaning, PII masking).
+        "filter_agreement": {
+            name: f.get("agreement", f.get("identical")) for name, f in agreement.items()
+        },
         "details": {
             "ingest": ing,
             "extraction": ext,
@@ -132,6 +140,7 @@ def summarize(m: dict[str, dict]) -> int:
             "pipeline_scaling": scaling,
             "pipeline_vs_datatrove": datatrove,
             "crawl_sim": crawl,
+            "filter_agreement": m["filter_agreement"],
         },
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "versions": {p: metadata.version(p) for p in PACKAGES} | datatrove.get("versions", {}),
@@ -141,6 +150,10 @@ def summarize(m: dict[str, dict]) -> int:
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     lines = ["| figure | value |", "|---|---:|"]
     lines += [f"| {k} (ratio) | {v:.2f} |" for k, v in results["ratios"].items()]
+    lines += [
+        f"| agreement with datatrove, {k} | {v:.4f} |"
+        for k, v in results["filter_agreement"].items()
+    ]
     lines += [
         f"| extraction F1, {name}, {dataset} | {f1:.3f} |"
         for name, sets in results["extraction_f1"].items()

@@ -175,7 +175,16 @@ def train_quality(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, help="seeds sampling, split and training (default: the config's seed)"
     )
     parser.add_argument(
-        "--heldout-fraction", type=float, default=0.1, help="share held out (default: 0.1)"
+        "--heldout-fraction",
+        type=float,
+        default=0.2,
+        help="share of the sources held out (default: 0.2)",
+    )
+    parser.add_argument(
+        "--source-field",
+        metavar="NAME",
+        help="the .jsonl field or Parquet column naming a document's source (url, title): a "
+        "source's documents are held out together; .txt lines are grouped by WikiText article",
     )
     # The defaults and the reasons for them are in Hyperparameters.
     hp = Hyperparameters()

@@ -15,10 +15,13 @@ the "text" column, only the rows with a null drop_reason where the table has tha
 Spark reads and normalizes every document (lowercased, punctuation split off, one line, the first
 5,000 characters), drops exact copies, and brings back at most --max-docs per class: those with
 the smallest hash of (seed, text). The larger class is then cut to the smaller's size,
---heldout-fraction of each (by another hash) is held out, fastText trains in a fresh Python
-process and the held-out documents are scored: precision, recall and F1 at P(hq) >= 0.5, and ROC
-AUC. DIR/model.bin and DIR/metrics.json are written to a temporary directory and renamed into
-place together; an existing DIR is replaced only if it holds nothing but those two files.
+--heldout-fraction of the sources of each (by a hash of the source: a WikiText article of a .txt
+file, the --source-field value of a .jsonl or Parquet record, else the document itself) is held
+out, fastText trains in a fresh Python process and the held-out documents, cleaned as the quality
+stage cleans them, are scored: precision, recall and F1 at P(hq) >= 0.5, and ROC AUC with a 95%
+interval from a bootstrap over sources. DIR/model.bin and DIR/metrics.json are written to a
+temporary directory and renamed into place together; an existing DIR is replaced only if it holds
+nothing but those two files.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from gristmill.filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
 from gristmill.jobs import arguments
@@ -44,6 +48,8 @@ from gristmill.pipeline.classifier_training import (
     KEYED_SCHEMA,
     MIN_DOCS_PER_CLASS,
     Hyperparameters,
+    Sample,
+    auc_interval,
     balance,
     binary_metrics,
     keyed_documents,
@@ -98,45 +104,59 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def sample_class(
-    spark: SparkSession, paths: list[Path], seed: int, max_docs: int
-) -> tuple[int, list[str]]:
-    """(distinct documents available, the sample): normalized texts in sample-key order."""
-    docs = read_text_documents(spark, paths)
+    spark: SparkSession, paths: list[Path], args: argparse.Namespace, seed: int, cfg: Config
+) -> tuple[int, list[Sample]]:
+    """(distinct documents available, the sample) in sample-key order."""
+    docs = read_text_documents(spark, paths, sources=True, source_field=args.source_field)
     keyed = docs.mapInArrow(
-        functools.partial(keyed_documents, seed=seed), spark_schema(KEYED_SCHEMA)
+        functools.partial(
+            keyed_documents, seed=seed, fraction=args.heldout_fraction, quality=cfg.quality
+        ),
+        spark_schema(KEYED_SCHEMA),
     )
-    # Read once for the count and once for the sample: keep the normalized table in between.
-    unique = keyed.dropDuplicates(["key"]).persist(StorageLevel.MEMORY_AND_DISK)
+    # Exact copies from several sources: the one with the smallest source key stays, whatever
+    # the partitioning. Read once for the count and once for the sample.
+    first = F.min(F.struct("source_key", "heldout_text")).alias("first")
+    unique = (
+        keyed.groupBy("key", "text")
+        .agg(first)
+        .select("key", "text", "first.source_key", "first.heldout_text")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     try:
         available = unique.count()
-        sample = unique.orderBy("key").limit(max_docs).toArrow()
+        sample = unique.orderBy("key").limit(args.max_docs).toArrow().sort_by("key")
     finally:
         unique.unpersist()
-    return available, sample.sort_by("key").column("text").to_pylist()
+    columns = (sample.column(c).to_pylist() for c in ("text", "source_key", "heldout_text"))
+    return available, [Sample(*row) for row in zip(*columns, strict=True)]
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     seed = cfg.seed if args.seed is None else args.seed
     hp = hyperparameters(args, seed)
-    available_hq, sampled_hq = sample_class(spark, args.positive, seed, args.max_docs)
-    available_lq, sampled_lq = sample_class(spark, args.negative, seed, args.max_docs)
+    available_hq, sampled_hq = sample_class(spark, args.positive, args, seed, cfg)
+    available_lq, sampled_lq = sample_class(spark, args.negative, args, seed, cfg)
     hq, lq = balance(sampled_hq, sampled_lq)
     if len(hq) < MIN_DOCS_PER_CLASS:
         fail_usage(
             f"too few documents to train on: {available_hq} positive and {available_lq} negative "
             f"(distinct, non-empty); fastText needs at least {MIN_DOCS_PER_CLASS} of each"
         )
-    train_hq, heldout_hq = split_heldout(hq, seed, args.heldout_fraction)
-    train_lq, heldout_lq = split_heldout(lq, seed, args.heldout_fraction)
+    train_hq, heldout_hq = split_heldout(hq, args.heldout_fraction)
+    train_lq, heldout_lq = split_heldout(lq, args.heldout_fraction)
 
     check_out(args.out)
     tmp = sibling_temp_path(args.out)
     work = tmp / "work"
     work.mkdir(parents=True)
-    write_training_file(work / "train.txt", train_hq, train_lq, seed)
+    write_training_file(
+        work / "train.txt", [d.text for d in train_hq], [d.text for d in train_lq], seed
+    )
+    heldout = heldout_hq + heldout_lq
     started = time.monotonic()
     predictions = train_and_score(
-        work / "train.txt", heldout_hq + heldout_lq, tmp / MODEL_FILE, hp, work
+        work / "train.txt", [d.heldout_text or "" for d in heldout], tmp / MODEL_FILE, hp, work
     )
     training_seconds = time.monotonic() - started
     shutil.rmtree(work)
@@ -154,6 +174,7 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
             "seed": seed,
             "max_docs": args.max_docs,
             "heldout_fraction": args.heldout_fraction,
+            "source_field": args.source_field,
             "max_chars": MAX_CHARS,
         },
         "counts": {
@@ -170,7 +191,11 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
             )
         },
         "hyperparameters": hp.fasttext_args(),
-        "heldout": binary_metrics(labels, predictions),
+        "heldout": binary_metrics(labels, predictions)
+        | {
+            "sources": len({d.source_key for d in heldout}),
+            "roc_auc_95": auc_interval(labels, predictions, [d.source_key for d in heldout], seed),
+        },
         "model": {"file": MODEL_FILE, "bytes": (tmp / MODEL_FILE).stat().st_size, "sha256": sha256},
         # Wall time of the child process: interpreter start, training, scoring the held-out part.
         "training_seconds": round(training_seconds, 3),

@@ -16,17 +16,21 @@ import pytest
 
 from gristmill.filters.quality_classifier import LABEL_HQ, MAX_CHARS, normalize, pareto_keep, scores
 from gristmill.jobs import train_quality
-from gristmill.jobs.text_inputs import read_text_documents
+from gristmill.jobs.text_inputs import WIKITEXT_TITLE, read_text_documents
 from gristmill.pipeline.classifier_training import (
     Hyperparameters,
+    Sample,
+    auc_interval,
     balance,
     binary_metrics,
+    is_heldout,
     roc_auc,
     split_heldout,
     text_key,
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import UsageError
+from gristmill.pipeline.quality import cleaned_text
 
 # WikiText's tokenizer marks in-number and in-word joins with @x@ and spaces off punctuation.
 _JOINS = {" @-@ ": "-", " @,@ ": ",", " @.@ ": "."}
@@ -40,21 +44,25 @@ def detokenize(line: str) -> str:
     return " ".join(line.split())
 
 
-def wikitext_documents(path: Path) -> list[str]:
-    """One document per section (an article's lead or a ``= = Heading = =`` part): articles are
-    too few (60) to train on, paragraphs shorter than the web pages they are compared with."""
-    docs: list[str] = []
+def wikitext_documents(path: Path) -> list[tuple[str, str]]:
+    """(article title, section) for each section (an article's lead or a ``= = Heading = =``
+    part): articles are too few (60) to train on, paragraphs shorter than the web pages they are
+    compared with."""
+    docs: list[tuple[str, str]] = []
     section: list[str] = []
+    title = ""
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if line.startswith("= ") and line.endswith(" ="):
             if len(section) > 1:  # a heading with paragraphs under it
-                docs.append("\n".join(section))
+                docs.append((title, "\n".join(section)))
             section = [line.strip("= ")]
+            if not line.startswith("= ="):
+                title = section[0]
         elif line:
             section.append(detokenize(line))
     if len(section) > 1:
-        docs.append("\n".join(section))
+        docs.append((title, "\n".join(section)))
     return docs
 
 
@@ -72,12 +80,14 @@ def job_args(
 
 @pytest.fixture(scope="module")
 def reference(shared_data: Path, tmp_path_factory) -> tuple[list[Path], list[Path]]:
-    """Positives: WikiText-2 sections (.txt, one per line) + CCNet head docs (.jsonl); negatives:
-    697 real Common Crawl documents (dolma .jsonl.gz)."""
+    """Positives: WikiText-2 sections (.jsonl with their article's title) + CCNet head docs
+    (.jsonl); negatives: 697 real Common Crawl documents (dolma .jsonl.gz)."""
     ref = shared_data / "reference"
-    wiki = tmp_path_factory.mktemp("reference") / "wikitext-2_valid_sections.txt"
+    wiki = tmp_path_factory.mktemp("reference") / "wikitext-2_valid_sections.jsonl"
     sections = wikitext_documents(ref / "wikitext-2_valid.txt")
-    wiki.write_text("".join(" ".join(d.split()) + "\n" for d in sections), encoding="utf-8")
+    wiki.write_text(
+        "".join(json.dumps({"title": t, "text": d}) + "\n" for t, d in sections), encoding="utf-8"
+    )
     positives = [wiki, ref / "ccnet_cc_en_head-0091.jsonl"]
     return positives, [ref / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"]
 
@@ -86,8 +96,8 @@ def reference(shared_data: Path, tmp_path_factory) -> tuple[list[Path], list[Pat
 def trained(spark, reference, tmp_path_factory) -> tuple[Path, dict]:
     positive, negative = reference
     out = tmp_path_factory.mktemp("model") / "quality"
-    metrics = train_quality.run(spark, job_args(positive, negative, out), Config())
-    return out, metrics
+    args = job_args(positive, negative, out, source_field="title")
+    return out, train_quality.run(spark, args, Config())
 
 
 def test_heldout_metrics_on_real_data(trained, reference) -> None:
@@ -108,15 +118,19 @@ def test_heldout_metrics_on_real_data(trained, reference) -> None:
     assert pos["balanced"] == neg["balanced"] == 550  # the crawl side was cut to size
     for counts in (pos, neg):
         assert counts["train"] + counts["heldout"] == counts["balanced"]
-        assert 0.05 < counts["heldout"] / counts["balanced"] < 0.15
+        assert 0.05 < counts["heldout"] / counts["balanced"] < 0.4  # whole articles go
     assert (heldout["positives"], heldout["negatives"]) == (pos["heldout"], neg["heldout"])
+    low, high = heldout["roc_auc_95"]
+    assert low <= heldout["roc_auc"] <= high and high - low < 0.2
+    assert heldout["sources"] < heldout["positives"] + heldout["negatives"]  # articles grouped
 
     assert metrics["hyperparameters"] == Hyperparameters().fasttext_args()
     assert metrics["inputs"]["positive"] == [str(p.resolve()) for p in reference[0]]
     assert metrics["sampling"] == {
         "seed": 0,
         "max_docs": 100_000,
-        "heldout_fraction": 0.1,
+        "heldout_fraction": 0.2,
+        "source_field": "title",
         "max_chars": MAX_CHARS,
     }
     assert len(metrics["model"]["sha256"]) == 64
@@ -125,32 +139,71 @@ def test_heldout_metrics_on_real_data(trained, reference) -> None:
 
 def test_heldout_documents_score_apart(trained, reference) -> None:
     """The held-out documents, rebuilt from the documented rules (distinct normalized texts, the
-    smallest sample keys, the heldout hash), scored in this process as the quality stage will
-    score them: positives well above negatives, and the same AUC as the training child's."""
+    smallest sample keys, whole articles held out by the hash of their title, cleaned as the
+    quality stage cleans), scored in this process as the quality stage will score them:
+    positives well above negatives, the training child's AUC, and no article on both sides."""
     out, metrics = trained
     positive, negative = reference
-    wiki = positive[0].read_text(encoding="utf-8").splitlines()
+    wiki = [json.loads(line) for line in positive[0].open(encoding="utf-8")]
     ccnet = [json.loads(line)["text"] for line in positive[1].open(encoding="utf-8")]
     with gzip.open(negative[0]) as f:
         crawl = [json.loads(line)["text"] for line in f]
+    quality = Config().quality
 
-    def sample(texts: list[str]) -> list[str]:
-        distinct = {normalize(t) for t in texts} - {""}
-        return sorted(distinct, key=lambda t: text_key("sample", 0, t))
+    def sample(docs: list[tuple[str, str | None]]) -> list[Sample]:
+        kept: dict[str, Sample] = {}
+        for raw, source in docs:
+            text = normalize(raw)
+            key = text_key("source", 0, source if source is not None else text)
+            cleaned = normalize(cleaned_text(raw, quality)[0]) if is_heldout(key, 0.2) else None
+            if text and (text not in kept or key < kept[text].source_key):
+                kept[text] = Sample(text, key, cleaned)
+        return sorted(kept.values(), key=lambda d: text_key("sample", 0, d.text))
 
-    hq, lq = balance(sample(wiki + ccnet), sample(crawl))
-    heldout_hq = split_heldout(hq, seed=0, fraction=0.1)[1]
-    heldout_lq = split_heldout(lq, seed=0, fraction=0.1)[1]
+    hq, lq = balance(
+        sample([(d["text"], d["title"]) for d in wiki] + [(t, None) for t in ccnet]),
+        sample([(t, None) for t in crawl]),
+    )
+    train_hq, heldout_hq = split_heldout(hq, fraction=0.2)
+    heldout_lq = split_heldout(lq, fraction=0.2)[1]
     assert (len(heldout_hq), len(heldout_lq)) == (
         metrics["counts"]["positive"]["heldout"],
         metrics["counts"]["negative"]["heldout"],
     )
-    p_hq = scores(heldout_hq, str(out / "model.bin"))
-    p_lq = scores(heldout_lq, str(out / "model.bin"))
+    assert not {d.source_key for d in train_hq} & {d.source_key for d in heldout_hq}
+    p_hq = scores([d.heldout_text for d in heldout_hq], str(out / "model.bin"))
+    p_lq = scores([d.heldout_text for d in heldout_lq], str(out / "model.bin"))
     assert np.mean(p_hq) > np.mean(p_lq) + 0.5
     labels = [True] * len(p_hq) + [False] * len(p_lq)
     assert roc_auc(labels, p_hq + p_lq) == pytest.approx(metrics["heldout"]["roc_auc"])
     assert scores([], str(out / "model.bin")) == []
+
+
+def test_text_files_are_grouped_by_wikitext_article(spark, shared_data: Path) -> None:
+    """A .txt line's source is its WikiText article (a title line starts one); in a file without
+    title lines each line is its own source."""
+    wiki = shared_data / "reference" / "wikitext-2_valid.txt"
+    plain = shared_data / "reference" / "tinyshakespeare.txt"
+    rows = read_text_documents(spark, [wiki, plain], sources=True).collect()
+    by_file: dict[str, set[str]] = {}
+    for r in rows:
+        by_file.setdefault(r["source"].rsplit("#", 1)[0], set()).add(r["source"])
+    titles = sum(1 for line in wiki.read_text().splitlines() if WIKITEXT_TITLE.match(line))
+    assert titles == 60 and len(by_file[str(wiki.resolve())]) == titles + 1  # + lines before
+    lines = plain.read_text().splitlines()
+    assert len(by_file[str(plain.resolve())]) == len(lines)
+
+
+def test_auc_interval_widens_when_sources_are_few() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.random(400) < 0.5
+    predictions = rng.random(400) + 0.4 * labels
+    many = auc_interval(labels, predictions, list(range(400)), seed=0)
+    few = auc_interval(labels, predictions, [i % 8 for i in range(400)], seed=0)
+    auc = roc_auc(labels, predictions)
+    assert many[0] < auc < many[1] and few[0] < auc < few[1]
+    assert few[1] - few[0] > many[1] - many[0]
+    assert auc_interval([True, True], [0.1, 0.2], [0, 1], seed=0) is None
 
 
 def test_training_again_in_the_same_process_gives_the_same_model(spark, trained, reference):
@@ -159,7 +212,9 @@ def test_training_again_in_the_same_process_gives_the_same_model(spark, trained,
     is replaced."""
     out, first = trained
     positive, negative = reference
-    again = train_quality.run(spark, job_args(positive, negative, out), Config())
+    again = train_quality.run(
+        spark, job_args(positive, negative, out, source_field="title"), Config()
+    )
     assert again["model"]["sha256"] == first["model"]["sha256"]
     assert again["heldout"] == first["heldout"]
     other = train_quality.run(
@@ -218,14 +273,17 @@ def test_normalize(shared_data: Path) -> None:
 
 
 def test_balance_and_split_are_deterministic() -> None:
-    docs = [f"document number {i}" for i in range(5000)]
+    docs = [
+        Sample(f"document number {i}", text_key("source", 0, str(i // 5)), None)
+        for i in range(5000)
+    ]
     assert balance(docs, docs[:10]) == (docs[:10], docs[:10])
-    train, heldout = split_heldout(docs, seed=0, fraction=0.1)
-    assert len(train) + len(heldout) == len(docs) and 400 < len(heldout) < 600
-    # A document's side depends on its text and the seed, not on the order or company it keeps.
-    assert set(split_heldout(docs[::-1], seed=0, fraction=0.1)[1]) == set(heldout)
-    assert set(split_heldout(docs[:100], seed=0, fraction=0.1)[1]) == set(heldout) & set(docs[:100])
-    assert set(split_heldout(docs, seed=1, fraction=0.1)[1]) != set(heldout)
+    train, heldout = split_heldout(docs, fraction=0.1)
+    assert len(train) + len(heldout) == len(docs) and 350 < len(heldout) < 650
+    assert not {d.source_key for d in train} & {d.source_key for d in heldout}
+    # A document's side depends on its source and the seed, not on the order or company it keeps.
+    assert set(split_heldout(docs[::-1], fraction=0.1)[1]) == set(heldout)
+    assert set(split_heldout(docs[:100], fraction=0.1)[1]) == set(heldout) & set(docs[:100])
 
 
 def test_roc_auc_matches_the_pairwise_definition() -> None:
