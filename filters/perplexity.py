@@ -13,9 +13,11 @@ A document is normalized exactly as the training text was
 
     perplexity = 10 ** (-sum of log10 p over the document / tokens, each sentence's </s> included)
 
-as CCNet's ``perplexity.py`` does over a document's lines. Low perplexity: text like the
-reference (Wikipedia); high: unlike it (boilerplate, spam, another language). A document with
-no token left after normalization has no perplexity: NaN.
+as CCNet's ``perplexity.py`` does over a document's lines, a token being a word or, for a model
+with a SentencePiece tokenizer beside it, a piece. Low perplexity: text like the reference
+(Wikipedia); high: unlike it (boilerplate, spam, another language). A document with no token
+left after normalization has no perplexity: NaN (the quality stage drops it with its own reason,
+``perplexity_not_finite``).
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import kenlm
 import pyarrow as pa
 
 from gristmill.pipeline.errors import UsageError
-from gristmill.pipeline.lm_text import lm_lines
+from gristmill.pipeline.lm_text import PIECES_FILE, Pieces, lm_lines, load_pieces
+
+if TYPE_CHECKING:
+    from gristmill.pipeline.config import PerplexityConfig
 
 BINARY_SUFFIX = ".binary"
 
@@ -48,22 +53,33 @@ def binary_beside(arpa: str | os.PathLike[str]) -> Path | None:
     return binary if binary.stat().st_mtime >= path.stat().st_mtime else None
 
 
+class LanguageModel(NamedTuple):
+    """A KenLM model and, where it was trained over SentencePiece pieces, its tokenizer."""
+
+    kenlm: kenlm.Model
+    pieces: Pieces | None
+
+
 @functools.cache
-def _load(path: str) -> kenlm.Model:
-    return kenlm.Model(str(binary_beside(path) or path))
+def _load(path: str) -> LanguageModel:
+    tokenizer = Path(path).parent / PIECES_FILE
+    pieces = load_pieces(tokenizer.read_bytes()) if tokenizer.is_file() else None
+    return LanguageModel(kenlm.Model(str(binary_beside(path) or path)), pieces)
 
 
-def load_model(model_path: str | os.PathLike[str]) -> kenlm.Model:
+def load_model(model_path: str | os.PathLike[str]) -> LanguageModel:
     """The model at this path, loaded on the first call in this process and shared by every
-    later call: memory-mapped from its binary form where there is one, else parsed from ARPA."""
+    later call: memory-mapped from its binary form where there is one, else parsed from ARPA;
+    with the SentencePiece tokenizer beside it (``sentencepiece.model``, written by
+    ``train-lm --tokenizer sentencepiece``) where there is one."""
     return _load(os.path.abspath(model_path))
 
 
-def document_perplexity(text: str, model: kenlm.Model) -> float:
+def document_perplexity(text: str, model: LanguageModel) -> float:
     log10_sum = 0.0
     tokens = 0
-    for line in lm_lines(text):
-        log10_sum += model.score(line, bos=True, eos=True)
+    for line in lm_lines(text, model.pieces):
+        log10_sum += model.kenlm.score(line, bos=True, eos=True)
         tokens += line.count(" ") + 2  # words + </s>
     return 10.0 ** (-log10_sum / tokens) if tokens else math.nan
 
@@ -111,6 +127,21 @@ def cutoffs_location(out: Path, model: str | None, cutoffs: str | None) -> Path 
     if cutoffs == FIRST_BATCH:
         return out / FROZEN_CUTOFFS
     return Path(cutoffs) if cutoffs else Path(model).parent / CUTOFFS_FILE
+
+
+def cutoffs_files(out: Path, p: PerplexityConfig) -> dict[str, Path]:
+    """The cut-offs file of each perplexity model: "" for the default model's (the configured
+    file, train-lm's beside it, or, with ``first_batch``, the one frozen in the output for every
+    language), a language code for a language model's own (beside it)."""
+    if p.cutoffs == FIRST_BATCH:
+        return {"": out / FROZEN_CUTOFFS} if p.all_models() else {}
+    files = {}
+    default = cutoffs_location(out, p.model, p.cutoffs)
+    if default is not None:
+        files[""] = default
+    for lang, model in sorted(p.models.items()):
+        files[lang] = Path(model).parent / CUTOFFS_FILE
+    return files
 
 
 class CutoffsError(UsageError):

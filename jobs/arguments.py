@@ -153,6 +153,25 @@ def train_lm(parser: argparse.ArgumentParser) -> None:
         help="language of the cut-off documents that carry none (default en); a gristmill stage "
         "table's own lang column wins",
     )
+    parser.add_argument(
+        "--tokenizer",
+        choices=("words", "sentencepiece"),
+        default="words",
+        help="the model's tokens: whitespace words, or the pieces of a SentencePiece model "
+        "trained on the same text (CCNet; a language without spaces needs it)",
+    )
+    parser.add_argument(
+        "--vocab-size",
+        type=int,
+        default=16_000,
+        help="SentencePiece vocabulary size, an upper bound on small text (default 16000)",
+    )
+    parser.add_argument(
+        "--tokenizer-sentences",
+        type=int,
+        default=1_000_000,
+        help="most sentences SentencePiece trains on, the smallest by a hash (default 1000000)",
+    )
     parser.add_argument("--config", type=Path, help="YAML config file (only its spark: section)")
     parser.add_argument("--master", help="Spark master URL (default: the config's, local[*])")
     add_verbose(parser)

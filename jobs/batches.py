@@ -21,7 +21,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from gristmill.filters.perplexity import FIRST_BATCH, cutoffs_location
+from gristmill.filters.perplexity import FIRST_BATCH, cutoffs_files
 from gristmill.jobs.progress import progress
 from gristmill.jobs.stage_io import clear_temp
 from gristmill.pipeline import stages
@@ -70,12 +70,17 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
             cfg.quality.classifier.model and file_sha256(cfg.quality.classifier.model),
             perplexity.model and file_sha256(perplexity.model),
         ]
+        if perplexity.models:
+            parts["language_models"] = {
+                lang: file_sha256(path) for lang, path in sorted(perplexity.models.items())
+            }
         parts["lists"] = {k: file_sha256(p) for k, p in cfg.quality.list_files().items()}
         # The frozen cut-offs decide buckets: a new file is a reconfiguration. (first_batch
-        # cut-offs derive from the model and batch 1, both already in the digest.)
-        cutoffs = cutoffs_location(out, perplexity.model, perplexity.cutoffs)
-        if cutoffs is not None and perplexity.cutoffs != FIRST_BATCH:
-            parts["cutoffs"] = cutoffs.is_file() and file_sha256(str(cutoffs))
+        # cut-offs derive from the models and batch 1, both already in the digest.)
+        if perplexity.cutoffs != FIRST_BATCH:
+            for lang, cutoffs in cutoffs_files(out, perplexity).items():
+                key = f"cutoffs_{lang}" if lang else "cutoffs"
+                parts[key] = cutoffs.is_file() and file_sha256(str(cutoffs))
     if stage == "decontaminate":
         # "Too common" counts documents over every batch so far (decontamination/ngram_counts/);
         # outputs written when it counted per batch redo the stage once.

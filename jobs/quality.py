@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,8 @@ from gristmill.filters.perplexity import (
     FIRST_BATCH,
     PERCENTILES,
     CutoffsError,
+    cutoffs_files,
     cutoffs_for,
-    cutoffs_location,
     read_cutoffs,
 )
 from gristmill.jobs import arguments
@@ -58,23 +60,33 @@ def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:
     return {r["lang"]: list(r["q"]) for r in rows if r["lang"] is not None}
 
 
-def cutoffs_path(out: Path, cfg: Config) -> Path | None:
-    p = cfg.quality.perplexity
-    return cutoffs_location(out, p.model, p.cutoffs)
-
-
 def check_cutoffs(out: Path, cfg: Config) -> None:
-    """Before Spark starts: a perplexity model needs its cut-offs (or ``first_batch``)."""
-    path = cutoffs_path(out, cfg)
-    if path is None or cfg.quality.perplexity.cutoffs == FIRST_BATCH:
+    """Before Spark starts: each perplexity model needs its cut-offs (or ``first_batch``), and
+    a language's model cut-offs for that language."""
+    if cfg.quality.perplexity.cutoffs == FIRST_BATCH:
         return
-    try:
-        read_cutoffs(path)
-    except CutoffsError as exc:
-        fail_usage(
-            f"{exc}; gristmill train-lm writes cutoffs.json beside the model, or set "
-            f"quality.perplexity.cutoffs to a cut-offs file or to {FIRST_BATCH!r}"
-        )
+    for lang, path in cutoffs_files(out, cfg.quality.perplexity).items():
+        try:
+            data = read_cutoffs(path)
+        except CutoffsError as exc:
+            fail_usage(
+                f"{exc}; gristmill train-lm writes cutoffs.json beside the model, or set "
+                f"quality.perplexity.cutoffs to a cut-offs file or to {FIRST_BATCH!r}"
+            )
+        if lang and lang not in data["languages"]:
+            fail_usage(
+                f"{path} has no perplexity cut-offs for {lang!r}, the language of "
+                f"quality.perplexity.models.{lang} (train-lm --lang {lang})"
+            )
+
+
+def models_sha256(cfg: Config) -> str:
+    """One digest of every perplexity model file (the default's own sha256 when it is alone)."""
+    models = cfg.quality.perplexity.all_models()
+    if list(models) == [""]:
+        return file_sha256(models[""])
+    shas = {lang: file_sha256(path) for lang, path in models.items()}
+    return hashlib.sha256(json.dumps(shas, sort_keys=True).encode()).hexdigest()
 
 
 def check_lists(cfg: Config) -> None:
@@ -87,15 +99,16 @@ def check_lists(cfg: Config) -> None:
 def frozen_cutoffs(
     out: Path, cfg: Config, scored: DataFrame, batch: int
 ) -> tuple[dict[str, tuple[float, float]], dict[str, Any] | None]:
-    """Each language's (head, middle) perplexity cut-offs, from the frozen distribution; with
-    ``first_batch``, the first batch to get here computes it from its own documents and freezes
-    it (again only if the model changes, which redoes every batch's quality anyway)."""
+    """Each language's (head, middle) perplexity cut-offs, from the frozen distributions (a
+    language with a model of its own takes its model's); with ``first_batch``, the first batch to
+    get here computes them from its own documents and freezes them (again only if a model
+    changes, which redoes every batch's quality anyway)."""
     p = cfg.quality.perplexity
-    path = cutoffs_path(out, cfg)
-    if path is None:
+    files = cutoffs_files(out, cfg.quality.perplexity)
+    if not files:
         return {}, None
     if p.cutoffs == FIRST_BATCH:
-        model_sha = file_sha256(p.model)
+        path, model_sha = files[""], models_sha256(cfg)
         current = path.is_file() and read_cutoffs(path).get("model_sha256") == model_sha
         if not current:
             write_json(
@@ -107,9 +120,17 @@ def frozen_cutoffs(
                     "model_sha256": model_sha,
                 },
             )
-    data = read_cutoffs(path)
-    cutoffs = cutoffs_for(data["languages"], p.head_percentile, p.middle_percentile)
-    return cutoffs, {"path": str(path), "sha256": file_sha256(str(path)), "source": data["source"]}
+    table: dict[str, list[float]] = {}
+    used: dict[str, Any] = {}
+    for lang, path in files.items():
+        data = read_cutoffs(path)
+        if lang:
+            table[lang] = data["languages"][lang]
+        else:
+            table |= {k: q for k, q in data["languages"].items() if k not in p.models}
+        info = {"path": str(path), "sha256": file_sha256(str(path)), "source": data["source"]}
+        used[lang or "default"] = info
+    return cutoffs_for(table, p.head_percentile, p.middle_percentile), used
 
 
 def _model_info(path: str | None) -> dict[str, str] | None:
@@ -175,6 +196,10 @@ def run_batch(
             "models": {
                 "classifier": _model_info(cfg.quality.classifier.model),
                 "perplexity": _model_info(cfg.quality.perplexity.model),
+            }
+            | {
+                f"perplexity_{lang}": _model_info(path)
+                for lang, path in sorted(cfg.quality.perplexity.models.items())
             },
             "reselected": reselect,
         }

@@ -19,6 +19,11 @@ every step a Spark operation, so the text may be larger than one machine:
 6. ARPA lines, sorted by (order, n-gram), formatted and written as text by the executors; the
    driver concatenates the part files under the header (a byte copy, no parsing).
 
+With ``--tokenizer sentencepiece`` (CCNet's way, for one language at a time), a SentencePiece
+unigram tokenizer is first learned from the normalized sentences (:func:`train_tokenizer`) and
+the n-grams are counted over its pieces; DIR/sentencepiece.model holds it, and the quality stage
+tokenizes with it wherever it lies beside the model.
+
 Inputs: ``.txt``/``.txt.gz`` (one document per line), ``.jsonl``/``.jsonl.gz`` (a "text" field),
 Parquet files or directories (a "text" column; where a ``drop_reason`` column exists, as in a
 gristmill stage table, only kept rows). Output, committed as a whole: DIR/model.arpa (load it
@@ -40,9 +45,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import sentencepiece
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -79,6 +86,7 @@ from gristmill.pipeline.kneser_ney import (
     modified_kn_discounts,
     ngram_count_batches,
 )
+from gristmill.pipeline.lm_text import PIECES_FILE, load_pieces, sentence_batches
 from gristmill.schemas.tables import spark_schema
 
 ARPA_FILE = "model.arpa"
@@ -94,6 +102,10 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
     if not 1 <= args.order <= MAX_ORDER:
         fail_usage(f"--order must be 1..{MAX_ORDER} (the kenlm module's limit), not {args.order}")
     check_text_inputs(args.text, "--text")
+    if args.vocab_size < 100:
+        fail_usage(f"--vocab-size must be >= 100, not {args.vocab_size}")
+    if args.tokenizer_sentences < 1:
+        fail_usage("--tokenizer-sentences must be >= 1")
     if args.cutoff_docs:
         check_text_inputs(args.cutoff_docs, "--cutoff-docs")
     out: Path = args.out
@@ -130,11 +142,13 @@ def _discount(discounts: dict[int, Discounts]) -> Column:
     )
 
 
-def count_ngrams(texts: DataFrame, order: int) -> DataFrame:
+def count_ngrams(texts: DataFrame, order: int, pieces: bytes | None = None) -> DataFrame:
     """(order, ngram, count): windows of every order (pipeline/kneser_ney.sentence_ngrams),
-    plus order 0: the totals of sentences and tokens."""
+    plus order 0: the totals of sentences and tokens; of SentencePiece pieces, given a
+    serialized tokenizer."""
     partial = texts.mapInArrow(
-        functools.partial(ngram_count_batches, order=order), spark_schema(COUNT_SCHEMA)
+        functools.partial(ngram_count_batches, order=order, pieces=pieces),
+        spark_schema(COUNT_SCHEMA),
     )
     return partial.groupBy("order", "ngram").agg(F.sum("count").alias("count"))
 
@@ -356,6 +370,42 @@ def write_binary(tmp: Path) -> str | None:
     return BINARY_FILE
 
 
+def train_tokenizer(spark: SparkSession, args: argparse.Namespace) -> bytes:
+    """A SentencePiece unigram model of the training text, serialized (CCNet's tokenizer).
+
+    It learns from the normalized sentences the LM will count, at most --tokenizer-sentences of
+    them: the distinct ones with the smallest hash, brought to the driver (so the choice does not
+    depend on partitioning). One thread, so the same sentences give the same model;
+    ``hard_vocab_limit`` off, so a small text gets a smaller vocabulary instead of an error."""
+    docs = read_text_documents(spark, args.text)
+    sentences = (
+        docs.mapInArrow(sentence_batches, "line STRING")
+        .distinct()
+        .orderBy(F.xxhash64("line"), "line")
+        .limit(args.tokenizer_sentences)
+        .toArrow()
+        .column("line")
+        .to_pylist()
+    )
+    if not sentences:
+        fail_usage("the --text inputs hold no text")
+    with tempfile.TemporaryDirectory(prefix="gristmill-sentencepiece-") as tmp:
+        corpus = Path(tmp) / "sentences.txt"
+        corpus.write_text("".join(line + "\n" for line in sentences), encoding="utf-8")
+        sentencepiece.SentencePieceTrainer.train(
+            input=str(corpus),
+            model_prefix=str(Path(tmp) / "sp"),
+            vocab_size=args.vocab_size,
+            model_type="unigram",
+            hard_vocab_limit=False,
+            num_threads=1,
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            minloglevel=2,
+        )
+        return (Path(tmp) / "sp.model").read_bytes()
+
+
 def perplexity_distribution(
     spark: SparkSession, args: argparse.Namespace, arpa: Path, sha256: str
 ) -> dict[str, Any]:
@@ -382,8 +432,10 @@ def perplexity_distribution(
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     order: int = args.order
     keep: list[DataFrame] = []
+    pieces = train_tokenizer(spark, args) if args.tokenizer == "sentencepiece" else None
     try:
-        counted = _persist(count_ngrams(read_text_documents(spark, args.text), order), keep)
+        texts = read_text_documents(spark, args.text)
+        counted = _persist(count_ngrams(texts, order, pieces), keep)
         totals = {r["ngram"]: r["count"] for r in counted.where("order = 0").collect()}
         if not totals.get(SENTENCES):
             fail_usage("the --text inputs hold no text")
@@ -399,6 +451,8 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = sibling_temp_path(out)
         tmp.mkdir()
+        if pieces:  # beside the ARPA, where the quality stage looks for it
+            (tmp / PIECES_FILE).write_bytes(pieces)
         sha256 = write_arpa(entries, counts, tmp)
         binary = write_binary(tmp)
         cutoffs = perplexity_distribution(spark, args, tmp / ARPA_FILE, sha256)
@@ -414,6 +468,14 @@ def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str,
         "binary": binary,
         "estimator": "interpolated modified Kneser-Ney, as lmplz (Heafield et al. 2013)",
         "normalization": "gristmill.pipeline.lm_text.lm_lines",
+        "tokenizer": {"kind": "words"}
+        if pieces is None
+        else {
+            "kind": "sentencepiece",
+            "file": PIECES_FILE,
+            "vocab_size": load_pieces(pieces).get_piece_size(),
+            "sha256": hashlib.sha256(pieces).hexdigest(),
+        },
         "ngrams": {str(k): n for k, n in enumerate(counts, start=1)},
         "discounts": {
             str(k): {"D1": d.d1, "D2": d.d2, "D3+": d.d3} for k, d in sorted(discounts.items())

@@ -118,8 +118,13 @@ class ClassifierConfig:
 class PerplexityConfig:
     """KenLM perplexity (``gristmill train-lm``) and CCNet's head/middle/tail buckets."""
 
-    # Path of a model.arpa readable by every executor; null: no perplexity.
+    # Path of a model.arpa readable by every executor; null: no perplexity (for the languages
+    # without a model of their own in `models`).
     model: str | None = None
+    # Per-language models, as CCNet: lid.176 code -> model.arpa of that language (train-lm
+    # --tokenizer sentencepiece on reference text of the language), each with its own
+    # cutoffs.json beside it; `model` scores every other language.
+    models: dict[str, str] = field(default_factory=dict)
     # The frozen perplexity distribution the buckets are cut from (a document's bucket must not
     # depend on the night it arrived): a cutoffs.json path; null: the one train-lm wrote beside
     # the model; "first_batch": computed from the first batch scored and frozen in the output
@@ -139,6 +144,15 @@ class PerplexityConfig:
         )
         unknown = set(self.keep_buckets) - {"head", "middle", "tail"}
         check(not unknown, "quality.perplexity.keep_buckets", f"unknown buckets {sorted(unknown)}")
+
+    def model_for(self, lang: str | None) -> str | None:
+        """The model that scores a document of this language, if any."""
+        return self.models.get(lang or "", self.model)
+
+    def all_models(self) -> dict[str, str]:
+        """Every model configured: "" for the default, then each language's."""
+        default = {"": self.model} if self.model else {}
+        return default | dict(sorted(self.models.items()))
 
 
 # quality.recipe: the heuristic filters as each paper ran them, applied in FineWeb's order

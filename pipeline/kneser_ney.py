@@ -27,7 +27,7 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from gristmill.pipeline.errors import UsageError
-from gristmill.pipeline.lm_text import lm_lines
+from gristmill.pipeline.lm_text import lm_lines, load_pieces
 
 BOS = "<s>"
 EOS = "</s>"
@@ -96,16 +96,20 @@ TOKENS = "tokens"
 FLUSH_AT = 1 << 18
 
 
-def ngram_count_batches(batches: Iterable[pa.RecordBatch], order: int) -> Iterator[pa.RecordBatch]:
+def ngram_count_batches(
+    batches: Iterable[pa.RecordBatch], order: int, pieces: bytes | None = None
+) -> Iterator[pa.RecordBatch]:
     """Text batches (first column: documents) -> partial n-gram counts (:data:`COUNT_SCHEMA`).
 
-    Documents are normalized into sentences with :func:`gristmill.pipeline.lm_text.lm_lines`;
-    Spark sums the partial counts of all tasks.
+    Documents are normalized into sentences with :func:`gristmill.pipeline.lm_text.lm_lines`
+    (into SentencePiece pieces, given a serialized model); Spark sums the partial counts of all
+    tasks.
     """
+    tokenizer = load_pieces(pieces) if pieces else None
     counts: Counter[tuple[int, str]] = Counter()
     for batch in batches:
         for text in batch.column(0).to_pylist():
-            for line in lm_lines(text) if text else ():
+            for line in lm_lines(text, tokenizer) if text else ():
                 tokens = line.split()
                 counts.update(sentence_ngrams(tokens, order))
                 counts[0, SENTENCES] += 1

@@ -5,8 +5,10 @@ single spaces, never empty. ``jobs/train_lm.py`` counts n-grams over these lines
 ``<s> ... </s>`` sentence, as lmplz reads a text file) and ``filters/perplexity.py`` scores the
 same lines, so a model only ever sees text normalized by :func:`lm_lines`.
 
-The normalization follows CCNet's ``text_normalizer.normalize`` (Wenzek et al. 2020), adapted to a
-whitespace-tokenized word model (CCNet tokenizes with SentencePiece instead):
+The normalization follows CCNet's ``text_normalizer.normalize`` (Wenzek et al. 2020). Its tokens
+are whitespace words, or, for a model trained with ``--tokenizer sentencepiece`` (CCNet's way,
+which a language written without spaces needs), the SentencePiece pieces of each normalized
+sentence:
 
 1. split into lines, then into sentences after ``. ! ? …`` followed by a space and a character
    that is not a lowercase ASCII letter (so "e.g. the" stays whole), and after the CJK full
@@ -29,6 +31,10 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
+
+import pyarrow as pa
+import sentencepiece
 
 # Sentence ends: western punctuation needs a following space and no lowercase continuation;
 # CJK full stops need neither.
@@ -81,10 +87,32 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def lm_lines(text: str) -> list[str]:
-    """A document as the model sees it: its normalized, non-empty sentences."""
-    lines = (normalize(sentence) for sentence in split_sentences(text))
-    return [line for line in lines if line]
+def lm_lines(text: str, pieces: Pieces | None = None) -> list[str]:
+    """A document as the model sees it: its normalized, non-empty sentences; with a
+    SentencePiece model, each as its pieces joined by spaces (CCNet's tokenization)."""
+    lines = [line for line in map(normalize, split_sentences(text)) if line]
+    if pieces is None or not lines:
+        return lines
+    return [" ".join(p) for p in pieces.encode(lines, out_type=str)]
+
+
+def sentence_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: documents (first column) in, their normalized sentences out (``line``),
+    the text a SentencePiece tokenizer for the model learns from."""
+    for batch in batches:
+        lines = [line for text in batch.column(0).to_pylist() if text for line in lm_lines(text)]
+        yield pa.RecordBatch.from_arrays([pa.array(lines, pa.string())], names=["line"])
+
+
+# A model's SentencePiece tokenizer travels as its serialized bytes (a few hundred KB), so Spark
+# tasks and quality workers need no file of their own; each process loads it once.
+Pieces = sentencepiece.SentencePieceProcessor
+PIECES_FILE = "sentencepiece.model"
+
+
+@functools.lru_cache(maxsize=8)
+def load_pieces(proto: bytes) -> Pieces:
+    return sentencepiece.SentencePieceProcessor(model_proto=proto)
 
 
 # WikiText (Merity et al. 2016) is tokenized: words split off punctuation, "@-@" inside

@@ -18,6 +18,7 @@ ingest table's text.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -32,17 +33,27 @@ from gristmill.schemas.tables import QUALITY
 
 CLASSIFIER_REJECTED = "classifier_rejected"
 PERPLEXITY_BUCKET = "perplexity_bucket_not_kept"
+PERPLEXITY_NOT_FINITE = "perplexity_not_finite"
 BUCKETS = ("head", "middle", "tail")
 
 
-def _scores(texts: list[str], cfg: QualityConfig) -> tuple[list[Any], list[Any]]:
-    """Classifier scores and perplexities for a batch (None where no model is configured)."""
-    none = [None] * len(texts)
-    quality = perplexity = none
+def _scores(
+    texts: list[str], langs: list[str | None], cfg: QualityConfig
+) -> tuple[list[Any], list[Any]]:
+    """Classifier scores and perplexities for a batch (None where no model is configured): each
+    document's perplexity under its language's model."""
+    quality: list[Any] = [None] * len(texts)
+    perplexity: list[Any] = [None] * len(texts)
     if cfg.classifier.model:
         quality = scores(texts, cfg.classifier.model)
-    if cfg.perplexity.model:
-        perplexity = perplexities(texts, cfg.perplexity.model)
+    by_model: dict[str, list[int]] = {}
+    for i, lang in enumerate(langs):
+        model = cfg.perplexity.model_for(lang)
+        if model:
+            by_model.setdefault(model, []).append(i)
+    for model, docs in by_model.items():
+        for i, value in zip(docs, perplexities([texts[i] for i in docs], model), strict=True):
+            perplexity[i] = value
     return quality, perplexity
 
 
@@ -73,7 +84,7 @@ def signal_batches(
             row.update(bad_words.signals(row["text"], row["lang"], cfg.bad_words))
             row.update(fineweb.signals(row["text"]))
             row["n_words"], row["n_chars"] = len(row["text"].split()), len(row["text"])
-        quality, perplexity = _scores([r["text"] for r in rows], cfg)
+        quality, perplexity = _scores([r["text"] for r in rows], [r["lang"] for r in rows], cfg)
         for row, original, q, p in zip(rows, originals, quality, perplexity, strict=True):
             row["quality_score"], row["perplexity"] = q, p
             if row["text"] == original:
@@ -82,7 +93,7 @@ def signal_batches(
 
 
 def perplexity_bucket(perplexity: float | None, cutoffs: tuple[float, float] | None) -> str | None:
-    if perplexity is None or cutoffs is None:
+    if perplexity is None or cutoffs is None or not math.isfinite(perplexity):
         return None
     head, middle = cutoffs
     return "head" if perplexity < head else "middle" if perplexity < middle else "tail"
@@ -109,6 +120,8 @@ def decide(row: dict[str, Any], cfg: QualityConfig, seed: int) -> str | None:
             keep = pareto_keep(score, row["doc_id"], seed, classifier.pareto_alpha)
         if not keep:
             return CLASSIFIER_REJECTED
+    if row["perplexity"] is not None and not math.isfinite(row["perplexity"]):
+        return PERPLEXITY_NOT_FINITE  # no token the model could score: no bucket to put it in
     bucket = row["perplexity_bucket"]
     if bucket is not None and bucket not in cfg.perplexity.keep_buckets:
         return PERPLEXITY_BUCKET

@@ -348,6 +348,10 @@ def _topic_paragraphs(name: str) -> list[tuple[str, str]]:
         if len(lines) > 1 and lines[1][:1].isspace():
             lines = lines[1:]  # definition list: keep the body, drop the term
         text = " ".join(" ".join(lines).split()).removeprefix("* ")
+        # Pydoc's plain text quotes code ("None") and stars emphasis (*generator*, **PEP 8**)
+        # where the web pages of the docs use markup, which extraction drops: as a web page has
+        # it, the text meets Gopher's share of words with a letter.
+        text = text.replace('"', "").replace("*", "")
         if len(text.split()) >= 10 and not text[0].islower():  # lower case: rest of a table
             out.append((heading, text))
     return out

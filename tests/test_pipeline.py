@@ -267,7 +267,9 @@ def test_quality_signals_and_perplexity_buckets(result):
     # The demo config freezes the first batch's distribution in the output, for later batches.
     frozen = read_cutoffs(out / "models" / "perplexity_cutoffs.json")
     assert cutoffs_for(frozen["languages"], 30, 60)["en"] == (head, middle)
-    assert stats["stages"]["quality"]["perplexity_distribution"]["source"].startswith("batch 1")
+    assert stats["stages"]["quality"]["perplexity_distribution"]["default"]["source"].startswith(
+        "batch 1"
+    )
     models = stats["stages"]["quality"]["models"]
     assert len(models["classifier"]["sha256"]) == len(models["perplexity"]["sha256"]) == 64
 

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.filters.perplexity import (
+    LanguageModel,
     binary_beside,
     cutoffs_for,
     document_perplexity,
@@ -126,20 +127,18 @@ def corpus(shared_data, tmp_path_factory):
     return path, held_out
 
 
+def lm_args(*argv: str) -> argparse.Namespace:
+    """train-lm's arguments as its command line parses them (defaults included)."""
+    parser = argparse.ArgumentParser()
+    train_lm.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
 @pytest.fixture(scope="module")
 def model(spark, corpus, tmp_path_factory):
     """(model directory, lm.json) trained by the job, in the test session's Spark."""
     out = tmp_path_factory.mktemp("lm") / "wiki5"
-    args = argparse.Namespace(
-        text=[str(corpus[0])],
-        order=ORDER,
-        out=out,
-        discount_fallback=False,
-        cutoff_docs=None,
-        lang="en",
-        config=None,
-        master=None,
-    )
+    args = lm_args("--text", str(corpus[0]), "--order", str(ORDER), "--out", str(out))
     cfg = load_config(None)
     train_lm.check(args, cfg)
     meta = train_lm.run(spark, args, cfg)
@@ -192,7 +191,7 @@ def test_cutoffs_are_the_model_perplexity_percentiles_of_the_documents(model, co
     assert table == sorted(table) and table[0] < table[-1]
     lm = kenlm.Model(str(out / "model.arpa"))
     lines = corpus[0].read_text(encoding="utf-8").splitlines()
-    ppl = np.array([document_perplexity(line, lm) for line in lines])
+    ppl = np.array([document_perplexity(line, LanguageModel(lm, None)) for line in lines])
     ppl = ppl[np.isfinite(ppl)]
     for percentile in (10, 30, 60, 90):
         below = (ppl <= table[percentile - 1]).mean()
@@ -256,12 +255,12 @@ def test_workers_memory_map_the_binary_model(model, corpus, tmp_path):
     out, _ = model
     arpa = out / "model.arpa"
     assert binary_beside(arpa) == out / "model.binary"
-    assert load_model(arpa).path == str(out / "model.binary").encode()
+    assert load_model(arpa).kenlm.path == str(out / "model.binary").encode()
     maps = Path("/proc/self/maps").read_text()
     assert str((out / "model.binary").resolve()) in maps
     held_out = corpus[1][:50]
     from_binary = [document_perplexity(t, load_model(arpa)) for t in held_out]
-    parsed = kenlm.Model(str(arpa))
+    parsed = LanguageModel(kenlm.Model(str(arpa)), None)
     expected = [document_perplexity(t, parsed) for t in held_out]
     assert from_binary == pytest.approx(expected, rel=1e-6, nan_ok=True)
     # A retrained ARPA copied over an old directory: the older binary must not answer for it.
@@ -353,8 +352,9 @@ def test_usage_errors_stop_before_spark(tmp_path):
     cfg = load_config(None)
 
     def check(**kw):
-        given = {"text": [str(text)], "order": 5, "out": tmp_path / "m", "cutoff_docs": None}
-        args = argparse.Namespace(**(given | kw))
+        args = lm_args("--text", str(text), "--out", str(tmp_path / "m"))
+        for key, value in kw.items():
+            setattr(args, key, value)
         with pytest.raises(UsageError) as exc:
             train_lm.check(args, cfg)
         return str(exc.value)
