@@ -186,6 +186,19 @@ def dirty_examples(bench: Benchmark, n: int, matched: np.ndarray) -> list[str]:
     ]
 
 
+def dirty_in_texts(
+    texts: Sequence[str], benchmarks: Sequence[Benchmark], cfg: DecontaminateConfig
+) -> dict[str, set[str]]:
+    """Each benchmark's dirty example ids among ``texts``, in one process, as the stage labels
+    them over a batch: every cutting and labelling n-gram looked up, those in more than
+    ``too_common_docs`` of the texts left alone (for the tests and benchmarks)."""
+    index = build_index(benchmarks, cfg)
+    hits = [document_hits(text, index) for text in texts]
+    ngrams, docs = np.unique(np.concatenate(hits) if hits else hits, return_counts=True)
+    acted = ngrams[docs <= cfg.too_common_docs]
+    return {b.name: set(dirty_examples(b, label_ngram(b, cfg), acted)) for b in benchmarks}
+
+
 def document_hits(text: str, index: NgramIndex) -> np.ndarray:
     """The distinct index n-grams (of every length the index holds) a document contains."""
     hashes = gram_hashes(words(text), index.lengths)

@@ -16,9 +16,7 @@ from gristmill.pipeline.decontaminate import (
     build_index,
     cut,
     decontaminate_batches,
-    dirty_examples,
-    label_ngram,
-    matched_hashes,
+    dirty_in_texts,
 )
 from gristmill.pipeline.ngrams import ngram_hashes, text_ngram_hashes, word_spans, words
 from gristmill.schemas.tables import DEDUP, with_text
@@ -155,14 +153,7 @@ def test_text_fields_from_config(shared_data):
 
 
 def found_examples(texts: list[str], benches: list) -> dict[str, set[str]]:
-    """The dirty examples of each benchmark among ``texts``, as the stage finds them: every
-    cutting and labelling n-gram looked up, the too-common ones left alone."""
-    index = build_index(benches, CFG)
-    rows = [{"doc_id": str(i), "text": t} for i, t in enumerate(texts)]
-    pairs = pa.Table.from_batches(matched_hashes([pa.RecordBatch.from_pylist(rows)], index))
-    ngrams, docs = np.unique(pairs.column("ngram").to_numpy(), return_counts=True)
-    acted = ngrams[docs <= CFG.too_common_docs].view(np.uint64)
-    return {b.name: set(dirty_examples(b, label_ngram(b, CFG), acted)) for b in benches}
+    return dirty_in_texts(texts, benches, CFG)
 
 
 def test_every_benchmark_example_can_be_found_the_shortest_included(shared_data):
