@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-out
 
-.PHONY: demo test bench lint java install clean
+.PHONY: demo test bench gpu-check lint java install clean
 
 java:
 	@scripts/ensure-java.sh
@@ -47,6 +47,10 @@ test: java install
 bench: java install
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m bench.run
+
+# The trainer's speed on this machine's accelerator (GPT-2 124M, bf16, compiled; tiny on a CPU).
+gpu-check: install
+	$(BIN)/python -m gristmill.trainer.gpu_check --out gpu-check
 
 lint: install
 	$(BIN)/ruff check .

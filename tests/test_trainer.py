@@ -1,9 +1,8 @@
 """The companion trainer on shards made from real pages: data checks, sampler, loss, resume.
 
 The shards are built with the pipeline's own pure functions, the ones the Spark jobs run
-(ingest's extraction, the tokenizer, split and bucket assignment, the shard writer and the
-tokenize job's manifest), over one real-page WARC from ../shared/data, in two buckets by
-document length. No JVM is started, so the whole file runs in well under a minute on 2 cores.
+(``gristmill.trainer.local_shards``), over one real-page WARC from ../shared/data, in two buckets
+by document length. No JVM is started, so the whole file runs in well under a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,11 @@ except ModuleNotFoundError:  # torch is the optional 'trainer' extra
         raise
     pytest.skip("torch is not installed (pip install '.[trainer]')", allow_module_level=True)
 
-from gristmill.jobs.stage_io import write_json
-from gristmill.jobs.tokenize_shards import MANIFEST, manifest
+from gristmill.jobs.tokenize_shards import MANIFEST
 from gristmill.pipeline.config import config_from_dict
-from gristmill.pipeline.documents import ingest_input
-from gristmill.pipeline.shards import ShardFormatError, write_shard
-from gristmill.pipeline.token_shards import bucket_of, order_key, shard_name, split_of
-from gristmill.pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
+from gristmill.pipeline.shards import ShardFormatError
 from gristmill.trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
+from gristmill.trainer.local_shards import build_shards
 from gristmill.trainer.model import GPT, preset
 from gristmill.trainer.train import TrainConfig, lr_at, train
 
@@ -54,48 +50,11 @@ CONFIG = {
 }
 
 
-def build_shards(warc: Path, out: Path) -> Path:
-    """Documents of ``warc`` -> shards in ``out`` laid out as jobs/tokenize_shards.py does."""
-    cfg = config_from_dict(CONFIG)
-    tok = cfg.tokenize
-    rows = [r for r in ingest_input(str(warc), cfg.ingest) if r.get("text")]
-    enc = load_encoding(tok.encoding)
-    groups: dict[tuple[str, str], list[tuple[int, np.ndarray]]] = defaultdict(list)
-    for row, tokens in zip(rows, encode_documents(enc, [r["text"] for r in rows]), strict=True):
-        split = split_of(row["doc_id"], cfg.seed, tok.val_fraction)
-        bucket = bucket_of({"n_chars": len(row["text"])}, tok.buckets)
-        groups[split, bucket].append((order_key(row["doc_id"], cfg.seed), tokens))
-    out.mkdir(parents=True)
-    files = []
-    for (split, bucket), docs in sorted(groups.items()):
-        n = max(1, math.ceil(sum(len(t) + 1 for _, t in docs) / tok.shard_tokens))
-        for shard in range(n):
-            mine = sorted((d for d in docs if d[0] % n == shard), key=lambda d: d[0])
-            if not mine:
-                continue
-            name = shard_name(split, bucket, shard)
-            info = write_shard(
-                out / name, [t for _, t in mine], eot_token(enc), token_dtype(enc.n_vocab)
-            )
-            files.append(
-                {
-                    "split": split,
-                    "bucket": bucket,
-                    "shard": shard,
-                    "path": name,
-                    "tokens": info.tokens,
-                    "docs": info.docs,
-                    "sha256": info.sha256,
-                }
-            )
-    write_json(out / MANIFEST, manifest(cfg, files))
-    return out / MANIFEST
-
-
 @pytest.fixture(scope="module")
 def shards(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     warc = shared_data / "warc" / "realpages-00000.warc.gz"
-    return build_shards(warc, tmp_path_factory.mktemp("trainer") / "shards")
+    out = tmp_path_factory.mktemp("trainer") / "shards"
+    return build_shards(warc, out, config_from_dict(CONFIG))
 
 
 @pytest.fixture
@@ -304,3 +263,25 @@ def test_resume_is_bit_identical(shards: Path, tmp_path: Path, one_thread: None)
     opt_a, opt_b = a["optimizer"]["state"], b["optimizer"]["state"]
     for i in opt_a:
         assert all(torch.equal(opt_a[i][k], opt_b[i][k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+
+
+def test_gpu_check_runs_on_cpu(shards: Path, tmp_path: Path, one_thread: None) -> None:
+    """The GPU check's CPU path (the tiny preset): figures from the steady part of the run; no
+    MFU without a known peak, and with one given, MFU = FLOPs per token x tokens/s / peak."""
+    from gristmill.trainer import gpu_check
+    from gristmill.trainer.hardware import peak_for_name
+
+    args = ["--manifest", str(shards), "--steps", "10", "--out", str(tmp_path / "a")]
+    assert gpu_check.main(args) == 0
+    result = json.loads((tmp_path / "a" / "gpu_check.json").read_text())
+    assert (result["device"], result["preset"], result["compile"]) == ("cpu", "tiny", False)
+    assert result["tokens_per_s"] > 0 and result["intervals"] >= 5 and result["mfu"] is None
+    args = [*args[:-1], str(tmp_path / "b"), "--peak-tflops", "1"]
+    assert gpu_check.main(args) == 0
+    given = json.loads((tmp_path / "b" / "gpu_check.json").read_text())
+    model = GPT(preset("tiny", load_dataset(shards).vocab_size))
+    expected = model.flops_per_token() * given["tokens_per_s"] / 1e12
+    assert given["mfu"] == pytest.approx(expected, rel=0.2)  # medians of two series
+    assert peak_for_name("NVIDIA H100 PCIe") == 756.5e12
+    assert peak_for_name("NVIDIA H100 80GB HBM3") == peak_for_name("NVIDIA H200") == 989.4e12
+    assert peak_for_name("NVIDIA GeForce GTX 1080") is None  # not measured against another chip

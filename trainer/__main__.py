@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--peak-flops",
         type=float,
-        help="device peak FLOP/s for MFU (default on cuda: 989e12, H100 bf16; none on cpu)",
+        help="device peak FLOP/s for MFU (default: the GPU's own dense bf16 peak where known)",
     )
     return p
 

@@ -24,10 +24,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from gristmill.trainer.data import WindowSampler, check_model_fits, load_dataset, val_samplers
+from gristmill.trainer.hardware import peak_flops
 from gristmill.trainer.model import GPT, GPTConfig, preset
 
-# H100 SXM dense bf16 tensor-core peak (NVIDIA's datasheet: 1979 TFLOP/s with sparsity).
-H100_BF16_PEAK_FLOPS = 989e12
 CHECKPOINT = "ckpt-{step:07d}.pt"
 LOG = "log.jsonl"
 
@@ -60,7 +59,7 @@ class TrainConfig:
     checkpoint_interval: int = 1000
     keep_checkpoints: int = 2  # newest checkpoints kept; 0 keeps all
     resume: Path | str | None = None  # a checkpoint file, or "latest" in ``out``
-    peak_flops: float | None = None  # per device, for MFU; default H100 bf16 on CUDA, none on CPU
+    peak_flops: float | None = None  # per device, for MFU; default: the GPU's own (hardware.py)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "log_interval", "eval_interval"):
@@ -229,7 +228,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
         if device.type == "cuda"
         else contextlib.nullcontext()
     )
-    peak = cfg.peak_flops or (H100_BF16_PEAK_FLOPS if device.type == "cuda" else None)
+    peak = cfg.peak_flops or peak_flops(device)
     flops_per_token = raw_model.flops_per_token()
     tokens_per_step = cfg.batch_size * T * cfg.grad_accum * world
     log = _Log(cfg.out, master)

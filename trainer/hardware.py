@@ -1,0 +1,36 @@
+"""Each accelerator's own peak, for model FLOPs utilization (MFU = achieved / peak FLOP/s).
+
+Dense bf16 tensor-core peaks from NVIDIA's datasheets (the sparse figures they print first are
+twice these). A GPU not listed has no known peak: its MFU is not reported unless the run is
+given one (``--peak-tflops``), rather than measured against another chip's.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# (substring of torch.cuda.get_device_name(), dense bf16 FLOP/s); the first match wins, so the
+# more specific names come first.
+BF16_PEAK_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H200", 989.4e12),  # H100 SXM's compute, more memory
+    ("H100 PCIe", 756.5e12),
+    ("H100 NVL", 835.5e12),
+    ("H100", 989.4e12),  # SXM
+    ("GH200", 989.4e12),
+    ("B200", 2250e12),
+    ("A100", 312e12),
+    ("L40S", 362.05e12),
+    ("L4", 121e12),
+)
+
+
+def peak_for_name(name: str) -> float | None:
+    """The dense bf16 peak FLOP/s of the GPU of this name, or None if it is not in the table."""
+    return next((flops for key, flops in BF16_PEAK_FLOPS if key in name), None)
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """The device's dense bf16 peak FLOP/s, or None (a CPU, or a GPU not in the table)."""
+    if device.type != "cuda":
+        return None
+    return peak_for_name(torch.cuda.get_device_name(device))
