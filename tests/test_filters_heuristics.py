@@ -424,7 +424,8 @@ def test_recipes_as_published():
             section |= line_rules_only
         cfg = config_from_dict({"quality": section}).quality
         cleaned, _ = c4.clean(page, cfg.c4)
-        row = {"lang": "en", "lang_score": 1.0, "quality_score": None, "perplexity_bucket": None}
+        row = {"lang": "en", "lang_score": 1.0, "quality_score": None, "perplexity": None}
+        row["perplexity_bucket"] = None
         row |= gopher_quality.signals(page) | gopher_repetition.signals(page)
         row |= c4.signals(page, cfg.c4) | fineweb.signals(cleaned)
         row |= url.signals(None, cfg.url_filter) | {"bad_words": None}
