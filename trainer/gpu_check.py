@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     preset, steps, batch, compile_ = PLANS[device.type]
     steps = args.steps or steps
-    peak = args.peak_tflops * 1e12 if args.peak_tflops else peak_flops(device)
+    peak = args.peak_flops or peak_flops(device)
     with tempfile.TemporaryDirectory(prefix="gristmill-gpu-check-") as tmp:
         manifest = args.manifest or sample_manifest(Path(tmp))
         cfg = TrainConfig(
@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gristmill.trainer.gpu_check", description=__doc__)
     p.add_argument("--manifest", type=Path, help="shards/manifest.json (default: demo sample)")
     p.add_argument("--steps", type=int, help="default: 300 on CUDA, 20 on CPU")
-    p.add_argument("--peak-tflops", type=float, help="this device's peak, if not in the table")
+    p.add_argument(
+        "--peak-flops", type=float, help="this device's peak FLOP/s, if not in the table"
+    )
     p.add_argument("--out", type=Path, default=Path("gpu-check"), help="gpu_check.json goes here")
     result = run(p.parse_args(argv))
     mfu = f"{100 * result['mfu']:.1f}%" if result["mfu"] is not None else "n/a (no known peak)"

@@ -2,7 +2,7 @@
 
 Dense bf16 tensor-core peaks from NVIDIA's datasheets (the sparse figures they print first are
 twice these). A GPU not listed has no known peak: its MFU is not reported unless the run is
-given one (``--peak-tflops``), rather than measured against another chip's.
+given one (``--peak-flops``), rather than measured against another chip's.
 """
 
 from __future__ import annotations
