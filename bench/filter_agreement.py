@@ -117,7 +117,9 @@ def compare(docs: list[dict[str, Any]], ours: dict, theirs: dict) -> dict[str, A
     result: dict[str, Any] = {}
     for name in FILTERS:
         pairs = [
-            (ours[d["id"]][name], theirs[d["id"]][name]) for d in docs if name in ours[d["id"]]
+            (d["id"], ours[d["id"]][name], theirs[d["id"]][name])
+            for d in docs
+            if name in ours[d["id"]]
         ]
         classes: Counter[str] = Counter()
         examples: dict[str, list[str]] = {}
