@@ -4,12 +4,13 @@ cutting and labelling n-gram, then the 13-gram cuts), against every benchmark se
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pyarrow as pa
 
 from bench.corpus import benchmark_files, documents
-from bench.timing import best_seconds
+from bench.timing import best_seconds, report
 from gristmill.pipeline.benchmarks import read_benchmark
 from gristmill.pipeline.config import DecontaminateConfig
 from gristmill.pipeline.decontaminate import build_index, decontaminate_batches, matched_hashes
@@ -42,3 +43,11 @@ def measure() -> dict[str, float]:
         "index_build_s": index_s,
         "decontaminate_docs_per_s_per_core": len(texts) / seconds,
     }
+
+
+def main() -> int:
+    return report("decontaminate", measure())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

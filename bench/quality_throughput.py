@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from bench.corpus import SHARED, documents
+from bench.timing import report
 from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
 from gristmill.filters.c4 import C4Config
 from gristmill.filters.perplexity import perplexities
@@ -73,3 +74,11 @@ def measure() -> dict:
         "share_of_time": {name: s / total for name, s in seconds.items()},
         "docs_per_s_per_core_by_signal": {name: len(texts) / s for name, s in seconds.items()},
     }
+
+
+def main() -> int:
+    return report("quality", measure())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

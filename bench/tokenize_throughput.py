@@ -7,10 +7,12 @@ assignment and the Arrow batch it hands back to Spark. Target: >= 0.8x of raw ti
 
 from __future__ import annotations
 
+import sys
+
 import pyarrow as pa
 
 from bench.corpus import documents
-from bench.timing import best_seconds
+from bench.timing import best_seconds, report
 from gristmill.pipeline.config import BucketConfig
 from gristmill.pipeline.token_shards import tokenize_batches
 from gristmill.pipeline.tokenizer import load_encoding
@@ -41,3 +43,11 @@ def measure(encoding: str = "gpt2") -> dict[str, float]:
         "gristmill_mb_per_s": mb / t_ours,
         "tokenize_vs_tiktoken": t_raw / t_ours,
     }
+
+
+def main() -> int:
+    return report("tokenize", measure())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
