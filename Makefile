@@ -55,6 +55,7 @@ gpu-check: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -65,9 +65,9 @@ def decode_html(payload: bytes, declared: str | None) -> tuple[str, str, float]:
         if payload.startswith(bom):
             candidates.append(codec)
     for label in (declared, meta_charset(payload), detect_encoding(payload), "utf-8"):
-        codec = normalize_label(label)
-        if codec and codec not in candidates:
-            candidates.append(codec)
+        known = normalize_label(label)
+        if known and known not in candidates:
+            candidates.append(known)
     for codec in candidates:
         try:
             return payload.decode(codec), codec, 0.0

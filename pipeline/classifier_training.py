@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 import fasttext
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 import gristmill
@@ -173,7 +174,7 @@ def write_training_file(path: Path, positives: list[str], negatives: list[str], 
     return len(examples)
 
 
-def roc_auc(labels: Sequence[bool], predictions: Sequence[float]) -> float | None:
+def roc_auc(labels: npt.ArrayLike, predictions: npt.ArrayLike) -> float | None:
     """Area under the ROC curve from ranks (Mann-Whitney U); None without both classes.
 
     It is the probability that a random positive scores above a random negative, ties counting

@@ -458,7 +458,7 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
+def _build(cls: Any, data: Any, prefix: str) -> Any:
     where = prefix or "top level"
     if data is None:
         data = {}

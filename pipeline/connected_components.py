@@ -74,7 +74,7 @@ def candidate_edges(docs: list[dict], params: MinHashParams) -> set[tuple[str, s
         sketch = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=hashfunc)
         sketch.update_batch([s.encode() for s in shingles(doc["text"], params)])
         lsh.insert(doc["doc_id"], sketch)
-    edges = set()
+    edges: set[tuple[str, str]] = set()
     for table in lsh.hashtables:
         for key, size in table.itemcounts().items():
             if size > 1:

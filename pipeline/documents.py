@@ -99,11 +99,13 @@ def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterat
         records = read_records(uri, cfg.max_record_bytes, cfg.network, size)
         for index, record in enumerate(records):
             doc_id = doc_id_for(record.record_id, name, index)
+            outcome: tuple[str | None, str | None, str | None]
             if doc_id in seen:
-                text, charset, reason = None, None, REPEATED_RECORD
+                outcome = (None, None, REPEATED_RECORD)
             else:
                 seen.add(doc_id)
-                text, charset, reason = _document(record, cfg, extract)
+                outcome = _document(record, cfg, extract)
+            text, charset, reason = outcome
             if record.truncated:
                 truncated.append(record.record_id)
             yield {

@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 from gristmill.pipeline.config_checks import check
 from gristmill.pipeline.errors import InputFileError, RetryableError
@@ -82,12 +82,20 @@ class RetryPolicy:
         return max(wait, min(retry_after or 0.0, self.backoff_max_s))
 
 
+class ByteStream(Protocol):
+    """What a source's open body must do: fill a buffer, and close."""
+
+    def readinto(self, buffer: Any) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 class RangeSource(Protocol):
     """A remote object that can be opened at a byte offset."""
 
     name: str
 
-    def open_at(self, offset: int, timeout: float) -> tuple[BinaryIO, int | None]:
+    def open_at(self, offset: int, timeout: float) -> tuple[ByteStream, int | None]:
         """A stream of the object's bytes from ``offset``, and the object's total size if known.
         Raises NetworkError (transient) or PermanentInputError."""
         ...
@@ -117,7 +125,7 @@ class ResumableStream(io.RawIOBase):
         self._policy = policy
         self._pos = 0
         self._size = size  # known from the ledger, else learnt from the first response
-        self._body: BinaryIO | None = None
+        self._body: ByteStream | None = None
         self.error: BaseException | None = None
 
     def readable(self) -> bool:
@@ -129,7 +137,7 @@ class ResumableStream(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
-    def _open(self) -> BinaryIO:
+    def _open(self) -> ByteStream:
         body, size = self._source.open_at(self._pos, self._policy.timeout_s)
         if size is not None and self._size is None:
             self._size = size
@@ -200,6 +208,16 @@ def _retry_after(headers) -> float | None:
         return None  # an HTTP date: the backoff applies
 
 
+def _total_size(response, offset: int) -> int | None:
+    """The object's size from Content-Range (``bytes a-b/total``) or Content-Length."""
+    content_range = response.headers.get("Content-Range")
+    if content_range and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
+
+
 @dataclass
 class HttpSource:
     """An http(s) URL read with ``Range`` requests; ``If-Range`` pins the bytes to the first
@@ -208,7 +226,7 @@ class HttpSource:
     name: str
     etag: str | None = None
 
-    def open_at(self, offset: int, timeout: float) -> tuple[BinaryIO, int | None]:
+    def open_at(self, offset: int, timeout: float) -> tuple[ByteStream, int | None]:
         headers = {"User-Agent": USER_AGENT}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -234,16 +252,6 @@ class HttpSource:
             raise PermanentInputError(f"{self.name}: the server ignores Range requests")
         self.etag = self.etag or etag
         return response, _total_size(response, offset)
-
-
-def _total_size(response, offset: int) -> int | None:
-    """The object's size from Content-Range (``bytes a-b/total``) or Content-Length."""
-    content_range = response.headers.get("Content-Range")
-    if content_range and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1]
-        return int(total) if total.isdigit() else None
-    length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None
 
     def describe(self, timeout: float) -> tuple[int | None, str | None]:
         headers = {"User-Agent": USER_AGENT}
@@ -325,7 +333,7 @@ class S3Source:
             return PermanentInputError(text)
         return NetworkError(text)
 
-    def open_at(self, offset: int, timeout: float) -> tuple[BinaryIO, int | None]:
+    def open_at(self, offset: int, timeout: float) -> tuple[ByteStream, int | None]:
         try:
             handle = self._filesystem().open_input_file(self._path)
             etag = _etag_checksum(handle.metadata().get("ETag"))
@@ -334,7 +342,7 @@ class S3Source:
                 raise PermanentInputError(f"{self.name} changed while it was read")
             self.etag = self.etag or etag
             handle.seek(offset)
-            return _TransientReads(handle), handle.size()  # type: ignore[return-value]
+            return _TransientReads(handle), handle.size()
         except PermanentInputError:
             raise
         except OSError as exc:
@@ -352,7 +360,9 @@ class S3Source:
 
 
 def source_for(uri: str, policy: RetryPolicy) -> RangeSource:
-    return S3Source(uri, policy) if is_s3(uri) else HttpSource(uri)
+    if is_s3(uri):
+        return S3Source(uri, policy)
+    return HttpSource(uri)
 
 
 def describe_remote(uri: str, policy: RetryPolicy) -> tuple[int | None, str | None]:

@@ -446,7 +446,8 @@ def _good_pages(
     pages: list[tuple[str, list[Block]]] = []
     i = 0
     while len(pages) < N_GOOD and i < len(stream):
-        target, words, topics, blocks = rng.randint(150, 250), 0, set(), []
+        target, words, blocks = rng.randint(150, 250), 0, []
+        topics: set[str] = set()
         title = heading = stream[i][1]
         while i < len(stream) and words < target:
             topic, head, para = stream[i]

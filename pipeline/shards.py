@@ -151,7 +151,8 @@ def write_shard(
         f.write(_header(count, dt.itemsize))
         f.flush()
         f.seek(0)
-        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        # typeshed asks for readinto(), which this buffered binary file has.
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()  # type: ignore[arg-type]
         with _atomic_file(index_path(path)) as idx:
             idx.write(np.asarray(starts, dtype="<u8").tobytes())
     return ShardInfo(path=str(path), tokens=count, docs=len(starts), sha256=sha256)

@@ -80,9 +80,10 @@ def cluster_parallelism(spark: SparkSession) -> int:
     conf = spark.sparkContext.getConf()
     asked = 0
     if conf.contains("spark.cores.max"):
-        asked = int(conf.get("spark.cores.max"))
+        asked = int(conf.get("spark.cores.max", "0"))
     elif conf.contains("spark.executor.instances") and conf.contains("spark.executor.cores"):
-        asked = int(conf.get("spark.executor.instances")) * int(conf.get("spark.executor.cores"))
+        instances = conf.get("spark.executor.instances", "0")
+        asked = int(instances) * int(conf.get("spark.executor.cores", "0"))
     return max(asked, spark.sparkContext.defaultParallelism)
 
 

@@ -122,6 +122,7 @@ def write_shard_batches(
     docs: list[np.ndarray] = []
 
     def flush() -> pa.RecordBatch:
+        assert current is not None  # called with a shard's documents in hand
         split, bucket, shard = current
         info = write_shard(Path(shard_dir) / shard_name(split, bucket, shard), docs, eot, dtype)
         return pa.RecordBatch.from_pylist(

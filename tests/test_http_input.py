@@ -12,6 +12,7 @@ import pytest
 from gristmill.jobs.ingest import run_ingest
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.inputs import resolve_inputs
+from gristmill.pipeline.remote import describe_remote
 
 FILES = ("CC-MAIN-2020-34.resiliparse-excerpt.warc.gz", "noncc.dolma-wget-sample-0000.warc.gz")
 
@@ -64,3 +65,11 @@ def test_cc_paths_manifest_is_prefixed_with_the_base_url(spark, server, tmp_path
     assert resolve_inputs([str(manifest)], server, max_files=1) == [f"{server}/{FILES[0]}"]
     stats = run_ingest(spark, uris, tmp_path / "m", Config())
     assert stats["in"] == 38 and stats["failed_inputs"] == []
+
+
+def test_http_inputs_are_described_without_reading_them(shared_data, server):
+    """The ledger's (size, checksum) of an http input comes from a HEAD request."""
+    policy = Config().ingest.network
+    size, _checksum = describe_remote(f"{server}/{FILES[0]}", policy)
+    assert size == (shared_data / "warc" / FILES[0]).stat().st_size
+    assert describe_remote(f"{server}/missing.warc.gz", policy) == (None, None)
