@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from bench.dedup_quality import edit, originals
 from bench.timing import report
-from gristmill.jobs.stage_io import stage_path
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.schemas.tables import QUALITY
 
@@ -51,7 +51,7 @@ def make_input(out: Path, n: int, seed: int = 0) -> None:
             rows.append(edit(text.split(), "substitute", 0.01, [], rng))
         if rng.random() < 0.02:
             rows.append(text.upper())
-    stage = stage_path(out, "quality", 1)
+    stage = Layout(out).stage("quality", 1)
     stage.mkdir(parents=True)
     empty = dict.fromkeys(QUALITY.names)
     full = [

@@ -34,6 +34,7 @@ import kenlm
 import pyarrow as pa
 
 from gristmill.pipeline.errors import UsageError
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.lm_text import PIECES_FILE, Pieces, lm_lines, load_pieces
 
 if TYPE_CHECKING:
@@ -116,7 +117,6 @@ CUTOFFS_FILE = "cutoffs.json"
 PERCENTILES = tuple(range(1, 100))
 # quality.perplexity.cutoffs: first_batch freezes the first batch's distribution in the output.
 FIRST_BATCH = "first_batch"
-FROZEN_CUTOFFS = Path("models") / "perplexity_cutoffs.json"
 
 
 def cutoffs_location(out: Path, model: str | None, cutoffs: str | None) -> Path | None:
@@ -125,7 +125,7 @@ def cutoffs_location(out: Path, model: str | None, cutoffs: str | None) -> Path 
     if not model:
         return None
     if cutoffs == FIRST_BATCH:
-        return out / FROZEN_CUTOFFS
+        return Layout(out).frozen_cutoffs
     return Path(cutoffs) if cutoffs else Path(model).parent / CUTOFFS_FILE
 
 
@@ -134,7 +134,7 @@ def cutoffs_files(out: Path, p: PerplexityConfig) -> dict[str, Path]:
     file, train-lm's beside it, or, with ``first_batch``, the one frozen in the output for every
     language), a language code for a language model's own (beside it)."""
     if p.cutoffs == FIRST_BATCH:
-        return {"": out / FROZEN_CUTOFFS} if p.all_models() else {}
+        return {"": Layout(out).frozen_cutoffs} if p.all_models() else {}
     files = {}
     default = cutoffs_location(out, p.model, p.cutoffs)
     if default is not None:

@@ -22,34 +22,26 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
-from gristmill.jobs.dedup import CLUSTERS_DIR
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
-    batch_dir,
-    batches_of,
     commit,
     read_kept_texts,
     read_stage_stats,
     read_table,
-    stage_path,
     temp_path,
-    write_json,
 )
-from gristmill.jobs.tokenize_shards import MANIFEST
 from gristmill.pipeline import card_plots, langid
 from gristmill.pipeline.card import render_card
 from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.layout import Layout, batches_of, write_json
 from gristmill.pipeline.ledger import Ledger, crawl_id_of
+from gristmill.pipeline.manifest import Manifest
 from gristmill.pipeline.stages import BATCH_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
-from gristmill.schemas.stats import STATS_FILE, check_counts
+from gristmill.schemas.stats import check_counts
 from gristmill.schemas.tables import QUALITY_SIGNALS
-
-CARD_FILE = "DATASET_CARD.md"
-FIGURES = "card"
-
 
 PACKAGES = (
     "gristmill", "pyspark", "pyarrow", "fastwarc", "resiliparse", "fasttext-numpy2", "kenlm",
@@ -97,7 +89,7 @@ def batch_stage_tokens(
         "encoding": encoding,
         "stages": {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in stages},
     }
-    cache = out / FIGURES / "tokens" / f"{batch_dir(batch)}.json"
+    cache = Layout(out).token_count(batch)
     if cache.is_file():
         cached = json.loads(cache.read_text())
         if cached["key"] == key:
@@ -127,7 +119,7 @@ def stage_tokens(
     counts: dict[str, Any] = {s: {"in": 0, "out": 0} for s in text_stages}
     ledger = Ledger.load(out)
     recorded = {b["batch"]: b["stages"] for b in ledger.batches}
-    for batch in batches_of(stage_path(out, text_stages[-1])):
+    for batch in batches_of(Layout(out).stage(text_stages[-1])):
         records = recorded.get(batch, {})
         for stage, c in batch_stage_tokens(
             spark, out, batch, text_stages, encoding, records
@@ -143,8 +135,6 @@ def stage_tokens(
 NUMERIC_SIGNALS = tuple(
     f.name for f in QUALITY_SIGNALS if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
 )
-BATCH_PARTS = "batches"  # card/batches/batch=N/: summary.json and the batch's row samples
-MERGED = "merged"  # card/merged/: the samples of every batch so far, merged
 SAMPLED = ("quality", "documents")
 
 
@@ -162,7 +152,7 @@ def batch_summary(
     WARC-Date range, signal counts, languages, and bottom-k samples of its quality signals and
     documents. A nightly card reads these, never the whole corpus."""
     key = {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in BATCH_STAGES}
-    folder = out / FIGURES / BATCH_PARTS / batch_dir(batch)
+    folder = Layout(out).card_batch(batch)
     if (folder / "summary.json").is_file():
         cached = json.loads((folder / "summary.json").read_text())
         if cached["key"] == key:
@@ -171,7 +161,7 @@ def batch_summary(
     first, last = ingest.agg(F.min("warc_date"), F.max("warc_date")).first()
     quality = read_table(spark, out, "quality", [batch])
     counts = quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS]).first().asDict()
-    documents = spark.read.parquet(str((out / "documents" / batch_dir(batch)).resolve()))
+    documents = spark.read.parquet(str(Layout(out).documents(batch).resolve()))
     summary = {
         "key": key,
         "paths": sorted(r[0] for r in ingest.select("input_file").distinct().collect()),
@@ -192,7 +182,7 @@ def batch_summary(
 def merged_samples(out: Path, summaries: dict[int, dict[str, Any]]) -> dict[str, pa.Table]:
     """The samples of every batch, merged: last night's merge plus the batches new since, or,
     when an earlier batch was redone, all batches' samples again."""
-    folder = out / FIGURES / MERGED
+    folder = Layout(out).card_merged
     keys = {str(b): s["key"] for b, s in summaries.items()}
     done: dict[str, Any] = {}
     if (folder / "keys.json").is_file():
@@ -206,7 +196,7 @@ def merged_samples(out: Path, summaries: dict[int, dict[str, Any]]) -> dict[str,
     for name in SAMPLED:
         parts = [pq.read_table(folder / f"{name}.parquet")] if done else []
         parts += [
-            pq.read_table(out / FIGURES / BATCH_PARTS / batch_dir(int(b)) / f"{name}.parquet")
+            pq.read_table(Layout(out).card_batch(int(b)) / f"{name}.parquet")
             for b in sorted(keys, key=int)
             if b not in done
         ]
@@ -243,8 +233,8 @@ def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, 
     )
     by_url = {r["url"]: r for r in rows}
     component = {}
-    if (out / CLUSTERS_DIR).exists():
-        clusters = spark.read.parquet(str((out / CLUSTERS_DIR).resolve()))
+    if Layout(out).dedup_clusters().exists():
+        clusters = spark.read.parquet(str(Layout(out).dedup_clusters().resolve()))
         ids = [r["doc_id"] for r in rows]
         component = dict(
             clusters.where(F.col("doc_id").isin(ids)).select("doc_id", "component").collect()
@@ -277,14 +267,15 @@ def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, 
 
 def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str, Any], pa.Table]:
     """stats.json's content, and the sample of documents the figures are drawn from."""
-    stages = {s: read_stage_stats(out, s) for s in BATCH_STAGES if stage_path(out, s).exists()}
+    layout = Layout(out)
+    stages = {s: read_stage_stats(out, s) for s in BATCH_STAGES if layout.stage(s).exists()}
     for name, counts in stages.items():
         check_counts(name, counts)
     ingest = stages.get("ingest", {})
     ledger = Ledger.load(out)
     recorded = {b["batch"]: b["stages"] for b in ledger.batches}
     summaries = {
-        b: batch_summary(spark, out, b, recorded.get(b, {})) for b in batches_of(out / "documents")
+        b: batch_summary(spark, out, b, recorded.get(b, {})) for b in batches_of(layout.documents())
     }
     samples = merged_samples(out, summaries)
     paths = sorted({p for s in summaries.values() for p in s["paths"]})
@@ -340,16 +331,16 @@ add_arguments = arguments.add_common
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
     """The card describes shards: without them there is nothing to describe yet."""
-    if not (args.output / "shards" / MANIFEST).is_file():
+    if not Layout(args.output).manifest.is_file():
         fail_usage(f"{args.output} has no shards yet; run the tokenize stage first")
 
 
 def draw_figures(
-    out: Path, stats: dict[str, Any], manifest: dict[str, Any], documents: pa.Table
+    out: Path, stats: dict[str, Any], manifest: Manifest, documents: pa.Table
 ) -> list[tuple[str, str]]:
     """(title, file) of each PNG written next to the card, in ``card/``; the histograms are of
     ``documents``, the merged sample of the documents."""
-    folder = out / FIGURES
+    folder = Layout(out).figures
     folder.mkdir(exist_ok=True)
     figures = [
         ("Funnel", card_plots.funnel(stats, folder / "funnel.png")),
@@ -361,17 +352,18 @@ def draw_figures(
         if hist:
             name = card_plots.histogram(*hist, title, xlabel, folder / f"{column}.png")
             figures.append((title, name))
-    return [(title, f"{FIGURES}/{name}") for title, name in figures]
+    return [(title, f"{folder.name}/{name}") for title, name in figures]
 
 
 def write_card(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
     """The final "card" stage of a run: stats.json, the figures and DATASET_CARD.md."""
     stats, documents = gather_stats(spark, out, cfg)
-    write_json(out / STATS_FILE, stats)
-    manifest = json.loads((out / "shards" / MANIFEST).read_text())
+    layout = Layout(out)
+    write_json(layout.stats, stats)
+    manifest = Manifest.read(layout.manifest)
     figures = draw_figures(out, stats, manifest, documents)
-    card = out / CARD_FILE
-    tmp = card.with_name(f".{CARD_FILE}.tmp")
+    card = layout.card
+    tmp = card.with_name(f".{card.name}.tmp")
     tmp.write_text(render_card(stats, manifest, cfg.to_dict(), figures))
     tmp.replace(card)
     return stats

@@ -27,13 +27,9 @@ from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
-    TMP_DIR,
-    batch_dir,
-    batches_of,
     commit,
     read_kept_texts,
     temp_path,
-    write_json,
     write_stage,
 )
 from gristmill.pipeline.benchmarks import (
@@ -56,15 +52,11 @@ from gristmill.pipeline.decontaminate import (
     matched_hashes,
     short_sequences,
 )
+from gristmill.pipeline.layout import Layout, batches_of, write_json
 from gristmill.pipeline.ledger import Ledger
 from gristmill.schemas.tables import DECONTAMINATE, spark_schema
 
 STAGE = "decontaminate"
-REPORT_DIR = "decontamination"
-BATCHES_DIR = "batches"  # decontamination/batches/batch=N/report.json
-# decontamination/ngram_counts/batch=N/: (ngram, docs) over batches 1..N, for "too common".
-COUNTS_DIR = "ngram_counts"
-REPORT = "report.json"
 JOIN_SLICE_ROWS = 1 << 20
 
 
@@ -322,13 +314,13 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
 def write_merged_report(out: Path, benchmarks: list[Benchmark]) -> dict[str, Any]:
     """report.json and the clean subsets over every committed batch, committed together by one
     directory rename: the clean subset excludes an example found in any batch."""
-    folder = out / REPORT_DIR
+    layout = Layout(out)
     reports = [
-        json.loads((folder / BATCHES_DIR / batch_dir(b) / REPORT).read_text())
-        for b in batches_of(folder / BATCHES_DIR)
+        json.loads(layout.decontamination_report(b).read_text())
+        for b in batches_of(layout.decontamination_batches())
     ]
     merged = merge_reports(reports)
-    final = folder / "clean"
+    final = layout.clean_benchmarks
     tmp = temp_path(out, final)
     tmp.mkdir(parents=True)
     for bench in benchmarks:
@@ -336,7 +328,7 @@ def write_merged_report(out: Path, benchmarks: list[Benchmark]) -> dict[str, Any
         clean = [ex.raw for ex in bench.examples if ex.id not in dirty]
         (tmp / f"{bench.name}.jsonl").write_text("".join(line + "\n" for line in clean))
     commit(tmp, final, out)
-    write_json(folder / REPORT, merged)
+    write_json(layout.decontamination_report(), merged)
     return merged
 
 
@@ -352,15 +344,15 @@ def run_batch(
     index = build_index(benchmarks, cfg.decontaminate)
     docs = read_kept_texts(spark, out, "dedup", [batch])
     earlier = ledger.completed_before(batch, STAGE)
-    counts_dir = out / REPORT_DIR / COUNTS_DIR
-    previous = counts_dir / batch_dir(earlier[-1]) if earlier else None
+    layout = Layout(out)
+    previous = layout.ngram_counts(earlier[-1]) if earlier else None
     before = spark.read.parquet(str(previous.resolve())) if previous else None
     path = (
         broadcast_path if len(index.hashes) <= cfg.decontaminate.broadcast_max_ngrams else join_path
     )
-    work = out / TMP_DIR / "ngram-index"  # cleared by the next run
+    work = layout.tmp / "ngram-index"  # cleared by the next run
     acted, ignored, cleaned, counts = path(spark, docs, index, cfg, before, work)
-    counts_tmp = temp_path(out, counts_dir / batch_dir(batch))
+    counts_tmp = temp_path(out, layout.ngram_counts(batch))
 
     def report(table: DataFrame) -> dict[str, Any]:
         touched = (
@@ -377,10 +369,10 @@ def run_batch(
         )
         per_benchmark = {r["benchmark"]: r.asDict() for r in touched}
         written = batch_report(benchmarks, cfg, acted, ignored, per_benchmark)
-        write_json(out / REPORT_DIR / BATCHES_DIR / batch_dir(batch) / REPORT, written)
+        write_json(layout.decontamination_report(batch), written)
         write_merged_report(out, benchmarks)
         counts.write.parquet(str(counts_tmp.resolve()))
-        commit(counts_tmp, counts_dir / batch_dir(batch), out)
+        commit(counts_tmp, layout.ngram_counts(batch), out)
         keys = (
             "examples",
             "label_ngram",

@@ -45,7 +45,6 @@ from gristmill.jobs.connected_components import connected_components
 from gristmill.jobs.key_index import KeyIndex, band_keys, exact_keys
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
-    batch_dir,
     commit,
     read_kept_texts,
     read_table,
@@ -54,6 +53,7 @@ from gristmill.jobs.stage_io import (
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.minhash import (
     BAND_ROWS_SCHEMA,
@@ -66,10 +66,7 @@ from gristmill.pipeline.text_hash import with_text_hash
 from gristmill.schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema, with_text
 
 STAGE = "dedup"
-CLUSTERS_DIR = "dedup/clusters"  # <output>/dedup/clusters/batch=N/
-SIGNATURES = "dedup/signatures"  # <output>/dedup/signatures/batch=N/: LSH bands of kept docs
 HASHED = with_text(DEDUP)  # the rows dedup works on; its table drops the text
-INDEX_DIR = "dedup/index"  # <output>/dedup/index/{exact,bands}/: earlier batches' keys, indexed
 TEXT_HASH = "blake2b-128 of NFKC, lower-cased, whitespace-joined text"
 EXACT_QUERY = pa.schema(
     [pa.field("text_hash", pa.string()), pa.field("key", pa.int64()), pa.field("lo", pa.int64())]
@@ -260,12 +257,12 @@ class EarlierKeys:
     def __init__(self, spark: SparkSession, out: Path, cfg: Config, earlier: list[int]):
         self.spark, self.out = spark, out
         target = cfg.spark.advisory_partition_mb << 20
-        self.exact = KeyIndex(spark, out / INDEX_DIR / "exact", {"text_hash": TEXT_HASH}, target)
+        layout = Layout(out)
+        self.exact = KeyIndex(spark, layout.dedup_index("exact"), {"text_hash": TEXT_HASH}, target)
         self.exact.prepare(earlier, self._exact_source)
         params = asdict(MinHashParams.from_config(cfg))
-        self.bands = (
-            KeyIndex(spark, out / INDEX_DIR / "bands", params, target) if cfg.dedup.fuzzy else None
-        )
+        bands = layout.dedup_index("bands")
+        self.bands = KeyIndex(spark, bands, params, target) if cfg.dedup.fuzzy else None
         if self.bands is not None:
             self.bands.prepare(earlier, self._band_source)
 
@@ -274,9 +271,10 @@ class EarlierKeys:
         return with_keys(kept, exact_keys("text_hash"))
 
     def _band_source(self, batches: list[int]) -> DataFrame:
-        base = (self.out / SIGNATURES).resolve()
-        paths = [str(base / batch_dir(b)) for b in batches]
-        bands = self.spark.read.option("basePath", str(base)).parquet(*paths)
+        layout = Layout(self.out)
+        paths = [str(layout.dedup_signatures(b).resolve()) for b in batches]
+        base = str(layout.dedup_signatures().resolve())
+        bands = self.spark.read.option("basePath", base).parquet(*paths)
         return with_keys(bands, band_keys("band", "bucket"))
 
     def seen(self, hashed: DataFrame) -> DataFrame:
@@ -346,7 +344,8 @@ def run_batch(
         finally:
             hashed.unpersist()
 
-    work = temp_path(out, out / CLUSTERS_DIR / batch_dir(batch))
+    layout = Layout(out)
+    work = temp_path(out, layout.dedup_clusters(batch))
     spark.sparkContext.setCheckpointDir(str((work / "checkpoints").resolve()))
     keep: list[DataFrame] = []
     try:
@@ -384,8 +383,8 @@ def run_batch(
             }
             kept_bands = spark.read.parquet(str((work / "signatures").resolve()))
             index.add(written, kept_bands, batch)
-            commit(work / "clusters", out / CLUSTERS_DIR / batch_dir(batch), out)
-            commit(work / "signatures", out / SIGNATURES / batch_dir(batch), out)
+            commit(work / "clusters", layout.dedup_clusters(batch), out)
+            commit(work / "signatures", layout.dedup_signatures(batch), out)
             return {"dedup": section}
 
         return write_stage(table.select(*DEDUP.names), out, STAGE, extra, batch)

@@ -35,7 +35,8 @@ from gristmill.pipeline.config import Config
 from gristmill.pipeline.documents import ingest_batches
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.inputs import resolve_inputs
-from gristmill.pipeline.ledger import LEDGER_FILE, Ledger, crawl_manifest
+from gristmill.pipeline.layout import Layout
+from gristmill.pipeline.ledger import Ledger, crawl_manifest
 from gristmill.schemas.tables import INGEST_EVENTS, spark_schema
 
 STAGE = "ingest"
@@ -144,7 +145,7 @@ def ingest_new(
     if batch is None:
         pending = [b for b in ledger.unfinished() if not ledger.done(b, STAGE)]
         if not pending:
-            print(f"nothing to ingest: every input is in {out / LEDGER_FILE}")
+            print(f"nothing to ingest: every input is in {Layout(out).ledger}")
             return read_stage_stats(out, STAGE)
         batch = pending[0]
     return run_and_record(STAGE, spark, out, cfg, batch, ledger, DEFAULT_OPTIONS)

@@ -30,7 +30,6 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from gristmill.jobs.stage_io import write_json
 from gristmill.pipeline.key_index import (
     MATCH_FIELDS,
     RUN_SCHEMA,
@@ -41,6 +40,7 @@ from gristmill.pipeline.key_index import (
     read_run_files,
     write_run_files,
 )
+from gristmill.pipeline.layout import write_json
 from gristmill.schemas.tables import spark_schema
 
 FANOUT = 4

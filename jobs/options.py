@@ -20,9 +20,9 @@ from typing import Any
 
 from gristmill.pipeline.config import load_config
 from gristmill.pipeline.errors import EXIT_USAGE, UsageError
+from gristmill.pipeline.layout import Layout
 
 EXIT_LOCKED = 3
-LOCK_FILE = ".gristmill.lock"
 
 
 def start(args: argparse.Namespace, job: Any) -> Any:
@@ -56,7 +56,7 @@ def output_lock(out: Path) -> Iterator[None]:
     it ends (kill -9 included), so a stale lock file never blocks the next run.
     """
     out.mkdir(parents=True, exist_ok=True)
-    path = out / LOCK_FILE
+    path = Layout(out).lock
     with path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -35,9 +35,10 @@ from gristmill.filters.perplexity import (
 from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.options import job_main
-from gristmill.jobs.stage_io import ROW_KEY, read_kept, read_table, write_json, write_stage
+from gristmill.jobs.stage_io import ROW_KEY, read_kept, read_table, write_stage
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.layout import write_json
 from gristmill.pipeline.ledger import Ledger, file_sha256
 from gristmill.pipeline.quality import decide_batches, recleaned_batches, signal_batches
 from gristmill.schemas.tables import QUALITY, spark_schema

@@ -38,8 +38,8 @@ from gristmill.jobs.progress import progress
 from gristmill.pipeline import stages
 from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import Config
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.spark import cluster_parallelism
-from gristmill.schemas.stats import STATS_FILE
 
 add_arguments = arguments.run
 
@@ -109,7 +109,7 @@ def run_pipeline(
         print(f"{final.name}: done ({time.monotonic() - started:.1f} s)", flush=True)
     if not done_any:
         print(f"nothing to do: {out} is up to date with these inputs and this config")
-    stats = json.loads((out / STATS_FILE).read_text())
+    stats = json.loads(Layout(out).stats.read_text())
     print(funnel(stats))
     print(f"outputs in {out}: documents/, shards/, stats.json, DATASET_CARD.md, ledger.json")
     return stats

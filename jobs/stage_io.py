@@ -1,9 +1,8 @@
-"""Reading and committing stage tables: the only place that knows the output layout on disk.
+"""Reading and committing stage tables (where they lie: :mod:`gristmill.pipeline.layout`).
 
-The per-batch stages (ingest, quality, dedup, decontaminate) are Hive-partitioned by batch,
-``stages/<stage>/batch=00001/``, so reading ``stages/<stage>`` sees every batch as one table
-while a scheduled run adds ``batch=00002`` beside the first without touching it. The final stages
-(tokenize) have one table, ``stages/<stage>/``.
+The batch stages are Hive-partitioned by batch, ``stages/<stage>/batch=00001/``, so reading
+``stages/<stage>`` sees every batch as one table while a scheduled run adds ``batch=00002``
+beside the first without touching it.
 
 A table is written to ``<output>/tmp/`` first, its counts are taken from what was actually
 written, and only then is it renamed into place. A run killed mid-stage leaves a directory under
@@ -22,28 +21,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.pipeline.layout import BATCH_COLUMN, STAGE_STATS_FILE, Layout, batches_of, write_json
 from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
-from gristmill.schemas.stats import STAGE_STATS_FILE, check_counts, merge_stage_stats, stage_counts
-
-TMP_DIR = "tmp"
-BATCH_COLUMN = "batch"
-
-
-def batch_dir(batch: int) -> str:
-    return f"{BATCH_COLUMN}={batch:05d}"
-
-
-def stage_path(out: Path, stage: str, batch: int | None = None) -> Path:
-    base = out / "stages" / stage
-    return base if batch is None else base / batch_dir(batch)
-
-
-def batches_of(folder: Path) -> list[int]:
-    """The batches committed under a batch-partitioned folder, in order."""
-    prefix = f"{BATCH_COLUMN}="
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.name[len(prefix) :]) for p in folder.iterdir() if p.name.startswith(prefix))
+from gristmill.schemas.stats import check_counts, merge_stage_stats, stage_counts
 
 
 def temp_path(out: Path, final: Path) -> Path:
@@ -53,7 +33,7 @@ def temp_path(out: Path, final: Path) -> Path:
     be read as a partition. Not dot- or underscore-prefixed: Spark skips such paths as hidden.
     """
     name = "-".join(final.resolve().relative_to(out.resolve()).parts)
-    return out / TMP_DIR / f"{name}-{uuid.uuid4().hex[:8]}"
+    return Layout(out).tmp / f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def sibling_temp_path(final: Path) -> Path:
@@ -63,15 +43,7 @@ def sibling_temp_path(final: Path) -> Path:
 
 def clear_temp(out: Path) -> None:
     """Remove what killed runs left in ``tmp/``; called with the output lock held."""
-    shutil.rmtree(out / TMP_DIR, ignore_errors=True)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename), keys sorted so equal data gives equal bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    shutil.rmtree(Layout(out).tmp, ignore_errors=True)
 
 
 def commit(tmp: Path, final: Path, out: Path) -> None:
@@ -101,15 +73,15 @@ def read_table(
 
     Batch-partitioned stages carry a ``batch`` column.
     """
-    base = stage_path(out, stage)
+    base = Layout(out).stage(stage)
     if batches is None:
         if not base.is_dir():
             raise FileNotFoundError(f"stage '{stage}' has no output in {base}; run it first")
         return spark.read.parquet(str(base.resolve()))
     paths = []
     for batch in batches:
-        path = stage_path(out, stage, batch)
-        if not (path / STAGE_STATS_FILE).is_file():
+        path = Layout(out).stage(stage, batch)
+        if not Layout(out).stage_stats(stage, batch).is_file():
             raise FileNotFoundError(f"stage '{stage}' has no complete output for batch {batch}")
         paths.append(str(path.resolve()))
     return spark.read.option("basePath", str(base.resolve())).parquet(*paths)
@@ -123,7 +95,7 @@ def read_kept(
     ``batches`` None: a single-table stage, or every committed batch of a partitioned one.
     """
     if batches is None:
-        base = stage_path(out, stage)
+        base = Layout(out).stage(stage)
         committed = batches_of(base)
         if not committed and not (base / STAGE_STATS_FILE).is_file():
             raise FileNotFoundError(
@@ -131,7 +103,7 @@ def read_kept(
             )
         batches = committed or None
     if batches is None:
-        df = spark.read.parquet(str(stage_path(out, stage).resolve()))
+        df = spark.read.parquet(str(Layout(out).stage(stage).resolve()))
     else:
         df = read_table(spark, out, stage, batches)
     return df.where(F.col("drop_reason").isNull()).drop("drop_reason", BATCH_COLUMN)
@@ -172,7 +144,7 @@ def write_stage(
     ``extra`` is called with the written table after it is written and before the commit, for
     stage-specific stats and side outputs that need the computed data.
     """
-    final = stage_path(out, stage, batch)
+    final = Layout(out).stage(stage, batch)
     tmp = temp_path(out, final)
     df.write.parquet(str(tmp.resolve()))
     spark = df.sparkSession
@@ -194,11 +166,9 @@ def write_stage(
 def read_stage_stats(out: Path, stage: str, batches: Iterable[int] | None = None) -> dict[str, Any]:
     """A stage's _stats.json; for a batch-partitioned stage, its batches' stats merged (counts
     summed, see :func:`gristmill.schemas.stats.merge_stage_stats`)."""
-    base = stage_path(out, stage)
+    base = Layout(out).stage(stage)
     chosen = batches_of(base) if batches is None else list(batches)
     if not chosen:
         return json.loads((base / STAGE_STATS_FILE).read_text())
-    per_batch = [
-        json.loads((stage_path(out, stage, b) / STAGE_STATS_FILE).read_text()) for b in chosen
-    ]
+    per_batch = [json.loads(Layout(out).stage_stats(stage, b).read_text()) for b in chosen]
     return merge_stage_stats(stage, per_batch)

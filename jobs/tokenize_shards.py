@@ -31,17 +31,16 @@ from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
-    batch_dir,
     commit,
     read_kept_texts,
     temp_path,
-    write_json,
     write_stage,
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.layout import Layout, batch_dir, write_json
 from gristmill.pipeline.ledger import Ledger
-from gristmill.pipeline.shards import HEADER_INTS, LLMC_FORMATS
+from gristmill.pipeline.manifest import Manifest, ShardEntry
 from gristmill.pipeline.token_shards import (
     SHARD_FILES,
     SHARD_NAME,
@@ -50,21 +49,16 @@ from gristmill.pipeline.token_shards import (
     tokenize_batches,
     write_shard_batches,
 )
-from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
 from gristmill.schemas.tables import DOCUMENTS, spark_schema
 
 STAGE = "tokenize"
-MANIFEST = "manifest.json"
-SHARDS_DIR = "shards"  # shards/batch=N/*.bin, *.idx, files.json; shards/manifest.json
-DOCUMENTS_DIR = "documents"  # documents/batch=N/
-BATCH_FILES = "files.json"  # a batch's shard entries, as the manifest lists them
 
 
 add_arguments = arguments.batch_stage
 
 
 def write_documents(docs: DataFrame, out: Path, batch: int) -> Path:
-    final = out / DOCUMENTS_DIR / batch_dir(batch)
+    final = Layout(out).documents(batch)
     tmp = temp_path(out, final)
     docs.write.parquet(str(tmp.resolve()))
     commit(tmp, final, out)
@@ -105,55 +99,6 @@ def check_buckets(cfg: Config) -> None:
         )
 
 
-def bucket_mix(cfg: Config, files: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per bucket: tokens and docs per split, the sampling weight, and epochs at the budget.
-
-    A bucket's weight is its share of training samples: its train tokens times its configured
-    factor, normalized over buckets. Epochs are the passes over a bucket's train tokens that a
-    run of ``target_tokens`` (default: all train tokens) makes at those weights.
-    """
-    buckets: dict[str, dict[str, Any]] = {
-        b.name: {
-            "factor": b.weight,
-            "tokens": {"train": 0, "val": 0},
-            "docs": {"train": 0, "val": 0},
-        }
-        for b in cfg.tokenize.buckets
-    }
-    for f in files:
-        buckets[f["bucket"]]["tokens"][f["split"]] += f["tokens"]
-        buckets[f["bucket"]]["docs"][f["split"]] += f["docs"]
-    mass = {name: b["factor"] * b["tokens"]["train"] for name, b in buckets.items()}
-    total = sum(mass.values())
-    budget = cfg.tokenize.target_tokens or sum(b["tokens"]["train"] for b in buckets.values())
-    for name, b in buckets.items():
-        b["weight"] = mass[name] / total if total else 0.0
-        b["epochs"] = budget * b["weight"] / b["tokens"]["train"] if b["tokens"]["train"] else 0.0
-    return buckets
-
-
-def manifest(cfg: Config, files: list[dict[str, Any]]) -> dict[str, Any]:
-    enc = load_encoding(cfg.tokenize.encoding)
-    magic, version = LLMC_FORMATS[token_dtype(enc.n_vocab).itemsize]
-    return {
-        "format": {
-            "name": "llm.c",
-            "magic": magic,
-            "version": version,
-            "header_int32": HEADER_INTS,
-            "index_suffix": ".idx",
-        },
-        "tokenizer": cfg.tokenize.encoding,
-        "vocab_size": enc.n_vocab,
-        "eot": eot_token(enc),
-        "dtype": token_dtype(enc.n_vocab).name,
-        "config_digest": cfg.digest(),
-        "shards": sorted(files, key=lambda f: f["path"]),
-        "buckets": bucket_mix(cfg, files),
-        "target_tokens": cfg.tokenize.target_tokens,
-    }
-
-
 def run_batch(
     spark: SparkSession,
     out: Path,
@@ -182,7 +127,7 @@ def run_batch(
     try:
         counts = shard_counts(tokenized, tok.shard_tokens)
         placed = place(tokenized, counts)
-        shards_final = out / SHARDS_DIR / batch_dir(batch)
+        shards_final = Layout(out).shards(batch)
         shards_tmp = temp_path(out, shards_final)
         shards_tmp.mkdir(parents=True)
         files = [
@@ -201,7 +146,8 @@ def run_batch(
         ]  # one row per shard of this batch
         for f in files:
             f["path"] = f"{batch_dir(batch)}/{f['path']}"
-        write_json(shards_tmp / BATCH_FILES, sorted(files, key=lambda f: f["path"]))
+        listed = shards_tmp / Layout(out).shard_files(batch).name
+        write_json(listed, sorted(files, key=lambda f: f["path"]))
         commit(shards_tmp, shards_final, out)
         table = placed.select(
             "doc_id",
@@ -225,13 +171,13 @@ def run_batch(
 def write_manifest(out: Path, cfg: Config, batches: list[int]) -> dict[str, Any]:
     """``shards/manifest.json`` over the shards of ``batches`` (each batch's small
     ``files.json``, no shard is opened): bucket weights and epochs over all of them."""
-    files = []
-    for batch in batches:
-        listed = out / SHARDS_DIR / batch_dir(batch) / BATCH_FILES
-        files += json.loads(listed.read_text())
-    data = manifest(cfg, files)
-    write_json(out / SHARDS_DIR / MANIFEST, data)
-    return {"batches": batches, "shards": len(files), "tokens": sum(f["tokens"] for f in files)}
+    layout = Layout(out)
+    files = [
+        ShardEntry(**f) for b in batches for f in json.loads(layout.shard_files(b).read_text())
+    ]
+    manifest = Manifest.build(cfg, files)
+    manifest.write(layout.manifest)
+    return {"batches": batches, "shards": len(files), "tokens": manifest.tokens}
 
 
 def write_manifest_stage(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:

@@ -63,7 +63,7 @@ from gristmill.filters.perplexity import (
 from gristmill.jobs import arguments
 from gristmill.jobs.options import job_main
 from gristmill.jobs.quality import perplexity_table
-from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
+from gristmill.jobs.stage_io import commit, sibling_temp_path
 from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
@@ -86,6 +86,7 @@ from gristmill.pipeline.kneser_ney import (
     modified_kn_discounts,
     ngram_count_batches,
 )
+from gristmill.pipeline.layout import write_json
 from gristmill.pipeline.lm_text import PIECES_FILE, load_pieces, sentence_batches
 from gristmill.schemas.tables import spark_schema
 

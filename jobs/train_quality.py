@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 from gristmill.filters.quality_classifier import LABEL_HQ, LABEL_LQ, MAX_CHARS
 from gristmill.jobs import arguments
 from gristmill.jobs.options import job_main
-from gristmill.jobs.stage_io import commit, sibling_temp_path, write_json
+from gristmill.jobs.stage_io import commit, sibling_temp_path
 from gristmill.jobs.text_inputs import check_text_inputs, read_text_documents
 from gristmill.pipeline.classifier_training import (
     KEYED_SCHEMA,
@@ -59,6 +59,7 @@ from gristmill.pipeline.classifier_training import (
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.layout import write_json
 from gristmill.schemas.tables import spark_schema
 
 MODEL_FILE = "model.bin"

@@ -13,6 +13,7 @@ import yaml
 from gristmill.filters.url import UrlFilterConfig
 from gristmill.pipeline.inputs import display_name
 from gristmill.pipeline.langid import MODEL_LICENSE
+from gristmill.pipeline.manifest import Manifest
 from gristmill.pipeline.stages import BATCH_STAGES
 
 
@@ -257,7 +258,7 @@ def _figures(figures: list[tuple[str, str]]) -> list[str]:
 
 def render_card(
     stats: dict[str, Any],
-    manifest: dict[str, Any],
+    manifest: Manifest,
     config: dict[str, Any],
     figures: list[tuple[str, str]] | None = None,
 ) -> str:
@@ -281,13 +282,13 @@ def render_card(
         "---",
     ]
     inputs = stats["inputs"]
-    tokens = sum(s["tokens"] for s in manifest["shards"])
+    tokens = manifest.tokens
     body = [
         "# gristmill web text",
         "",
         "## Summary",
         "",
-        f"{docs} documents and {tokens} {manifest['tokenizer']} tokens extracted from "
+        f"{docs} documents and {tokens} {manifest.tokenizer} tokens extracted from "
         f"{inputs['files']} WARC/WET files in {max(1, len(inputs.get('batches', [])))} "
         f"batch(es) by gristmill (config digest `{stats['config_digest']}`).",
         "",
@@ -310,20 +311,20 @@ def render_card(
         "",
         "## Tokens",
         "",
-        f"Tokenizer `{manifest['tokenizer']}` (vocabulary {manifest['vocab_size']}, EOT "
-        f"{manifest['eot']}, {manifest['dtype']}), {len(manifest['shards'])} shards.",
+        f"Tokenizer `{manifest.tokenizer}` (vocabulary {manifest.vocab_size}, EOT "
+        f"{manifest.eot}, {manifest.dtype}), {len(manifest.shards)} shards.",
         "",
         "| bucket | factor | weight | train tokens | val tokens | train docs | epochs |",
         "|---|---:|---:|---:|---:|---:|---:|",
         *[
-            f"| {name} | {b['factor']} | {b['weight']:.4f} | {b['tokens']['train']} | "
-            f"{b['tokens']['val']} | {b['docs']['train']} | {b['epochs']:.3f} |"
-            for name, b in manifest["buckets"].items()
+            f"| {name} | {b.factor} | {b.weight:.4f} | {b.tokens['train']} | "
+            f"{b.tokens['val']} | {b.docs['train']} | {b.epochs:.3f} |"
+            for name, b in manifest.buckets.items()
         ],
         "",
         "`weight` is a bucket's share of training samples (its train tokens times its factor, "
         "normalized); `epochs` is how many passes over its train tokens a run of "
-        f"{manifest['target_tokens'] or 'all the train'} tokens makes at those weights.",
+        f"{manifest.target_tokens or 'all the train'} tokens makes at those weights.",
         "",
         *_figures(figures or []),
         *_reproducibility(stats["reproducibility"]),

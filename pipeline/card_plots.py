@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from gristmill.pipeline.manifest import Manifest
 from gristmill.pipeline.stages import BATCH_STAGES
 
 
@@ -55,10 +56,10 @@ def histogram(edges: list[float], counts: list[int], title: str, xlabel: str, pa
     return _save(fig, path)
 
 
-def bucket_tokens(manifest: dict[str, Any], path: Path) -> str:
-    names = list(manifest["buckets"])
+def bucket_tokens(manifest: Manifest, path: Path) -> str:
+    names = list(manifest.buckets)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(names, [manifest["buckets"][n]["tokens"]["train"] for n in names], color="#5f27cd")
+    ax.bar(names, [manifest.buckets[n].tokens["train"] for n in names], color="#5f27cd")
     ax.set_ylabel("train tokens")
     ax.set_title("Tokens per quality bucket")
     return _save(fig, path)

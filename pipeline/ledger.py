@@ -29,10 +29,10 @@ from typing import Any
 
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.inputs import is_remote
+from gristmill.pipeline.layout import Layout, write_json
 from gristmill.pipeline.remote import RetryPolicy, describe_remote
 from gristmill.pipeline.stages import BATCH_STAGES, CROSS_BATCH_STAGES, FINAL_STAGES
 
-LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
@@ -84,7 +84,7 @@ class Ledger:
 
     @classmethod
     def load(cls, out: Path) -> Ledger:
-        path = out / LEDGER_FILE
+        path = Layout(out).ledger
         if not path.exists():
             return cls(path, {"version": LEDGER_VERSION, "batches": [], "final": {}})
         try:
@@ -111,10 +111,7 @@ class Ledger:
         return ledger
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.path)
+        write_json(self.path, self.data)
 
     # -- batches -------------------------------------------------------------------------------
 

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-STATS_FILE = "stats.json"
-STAGE_STATS_FILE = "_stats.json"
-
 
 def stage_counts(by_reason: dict[str | None, int]) -> dict[str, Any]:
     """Counts block from {drop_reason or None: rows}."""

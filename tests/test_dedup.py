@@ -22,7 +22,6 @@ from datasketch import MinHash, MinHashLSH
 
 from gristmill.jobs import dedup
 from gristmill.jobs.connected_components import connected_components
-from gristmill.jobs.stage_io import stage_path
 from gristmill.pipeline.config import ConfigError, DedupConfig, config_from_dict
 from gristmill.pipeline.connected_components import (
     EXACT_DUPLICATE,
@@ -34,6 +33,7 @@ from gristmill.pipeline.connected_components import (
     reference_dedup,
     shingle_jaccard,
 )
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.minhash import (
     MinHashParams,
@@ -136,7 +136,7 @@ def write_quality_stage(rows: list[dict], out: Path, files: int) -> None:
         ("ingest", INGEST, [r | {"drop_reason": None} for r in full]),
         ("quality", QUALITY, [r | {"text": None} for r in full]),
     ):
-        stage = stage_path(out, name, 1)
+        stage = Layout(out).stage(name, 1)
         stage.mkdir(parents=True)
         for k in range(files):
             table = pa.Table.from_pylist(stored[k::files], schema=schema)

@@ -18,8 +18,8 @@ from gristmill.jobs import ingest
 from gristmill.jobs import run as run_job
 from gristmill.jobs.batches import plan_batch
 from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import (
-    LEDGER_FILE,
     Ledger,
     LedgerError,
     crawl_manifest,
@@ -105,7 +105,7 @@ def two_batches(spark, shared_data, tmp_path_factory):
 
 def test_second_batch_holds_only_new_inputs(two_batches):
     out, first, mirror, *_ = two_batches
-    ledger = json.loads((out / LEDGER_FILE).read_text())
+    ledger = json.loads(Layout(out).ledger.read_text())
     assert [[i["uri"] for i in b["inputs"]] for b in ledger["batches"]] == [
         [str(first)],
         [str(mirror)],
@@ -170,13 +170,13 @@ def test_funnel_sums_over_batches(two_batches):
 
 def test_rerun_does_nothing_then_redoes_only_a_changed_stage(spark, two_batches, capsys):
     out, first, mirror, *_ = two_batches
-    before = json.loads((out / LEDGER_FILE).read_text())
+    before = json.loads(Layout(out).ledger.read_text())
     incremental_run(spark, [first, mirror], out)
     assert "nothing to do" in capsys.readouterr().out
-    assert json.loads((out / LEDGER_FILE).read_text()) == before
+    assert json.loads(Layout(out).ledger.read_text()) == before
 
     incremental_run(spark, [first, mirror], out, dedup={"verify_jaccard": True})
-    after = json.loads((out / LEDGER_FILE).read_text())
+    after = json.loads(Layout(out).ledger.read_text())
     for old, new in zip(before["batches"], after["batches"], strict=True):
         for stage in ("ingest", "quality"):
             assert old["stages"][stage] == new["stages"][stage]

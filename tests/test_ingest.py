@@ -11,9 +11,9 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
 from gristmill.jobs.ingest import run_ingest
-from gristmill.jobs.stage_io import stage_path
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.inputs import resolve_inputs
+from gristmill.pipeline.layout import Layout
 from gristmill.schemas.stats import check_counts
 
 HTML = ("text/html", "application/xhtml+xml")
@@ -55,7 +55,7 @@ def ingested(spark, shared_data, tmp_path_factory):
     uris = resolve_inputs([str(shared_data / "warc"), str(tmp / "bad")], cfg.ingest.cc_base_url)
     out = tmp / "out"
     stats = run_ingest(spark, uris, out, cfg)
-    table = spark.read.parquet(str(stage_path(out, "ingest"))).toPandas()
+    table = spark.read.parquet(str(Layout(out).stage("ingest"))).toPandas()
     return stats, table, bad, out
 
 

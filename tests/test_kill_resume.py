@@ -14,9 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from gristmill.jobs.stage_io import TMP_DIR
-from gristmill.pipeline.ledger import LEDGER_FILE
-from gristmill.schemas.stats import STAGE_STATS_FILE
+from gristmill.pipeline.layout import STAGE_STATS_FILE, Layout
 from tests.conftest import result_inputs
 from tests.test_pipeline import shard_files
 
@@ -35,7 +33,7 @@ def kill_when_writing(command: list[str], out: Path, prefix: str, seconds: float
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
-            tmp = out / TMP_DIR
+            tmp = Layout(out).tmp
             if tmp.is_dir() and any(p.name.startswith(prefix) for p in tmp.iterdir()):
                 return
             if proc.poll() is not None:
@@ -58,7 +56,7 @@ def assert_nothing_partial(out: Path) -> None:
         assert (stage_dir / STAGE_STATS_FILE).is_file(), stage_dir
     if (out / "shards").exists():
         assert (out / "shards" / "manifest.json").is_file()
-    ledger = json.loads((out / LEDGER_FILE).read_text())
+    ledger = json.loads(Layout(out).ledger.read_text())
     for batch in ledger["batches"]:
         for stage in batch["stages"]:
             done = out / "stages" / stage / f"batch={batch['batch']:05d}" / STAGE_STATS_FILE
@@ -95,4 +93,4 @@ def test_killed_runs_resume_to_the_output_of_an_uninterrupted_run(
             assert ours["stages"][stage][key] == counts[key], (stage, key)
     report = "decontamination/report.json"
     assert json.loads((out / report).read_text()) == json.loads((reference / report).read_text())
-    assert not (out / TMP_DIR).exists() or not any((out / TMP_DIR).iterdir())
+    assert not Layout(out).tmp.exists() or not any(Layout(out).tmp.iterdir())

@@ -14,7 +14,7 @@ from gristmill.jobs import ingest
 from gristmill.pipeline.config import Config, IngestConfig, config_from_dict
 from gristmill.pipeline.documents import ingest_input
 from gristmill.pipeline.inputs import open_input
-from gristmill.pipeline.ledger import LEDGER_FILE
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.remote import NetworkError, RetryPolicy
 from tests.flaky_http import CUT, OK, SHORT, SLOW_DOWN, flaky_server, scripted
 
@@ -93,7 +93,7 @@ def test_a_file_that_fails_a_whole_run_is_ingested_by_the_next(spark, shared_dat
     with flaky_server(shared_data / "warc", plan) as server:
         uris = [f"{server.url}/{n}" for n in PAGES]
         first = ingest_run(spark, uris, out, max_attempts=3)
-        ledger = json.loads((out / LEDGER_FILE).read_text())
+        ledger = json.loads(Layout(out).ledger.read_text())
         assert [i["uri"] for i in ledger["batches"][0]["inputs"]] == [uris[0]]
         retry = ledger["retry"][uris[1]]
         assert (retry["attempts"], retry["given_up"], retry["last_batch"]) == (1, False, 1)
@@ -106,7 +106,7 @@ def test_a_file_that_fails_a_whole_run_is_ingested_by_the_next(spark, shared_dat
 
         down.clear()
         ingest_run(spark, uris, out, max_attempts=3)
-    ledger = json.loads((out / LEDGER_FILE).read_text())
+    ledger = json.loads(Layout(out).ledger.read_text())
     assert [[i["uri"] for i in b["inputs"]] for b in ledger["batches"]] == [[uris[0]], [uris[1]]]
     assert ledger["batches"][1]["inputs"][0]["attempts"] == 2 and ledger["retry"] == {}
     # Every record of both files, each exactly once, as a local read gives them.
@@ -122,12 +122,12 @@ def test_an_input_is_given_up_after_max_attempts_runs(spark, shared_data, tmp_pa
         uris = [f"{server.url}/{n}" for n in PAGES]
         ingest_run(spark, uris, out, max_attempts=2)
         ingest_run(spark, uris, out, max_attempts=2)  # batch 2: the retry alone, failing again
-        retry = json.loads((out / LEDGER_FILE).read_text())["retry"][uris[1]]
+        retry = json.loads(Layout(out).ledger.read_text())["retry"][uris[1]]
         assert (retry["attempts"], retry["given_up"]) == (2, True)
         requests = server.requests[PAGES[1]]
         ingest_run(spark, uris, out, max_attempts=2)  # nothing new, nothing to retry
         assert server.requests[PAGES[1]] == requests
-    ledger = json.loads((out / LEDGER_FILE).read_text())
+    ledger = json.loads(Layout(out).ledger.read_text())
     assert len(ledger["batches"]) == 2 and ledger["batches"][1]["inputs"] == []
     # The card names it, with its error.
     inputs = {

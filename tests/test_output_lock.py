@@ -6,14 +6,15 @@ import fcntl
 import subprocess
 import sys
 
-from gristmill.jobs.options import EXIT_LOCKED, LOCK_FILE
+from gristmill.jobs.options import EXIT_LOCKED
+from gristmill.pipeline.layout import Layout
 
 
 def test_second_run_on_a_locked_output_exits(tmp_path, shared_data):
     out = tmp_path / "out"
     warc = shared_data / "warc" / "realpages-00004.warc.gz"
     out.mkdir()
-    with (out / LOCK_FILE).open("a+") as held:
+    with Layout(out).lock.open("a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("12345\n")
         held.flush()
@@ -24,7 +25,8 @@ def test_second_run_on_a_locked_output_exits(tmp_path, shared_data):
         )  # fmt: skip
     assert proc.returncode == EXIT_LOCKED, proc.stderr
     assert "another gristmill run (pid 12345)" in proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE], "the second run wrote something"
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [Layout(out).lock.name], "the second run wrote something"
 
 
 def test_lock_is_released_when_its_holder_dies(tmp_path):
@@ -38,5 +40,5 @@ def test_lock_is_released_when_its_holder_dies(tmp_path):
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()
-    with (out / LOCK_FILE).open("a+") as handle:
+    with Layout(out).lock.open("a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # would raise if still held

@@ -18,7 +18,7 @@ from gristmill.jobs import run as run_job
 from gristmill.jobs.batches import StageOptions, run_stage
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.errors import UsageError
-from gristmill.pipeline.ledger import LEDGER_FILE
+from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.shards import read_index, read_shard, split_documents
 from gristmill.pipeline.stages import BATCH_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
@@ -283,7 +283,7 @@ def test_pareto_reselection_is_deterministic_and_favours_high_scores(
     for partitions, where in ((1, "a"), (8, "b")):
         copy = tmp_path / where
         shutil.copytree(out / "stages", copy / "stages")
-        shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
+        shutil.copy(Layout(out).ledger, Layout(copy).ledger)
         spark.conf.set(
             "spark.sql.files.maxPartitionBytes", str(1 << 14 if partitions > 1 else 1 << 30)
         )
@@ -315,7 +315,7 @@ def test_reselection_restores_the_cleaned_text_of_revived_documents(
     )
     copy = tmp_path / "copy"
     shutil.copytree(out / "stages", copy / "stages")
-    shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
+    shutil.copy(Layout(out).ledger, Layout(copy).ledger)
     run_stage("quality", spark, copy, config_from_dict(loose), options=RESELECT)
     after = pq.read_table(copy / "stages" / "quality").to_pandas().set_index("doc_id")
     before = pq.read_table(out / "stages" / "quality").to_pandas().set_index("doc_id")
@@ -331,7 +331,7 @@ def test_join_path_decontaminates_like_the_broadcast_path(result, spark, demo_co
     out, _stats, _expected, _docs = result
     copy = tmp_path / "copy"
     shutil.copytree(out / "stages", copy / "stages")
-    shutil.copy(out / LEDGER_FILE, copy / LEDGER_FILE)
+    shutil.copy(Layout(out).ledger, Layout(copy).ledger)
     joined = deep_merge(demo_config, {"decontaminate": {"broadcast_max_ngrams": 0}})
     cfg = config_from_dict(joined)
     benches = decontaminate.load_benchmarks(_benchmarks(out), cfg)

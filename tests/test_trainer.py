@@ -28,8 +28,8 @@ except ModuleNotFoundError:  # torch is the optional 'trainer' extra
         raise
     pytest.skip("torch is not installed (pip install '.[trainer]')", allow_module_level=True)
 
-from gristmill.jobs.tokenize_shards import MANIFEST
 from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.layout import MANIFEST_FILE
 from gristmill.pipeline.shards import ShardFormatError
 from gristmill.trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
 from gristmill.trainer.local_shards import build_shards
@@ -162,10 +162,10 @@ def test_wrong_header_is_refused(
         f.seek(4 * field)
         f.write(np.array([value], dtype="<i4").tobytes())
     with pytest.raises(ShardFormatError, match=message) as err:
-        load_dataset(copy / MANIFEST)
+        load_dataset(copy / MANIFEST_FILE)
     assert str(victim) in str(err.value)
     if field == 0:  # the CLI stops before building a model, with the same message
-        args = ["--manifest", str(copy / MANIFEST), "--out", str(tmp_path / "run")]
+        args = ["--manifest", str(copy / MANIFEST_FILE), "--out", str(tmp_path / "run")]
         result = subprocess.run(
             [sys.executable, "-m", "gristmill.trainer", *args, "--device", "cpu"],
             cwd=REPO,
@@ -192,13 +192,13 @@ def test_manifest_must_fit_the_model(shards: Path, tmp_path: Path) -> None:
     shutil.copytree(shards.parent, copy)
     m = json.loads(shards.read_text())
     m["shards"][0]["tokens"] += 1
-    (copy / MANIFEST).write_text(json.dumps(m))
+    (copy / MANIFEST_FILE).write_text(json.dumps(m))
     with pytest.raises(DataError, match="different runs"):
-        load_dataset(copy / MANIFEST)
+        load_dataset(copy / MANIFEST_FILE)
     m = json.loads(shards.read_text()) | {"vocab_size": 100277}
-    (copy / MANIFEST).write_text(json.dumps(m))
+    (copy / MANIFEST_FILE).write_text(json.dumps(m))
     with pytest.raises(DataError, match="do not match tokenizer gpt2"):
-        load_dataset(copy / MANIFEST)
+        load_dataset(copy / MANIFEST_FILE)
 
 
 def test_model_shapes_and_flops() -> None:

@@ -18,18 +18,15 @@ This module needs numpy only; the trainer turns the arrays into tensors.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from gristmill.pipeline.errors import UsageError
+from gristmill.pipeline.manifest import SPLITS, Manifest, ManifestError, ShardEntry
 from gristmill.pipeline.shards import HEADER_INTS, LLMC_FORMATS, read_index, read_shard
 from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
-
-SPLITS = ("train", "val")
 
 
 class DataError(UsageError):
@@ -59,16 +56,9 @@ class Dataset:
         return [i for i, s in enumerate(self.shards) if s.split == split and s.bucket == bucket]
 
 
-def _require(entry: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
-    missing = [k for k in keys if k not in entry]
-    if missing:
-        raise DataError(f"{where}: missing key(s) {', '.join(missing)}")
-
-
-def _open_shard(root: Path, entry: dict[str, Any], dtype: np.dtype, eot: int) -> Shard:
+def _open_shard(root: Path, entry: ShardEntry, dtype: np.dtype, eot: int) -> Shard:
     """Map one shard (header checked by read_shard) and hold it to its manifest entry."""
-    _require(entry, ("path", "split", "bucket", "tokens", "docs"), f"{root}/manifest shard entry")
-    path = root / entry["path"]
+    path = root / entry.path
     if not path.exists():
         raise DataError(f"{path}: listed in the manifest but missing")
     tokens = read_shard(path)
@@ -76,20 +66,20 @@ def _open_shard(root: Path, entry: dict[str, Any], dtype: np.dtype, eot: int) ->
         raise DataError(
             f"{path}: {tokens.dtype.itemsize}-byte tokens, the manifest says {dtype.name}"
         )
-    if len(tokens) != entry["tokens"]:
+    if len(tokens) != entry.tokens:
         raise DataError(
-            f"{path}: header says {len(tokens)} tokens, the manifest {entry['tokens']} "
+            f"{path}: header says {len(tokens)} tokens, the manifest {entry.tokens} "
             "(shard and manifest are from different runs)"
         )
     starts = read_index(path)
-    if len(starts) != entry["docs"] or int(starts[-1]) >= len(tokens) or tokens[-1] != eot:
+    if len(starts) != entry.docs or int(starts[-1]) >= len(tokens) or tokens[-1] != eot:
         raise DataError(
             f"{path}: index of {len(starts)} documents does not match the manifest's "
-            f"{entry['docs']} or the shard does not end with EOT {eot}"
+            f"{entry.docs} or the shard does not end with EOT {eot}"
         )
-    if entry["split"] not in SPLITS:
-        raise DataError(f"{path}: split {entry['split']!r} is not one of {SPLITS}")
-    return Shard(path, entry["split"], entry["bucket"], tokens, starts)
+    if entry.split not in SPLITS:
+        raise DataError(f"{path}: split {entry.split!r} is not one of {SPLITS}")
+    return Shard(path, entry.split, entry.bucket, tokens, starts)
 
 
 def load_dataset(manifest: Path | str) -> Dataset:
@@ -100,36 +90,33 @@ def load_dataset(manifest: Path | str) -> Dataset:
     """
     manifest = Path(manifest)
     try:
-        m = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{manifest}: cannot read the manifest ({exc})") from exc
-    _require(m, ("tokenizer", "vocab_size", "eot", "dtype", "shards", "buckets"), str(manifest))
-    fmt = m.get("format", {})
-    known = {(magic, version, HEADER_INTS) for magic, version in LLMC_FORMATS.values()}
-    if (fmt.get("magic"), fmt.get("version"), fmt.get("header_int32")) not in known:
+        m = Manifest.read(manifest)
+    except ManifestError as exc:
+        raise DataError(str(exc)) from exc
+    if not m.format.is_known():
         raise DataError(
-            f"{manifest}: format {fmt} is not an llm.c token shard format with a "
+            f"{manifest}: format {asdict(m.format)} is not an llm.c token shard format with a "
             f"{HEADER_INTS}-int32 header (magic, version: {sorted(LLMC_FORMATS.values())})"
         )
     try:
-        enc = load_encoding(m["tokenizer"])
+        enc = load_encoding(m.tokenizer)
     except ValueError as exc:
         raise DataError(f"{manifest}: {exc}") from exc
     expected = (enc.n_vocab, eot_token(enc), token_dtype(enc.n_vocab).name)
-    if (m["vocab_size"], m["eot"], m["dtype"]) != expected:
+    if (m.vocab_size, m.eot, m.dtype) != expected:
         raise DataError(
-            f"{manifest}: vocab_size {m['vocab_size']}, eot {m['eot']}, dtype {m['dtype']} do not "
-            f"match tokenizer {m['tokenizer']} ({expected[0]}, {expected[1]}, {expected[2]})"
+            f"{manifest}: vocab_size {m.vocab_size}, eot {m.eot}, dtype {m.dtype} do not "
+            f"match tokenizer {m.tokenizer} ({expected[0]}, {expected[1]}, {expected[2]})"
         )
-    weights = {name: float(b["weight"]) for name, b in m["buckets"].items()}
+    weights = {name: float(b.weight) for name, b in m.buckets.items()}
     root = manifest.parent
-    shards = [_open_shard(root, e, np.dtype(m["dtype"]), m["eot"]) for e in m["shards"]]
+    shards = [_open_shard(root, e, np.dtype(m.dtype), m.eot) for e in m.shards]
     unknown = {s.bucket for s in shards} - set(weights)
     if unknown:
         raise DataError(f"{manifest}: shards of bucket(s) {sorted(unknown)} not in 'buckets'")
     if not any(w > 0 for w in weights.values()):
         raise DataError(f"{manifest}: no bucket has a positive weight (no train tokens?)")
-    return Dataset(manifest, m["tokenizer"], m["vocab_size"], m["eot"], weights, shards)
+    return Dataset(manifest, m.tokenizer, m.vocab_size, m.eot, weights, shards)
 
 
 def check_model_fits(data: Dataset, model_vocab: int, tokenizer: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """Shards from a WARC file in one process, with the pipeline's own pure functions (ingest's
-extraction, the tokenizer, split and bucket assignment, the shard writer, the tokenize job's
-manifest), laid out as ``jobs/tokenize_shards.py`` lays them out, without starting Spark: for the
-trainer's tests and its GPU check, on a machine that has a GPU but perhaps no JVM.
+extraction, the tokenizer, split and bucket assignment, the shard writer, the manifest), laid
+out as ``jobs/tokenize_shards.py`` lays them out, without starting Spark: for the trainer's tests
+and its GPU check, on a machine that has a GPU but perhaps no JVM.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gristmill.jobs.stage_io import write_json
-from gristmill.jobs.tokenize_shards import MANIFEST, manifest
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.documents import ingest_input
+from gristmill.pipeline.layout import MANIFEST_FILE
+from gristmill.pipeline.manifest import Manifest, ShardEntry
 from gristmill.pipeline.shards import write_shard
 from gristmill.pipeline.token_shards import bucket_of, order_key, shard_name, split_of
 from gristmill.pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
@@ -45,15 +45,7 @@ def build_shards(warc: Path, out: Path, cfg: Config) -> Path:
                 out / name, [t for _, t in mine], eot_token(enc), token_dtype(enc.n_vocab)
             )
             files.append(
-                {
-                    "split": split,
-                    "bucket": bucket,
-                    "shard": shard,
-                    "path": name,
-                    "tokens": info.tokens,
-                    "docs": info.docs,
-                    "sha256": info.sha256,
-                }
+                ShardEntry(name, split, bucket, shard, info.tokens, info.docs, info.sha256)
             )
-    write_json(out / MANIFEST, manifest(cfg, files))
-    return out / MANIFEST
+    Manifest.build(cfg, files).write(out / MANIFEST_FILE)
+    return out / MANIFEST_FILE
