@@ -12,6 +12,7 @@ import pytest
 
 from gristmill.jobs import decontaminate, ingest
 from gristmill.jobs import run as run_job
+from gristmill.jobs.stage_io import read_stage_stats
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.lm_text import detokenize_wikitext
 from tests.conftest import deep_merge
@@ -51,6 +52,14 @@ def test_one_batch_and_three_batches_give_the_same_answers(spark, sample, demo_c
     run_batches(spark, parts, [sample.benchmark], nightly, config, max_files=1)
     ledger = json.loads((nightly / "ledger.json").read_text())
     assert [len(b["inputs"]) for b in ledger["batches"]] == [1, 1, 1]
+
+    # Stats add up over batches: three nights' sums are the one run's counts.
+    for stage in ("ingest", "quality"):
+        summed = read_stage_stats(nightly, stage)
+        assert summed["batches"] == [1, 2, 3]
+        alone = read_stage_stats(whole, stage)
+        for key in ("in", "out", "dropped", "input_files", "text_changed"):
+            assert summed.get(key) == alone.get(key), (stage, key)
 
     one, three = by_doc(whole, "quality"), by_doc(nightly, "quality")
     assert one.keys() == three.keys() and len(one) > 100
