@@ -13,6 +13,7 @@ import concurrent.futures
 import functools
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from gristmill.pipeline.config import EXECUTION_ONLY, Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.ledger import Ledger, describe_input, file_sha256
 from gristmill.pipeline.stages import BATCH_STAGES
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,11 @@ def plan_batch(ledger: Ledger, uris: list[str], max_files: int | None, cfg: Conf
     batch = ledger.add_batch(described)
     ledger.save()
     again = len(set(retried) & set(todo))
-    print(
-        f"batch {batch}: {len(described) - again} new input file(s)"
-        + (f", {again} set aside by a network failure before" if again else ""),
-        flush=True,
+    LOG.info(
+        "batch %d: %d new input file(s)%s",
+        batch,
+        len(described) - again,
+        f", {again} set aside by a network failure before" if again else "",
     )
     return batch
 

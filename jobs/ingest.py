@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,8 @@ from gristmill.pipeline.inputs import resolve_inputs
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger, crawl_manifest
 from gristmill.schemas.tables import INGEST_EVENTS, spark_schema
+
+LOG = logging.getLogger(__name__)
 
 STAGE = "ingest"
 
@@ -131,7 +134,7 @@ def run_batch(
     stats = run_ingest(spark, uris, out, cfg, batch, sizes)
     ledger.settle_inputs(batch, stats["deferred_inputs"], cfg.ingest.network.max_attempts)
     for f in stats["deferred_inputs"]:
-        print(f"batch {batch}: {f['path']} set aside for the next run: {f['error']}", flush=True)
+        LOG.warning("batch %d: %s set aside for the next run: %s", batch, f["path"], f["error"])
     return stats
 
 
@@ -145,7 +148,7 @@ def ingest_new(
     if batch is None:
         pending = [b for b in ledger.unfinished() if not ledger.done(b, STAGE)]
         if not pending:
-            print(f"nothing to ingest: every input is in {Layout(out).ledger}")
+            LOG.info("nothing to ingest: every input is in %s", Layout(out).ledger)
             return read_stage_stats(out, STAGE)
         batch = pending[0]
     return run_and_record(STAGE, spark, out, cfg, batch, ledger, DEFAULT_OPTIONS)

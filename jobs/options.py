@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import logging
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,9 @@ from typing import Any
 from gristmill.pipeline.config import load_config
 from gristmill.pipeline.errors import EXIT_USAGE, UsageError
 from gristmill.pipeline.layout import Layout
+from gristmill.pipeline.log import configure
+
+LOG = logging.getLogger(__name__)
 
 EXIT_LOCKED = 3
 
@@ -32,6 +35,7 @@ def start(args: argparse.Namespace, job: Any) -> Any:
     benchmark files) before Spark starts, so that a usage error costs no JVM start and leaves
     nothing behind in the output directory. A usage error from any part of it ends here.
     """
+    configure()
     try:
         cfg = load_config(args.config)
         if hasattr(job, "check"):
@@ -43,7 +47,7 @@ def start(args: argparse.Namespace, job: Any) -> Any:
             spark = spark_session(cfg.spark, args.master, args.verbose)
             return job.run(spark, args, cfg)
     except UsageError as exc:
-        print(f"gristmill: error: {exc}", file=sys.stderr)
+        LOG.error("gristmill: error: %s", exc)
         raise SystemExit(EXIT_USAGE) from None
 
 
@@ -62,10 +66,11 @@ def output_lock(out: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = path.read_text().strip() or "unknown"
-            print(
-                f"gristmill: error: another gristmill run (pid {holder}) is using {out}; wait "
-                "for it to finish or choose another --output",
-                file=sys.stderr,
+            LOG.error(
+                "gristmill: error: another gristmill run (pid %s) is using %s; wait for it to "
+                "finish or choose another --output",
+                holder,
+                out,
             )
             raise SystemExit(EXIT_LOCKED) from None
         handle.seek(0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.spark import cluster_parallelism
+
+LOG = logging.getLogger(__name__)
 
 add_arguments = arguments.run
 
@@ -73,10 +76,11 @@ def run_pipeline(
     :func:`gristmill.jobs.ingest.resolve_uris` gives them, ``benchmarks`` as
     :func:`gristmill.jobs.decontaminate.load_benchmarks` reads them."""
     check_config(out, cfg)
-    print(
-        f"spark: {spark.sparkContext.master}, parallelism {cluster_parallelism(spark)}, "
-        f"{spark.conf.get('spark.sql.shuffle.partitions')} shuffle partitions (adaptive)",
-        flush=True,
+    LOG.info(
+        "spark: %s, parallelism %d, %s shuffle partitions (adaptive)",
+        spark.sparkContext.master,
+        cluster_parallelism(spark),
+        spark.conf.get("spark.sql.shuffle.partitions"),
     )
     options = StageOptions(benchmarks=tuple(benchmarks))
     ledger = open_ledger(out)
@@ -91,10 +95,14 @@ def run_pipeline(
             result = run_and_record(stage, spark, out, cfg, batch, ledger, options, digests[stage])
             done_any = True
             seconds = time.monotonic() - started
-            print(
-                f"batch {batch} {stage}: in {result['in']}, out {result['out']} "
-                f"({seconds:.1f} s, {result['in'] / max(seconds, 1e-9):.0f} docs/s)",
-                flush=True,
+            LOG.info(
+                "batch %d %s: in %d, out %d (%.1f s, %.0f docs/s)",
+                batch,
+                stage,
+                result["in"],
+                result["out"],
+                seconds,
+                result["in"] / max(seconds, 1e-9),
             )
     for final in stages.FINAL:
         digest = stage_digest(final.name, cfg, out)
@@ -106,12 +114,12 @@ def run_pipeline(
         ledger.mark_final(final.name, result, digest)
         ledger.save()
         done_any = True
-        print(f"{final.name}: done ({time.monotonic() - started:.1f} s)", flush=True)
+        LOG.info("%s: done (%.1f s)", final.name, time.monotonic() - started)
     if not done_any:
-        print(f"nothing to do: {out} is up to date with these inputs and this config")
+        LOG.info("nothing to do: %s is up to date with these inputs and this config", out)
     stats = json.loads(Layout(out).stats.read_text())
-    print(funnel(stats))
-    print(f"outputs in {out}: documents/, shards/, stats.json, DATASET_CARD.md, ledger.json")
+    LOG.info("%s", funnel(stats))
+    LOG.info("outputs in %s: documents/, shards/, stats.json, DATASET_CARD.md, ledger.json", out)
     return stats
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -89,6 +90,8 @@ from gristmill.pipeline.kneser_ney import (
 from gristmill.pipeline.layout import write_json
 from gristmill.pipeline.lm_text import PIECES_FILE, load_pieces, sentence_batches
 from gristmill.schemas.tables import spark_schema
+
+LOG = logging.getLogger(__name__)
 
 ARPA_FILE = "model.arpa"
 BINARY_FILE = Path(ARPA_FILE).with_suffix(BINARY_SUFFIX).name
@@ -355,10 +358,10 @@ def write_binary(tmp: Path) -> str | None:
     or None without ``build_binary`` (then every worker parses the ARPA)."""
     tool = build_binary_tool()
     if tool is None:
-        print(
-            f"train-lm: build_binary not found (set {BUILD_BINARY_ENV}); writing the ARPA only, "
-            "which each worker will parse into its own memory",
-            file=sys.stderr,
+        LOG.warning(
+            "train-lm: build_binary not found (set %s); writing the ARPA only, which each "
+            "worker will parse into its own memory",
+            BUILD_BINARY_ENV,
         )
         return None
     done = subprocess.run(

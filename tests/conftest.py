@@ -11,6 +11,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("GRISTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def console_output() -> None:
+    """Jobs called directly talk as they do under the command line (their lines reach capsys)."""
+    from gristmill.pipeline.log import configure
+
+    configure()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data; missing data fails under CI (CI=true) and skips elsewhere."""

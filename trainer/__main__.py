@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 
 import torch
 
+from gristmill.pipeline.log import configure
 from gristmill.pipeline.shards import ShardFormatError
 from gristmill.trainer.data import DataError
 from gristmill.trainer.model import PRESETS
 from gristmill.trainer.train import TrainConfig, train
+
+LOG = logging.getLogger(__name__)
 
 EXIT_DATA = 2
 
@@ -100,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure()
     p = parser()
     args = p.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if v is not None}
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         train(cfg)
     except (DataError, ShardFormatError, FileNotFoundError) as exc:
-        print(f"trainer: error: {exc}", file=sys.stderr)
+        LOG.error("trainer: error: %s", exc)
         return EXIT_DATA
     return 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -26,10 +27,13 @@ from typing import Any
 import torch
 
 from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.log import configure
 from gristmill.pipeline.sample_warc import write_sample
 from gristmill.trainer.hardware import peak_flops
 from gristmill.trainer.local_shards import build_shards
 from gristmill.trainer.train import TrainConfig, train
+
+LOG = logging.getLogger(__name__)
 
 # Per device kind: preset, steps, sequences per micro-batch, torch.compile.
 PLANS = {"cuda": ("gpt2", 300, 16, True), "cpu": ("tiny", 20, 4, False)}
@@ -100,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         "--peak-flops", type=float, help="this device's peak FLOP/s, if not in the table"
     )
     p.add_argument("--out", type=Path, default=Path("gpu-check"), help="gpu_check.json goes here")
+    configure()
     result = run(p.parse_args(argv))
     mfu = f"{100 * result['mfu']:.1f}%" if result["mfu"] is not None else "n/a (no known peak)"
-    print(
+    LOG.info(
         f"gpu-check: {result['device']}, {result['preset']} ({result['dtype']}, compile "
         f"{result['compile']}): {result['tokens_per_s']:,.0f} tokens/s, MFU {mfu}, "
         f"loss {result['final_loss']:.3f} after {result['steps']} steps"

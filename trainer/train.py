@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -27,8 +28,10 @@ from gristmill.trainer.data import WindowSampler, check_model_fits, load_dataset
 from gristmill.trainer.hardware import peak_flops
 from gristmill.trainer.model import GPT, GPTConfig, preset
 
+LOG = logging.getLogger(__name__)
+
 CHECKPOINT = "ckpt-{step:07d}.pt"
-LOG = "log.jsonl"
+LOG_FILE = "log.jsonl"
 
 
 @dataclass
@@ -117,7 +120,7 @@ class _Log:
 
     def __init__(self, out: Path, active: bool) -> None:
         self.active = active
-        self.file = open(out / LOG, "a", encoding="utf-8") if active else None  # noqa: SIM115
+        self.file = open(out / LOG_FILE, "a", encoding="utf-8") if active else None  # noqa: SIM115
         self.records: list[dict[str, Any]] = []
 
     def __call__(self, record: dict[str, Any], line: str) -> None:
@@ -126,7 +129,7 @@ class _Log:
         self.records.append(record)
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
-        print(line, flush=True)
+        LOG.info("%s", line)
 
     def close(self) -> None:
         if self.file:
@@ -180,7 +183,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     data = load_dataset(cfg.manifest)
     resume = latest_checkpoint(cfg.out) if cfg.resume == "latest" else cfg.resume
     if cfg.resume == "latest" and resume is None and master:
-        print(f"no checkpoint in {cfg.out}: starting from step 0")
+        LOG.info("no checkpoint in %s: starting from step 0", cfg.out)
     ckpt = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
     cfg.out.mkdir(parents=True, exist_ok=True)
     if ckpt:
@@ -214,7 +217,9 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
         _set_rng_state(ckpt["rng"][rank], device)
     else:
         if ckpt and master:
-            print(f"checkpoint written by {len(ckpt['rng'])} ranks, not {world}: RNG reseeded")
+            LOG.warning(
+                "checkpoint written by %d ranks, not %d: RNG reseeded", len(ckpt["rng"]), world
+            )
         torch.manual_seed(cfg.seed + rank)  # ranks draw different dropout masks
     model: torch.nn.Module = raw_model
     if cfg.compile:
@@ -233,7 +238,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     tokens_per_step = cfg.batch_size * T * cfg.grad_accum * world
     log = _Log(cfg.out, master)
     if master:
-        print(
+        LOG.info(
             f"{data.manifest}: {data.tokenizer}, buckets {data.weights}; model "
             f"{raw_model.num_params() / 1e6:.2f}M parameters {model_cfg}; "
             f"{tokens_per_step} tokens/step on {world} x {device}; steps {start + 1}..{cfg.steps}"
