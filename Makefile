@@ -22,9 +22,8 @@ install: $(STAMP)
 
 demo: java install
 	$(BIN)/gristmill sample $(DEMO)/input
-	$(BIN)/gristmill ingest --input $(DEMO)/input/sample.warc.gz --output $(DEMO)/run
 	$(BIN)/gristmill train-quality --positive $(DEMO)/input/sample_reference.txt \
-		--negative $(DEMO)/run/stages/ingest --out $(DEMO)/models/quality
+		--negative $(DEMO)/input/sample_negative.jsonl --out $(DEMO)/models/quality
 	$(BIN)/gristmill train-lm --text $(DEMO)/input/sample_reference.txt --order 5 \
 		--out $(DEMO)/models/lm
 	$(BIN)/gristmill run --input $(DEMO)/input/sample.warc.gz \

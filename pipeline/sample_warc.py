@@ -5,8 +5,10 @@ may not ship third-party data files. Every CPython 3.11 install carries ``pydoc_
 language reference as plain text), so the English prose comes from there; the German, French and
 Spanish pages use short passages written for this module. Each category of page is planted so that
 every stage has something to do, and ``sample_expected.json`` says what was planted where, so tests
-can check the pipeline's decisions: good, exact_duplicates, near_duplicates, spam, non_english,
-contaminated, non_html, charset and empty.
+can check the pipeline's decisions: good, exact_duplicates, near_duplicates, spam, low_quality,
+non_english, contaminated, non_html, charset and empty. Beside the WARC: the benchmark, the
+reference prose and crawl-like negatives (:mod:`gristmill.pipeline.sample_crawl`), the two sides
+the demo's quality classifier is trained on.
 
 Pydoc paragraphs are used at most once and never when they share a 13-gram with a paragraph used
 before (several topics repeat each other, e.g. ``compound`` holds ``if``/``try``/...), so good pages
@@ -46,11 +48,15 @@ from typing import Any, BinaryIO
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from gristmill.pipeline.sample_crawl import crawl_pages
+
 # Topic roles. Claim order matters: benchmark paragraphs are claimed first, so no page or reference
 # line can repeat them; everything not listed here feeds web pages.
 BENCHMARK_TOPICS = ("execmodel", "calls", "import", "raise", "global")
 REFERENCE_TOPICS = ("formatstrings", "strings", "identifiers")
 N_GOOD, N_EXACT, N_NEAR, N_BENCHMARK, N_HEAVY, N_LIGHT = 80, 8, 8, 20, 12, 5
+# Crawl-like pages planted for the classifier to remove, and crawl-like negatives to train it on.
+N_LOW_QUALITY, N_NEGATIVES = 12, 600
 NEAR_DUP_RATE = 0.02  # share of words replaced: ~0.8 Jaccard on word 5-gram shingles
 GAP_CHARS = 700  # clean text around each planted passage: > 2 x 200 chars survive decontamination
 CRAWL_START = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
@@ -62,6 +68,7 @@ CATEGORIES = (
     "exact_duplicates",
     "near_duplicates",
     "spam",
+    "low_quality",
     "non_english",
     "contaminated",
     "non_html",
@@ -73,11 +80,13 @@ Block = tuple[str, str]  # (tag, text): "p"/"h2" hold plain text, "raw" holds tr
 
 @dataclass(frozen=True)
 class SamplePaths:
-    """The four files of a sample; ``expected`` is what tests compare the pipeline's output to."""
+    """The files of a sample; ``expected`` is what tests compare the pipeline's output to;
+    ``reference`` and ``negative`` are the two sides a quality classifier is trained on."""
 
     warc: Path
     benchmark: Path
     reference: Path
+    negative: Path
     expected: Path
 
 
@@ -113,6 +122,11 @@ MIRROR_SITES = (
     Site("contentfarm", "Best Dev Tips", ("Top 10", "Trending", "Deals", "Jobs", "Contact us")),
 )
 SPAM_SITE = Site("best-deals-now", "Best Deals Now", ("Hot", "Casino", "Pharmacy", "Loans"))
+CRAWL_SITES = (
+    Site("dealhunter", "Deal Hunter", ("Deals", "Coupons", "Stores", "Blog")),
+    Site("buzzfeedly", "Buzzfeedly", ("News", "Celebs", "Quizzes", "Videos")),
+    Site("cityfinder", "City Finder", ("Businesses", "Jobs", "Homes", "Post an ad")),
+)
 LANG_SITES = {
     "de": Site("alltag-magazin", "Alltag Magazin", ("Startseite", "Themen", "Kontakt"), "de"),
     "fr": Site("carnet-pratique", "Carnet pratique", ("Accueil", "Rubriques", "Contact"), "fr"),
@@ -723,6 +737,16 @@ def write_sample(out_dir: Path, seed: int = 0) -> SamplePaths:
 
     for path, title, blocks in _spam_pages(rng):
         add("spam", SPAM_SITE, f"{path}.html", title, blocks)
+    planted = crawl_pages(random.Random(f"low_quality:{seed}"), N_LOW_QUALITY)
+    for k, (title, paragraphs) in enumerate(planted):
+        site = CRAWL_SITES[k % len(CRAWL_SITES)]
+        add(
+            "low_quality",
+            site,
+            f"p/{k:02d}-{_slug(title)}.html",
+            title,
+            [("p", p) for p in paragraphs],
+        )
     for lang, text in FOREIGN.items():
         paras = [" ".join(p.split()) for p in text.strip().split("\n\n")]
         for k, group in enumerate((paras[:2], paras[2:3], paras[3:])):
@@ -761,6 +785,7 @@ def write_sample(out_dir: Path, seed: int = 0) -> SamplePaths:
         out_dir / "sample.warc.gz",
         out_dir / "sample_benchmark.jsonl",
         out_dir / "sample_reference.txt",
+        out_dir / "sample_negative.jsonl",
         out_dir / "sample_expected.json",
     )
     with paths.warc.open("wb") as out:
@@ -771,6 +796,11 @@ def write_sample(out_dir: Path, seed: int = 0) -> SamplePaths:
     taken = set().union(*(_ngrams(p) for role in claimed.values() for _t, _h, p in role))
     reference = [p for _t, _h, p in claimed["ref"]] + _docstring_paragraphs(taken)
     paths.reference.write_text("".join(p + "\n" for p in reference), encoding="utf-8")
+    negatives = crawl_pages(random.Random(f"negatives:{seed}"), N_NEGATIVES)
+    paths.negative.write_text(
+        "".join(json.dumps({"text": "\n".join([t, *ps])}) + "\n" for t, ps in negatives),
+        encoding="utf-8",
+    )
     paths.expected.write_text(
         json.dumps(expected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

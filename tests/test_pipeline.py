@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from gristmill.filters.perplexity import cutoffs_for, read_cutoffs
 from gristmill.jobs import decontaminate, ingest, tokenize_shards
@@ -23,7 +24,7 @@ from gristmill.pipeline.shards import read_index, read_shard, split_documents
 from gristmill.pipeline.stages import BATCH_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
 from gristmill.schemas.stats import check_counts
-from tests.conftest import deep_merge
+from tests.conftest import REPO, deep_merge
 
 RESELECT = StageOptions(reselect=True)
 
@@ -300,6 +301,38 @@ def test_pareto_reselection_is_deterministic_and_favours_high_scores(
     rejected = a[a["drop_reason"] == "classifier_rejected"]["quality_score"]
     kept = a[a["drop_reason"].isna()]["quality_score"]
     assert len(rejected) > 0 and kept.mean() > rejected.mean()
+
+
+def test_demo_classifier_selects_in_pareto_mode(result, spark, sample, demo_config, tmp_path):
+    """``make demo``'s recipe: the classifier trained on the sample's reference prose against
+    its crawl-like negatives, then configs/demo.yaml's selection (GPT-3's Pareto default)."""
+    from gristmill.jobs import train_quality
+
+    assert (
+        "mode"
+        not in yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["quality"]["classifier"]
+    ), "the demo runs the classifier in its default mode"
+    model = tmp_path / "quality"
+    sides = ["--positive", str(sample.reference), "--negative", str(sample.negative)]
+    train_quality.main([*sides, "--out", str(model)])
+    out, _stats, expected, _docs = result
+    copy = tmp_path / "copy"
+    shutil.copytree(out / "stages", copy / "stages")
+    shutil.copy(Layout(out).ledger, Layout(copy).ledger)
+    demo = deep_merge(demo_config, {"quality": {"classifier": {"model": str(model / "model.bin")}}})
+    del demo["quality"]["classifier"]["mode"]
+    stats = run_stage("quality", spark, copy, config_from_dict(demo))
+    reasons = {
+        r["url"]: r["drop_reason"] for r in pq.read_table(copy / "stages" / "quality").to_pylist()
+    }
+    cats = expected["categories"]
+    low = [reasons[u] for u in cats["low_quality"]]
+    # The heuristics keep them all; the classifier leaves (nearly) all of them out.
+    assert set(low) <= {None, "classifier_rejected"} and low.count(None) <= 1, low
+    good = [reasons[u] for u in cats["good"] if u in reasons]
+    rejected = good.count("classifier_rejected")
+    assert good.count(None) >= 0.65 * len(good) and rejected <= 0.3 * len(good), (rejected, good)
+    assert stats["dropped"]["classifier_rejected"] >= len(low) + rejected
 
 
 def test_reselection_restores_the_cleaned_text_of_revived_documents(

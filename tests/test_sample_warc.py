@@ -18,6 +18,8 @@ import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
+from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
+from gristmill.pipeline.config import QualityConfig
 from gristmill.pipeline.sample_warc import CATEGORIES, SamplePaths, main, write_sample
 
 Responses = dict[str, tuple[str | None, bytes]]  # URI -> (HTTP Content-Type, payload)
@@ -144,6 +146,7 @@ def test_categories_and_sizes(
     assert 70 <= sizes["good"] <= 90
     assert sizes["exact_duplicates"] == sizes["near_duplicates"] == 8
     assert sizes["spam"] >= 10 and sizes["contaminated"] == 6 and sizes["non_html"] == 2
+    assert sizes["low_quality"] >= 10
     assert sizes["non_english"] >= 9 and sizes["charset"] >= 3 and sizes["empty"] >= 1
     assert 120 <= sum(sizes.values()) <= 200
     assert sample.warc.stat().st_size < 1_000_000
@@ -281,6 +284,27 @@ def test_cli_prints_the_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             "sample.warc.gz",
             "sample_benchmark.jsonl",
             "sample_reference.txt",
+            "sample_negative.jsonl",
             "sample_expected.json",
         )
     ]
+
+
+def test_low_quality_pages_pass_the_heuristics_and_negatives_are_apart(
+    sample: SamplePaths, expected: dict[str, Any], responses: Responses
+) -> None:
+    """The planted crawl-like pages are grammatical prose that every heuristic rule set keeps, so
+    what removes them in the demo is the classifier; the negatives it trains on are other pages."""
+    cfg = QualityConfig()
+    sections = {gopher_quality: cfg.gopher_quality, gopher_repetition: cfg.gopher_repetition}
+    planted = set()
+    for uri in expected["categories"]["low_quality"]:
+        text = page_text(responses[uri][1], tag="article")
+        planted.add(text)
+        for module, section in sections.items():
+            assert module.decide(module.signals(text), section) is None, (uri, module.__name__)
+        assert c4.decide(c4.signals(text, cfg.c4), cfg.c4) is None, uri
+        assert fineweb.decide(fineweb.signals(text), cfg.fineweb) is None, uri
+    negatives = [json.loads(line)["text"] for line in sample.negative.read_text().splitlines()]
+    assert len(negatives) >= 500 and len(set(negatives)) >= 0.95 * len(negatives)
+    assert not planted & set(negatives)
