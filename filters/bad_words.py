@@ -63,7 +63,7 @@ def _matcher(path: str, lang: str) -> _Matcher:
     return _Matcher(words, pattern, ())
 
 
-def signals(text: str, lang: str | None, cfg: BadWordsConfig) -> dict[str, int | None]:
+def signals(text: str, cfg: BadWordsConfig, *, lang: str | None = None) -> dict[str, int | None]:
     """How many listed words and phrases the text holds; null when its language has no list."""
     path = cfg.lists.get(lang or "")
     if path is None:

@@ -156,7 +156,7 @@ def clean(text: str, cfg: C4Config) -> tuple[str, dict[str, int]]:
     }
 
 
-def signals(text: str, cfg: C4Config) -> dict[str, int | float]:
+def signals(text: str, cfg: C4Config, *, lang: str | None = None) -> dict[str, int | float]:
     """C4's signals of the ORIGINAL text under ``cfg``'s line rules (see the module docstring)."""
     cleaned = _clean(text, cfg)
     return {

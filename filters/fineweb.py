@@ -81,8 +81,11 @@ class FineWebConfig:
         check(self.max_newline_ratio >= 0, key + "max_newline_ratio", "must be >= 0")
 
 
-def signals(text: str) -> dict[str, int | float]:
-    """FineWeb's line measurements of one document (0.0 where a ratio has no denominator)."""
+def signals(
+    text: str, cfg: FineWebConfig | None = None, *, lang: str | None = None
+) -> dict[str, int | float]:
+    """FineWeb's line measurements of one document (0.0 where a ratio has no denominator),
+    under any config."""
     lines = [line for line in text.split("\n") if line.strip()]
     n_newlines = text.count("\n")
     text_chars = len(text) - n_newlines

@@ -112,8 +112,11 @@ class GopherQualityConfig:
         )
 
 
-def signals(text: str) -> dict[str, int | float]:
-    """The Gopher quality measurements of one document (0 where a ratio has no denominator)."""
+def signals(
+    text: str, cfg: GopherQualityConfig | None = None, *, lang: str | None = None
+) -> dict[str, int | float]:
+    """The Gopher quality measurements of one document (0 where a ratio has no denominator);
+    the same under any config, so a new threshold re-selects without rescoring."""
     tokens = words(text)
     n_tokens = len(tokens)
     non_alpha = _NON_ALPHA_TOKEN.findall(" ".join(tokens))

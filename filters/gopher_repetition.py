@@ -145,8 +145,10 @@ def _ngram_chars(words: list[str]) -> dict[str, int]:
     return chars
 
 
-def signals(text: str) -> dict[str, int | float]:
-    """The repetition fractions of one document (all 0.0 for an empty one)."""
+def signals(
+    text: str, cfg: GopherRepetitionConfig | None = None, *, lang: str | None = None
+) -> dict[str, int | float]:
+    """The repetition fractions of one document (all 0.0 for an empty one), under any config."""
     n_chars = len(text)
     if not n_chars:
         return {f.name: 0.0 for f in SIGNAL_FIELDS}

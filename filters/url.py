@@ -134,7 +134,7 @@ def _domains(host: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(len(parts))]
 
 
-def signals(url: str | None, cfg: UrlFilterConfig) -> dict[str, int]:
+def signals(url: str | None, cfg: UrlFilterConfig, *, lang: str | None = None) -> dict[str, int]:
     """How the URL meets each list (0 everywhere without lists or URL)."""
     sig = {f.name: 0 for f in SIGNAL_FIELDS}
     if not url or not cfg.has_lists():

@@ -4,16 +4,15 @@ Signals are columns of the stage table, so a later selection with other threshol
 instead of recomputing (dolma's taggers and mixer split the same way). Two passes, because one
 rule needs the whole corpus: :func:`signal_batches` scores every document (URL lists, heuristics,
 classifier, perplexity), the job computes each language's perplexity percentiles, and
-:func:`decide_batches` applies the rules in FineWeb's order (datatrove's ``examples/fineweb.py``):
-URL, language, Gopher repetition, Gopher quality, C4, C4's bad words, FineWeb; then the classifier
-and the perplexity bucket.
+:func:`decide_batches` applies the rule sets of :mod:`gristmill.filters.rule_sets` in their
+order (FineWeb's, datatrove's ``examples/fineweb.py``), then the classifier and the perplexity
+bucket.
 
 Two steps change the text, both in :func:`cleaned_text`: C4's line cleaning, then PII masking
-(e-mail and public IP addresses). The URL filter sees the URL, the Gopher rules the extracted
-text; the bad-words and FineWeb rules, the classifier and the LM see the cleaned text, as in
-datatrove's FineWeb recipe. The table stores the cleaned text only for the documents it keeps
-and where cleaning changed it (nearly every real page loses a line or two); the rest is the
-ingest table's text.
+(e-mail and public IP addresses). Each rule set reads the text its table entry names; the
+classifier and the LM see the cleaned text, as in datatrove's FineWeb recipe. The table stores
+the cleaned text only for the documents it keeps and where cleaning changed it (nearly every
+real page loses a line or two); the rest is the ingest table's text.
 """
 
 from __future__ import annotations
@@ -24,10 +23,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from gristmill.filters import bad_words, c4, fineweb, gopher_quality, gopher_repetition, pii, url
-from gristmill.filters.language import language_reason
+from gristmill.filters import c4, pii
 from gristmill.filters.perplexity import perplexities
 from gristmill.filters.quality_classifier import pareto_keep, scores
+from gristmill.filters.rule_sets import CLEANED, EXTRACTED, RULE_SETS, URL
 from gristmill.pipeline.config import QualityConfig
 from gristmill.schemas.tables import QUALITY
 
@@ -75,15 +74,14 @@ def signal_batches(
         for row in rows:
             original = row["text"]
             originals.append(original)
-            row.update(url.signals(row["url"], cfg.url_filter))
-            row.update(gopher_quality.signals(original))
-            row.update(gopher_repetition.signals(original))
-            row.update(c4.signals(original, cfg.c4))
-            row["text"], masked = cleaned_text(original, cfg)
+            cleaned, masked = cleaned_text(original, cfg)
+            texts = {URL: row["url"], EXTRACTED: original, CLEANED: cleaned}
+            for rule_set in RULE_SETS:
+                config = rule_set.config(cfg)
+                row.update(rule_set.module.signals(texts[rule_set.reads], config, lang=row["lang"]))
+            row["text"] = cleaned
             row.update(masked)
-            row.update(bad_words.signals(row["text"], row["lang"], cfg.bad_words))
-            row.update(fineweb.signals(row["text"]))
-            row["n_words"], row["n_chars"] = len(row["text"].split()), len(row["text"])
+            row["n_words"], row["n_chars"] = len(cleaned.split()), len(cleaned)
         quality, perplexity = _scores([r["text"] for r in rows], [r["lang"] for r in rows], cfg)
         for row, original, q, p in zip(rows, originals, quality, perplexity, strict=True):
             row["quality_score"], row["perplexity"] = q, p
@@ -101,17 +99,10 @@ def perplexity_bucket(perplexity: float | None, cutoffs: tuple[float, float] | N
 
 def decide(row: dict[str, Any], cfg: QualityConfig, seed: int) -> str | None:
     """The first rule that drops the document, or None to keep it."""
-    reason = (
-        url.decide(row, cfg.url_filter)
-        or language_reason(row["lang"], row["lang_score"], cfg)
-        or gopher_repetition.decide(row, cfg.gopher_repetition)
-        or gopher_quality.decide(row, cfg.gopher_quality)
-        or c4.decide(row, cfg.c4)
-        or bad_words.decide(row, cfg.bad_words)
-        or fineweb.decide(row, cfg.fineweb)
-    )
-    if reason:
-        return reason
+    for rule_set in RULE_SETS:
+        reason = rule_set.module.decide(row, rule_set.config(cfg))
+        if reason:
+            return reason
     score, classifier = row["quality_score"], cfg.classifier
     if score is not None and classifier.mode != "off":
         if classifier.mode == "threshold":

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from gristmill.filters import bad_words, pii, url
-from gristmill.filters.heuristics import HEURISTICS
+from gristmill.filters import pii
+from gristmill.filters.rule_sets import RULE_SETS
 
 DROP_REASON = pa.field("drop_reason", pa.string())
 
@@ -44,10 +44,8 @@ INGEST_EVENTS = pa.schema(
 QUALITY_SIGNALS = [
     pa.field("n_words", pa.int64()),
     pa.field("n_chars", pa.int64()),
-    *url.SIGNAL_FIELDS,
-    *(f for rules in HEURISTICS for f in rules.SIGNAL_FIELDS),
-    # Null where the document's language has no list.
-    *bad_words.SIGNAL_FIELDS,
+    # Each rule set's signals (bad_words: null where the document's language has no list).
+    *(f for rule_set in RULE_SETS for f in rule_set.module.SIGNAL_FIELDS),
     # How many addresses were masked in the stored (kept) text.
     *pii.SIGNAL_FIELDS,
     # The fastText classifier's P(high quality); null when no classifier is configured. Dedup

@@ -16,7 +16,8 @@ import pytest
 
 from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition, url
 from gristmill.filters import words as tokenizer
-from gristmill.filters.heuristics import HEURISTICS
+from gristmill.filters.rule_sets import RULE_SETS
+from gristmill.pipeline.config import QualityConfig
 from gristmill.pipeline.config_checks import ConfigError
 
 GOOD_LINES = [
@@ -31,6 +32,8 @@ GOOD_LINES = [
 ]
 GOOD = "\n".join(GOOD_LINES[:3]) + "\n\n" + "\n".join(GOOD_LINES[3:]) + "\n"
 
+# The four rule sets that read text alone (no list files, no models).
+HEURISTICS = (gopher_quality, gopher_repetition, c4, fineweb)
 CONFIGS = {
     gopher_quality: gopher_quality.GopherQualityConfig(),
     gopher_repetition: gopher_repetition.GopherRepetitionConfig(),
@@ -49,27 +52,33 @@ PREFIXES = {
 
 def reason(module, text: str, cfg=None) -> str | None:
     cfg = cfg or CONFIGS[module]
-    sig = module.signals(text, cfg) if module is c4 else module.signals(text)
-    return module.decide(sig, cfg)
+    return module.decide(module.signals(text, cfg), cfg)
 
 
 # --- the shared interface ----------------------------------------------------------------------
 
 
-def test_heuristics_are_the_four_modules_in_order():
-    assert [m.__name__ for m in HEURISTICS] == [
-        "gristmill.filters.gopher_quality",
-        "gristmill.filters.gopher_repetition",
-        "gristmill.filters.c4",
-        "gristmill.filters.fineweb",
-    ]
+def test_rule_sets_share_one_interface_in_fineweb_order():
+    assert [r.module.__name__.rsplit(".", 1)[1] for r in RULE_SETS] == [
+        "url", "language", "gopher_repetition", "gopher_quality", "c4", "bad_words", "fineweb",
+    ]  # fmt: skip
+    cfg = QualityConfig()
+    for rule_set in RULE_SETS:
+        module = rule_set.module
+        sig = module.signals(GOOD, rule_set.config(cfg), lang="en")
+        assert list(sig) == [f.name for f in module.SIGNAL_FIELDS], module.__name__
+        assert module.DROP_REASONS and len(set(module.DROP_REASONS)) == len(module.DROP_REASONS)
+        row = {"url": "https://example.org/", "lang": "en", "lang_score": 0.9, **sig}
+        assert module.decide(row, rule_set.config(cfg)) is None, module.__name__
+    reasons = [r for rule_set in RULE_SETS for r in rule_set.module.DROP_REASONS]
+    assert len(set(reasons)) == len(reasons), "a drop reason must name one rule"
 
 
 @pytest.mark.parametrize("module", HEURISTICS, ids=lambda m: m.__name__)
 def test_signals_match_signal_fields(module):
     prefix = PREFIXES[module]
     for text in (GOOD, "", " \n\n "):
-        sig = module.signals(text, CONFIGS[module]) if module is c4 else module.signals(text)
+        sig = module.signals(text, CONFIGS[module])
         assert list(sig) == [f.name for f in module.SIGNAL_FIELDS]
         for field in module.SIGNAL_FIELDS:
             assert field.name.startswith(prefix)

@@ -112,18 +112,18 @@ def test_bad_words_match_whole_words_and_phrases_per_language(crawl_texts, tmp_p
     phrase = " ".join(text.lower().split()[10:12])
     lists = write_list(tmp_path / "en", [word.upper(), inside, phrase])
     cfg = bad_words.BadWordsConfig(lists={"en": lists})
-    found = bad_words.signals(text, "en", cfg)["bad_words"]
+    found = bad_words.signals(text, cfg, lang="en")["bad_words"]
     occurrences = [w.strip(".,;:!?\"'()") for w in text.lower().split()].count(word)
     assert (
         found >= occurrences + 1 and bad_words.decide({"bad_words": found}, cfg) == "c4_bad_words"
     )
-    clean = bad_words.signals("Nothing listed here at all.", "en", cfg)
+    clean = bad_words.signals("Nothing listed here at all.", cfg, lang="en")
     assert clean == {"bad_words": 0} and bad_words.decide(clean, cfg) is None
-    assert bad_words.signals(text, "de", cfg) == {"bad_words": None}  # no German list
+    assert bad_words.signals(text, cfg, lang="de") == {"bad_words": None}  # no German list
     assert bad_words.decide({"bad_words": None}, cfg) is None
     zh = write_list(tmp_path / "zh", ["坏词"])
     cfg = bad_words.BadWordsConfig(lists={"zh": zh})
-    assert bad_words.signals("这是一个坏词的句子坏词", "zh", cfg) == {"bad_words": 2}
+    assert bad_words.signals("这是一个坏词的句子坏词", cfg, lang="zh") == {"bad_words": 2}
     tolerant = bad_words.BadWordsConfig(lists={"zh": zh}, max_matches=2)
     assert bad_words.decide({"bad_words": 2}, tolerant) is None
 
