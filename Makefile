@@ -54,7 +54,7 @@ gpu-check: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	scripts/typecheck.sh $(BIN)/mypy
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gristmill.pipeline import stages
 from gristmill.pipeline.fasttext_hyperparameters import Hyperparameters
@@ -178,7 +179,7 @@ def train_lm(parser: argparse.ArgumentParser) -> None:
 
 
 def train_quality(parser: argparse.ArgumentParser) -> None:
-    paths = {"nargs": "+", "required": True, "type": Path, "metavar": "PATH"}
+    paths: dict[str, Any] = {"nargs": "+", "required": True, "type": Path, "metavar": "PATH"}
     parser.add_argument("--positive", help="reference text: the high-quality class", **paths)
     parser.add_argument("--negative", help="raw crawl documents: the low-quality class", **paths)
     parser.add_argument(

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from gristmill.jobs import arguments
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
+    aggregated,
     commit,
     read_kept_texts,
     read_stage_stats,
@@ -71,7 +72,7 @@ def tokens_of(df: DataFrame, encoding: str) -> int:
     counted = df.select("text").mapInArrow(
         functools.partial(_count_tokens, encoding=encoding), "tokens long"
     )
-    return counted.agg(F.sum("tokens")).first()[0] or 0
+    return aggregated(counted.agg(F.sum("tokens")))[0] or 0
 
 
 def batch_stage_tokens(
@@ -158,9 +159,9 @@ def batch_summary(
         if cached["key"] == key:
             return cached
     ingest = read_table(spark, out, "ingest", [batch])
-    first, last = ingest.agg(F.min("warc_date"), F.max("warc_date")).first()
+    first, last = aggregated(ingest.agg(F.min("warc_date"), F.max("warc_date")))
     quality = read_table(spark, out, "quality", [batch])
-    counts = quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS]).first().asDict()
+    counts = aggregated(quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS])).asDict()
     documents = spark.read.parquet(str(Layout(out).documents(batch).resolve()))
     summary = {
         "key": key,
@@ -212,9 +213,10 @@ def signal_quantiles(
 ) -> dict[str, dict[str, float | None]]:
     """p10/p50/p90 of every numeric quality signal over the documents the quality stage scored:
     exact counts, quantiles of the merged sample (exact up to SAMPLE_ROWS documents)."""
-    result = {}
+    result: dict[str, dict[str, float | None]] = {}
     for c in NUMERIC_SIGNALS:
-        values = quantiles(sample, c, QUANTILES) or [None] * len(QUANTILES)
+        found = quantiles(sample, c, QUANTILES)
+        values: list[float | None] = list(found) if found else [None] * len(QUANTILES)
         result[c] = {f"p{round(q * 100)}": v for q, v in zip(QUANTILES, values, strict=True)}
         result[c]["count"] = sum(s["signal_counts"][c] for s in summaries.values())
     return result
@@ -232,7 +234,7 @@ def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, 
         .collect()
     )
     by_url = {r["url"]: r for r in rows}
-    component = {}
+    component: dict[str, int] = {}
     if Layout(out).dedup_clusters().exists():
         clusters = spark.read.parquet(str(Layout(out).dedup_clusters().resolve()))
         ids = [r["doc_id"] for r in rows]

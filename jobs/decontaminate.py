@@ -235,7 +235,7 @@ def join_path(
 
 
 def batch_report(
-    benchmarks: list[Benchmark],
+    benchmarks: Sequence[Benchmark],
     cfg: Config,
     acted: np.ndarray,
     ignored: np.ndarray,
@@ -311,7 +311,7 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def write_merged_report(out: Path, benchmarks: list[Benchmark]) -> dict[str, Any]:
+def write_merged_report(out: Path, benchmarks: Sequence[Benchmark]) -> dict[str, Any]:
     """report.json and the clean subsets over every committed batch, committed together by one
     directory rename: the clean subset excludes an example found in any batch."""
     layout = Layout(out)

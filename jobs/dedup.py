@@ -211,7 +211,7 @@ def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
 
 
 def removed(written: DataFrame) -> dict[str, int]:
-    counts = dict(
+    counts: dict[str, int] = dict(
         written.where(F.col("drop_reason").isin(EXACT_DUPLICATE, FUZZY_DUPLICATE))
         .groupBy("drop_reason")
         .count()

@@ -58,8 +58,12 @@ def resolve_uris(
     """The input files of ``--input`` specs (paths, globs, URLs, ``warc.paths.gz`` manifests),
     or of a whole crawl's manifest by ``crawl_id``; nothing found is a usage error."""
     base_url = cc_base_url or cfg.ingest.cc_base_url
+    if not specs:
+        if not crawl_id:
+            fail_usage("no inputs: give --input or --crawl-id")
+        specs = [crawl_manifest(crawl_id, base_url)]
     try:
-        return resolve_inputs(list(specs) or [crawl_manifest(crawl_id, base_url)], base_url)
+        return resolve_inputs(list(specs), base_url)
     except OSError as exc:
         fail_usage(str(exc))
 

@@ -35,7 +35,7 @@ from gristmill.filters.perplexity import (
 from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.options import job_main
-from gristmill.jobs.stage_io import ROW_KEY, read_kept, read_table, write_stage
+from gristmill.jobs.stage_io import ROW_KEY, aggregated, read_kept, read_table, write_stage
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import write_json
@@ -159,12 +159,14 @@ def text_changed(written: DataFrame) -> dict[str, int]:
     line rules shortened, documents with addresses masked, and the addresses masked."""
     kept = written.where(F.col("drop_reason").isNull())
     masked = F.col("pii_emails") + F.col("pii_ip_addresses")
-    row = kept.agg(
-        F.count(F.when(F.col("c4_chars_removed") > 0, 1)).alias("c4_cleaned_documents"),
-        F.count(F.when(masked > 0, 1)).alias("pii_masked_documents"),
-        F.coalesce(F.sum("pii_emails"), F.lit(0)).alias("emails_masked"),
-        F.coalesce(F.sum("pii_ip_addresses"), F.lit(0)).alias("ip_addresses_masked"),
-    ).first()
+    row = aggregated(
+        kept.agg(
+            F.count(F.when(F.col("c4_chars_removed") > 0, 1)).alias("c4_cleaned_documents"),
+            F.count(F.when(masked > 0, 1)).alias("pii_masked_documents"),
+            F.coalesce(F.sum("pii_emails"), F.lit(0)).alias("emails_masked"),
+            F.coalesce(F.sum("pii_ip_addresses"), F.lit(0)).alias("ip_addresses_masked"),
+        )
+    )
     return {k: int(v) for k, v in row.asDict().items()}
 
 

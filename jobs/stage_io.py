@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.pipeline.layout import BATCH_COLUMN, STAGE_STATS_FILE, Layout, batches_of, write_json
@@ -129,6 +129,15 @@ def read_kept_texts(
     if text is None:
         return df
     return df.withColumn("text", text).drop(*(f"text_{s}" for s in TEXT_STAGES))
+
+
+def aggregated(df: DataFrame) -> Row:
+    """The one row of a global aggregation (``df.agg(...)`` always has one; Spark's ``first``
+    is typed for any DataFrame, which may have none)."""
+    row = df.first()
+    if row is None:
+        raise ValueError("an aggregation returned no row")
+    return row
 
 
 def write_stage(

@@ -111,8 +111,8 @@ def read_text_documents(
                 table = table.where(F.col("drop_reason").isNull())
             own = [F.col("lang").cast("string")] if lang and "lang" in table.columns else []
             if sources:
-                named = source_field is not None and source_field in table.columns
-                column = F.col(source_field) if named else F.lit(None)
+                present = source_field in table.columns
+                column = F.col(source_field) if source_field and present else F.lit(None)
                 own.append(column.cast("string").alias("source"))
             frame = table.select(F.col("text").cast("string"), *own)
         if lang and "lang" not in frame.columns:

@@ -238,14 +238,15 @@ def train_and_score(
 ) -> list[float]:
     """Train on ``train_file`` in a fresh Python process, save the model to ``model_path``, and
     return its P(__label__hq) for each held-out text."""
+    heldout_file, scores_file = work_dir / "heldout.json", work_dir / "scores.json"
     spec = {
         "train": str(train_file),
         "model": str(model_path),
-        "heldout": str(work_dir / "heldout.json"),
-        "scores": str(work_dir / "scores.json"),
+        "heldout": str(heldout_file),
+        "scores": str(scores_file),
         "fasttext": hyperparameters.fasttext_args(),
     }
-    Path(spec["heldout"]).write_text(json.dumps(heldout), encoding="utf-8")
+    heldout_file.write_text(json.dumps(heldout), encoding="utf-8")
     spec_path = work_dir / "spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     path = os.pathsep.join(p for p in (str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -259,7 +260,7 @@ def train_and_score(
         raise RuntimeError(
             f"fastText training failed (exit code {child.returncode}): {child.stderr[-2000:]}"
         )
-    return json.loads(Path(spec["scores"]).read_text(encoding="utf-8"))
+    return json.loads(scores_file.read_text(encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

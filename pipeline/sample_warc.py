@@ -737,8 +737,8 @@ def write_sample(out_dir: Path, seed: int = 0) -> SamplePaths:
 
     for path, title, blocks in _spam_pages(rng):
         add("spam", SPAM_SITE, f"{path}.html", title, blocks)
-    planted = crawl_pages(random.Random(f"low_quality:{seed}"), N_LOW_QUALITY)
-    for k, (title, paragraphs) in enumerate(planted):
+    crawl_like = crawl_pages(random.Random(f"low_quality:{seed}"), N_LOW_QUALITY)
+    for k, (title, paragraphs) in enumerate(crawl_like):
         site = CRAWL_SITES[k % len(CRAWL_SITES)]
         add(
             "low_quality",
