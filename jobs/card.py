@@ -24,9 +24,9 @@ from pyspark.sql import functions as F
 from gristmill.jobs import arguments
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
+    ROW_KEY,
     aggregated,
     commit,
-    read_kept_texts,
     read_stage_stats,
     read_table,
     temp_path,
@@ -39,7 +39,7 @@ from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import Layout, batches_of, write_json
 from gristmill.pipeline.ledger import Ledger, crawl_id_of
 from gristmill.pipeline.manifest import Manifest
-from gristmill.pipeline.stages import BATCH_STAGES
+from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
 from gristmill.schemas.stats import check_counts
 from gristmill.schemas.tables import QUALITY_SIGNALS
@@ -58,21 +58,27 @@ HISTOGRAMS = (
 BINS = 30
 
 
-def _count_tokens(batches: Iterator[pa.RecordBatch], encoding: str) -> Iterator[pa.RecordBatch]:
+def _row_tokens(batches: Iterator[pa.RecordBatch], encoding: str) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: each row's text replaced by its token count (null where no text)."""
     enc = load_encoding(encoding)
     for batch in batches:
-        texts = [t or "" for t in batch.column("text").to_pylist()]
-        n = sum(len(t) for t in enc.encode_ordinary_batch(texts))
-        yield pa.RecordBatch.from_pydict(
-            {"tokens": [n]}, schema=pa.schema([("tokens", pa.int64())])
-        )
+        texts = batch.column("text").to_pylist()
+        counts = enc.encode_ordinary_batch([t for t in texts if t is not None])
+        lengths = iter(map(len, counts))
+        tokens = pa.array([None if t is None else next(lengths) for t in texts], pa.int64())
+        yield batch.drop_columns(["text"]).append_column("tokens", tokens)
 
 
-def tokens_of(df: DataFrame, encoding: str) -> int:
-    counted = df.select("text").mapInArrow(
-        functools.partial(_count_tokens, encoding=encoding), "tokens long"
-    )
-    return aggregated(counted.agg(F.sum("tokens")))[0] or 0
+def _stage_rows(spark: SparkSession, out: Path, stage: str, batch: int, encoding: str) -> DataFrame:
+    """A stage's rows: key, kept, and (a stage that stores text) the tokens of its text."""
+    text = [F.col("text")] if stage in TEXT_STAGES else []
+    kept = F.col("drop_reason").isNull().alias(f"{stage}_kept")
+    table = read_table(spark, out, stage, [batch]).select(*ROW_KEY, kept, *text)
+    if stage not in TEXT_STAGES:
+        return table
+    schema = f"doc_id string, input_file string, {stage}_kept boolean, tokens long"
+    counted = table.mapInArrow(functools.partial(_row_tokens, encoding=encoding), schema)
+    return counted.withColumnRenamed("tokens", f"{stage}_tokens")
 
 
 def batch_stage_tokens(
@@ -85,7 +91,11 @@ def batch_stage_tokens(
 ) -> dict[str, dict[str, int]]:
     """One batch's tokens in and out of each stage, counted once and kept in
     ``card/tokens/batch=N.json`` under the ledger's records of its stages: a nightly card
-    tokenizes the new batch's text only, and a batch whose stages were redone is counted again."""
+    tokenizes the new batch's text only, and a batch whose stages were redone is counted again.
+
+    Every stored text is tokenized once, and one aggregation sums, per stage, the tokens of the
+    text each kept document has as of that stage (its own stored text, else the nearest earlier
+    stage's): one Spark job, where counting each stage's kept texts took two per stage."""
     key = {
         "encoding": encoding,
         "stages": {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in stages},
@@ -95,14 +105,31 @@ def batch_stage_tokens(
         cached = json.loads(cache.read_text())
         if cached["key"] == key:
             return cached["counts"]
-    counts: dict[str, dict[str, int]] = {}
-    previous = None
+    first, *later = stages
+    rows = _stage_rows(spark, out, first, batch, encoding)
+    if later:
+        # Later stages hold the rows ingest kept, whose key is unique (a record id repeated in
+        # a file is dropped at ingest, and that dropped row must not match them again).
+        rest = functools.reduce(
+            lambda a, b: a.join(b, list(ROW_KEY), "left"),
+            [_stage_rows(spark, out, s, batch, encoding) for s in later],
+        ).withColumnsRenamed({k: f"_{k}" for k in ROW_KEY})
+        on = [rows[k] == rest[f"_{k}"] for k in ROW_KEY] + [rows[f"{first}_kept"]]
+        rows = rows.join(rest, on, "left")
+    current = F.coalesce(F.col(f"{first}_tokens"), F.lit(0))
+    sums = [F.sum(current).alias(f"{first}:in")]
     for stage in stages:
-        if previous is None:
-            previous = tokens_of(read_table(spark, out, stage, [batch]), encoding)
-        kept = tokens_of(read_kept_texts(spark, out, stage, [batch]), encoding)
-        counts[stage] = {"in": previous, "out": kept}
-        previous = kept
+        if stage in TEXT_STAGES and stage != first:
+            current = F.coalesce(F.col(f"{stage}_tokens"), current)
+        kept = F.coalesce(F.col(f"{stage}_kept"), F.lit(False))
+        sums.append(F.sum(F.when(kept, current).otherwise(0)).alias(f"{stage}:out"))
+    totals = aggregated(rows.agg(*sums)).asDict()
+    counts: dict[str, dict[str, int]] = {}
+    previous = int(totals[f"{first}:in"] or 0)
+    for stage in stages:
+        kept_tokens = int(totals[f"{stage}:out"] or 0)
+        counts[stage] = {"in": previous, "out": kept_tokens}
+        previous = kept_tokens
     write_json(cache, {"key": key, "counts": counts})
     return counts
 

@@ -71,17 +71,19 @@ def _tables() -> tuple[dict[int, str | None], dict[int, None]]:
 
 @functools.cache
 def _ascii_table() -> tuple[bytes, bytes]:
-    """The characters table's ASCII part for :meth:`bytes.translate` (a byte table, not a dict
-    lookup per character: the common case, several times faster): (table, deleted bytes)."""
+    """(table, deleted bytes): the characters table's ASCII part for :meth:`bytes.translate`,
+    a byte table instead of a dict lookup per character (ASCII lines, the common case, normalize
+    about 1.3x as fast)."""
     chars, _ = _tables()
     table = bytearray(range(128)) + bytes(128)
     deleted = bytearray()
     for code in range(128):
         if code in chars:
-            if chars[code] is None:
+            replacement = chars[code]
+            if replacement is None:
                 deleted.append(code)
             else:
-                table[code] = ord(chars[code])
+                table[code] = ord(replacement)
     return bytes(table), bytes(deleted)
 
 

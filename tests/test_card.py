@@ -53,7 +53,7 @@ def test_every_section_is_present_in_order(rendered):
 
 
 def test_funnel_docs_and_tokens_match_stats_and_data(rendered):
-    _out, stats, manifest, text, docs = rendered
+    out, stats, manifest, text, docs = rendered
     tokens = stats["tokens"]["stages"]
     for stage in BATCH_STAGES:
         s, t = stats["stages"][stage], tokens[stage]
@@ -62,6 +62,9 @@ def test_funnel_docs_and_tokens_match_stats_and_data(rendered):
     assert all(a["out"] == b["in"] for a, b in itertools.pairwise(chain))
     assert all(t["out"] <= t["in"] for t in chain)
     enc = load_encoding(manifest["tokenizer"])
+    ingest = pq.read_table(out / "stages" / "ingest", columns=["text"]).column("text")
+    received = [t for t in ingest.to_pylist() if t is not None]
+    assert tokens["ingest"]["in"] == sum(len(t) for t in enc.encode_ordinary_batch(received))
     recount = sum(len(t) for t in enc.encode_ordinary_batch([d["text"] for d in docs]))
     assert tokens["decontaminate"]["out"] == tokens["tokenize"]["out"] == recount
     shard_tokens = sum(s["tokens"] for s in manifest["shards"])
