@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import functools
 import os
+import time
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
+from gristmill.pipeline.charset import decode_html
 from gristmill.pipeline.config import IngestConfig
-from gristmill.pipeline.documents import ingest_input
+from gristmill.pipeline.documents import _is_html, ingest_input
+from gristmill.pipeline.extract import extractor
+from gristmill.pipeline.warc import read_records
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("GRISTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -31,6 +37,46 @@ def documents() -> tuple[str, ...]:
     for path in warc_files():
         texts.extend(r["text"] for r in ingest_input(str(path), IngestConfig()) if r.get("text"))
     return tuple(texts)
+
+
+def decompress(path: Path) -> int:
+    """Inflate every gzip member of a file; returns the bytes produced."""
+    produced = 0
+    data = path.read_bytes()
+    while data:
+        inflate = zlib.decompressobj(31)
+        produced += len(inflate.decompress(data))
+        data = inflate.unused_data
+    return produced
+
+
+def extract_floor(paths: Sequence[Path]) -> dict[str, float]:
+    """The floor of reading these WARC files on one core: CPU seconds to inflate every byte,
+    and to decode and extract (resiliparse, ingest's default) every HTML payload; and the
+    payloads' count. What any pipeline that starts from WARC pays before its own work."""
+    cfg = IngestConfig()
+    payloads = [
+        (r.payload, r.charset)
+        for p in paths
+        for r in read_records(str(p), cfg.max_record_bytes)
+        if r.payload and _is_html(r)
+    ]
+    extract = extractor(cfg.extractor)
+    extract(decode_html(*payloads[0])[0])  # warm: load the extractor
+    started = time.process_time()
+    for p in paths:
+        decompress(p)
+    inflate_s = time.process_time() - started
+    started = time.process_time()
+    for payload, charset in payloads:
+        extract(decode_html(payload, charset)[0])
+    extract_s = time.process_time() - started
+    return {
+        "decompress_seconds": inflate_s,
+        "extract_seconds": extract_s,
+        "pages": len(payloads),
+        "extract_seconds_per_page": extract_s / len(payloads),
+    }
 
 
 def benchmark_files() -> list[Path]:

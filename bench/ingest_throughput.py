@@ -7,53 +7,23 @@ would mean ingest costs nothing beyond decompressing and extracting.
 from __future__ import annotations
 
 import time
-import zlib
 from typing import Any
 
 import pyarrow as pa
 
-from bench.corpus import warc_files
+from bench.corpus import extract_floor, warc_files
 from bench.timing import report
-from gristmill.pipeline.charset import decode_html
 from gristmill.pipeline.config import IngestConfig
-from gristmill.pipeline.documents import _is_html, ingest_batches
-from gristmill.pipeline.extract import extractor
-from gristmill.pipeline.warc import read_records
-
-
-def decompress(path: str) -> int:
-    """Inflate every gzip member of a file; returns the bytes produced."""
-    produced = 0
-    with open(path, "rb") as handle:
-        data = handle.read()
-    while data:
-        inflate = zlib.decompressobj(31)
-        produced += len(inflate.decompress(data))
-        data = inflate.unused_data
-    return produced
+from gristmill.pipeline.documents import ingest_batches
 
 
 def measure() -> dict[str, Any]:
-    files = [str(p) for p in warc_files()]
-    size = sum(p.stat().st_size for p in warc_files())
+    paths = warc_files()
+    files = [str(p) for p in paths]
+    size = sum(p.stat().st_size for p in paths)
     cfg = IngestConfig()
-    payloads = [
-        (r.payload, r.charset)
-        for f in files
-        for r in read_records(f, cfg.max_record_bytes)
-        if r.payload and _is_html(r)
-    ]
-    extract = extractor(cfg.extractor)
-    extract(decode_html(*payloads[0])[0])  # warm: load the extractor
-
-    started = time.process_time()
-    for f in files:
-        decompress(f)
-    inflate_s = time.process_time() - started
-    started = time.process_time()
-    for payload, charset in payloads:
-        extract(decode_html(payload, charset)[0])
-    extract_s = time.process_time() - started
+    floor = extract_floor(paths)
+    inflate_s, extract_s = floor["decompress_seconds"], floor["extract_seconds"]
 
     batch = pa.RecordBatch.from_pydict({"uri": files})
     list(ingest_batches([pa.RecordBatch.from_pydict({"uri": files[:1]})], cfg))  # warm: lid.176

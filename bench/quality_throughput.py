@@ -1,4 +1,5 @@
-"""Quality stage: docs/s per core with every signal on, and each signal's share of the time.
+"""Quality stage: docs/s per core with every signal on, and each signal's share of the time;
+``quality_vs_extract``: its per-document cost over resiliparse extraction's on the same pages.
 
 The classifier and the 5-gram LM are trained first by gristmill's own CLI (WikiText-2 valid
 vs the CC-MAIN-2019-30 documents) into a temporary directory.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from bench.corpus import SHARED, documents
+from bench.corpus import SHARED, documents, extract_floor, warc_files
 from bench.timing import report
 from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition
 from gristmill.filters.c4 import C4Config
@@ -68,9 +69,13 @@ def measure() -> dict:
         batches = [batch.slice(i, 256) for i in range(0, len(rows), 256)]
         stage = _seconds(lambda: list(signal_batches(batches, cfg)))
     total = sum(seconds.values())
+    extract = extract_floor(warc_files())["extract_seconds_per_page"]
     return {
         "docs": len(texts),
         "quality_docs_per_s_per_core": len(texts) / stage,
+        # Per document, the quality signals' cost over resiliparse extraction's, same pages.
+        "quality_vs_extract": stage / len(texts) / extract,
+        "extract_docs_per_s_per_core": 1 / extract,
         "share_of_time": {name: s / total for name, s in seconds.items()},
         "docs_per_s_per_core_by_signal": {name: len(texts) / s for name, s in seconds.items()},
     }

@@ -1,0 +1,55 @@
+"""Main-text extraction: the line pass over resiliparse's output, and its F1 on real pages with
+ground truth (../shared/data/extraction)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
+
+from gristmill.pipeline.extract import extractor, trim_boilerplate
+
+ARTICLE = [
+    "By Jane Doe",
+    "November 19, 2019, 07:47 PM EST",
+    "Share",
+    "The council approved the new budget on Tuesday after a long debate about school funding.",
+    "Advertisement",
+    "What changes next year",
+    "Schools will receive more money for teachers, and the city will hire two hundred nurses.",
+    "Most Popular",
+    "Storm closes schools",
+    "Mayor visits the harbour",
+]
+
+
+def test_the_article_is_kept_from_its_first_prose_line_to_its_last():
+    kept = trim_boilerplate("\n".join(ARTICLE)).split("\n")
+    assert kept == [ARTICLE[3], ARTICLE[5], ARTICLE[6]]  # the heading inside stays
+    assert trim_boilerplate("Home\nAbout\nContact") == "Home\nAbout\nContact"  # no prose: as is
+    chinese = "这是一个很长的句子，讲述了城市议会如何在星期二批准新的预算，以及学校资金的辩论。"
+    assert trim_boilerplate(f"首页\n{chinese}\n相关文章") == chinese
+
+
+def test_f1_on_real_pages_with_ground_truth(shared_data):
+    from bench.extraction_f1 import pages, scrapinghub_metric
+
+    truth = json.loads((shared_data / "extraction" / "scrapinghub_ground_truth.json").read_text())
+    pairs = [
+        (truth[Path(path).name.split(".")[0]]["articleBody"], html)
+        for collection, path, html in pages().values()
+        if collection == "scrapinghub-aeb" and Path(path).name.split(".")[0] in truth
+    ]
+    assert len(pairs) == 181
+    extract = extractor("resiliparse")
+    ours = scrapinghub_metric([(t, extract(h)) for t, h in pairs])
+
+    def bare(html: str) -> str:
+        return extract_plain_text(HTMLTree.parse(html), main_content=True, alt_texts=False)
+
+    without = scrapinghub_metric([(t, bare(h)) for t, h in pairs])
+    # Measured: 0.940 (P 0.914, R 0.968) against 0.916 (P 0.860, R 0.981) without the pass.
+    assert ours["f1"] >= 0.93 and ours["precision"] > without["precision"] + 0.03
+    assert ours["recall"] >= 0.95
