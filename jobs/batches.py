@@ -13,7 +13,6 @@ import concurrent.futures
 import functools
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,9 +29,10 @@ from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import EXECUTION_ONLY, Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.ledger import Ledger, describe_input, file_sha256
+from gristmill.pipeline.log import logger
 from gristmill.pipeline.stages import BATCH_STAGES
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,9 +37,10 @@ from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.inputs import resolve_inputs
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger, crawl_manifest
+from gristmill.pipeline.log import logger
 from gristmill.schemas.tables import INGEST_EVENTS, spark_schema
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 STAGE = "ingest"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Any
 from gristmill.pipeline.config import load_config
 from gristmill.pipeline.errors import EXIT_USAGE, UsageError
 from gristmill.pipeline.layout import Layout
-from gristmill.pipeline.log import configure
+from gristmill.pipeline.log import configure, logger
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 EXIT_LOCKED = 3
 

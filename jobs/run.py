@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -40,9 +39,10 @@ from gristmill.pipeline import stages
 from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.layout import Layout
+from gristmill.pipeline.log import logger
 from gristmill.pipeline.spark import cluster_parallelism
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 add_arguments = arguments.run
 

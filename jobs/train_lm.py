@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import logging
 import os
 import shutil
 import subprocess
@@ -89,9 +88,10 @@ from gristmill.pipeline.kneser_ney import (
 )
 from gristmill.pipeline.layout import write_json
 from gristmill.pipeline.lm_text import PIECES_FILE, load_pieces, sentence_batches
+from gristmill.pipeline.log import logger
 from gristmill.schemas.tables import spark_schema
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 ARPA_FILE = "model.arpa"
 BINARY_FILE = Path(ARPA_FILE).with_suffix(BINARY_SUFFIX).name

@@ -16,6 +16,13 @@ ROOT = "gristmill"
 logging.getLogger(ROOT).addHandler(logging.NullHandler())
 
 
+def logger(name: str) -> logging.Logger:
+    """The logger of a gristmill module. Under ``spark-submit jobs/run.py`` or ``python -m`` the
+    module's ``__name__`` is ``__main__``, outside the ``gristmill`` tree that :func:`configure`
+    sets up: it becomes ``gristmill.__main__``."""
+    return logging.getLogger(name if name.startswith(f"{ROOT}.") else f"{ROOT}.{name}")
+
+
 class ConsoleHandler(logging.Handler):
     """Looks up ``sys.stdout``/``sys.stderr`` at each record rather than holding the streams of
     the moment it was made, so redirections (pytest's capture, ``contextlib.redirect_stdout``)

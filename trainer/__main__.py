@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 from pathlib import Path
 
 import torch
 
-from gristmill.pipeline.log import configure
+from gristmill.pipeline.log import configure, logger
 from gristmill.pipeline.shards import ShardFormatError
 from gristmill.trainer.data import DataError
 from gristmill.trainer.model import PRESETS
 from gristmill.trainer.train import TrainConfig, train
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 EXIT_DATA = 2
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import sys
 import tempfile
@@ -27,13 +26,13 @@ from typing import Any
 import torch
 
 from gristmill.pipeline.config import config_from_dict
-from gristmill.pipeline.log import configure
+from gristmill.pipeline.log import configure, logger
 from gristmill.pipeline.sample_warc import write_sample
 from gristmill.trainer.hardware import peak_flops
 from gristmill.trainer.local_shards import build_shards
 from gristmill.trainer.train import TrainConfig, train
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 # Per device kind: preset, steps, sequences per micro-batch, torch.compile.
 PLANS = {"cuda": ("gpt2", 300, 16, True), "cpu": ("tiny", 20, 4, False)}

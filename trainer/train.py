@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import math
 import os
 import time
@@ -24,11 +23,12 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from gristmill.pipeline.log import logger
 from gristmill.trainer.data import WindowSampler, check_model_fits, load_dataset, val_samplers
 from gristmill.trainer.hardware import peak_flops
 from gristmill.trainer.model import GPT, GPTConfig, preset
 
-LOG = logging.getLogger(__name__)
+LOG = logger(__name__)
 
 CHECKPOINT = "ckpt-{step:07d}.pt"
 LOG_FILE = "log.jsonl"
