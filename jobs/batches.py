@@ -28,6 +28,7 @@ from gristmill.pipeline import stages
 from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import EXECUTION_ONLY, Config
 from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.extract import EXTRACTOR_VERSIONS
 from gristmill.pipeline.ledger import Ledger, describe_input, file_sha256
 from gristmill.pipeline.log import logger
 from gristmill.pipeline.stages import BATCH_STAGES
@@ -67,6 +68,7 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
     if stage == "ingest":
         for key in EXECUTION_ONLY:
             parts["ingest"].pop(key)
+        parts["extractor_version"] = EXTRACTOR_VERSIONS[cfg.ingest.extractor]
     if stage == "quality":
         perplexity = cfg.quality.perplexity
         parts["models"] = [

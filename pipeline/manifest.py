@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,16 @@ class ManifestError(UsageError):
 
 
 def _from(cls: Any, data: Any, where: str) -> Any:
-    """``cls(**data)`` for a JSON object that has exactly the fields it needs (extra keys are
-    tolerated: a newer writer may add some)."""
+    """``cls(**data)`` for a JSON object that has the fields it needs: those without a default
+    (what a reader relies on; the others came in later versions of the writer). Extra keys are
+    tolerated: a newer writer may add some."""
     if not isinstance(data, dict):
         raise ManifestError(f"{where}: expected an object, got {type(data).__name__}")
-    missing = [f.name for f in fields(cls) if f.name not in data]
+    required = [f.name for f in fields(cls) if f.default is MISSING]
+    missing = [name for name in required if name not in data]
     if missing:
         raise ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
-    return cls(**{f.name: data[f.name] for f in fields(cls)})
+    return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,10 @@ class ShardEntry:
     path: str
     split: str
     bucket: str
-    shard: int
     tokens: int
     docs: int
-    sha256: str
+    shard: int = -1
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,11 @@ class BucketMix:
     """A bucket's tokens and documents per split, its configured factor, its share of training
     samples (``weight``) and the passes over its train tokens at the budget (``epochs``)."""
 
-    factor: float
     weight: float
-    epochs: float
     tokens: dict[str, int]
     docs: dict[str, int]
+    factor: float = 1.0
+    epochs: float = 0.0
 
 
 def bucket_mix(cfg: Config, files: Iterable[ShardEntry]) -> dict[str, BucketMix]:
@@ -100,7 +102,7 @@ def bucket_mix(cfg: Config, files: Iterable[ShardEntry]) -> dict[str, BucketMix]
     for name, t in tokens.items():
         weight = mass[name] / total if total else 0.0
         epochs = budget * weight / t["train"] if t["train"] else 0.0
-        mix[name] = BucketMix(factor[name], weight, epochs, t, docs[name])
+        mix[name] = BucketMix(weight, t, docs[name], factor[name], epochs)
     return mix
 
 
@@ -111,10 +113,10 @@ class Manifest:
     vocab_size: int  # the tokenizer's ids 0 .. vocab_size - 1
     eot: int
     dtype: str  # numpy dtype of a token: uint16 below 65,536 ids, else uint32
-    config_digest: str
     shards: tuple[ShardEntry, ...]  # sorted by path
     buckets: dict[str, BucketMix]
-    target_tokens: int | None
+    config_digest: str = ""
+    target_tokens: int | None = None
 
     @classmethod
     def build(cls, cfg: Config, files: Iterable[ShardEntry]) -> Manifest:

@@ -90,7 +90,9 @@ class Counts:
     @classmethod
     def from_reasons(cls, by_reason: Mapping[str | None, int]) -> Counts:
         """From {drop_reason or None: rows}."""
-        dropped = {r: n for r, n in sorted(by_reason.items(), key=lambda kv: str(kv[0])) if r}
+        dropped = {
+            r: n for r, n in sorted(by_reason.items(), key=lambda kv: str(kv[0])) if r is not None
+        }
         kept = by_reason.get(None, 0)
         return cls(kept + sum(dropped.values()), kept, dropped)
 
@@ -176,7 +178,10 @@ class Dedup(Section):
     def from_json(cls, data: Mapping[str, Any]) -> Dedup:
         named = {f.name for f in fields(cls)} - {"params"}
         params = {k: v for k, v in data.items() if k not in named}
-        return cls(**{k: v for k, v in data.items() if k in named}, params=params)
+        known = {k: v for k, v in data.items() if k in named}
+        # Both counts always, as the stats have always had them (exact-only dedup writes one).
+        known["against_earlier"] = dict.fromkeys(DUPLICATES, 0) | data.get("against_earlier", {})
+        return cls(**known, params=params)
 
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()
@@ -198,6 +203,7 @@ class BenchmarkTally(Section):
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()
         data["dirty_examples"] = len(data.pop("dirty_ids"))
+        data.setdefault("label_ngram", None)
         return data
 
 

@@ -31,6 +31,21 @@ def test_the_article_is_kept_from_its_first_prose_line_to_its_last():
     assert trim_boilerplate("Home\nAbout\nContact") == "Home\nAbout\nContact"  # no prose: as is
     chinese = "这是一个很长的句子，讲述了城市议会如何在星期二批准新的预算，以及学校资金的辩论。"
     assert trim_boilerplate(f"首页\n{chinese}\n相关文章") == chinese
+    # A footer that reads as a sentence does not stretch the article to the list above it.
+    footer = "Copyright 2019 The Daily Herald. All rights reserved by the publisher."
+    assert trim_boilerplate("\n".join([*ARTICLE, footer])).split("\n")[-1] == ARTICLE[6]
+
+
+def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
+    """What the extractor returns is part of ingest's digest: an output made by an earlier
+    extraction is redone, not mixed with the new one across batches."""
+    from gristmill.jobs import batches
+    from gristmill.pipeline.config import config_from_dict
+
+    cfg = config_from_dict({})
+    before = batches.stage_digest("ingest", cfg, tmp_path)
+    monkeypatch.setitem(batches.EXTRACTOR_VERSIONS, "resiliparse", 99)
+    assert batches.stage_digest("ingest", cfg, tmp_path) != before
 
 
 def test_f1_on_real_pages_with_ground_truth(shared_data):

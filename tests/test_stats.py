@@ -61,6 +61,7 @@ def test_counts_sections_and_parameters_add_up_over_batches() -> None:
     # An example dirty in both batches is one dirty example.
     assert merged["benchmarks"]["piqa"] == {
         "examples": 5,
+        "label_ngram": None,  # absent from both batches: null, as the stats have always had it
         "docs_touched": 3,
         "docs_dropped": 1,
         "chars_removed": 50,
@@ -89,10 +90,10 @@ def test_ingest_inputs_and_tokens_add_up_and_deferred_inputs_do_not_carry() -> N
 
 
 def test_counts_that_do_not_reconcile_are_refused() -> None:
-    assert Counts.from_reasons({None: 4, "empty_text": 1}).to_json() == {
-        "in": 5,
+    assert Counts.from_reasons({None: 4, "empty_text": 1, "": 2}).to_json() == {
+        "in": 7,
         "out": 4,
-        "dropped": {"empty_text": 1},
+        "dropped": {"": 2, "empty_text": 1},  # an empty reason is still a drop
     }
     broken = batch_stats(1, 3, {"empty_text": 1}) | {"in": 5}
     with pytest.raises(ValueError, match="in=5 but out \\+ dropped = 4"):

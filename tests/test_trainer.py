@@ -178,6 +178,26 @@ def test_wrong_header_is_refused(
         assert not list((tmp_path / "run").glob("ckpt-*"))
 
 
+def test_a_manifest_from_an_earlier_writer_still_loads(shards: Path, tmp_path: Path) -> None:
+    """Keys added to the manifest later (target_tokens, config_digest, factor and epochs per
+    bucket, shard and sha256 per shard) are optional to a reader; the ones it relies on are not."""
+    copy = tmp_path / "shards"
+    shutil.copytree(shards.parent, copy)
+    m = json.loads(shards.read_text())
+    for key in ("target_tokens", "config_digest"):
+        del m[key]
+    for b in m["buckets"].values():
+        del b["factor"], b["epochs"]
+    for entry in m["shards"]:
+        del entry["sha256"], entry["shard"]
+    (copy / MANIFEST_FILE).write_text(json.dumps(m))
+    assert load_dataset(copy / MANIFEST_FILE).weights == load_dataset(shards).weights
+    del m["shards"][0]["tokens"]
+    (copy / MANIFEST_FILE).write_text(json.dumps(m))
+    with pytest.raises(DataError, match="missing key\\(s\\) tokens"):
+        load_dataset(copy / MANIFEST_FILE)
+
+
 def test_manifest_must_fit_the_model(shards: Path, tmp_path: Path) -> None:
     data = load_dataset(shards)
     cfg = preset("tiny", data.vocab_size)

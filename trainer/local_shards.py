@@ -45,7 +45,15 @@ def build_shards(warc: Path, out: Path, cfg: Config) -> Path:
                 out / name, [t for _, t in mine], eot_token(enc), token_dtype(enc.n_vocab)
             )
             files.append(
-                ShardEntry(name, split, bucket, shard, info.tokens, info.docs, info.sha256)
+                ShardEntry(
+                    path=name,
+                    split=split,
+                    bucket=bucket,
+                    tokens=info.tokens,
+                    docs=info.docs,
+                    shard=shard,
+                    sha256=info.sha256,
+                )
             )
     Manifest.build(cfg, files).write(out / MANIFEST_FILE)
     return out / MANIFEST_FILE
