@@ -3,7 +3,7 @@
 resiliparse is the default, with comment sections left out and a line pass over its output
 (:func:`trim_boilerplate`). On the shared truth sets (``python -m bench.extraction_f1``, token
 F1 for scrapinghub's 181 and readability's 94 pages, snippet F1 for trafilatura's 981) that
-pass took resiliparse from 0.916 / 0.909 / 0.849 to 0.940 / 0.926 / 0.884, against
+pass took resiliparse from 0.916 / 0.909 / 0.849 to 0.939 / 0.925 / 0.886, against
 trafilatura's 0.960 / 0.940 / 0.926 at about a twelfth of the speed. trafilatura is an option
 for runs that can afford it.
 """
