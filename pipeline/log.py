@@ -39,10 +39,10 @@ class ConsoleHandler(logging.Handler):
 
 def configure(verbose: bool = False) -> None:
     """Console output for a command (idempotent); ``verbose`` adds DEBUG lines."""
-    logger = logging.getLogger(ROOT)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    if not any(isinstance(h, ConsoleHandler) for h in logger.handlers):
+    root = logging.getLogger(ROOT)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not any(isinstance(h, ConsoleHandler) for h in root.handlers):
         handler = ConsoleHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+        root.addHandler(handler)
+        root.propagate = False
