@@ -12,7 +12,7 @@ for list pages:
 - at most 0.3 newlines per word (datatrove's ``new_line_ratio``): a page that is one word list.
 
 Lines are the non-blank pieces of the text split on "\\n", not stripped, as in datatrove's
-``FineWebQualityFilter``; words are :func:`gristmill.filters.words.words`, which counts
+``FineWebQualityFilter``; words are :func:`gristmill.filters.words.word_table`'s, which count
 punctuation as words as datatrove's tokenizer does. The short-line length and the line-ending
 characters are fixed here (``signals`` takes only the text): FineWeb's 30 characters, and FineWeb's
 . ' " ! ? plus the full stops, question and exclamation marks of the major non-Latin scripts
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from gristmill.filters.gopher_repetition import duplicates
-from gristmill.filters.words import words
+from gristmill.filters.words import word_table
 from gristmill.pipeline.config_checks import check
 
 TOO_FEW_PUNCT_LINES = "fineweb_too_few_punct_lines"
@@ -96,7 +96,7 @@ def signals(
         "fineweb_short_line_ratio": sum(1 for n in map(len, lines) if n <= SHORT_LINE_CHARS)
         * per_line,
         "fineweb_char_dup_ratio": duplicates(lines)[1] / text_chars if text_chars else 0.0,
-        "fineweb_newline_ratio": n_newlines / max(len(words(text)), 1),
+        "fineweb_newline_ratio": n_newlines / max(len(word_table(text)), 1),
     }
 
 

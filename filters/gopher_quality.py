@@ -6,7 +6,7 @@ hash symbols and at most 0.1 ellipses per word, at most 90% of lines starting wi
 English stop words {the, be, to, of, and, that, have, with}. The checks and their order follow
 datatrove's ``GopherQualityFilter``.
 
-Words are :func:`gristmill.filters.words.words`, which splits like datatrove's English word
+Words are :func:`gristmill.filters.words.word_table`'s, which splits like datatrove's English word
 tokenizer (spaCy's): punctuation is its own word, so every comma counts as a word without a
 letter, as in the FineWeb runs the thresholds come from. A word made only of punctuation or
 symbols ("-", "|", "»", "©") is not counted among the words or in their mean length (datatrove
@@ -16,12 +16,12 @@ as datatrove's do.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.words import words
+from gristmill.filters.words import word_hashes, word_table
 from gristmill.pipeline.config_checks import check
 
 TOO_FEW_WORDS = "gopher_too_few_words"
@@ -64,10 +64,7 @@ STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 BULLETS = ("•", "-")
 ELLIPSES = ("...", "…")
 
-# A word without a letter (numbers, punctuation, symbols): one regex scan over the words joined
-# by spaces finds them, and the symbol-only ones are picked out of them.
-_NON_ALPHA_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
-_WORD_CHAR = re.compile(r"\w")
+_STOP_WORD_HASHES = word_hashes(sorted(STOP_WORDS))
 
 
 @dataclass(frozen=True)
@@ -117,12 +114,11 @@ def signals(
 ) -> dict[str, int | float]:
     """The Gopher quality measurements of one document (0 where a ratio has no denominator);
     the same under any config, so a new threshold re-selects without rescoring."""
-    tokens = words(text)
+    tokens = word_table(text)
     n_tokens = len(tokens)
-    non_alpha = _NON_ALPHA_TOKEN.findall(" ".join(tokens))
-    symbols = [token for token in non_alpha if not _WORD_CHAR.search(token)]
-    n_words = n_tokens - len(symbols)
-    word_chars = sum(map(len, tokens)) - sum(map(len, symbols))
+    symbols = ~tokens.wordchar  # no letter, digit or "_": punctuation and symbols only
+    n_words = n_tokens - int(symbols.sum())
+    word_chars = int(tokens.lengths.sum() - tokens.lengths[symbols].sum())
     lines = text.splitlines()
     n_lines = len(lines)
     bullet_lines = sum(1 for line in lines if line.lstrip().startswith(BULLETS))
@@ -136,8 +132,8 @@ def signals(
         "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) * per_token,
         "gopher_bullet_lines_ratio": bullet_lines * per_line,
         "gopher_ellipsis_lines_ratio": ellipsis_lines * per_line,
-        "gopher_alpha_words_ratio": (n_tokens - len(non_alpha)) * per_token,
-        "gopher_stop_words": len(STOP_WORDS.intersection(tokens)),
+        "gopher_alpha_words_ratio": int(tokens.letter.sum()) * per_token,
+        "gopher_stop_words": int((tokens.hashes[:, None] == _STOP_WORD_HASHES).any(axis=0).sum()),
     }
 
 

@@ -19,9 +19,9 @@ and divides by the document's length in characters, ``len(text)``:
   counted twice and the fraction cannot exceed 1; an unseen n-gram joins the set and the scan
   moves one word on. The n-grams the jump passes over are not added to the set.
 
-Words are :func:`gristmill.filters.words.words` (punctuation split off as datatrove's English
-tokenizer splits it). The results equal those of datatrove's definitions over the same words;
-``_ngram_chars`` says how they are computed faster.
+Words are :func:`gristmill.filters.words.word_table`'s (punctuation split off as datatrove's
+English tokenizer splits it). The results equal those of datatrove's definitions over the same
+words; ``_ngram_chars`` says how they are computed faster (compiled, over the words' hashes).
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.words import words
+from gristmill.filters.words import word_table
+from gristmill.pipeline.byte_hash import fmix64
 from gristmill.pipeline.config_checks import check
 
 PREFIX = "gopher_rep_"
@@ -42,14 +44,11 @@ TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 # Measured fractions in the order datatrove checks them; each is both a signal (PREFIX + name),
 # a threshold (cfg.max_<name>) and a drop reason (PREFIX + name).
-RULES = (
-    "dup_para_frac",
-    "dup_para_char_frac",
-    "dup_line_frac",
-    "dup_line_char_frac",
+NGRAM_RULES = (
     *(f"top_{n}gram_char_frac" for n in TOP_NGRAMS),
     *(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS),
 )
+RULES = ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac", *NGRAM_RULES)
 DROP_REASONS = tuple(PREFIX + rule for rule in RULES)
 SIGNAL_FIELDS = [pa.field(PREFIX + rule, pa.float64()) for rule in RULES]
 
@@ -93,56 +92,80 @@ def duplicates(items: Sequence[str]) -> tuple[int, int]:
     return n_dups, sum(len(item) * (c - 1) for item, c in counts.items() if c > 1)
 
 
-def _ngram_chars(words: list[str]) -> dict[str, int]:
-    """Top n-gram characters (n in TOP_NGRAMS) and duplicate n-gram characters (n in DUP_NGRAMS).
+@numba.njit(cache=True)
+def _first_seen_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each key's id, numbered in order of first appearance (an open-addressing hash table),
+    with every id's count and first position."""
+    m = keys.size
+    size = 2
+    while size < 2 * m:
+        size <<= 1
+    mask = np.uint64(size - 1)
+    slot_ids = np.full(size, -1, np.int64)
+    slot_keys = np.empty(size, np.uint64)
+    ids = np.empty(m, np.int64)
+    counts = np.zeros(m, np.int64)
+    firsts = np.empty(m, np.int64)
+    n = 0
+    for p in range(m):
+        key = keys[p]
+        s = fmix64(key) & mask
+        while slot_ids[s] != -1 and slot_keys[s] != key:
+            s = (s + np.uint64(1)) & mask
+        if slot_ids[s] == -1:
+            slot_ids[s], slot_keys[s], firsts[n] = n, key, p
+            n += 1
+        ids[p] = slot_ids[s]
+        counts[ids[p]] += 1
+    return ids, counts[:n], firsts[:n]
 
-    No n-gram is built as a string or tuple: every word gets an integer id, and the n-gram at a
-    position gets the rank of the pair (id of the (n-1)-gram there, id of the word that extends
-    it) among the distinct pairs, which np.unique computes in C along with each n-gram's count
-    and first position. The most frequent n-gram on ties is the one seen first (datatrove's
-    Counter.most_common). The duplicate scan visits only positions whose n-gram occurs more than
-    once; an n-gram seen once can never be found in the set, so skipping it changes nothing. A
+
+@numba.njit(cache=True)
+def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Top n-gram characters (n in TOP_NGRAMS), then duplicate n-gram characters (n in
+    DUP_NGRAMS), of the words with these hashes and lengths.
+
+    No n-gram is built: the n-gram at a position gets the id of the pair (id of the (n-1)-gram
+    there, id of the word that extends it), ids numbered in order of first appearance, so the
+    most frequent n-gram on ties (the one seen first, datatrove's Counter.most_common) is the
+    lowest id with the top count. The duplicate scan only looks up n-grams that occur more than
+    once: one seen once can never be found in the set, so skipping it changes nothing. A
     document without a repeated n-gram has no repeated longer one either, so the scans stop there.
     """
-    chars = dict.fromkeys(
-        [f"top_{n}gram_char_frac" for n in TOP_NGRAMS]
-        + [f"dup_{n}gram_char_frac" for n in DUP_NGRAMS],
-        0,
-    )
-    n_words = len(words)
-    vocab: dict[str, int] = {}  # word -> position of its first occurrence
-    word_ids = np.fromiter(map(vocab.setdefault, words, range(n_words)), np.int64, n_words)
-    ends = np.zeros(n_words + 1, np.int64)  # ends[i]: characters of words[:i], no spaces
-    np.cumsum(np.fromiter(map(len, words), np.int64, n_words), out=ends[1:])
+    out = np.zeros(len(TOP_NGRAMS) + len(DUP_NGRAMS), np.int64)
+    n_words = hashes.size
+    ends = np.zeros(n_words + 1, np.int64)  # ends[i]: characters of the first i words, no spaces
+    ends[1:] = np.cumsum(lengths)
+    word_ids, word_counts, _ = _first_seen_ids(hashes)
+    n_distinct = np.uint64(max(word_counts.size, 1))
     gram_ids = word_ids
     for n in range(2, DUP_NGRAMS[-1] + 1):
         m = n_words - n + 1  # n-grams in the document
         if m <= 0:
             break
-        pairs = gram_ids[:m] * n_words + word_ids[n - 1 :]
-        _, first, gram_ids, counts = np.unique(
-            pairs, return_index=True, return_inverse=True, return_counts=True
-        )
-        if n in TOP_NGRAMS:
+        keys = np.empty(m, np.uint64)
+        for p in range(m):
+            keys[p] = np.uint64(gram_ids[p]) * n_distinct + np.uint64(word_ids[p + n - 1])
+        gram_ids, counts, firsts = _first_seen_ids(keys)
+        if n <= TOP_NGRAMS[-1]:
             top = counts.max()
-            p = int(first[counts == top].min())
-            chars[f"top_{n}gram_char_frac"] = int(ends[p + n] - ends[p] + n - 1) * int(top)
-        elif len(counts) == m:  # no repeated n-gram, so no repeated longer one
+            p = firsts[np.argmax(counts == top)]
+            out[n - 2] = (ends[p + n] - ends[p] + n - 1) * top
+        elif counts.size == m:  # no repeated n-gram, so no repeated longer one
             break
         else:
-            repeated = np.flatnonzero(counts[gram_ids] > 1)
-            seen: set[int] = set()
-            resume, dup_chars = 0, 0
-            for p, gram in zip(repeated.tolist(), gram_ids[repeated].tolist(), strict=True):
-                if p < resume:
+            seen = np.zeros(counts.size, np.bool_)
+            resume = 0
+            for p in range(m):
+                gram = gram_ids[p]
+                if p < resume or counts[gram] == 1:
                     continue
-                if gram in seen:
-                    dup_chars += int(ends[p + n] - ends[p])
+                if seen[gram]:
+                    out[n - 2] += ends[p + n] - ends[p]
                     resume = p + n
                 else:
-                    seen.add(gram)
-            chars[f"dup_{n}gram_char_frac"] = dup_chars
-    return chars
+                    seen[gram] = True
+    return out
 
 
 def signals(
@@ -162,7 +185,9 @@ def signals(
         PREFIX + "dup_line_frac": line_dups / len(lines),
         PREFIX + "dup_line_char_frac": line_dup_chars / n_chars,
     }
-    for rule, chars in _ngram_chars(list(words(text))).items():
+    table = word_table(text)
+    ngram_chars = _ngram_chars(table.hashes, table.lengths).tolist()
+    for rule, chars in zip(NGRAM_RULES, ngram_chars, strict=True):
         sig[PREFIX + rule] = chars / n_chars
     return sig
 
