@@ -147,6 +147,19 @@ def test_words_split_as_datatrove_english_tokenizer_does(text, expected):
     assert list(tokenizer.words(text)) == expected
 
 
+def test_compiled_scan_finds_the_tokens_of_its_regex():
+    """The numba scan against the regex its docstring states, with Python's own classes, on
+    strings mixing every class it distinguishes (marks, digits, "_", "+", runs of . - / :)."""
+    w = rf"\w{tokenizer._MARKS}"
+    regex = re.compile(rf"[{w}]+(?:[^{w}\s]+[{w}]+)*\+*|\.{{2,}}|-{{2,}}|/{{2,}}|:{{2,}}|[^{w}\s]")
+    pieces = [*"aZ9_+ .-/:,'\n\t²Ⅻ谢ಟ\u0301\u00a0\u2028\x1c…", "Dr", "U.S", "im", "cannot"]
+    rng = random.Random(11)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        starts, ends, _ = tokenizer._scan(tokenizer._code_points(text), tokenizer._classes())
+        assert [text[s:e] for s, e in zip(starts, ends, strict=True)] == regex.findall(text)
+
+
 # --- Gopher repetition ---------------------------------------------------------------------------
 
 LONG_PARA = " ".join(GOOD_LINES[:3])
