@@ -54,7 +54,7 @@ SIMPLE, SINGLE, COMPOSITE = 0, 1, 2
 
 
 @functools.cache
-def _classes() -> np.ndarray:
+def char_classes() -> np.ndarray:
     """The class bits of every code point, computed with Python's own regex classes (so the
     compiled scan agrees with ``re`` on every character): each class's matches are replaced by
     a character of that class, and the table marks where that character stands."""
@@ -67,12 +67,12 @@ def _classes() -> np.ndarray:
         (LETTER, r"[^\W\d_]", "a"),
         (WORDCHAR, r"\w", "a"),
     ):
-        marked = _code_points(re.sub(pattern, member, every))
+        marked = code_points(re.sub(pattern, member, every))
         table[marked == ord(member)] |= bit
     return table
 
 
-def _code_points(text: str) -> np.ndarray:
+def code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
@@ -166,7 +166,7 @@ def _split(token: str) -> tuple[int, ...]:
 _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "vs", "etc", "Inc", "Ltd", "Co",
                   "Mt", "Ft", "Gen", "Gov", "Sen", "Rep", "Prof", "Jan", "Feb", "Aug", "Sept",
                   "Oct", "Nov", "Dec")  # fmt: skip
-_ABBREVIATION_CPS = _code_points("".join(_ABBREVIATIONS))
+_ABBREVIATION_CPS = code_points("".join(_ABBREVIATIONS))
 _ABBREVIATION_ENDS = np.cumsum([0] + [len(a) for a in _ABBREVIATIONS]).astype(np.int64)
 
 
@@ -310,7 +310,7 @@ class WordTable:
 @functools.lru_cache(maxsize=2)
 def word_table(text: str) -> WordTable:
     """The text's words (kept for the last two texts: the Gopher rules read the same one)."""
-    cps, table = _code_points(text), _classes()
+    cps, table = code_points(text), char_classes()
     starts, ends, kinds = _scan(cps, table)
     composite = kinds == COMPOSITE
     spans = zip(starts[composite].tolist(), ends[composite].tolist(), strict=True)
@@ -341,7 +341,7 @@ def words(text: str) -> tuple[str, ...]:
 
 def word_hashes(items: list[str]) -> np.ndarray:
     """The hash :class:`WordTable` gives each of ``items``, taken as one word."""
-    cps = _code_points("".join(items))
+    cps = code_points("".join(items))
     ends = np.cumsum([len(item) for item in items])
     return _hash_spans(cps, ends)
 

@@ -156,7 +156,7 @@ def test_compiled_scan_finds_the_tokens_of_its_regex():
     rng = random.Random(11)
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
-        starts, ends, _ = tokenizer._scan(tokenizer._code_points(text), tokenizer._classes())
+        starts, ends, _ = tokenizer._scan(tokenizer.code_points(text), tokenizer.char_classes())
         assert [text[s:e] for s, e in zip(starts, ends, strict=True)] == regex.findall(text)
 
 
