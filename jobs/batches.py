@@ -31,6 +31,7 @@ from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.extract import EXTRACTOR_VERSIONS
 from gristmill.pipeline.ledger import Ledger, describe_input, file_sha256
 from gristmill.pipeline.log import logger
+from gristmill.pipeline.ngrams import HASH_VERSION as NGRAM_HASH_VERSION
 from gristmill.pipeline.stages import BATCH_STAGES
 
 LOG = logger(__name__)
@@ -90,6 +91,7 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
         # "Too common" counts documents over every batch so far (decontamination/ngram_counts/);
         # outputs written when it counted per batch redo the stage once.
         parts["too_common_counts"] = "all batches, label n-grams included"
+        parts["ngram_hash"] = NGRAM_HASH_VERSION
         parts["benchmarks"] = sorted((b.path, file_sha256(b.path)) for b in benchmarks)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -22,18 +22,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numba
 import numpy as np
 import pyarrow as pa
 
 from gristmill.pipeline.benchmarks import Benchmark, Example
 from gristmill.pipeline.config import DecontaminateConfig
 from gristmill.pipeline.ngrams import (
+    MULTIPLIER,
     gram_hashes,
     ngram_hashes,
     text_ngram_hashes,
+    word_hashes,
     word_spans,
-    words,
 )
 from gristmill.schemas.tables import DECONTAMINATE
 
@@ -42,6 +45,54 @@ NOTHING_LEFT = "contaminated_nothing_left"
 # What an index entry is for (bits, OR-ed where one hash serves both).
 CUT = 1
 LABEL = 2
+
+
+@numba.njit(cache=True)
+def _block_and_mask(hashes: Any, bits: int) -> tuple[Any, Any]:
+    """The Bloom filter's word for each hash (its top ``bits - 6`` bits) and the two bits it
+    sets in that 64-bit word (the next two 6-bit fields; an n-gram hash's low bits mix least)."""
+    word_bits = np.uint64(bits - 6)
+    word = hashes >> (np.uint64(64) - word_bits)
+    first = (hashes >> (np.uint64(58) - word_bits)) & np.uint64(63)
+    second = (hashes >> (np.uint64(52) - word_bits)) & np.uint64(63)
+    return word, (np.uint64(1) << first) | (np.uint64(1) << second)
+
+
+@numba.njit(cache=True)
+def _find(h: np.uint64, index: np.ndarray, bitmap: np.ndarray, bits: int) -> int:
+    """Position of ``h`` in the sorted ``index``, -1 where absent: one filter word read, then a
+    binary search for the few hashes whose two bits are both set."""
+    word, mask = _block_and_mask(h, bits)
+    if bitmap[word] & mask != mask:
+        return -1
+    p = np.searchsorted(index, h)
+    return p if p < index.size and index[p] == h else -1
+
+
+@numba.njit(cache=True)
+def _lookup(hashes: np.ndarray, index: np.ndarray, bitmap: np.ndarray, bits: int) -> np.ndarray:
+    found = np.empty(hashes.size, np.int64)
+    for i in range(hashes.size):
+        found[i] = _find(hashes[i], index, bitmap, bits)
+    return found
+
+
+@numba.njit(cache=True)
+def _gram_hits(
+    hashed: np.ndarray, wanted: np.ndarray, index: np.ndarray, bitmap: np.ndarray, bits: int
+) -> np.ndarray:
+    """The hashes of the k-grams (``wanted[k]``) of the words with these hashes that are in the
+    index: each computed as :func:`gristmill.pipeline.ngrams.gram_hashes` does, and looked up
+    at once, never stored."""
+    hits = []
+    longest = wanted.size - 1
+    for i in range(hashed.size):
+        h = np.uint64(0)
+        for k in range(1, min(longest, hashed.size - i) + 1):
+            h = h * MULTIPLIER + hashed[i + k - 1]
+            if wanted[k] and _find(h, index, bitmap, bits) >= 0:
+                hits.append(h)
+    return np.array(hits, dtype=np.uint64)
 
 
 @dataclass(frozen=True)
@@ -57,31 +108,34 @@ class NgramIndex:
     lengths: tuple[int, ...]
 
     @functools.cached_property
-    def _filter(self) -> tuple[np.ndarray, np.uint64]:
-        """A one-hash Bloom filter of the index (a bitmap on the hashes' top bits, 16 to 32 bits
-        an entry, at most 16 MB), built once per process: nearly every n-gram of a document is
-        in no benchmark, and one bitmap probe turns it away where a binary search of the index
-        would take twenty cache misses."""
-        bits = min(max(len(self.hashes) * 32, 1 << 16), 1 << 27).bit_length() - 1
-        shift = np.uint64(64 - bits)
-        bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
-        slots = (np.asarray(self.hashes) >> shift).astype(np.int64)
-        np.bitwise_or.at(bitmap, slots >> 3, np.left_shift(1, slots & 7).astype(np.uint8))
-        return bitmap, shift
+    def _filter(self) -> tuple[np.ndarray, int]:
+        """A Bloom filter of the index, blocked (two probes in one 64-bit word, so one memory
+        read a lookup) with 32 to 64 bits an entry and at most 16 MB, built once per process:
+        nearly every n-gram of a document is in no benchmark (1 of 13.5 million on the shared
+        pages), and the filter turns away all but about 1% of them, where a binary search of the
+        index takes twenty cache misses."""
+        bits = min(max(len(self.hashes) * 64, 1 << 16), 1 << 27).bit_length() - 1
+        bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
+        words, masks = _block_and_mask(np.asarray(self.hashes), bits)
+        np.bitwise_or.at(bitmap, words.astype(np.int64), masks)
+        return bitmap, bits
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """Index into ``self.hashes`` for each of ``hashes``, or -1 where it is not there."""
-        found = np.full(len(hashes), -1, dtype=np.int64)
         if not len(self.hashes) or not len(hashes):
-            return found
-        bitmap, shift = self._filter
-        slots = (hashes >> shift).astype(np.int64)
-        maybe = np.nonzero((bitmap[slots >> 3] >> (slots & 7)) & 1)[0]
-        candidates = hashes[maybe]
-        pos = np.minimum(np.searchsorted(self.hashes, candidates), len(self.hashes) - 1)
-        hit = self.hashes[pos] == candidates
-        found[maybe[hit]] = pos[hit]
-        return found
+            return np.full(len(hashes), -1, dtype=np.int64)
+        bitmap, bits = self._filter
+        return _lookup(hashes, np.asarray(self.hashes), bitmap, bits)
+
+    def hits(self, hashed: np.ndarray) -> np.ndarray:
+        """The hashes of the n-grams (of every length the index holds) of the words with these
+        hashes that are in the index, one per occurrence."""
+        if not len(self.hashes) or not len(hashed):
+            return np.empty(0, np.uint64)
+        wanted = np.zeros(max(self.lengths) + 1, np.bool_)
+        wanted[list(self.lengths)] = True
+        bitmap, bits = self._filter
+        return _gram_hits(hashed, wanted, np.asarray(self.hashes), bitmap, bits)
 
     def _subset(self, keep: np.ndarray, lengths: tuple[int, ...]) -> NgramIndex:
         return NgramIndex(
@@ -111,7 +165,7 @@ def load_index(path: str, names: tuple[str, ...], lengths: tuple[int, ...]) -> N
 def label_ngram(bench: Benchmark, cfg: DecontaminateConfig) -> int:
     """The benchmark's N for labelling (GPT-3 appendix C): the ``label_percentile`` of its
     sequences' lengths in words, clipped to [label_min_ngram, label_max_ngram]."""
-    lengths = [len(words(s)) for ex in bench.examples for s in ex.sequences]
+    lengths = [len(word_hashes(s)) for ex in bench.examples for s in ex.sequences]
     if not lengths:
         return cfg.label_max_ngram
     n = int(np.percentile(lengths, cfg.label_percentile, method="lower"))
@@ -120,7 +174,7 @@ def label_ngram(bench: Benchmark, cfg: DecontaminateConfig) -> int:
 
 def short_sequences(bench: Benchmark, n: int) -> int:
     """How many of the benchmark's sequences are shorter than its N (found only whole)."""
-    return sum(0 < len(words(s)) < n for ex in bench.examples for s in ex.sequences)
+    return sum(0 < len(word_hashes(s)) < n for ex in bench.examples for s in ex.sequences)
 
 
 def example_label_hashes(example: Example, n: int) -> np.ndarray:
@@ -128,9 +182,9 @@ def example_label_hashes(example: Example, n: int) -> np.ndarray:
     one len-gram) where it is shorter than n."""
     found = []
     for sequence in example.sequences:
-        tokens = words(sequence)
-        if tokens:
-            found.append(ngram_hashes(tokens, min(n, len(tokens))))
+        hashed = word_hashes(sequence)
+        if len(hashed):
+            found.append(ngram_hashes(hashed, min(n, len(hashed))))
     return np.unique(np.concatenate(found)) if found else np.empty(0, np.uint64)
 
 
@@ -141,7 +195,7 @@ def _entries(bench: Benchmark, cfg: DecontaminateConfig) -> tuple[np.ndarray, np
     label = [example_label_hashes(ex, n) for ex in bench.examples]
     lengths = {cfg.ngram, n}
     for ex in bench.examples:
-        lengths.update(len(t) for s in ex.sequences if 0 < len(t := words(s)) < n)
+        lengths.update(len(h) for s in ex.sequences if 0 < len(h := word_hashes(s)) < n)
     hashes = np.concatenate([*cut, *label, np.empty(0, np.uint64)])
     kinds = np.concatenate(
         [
@@ -201,8 +255,7 @@ def dirty_in_texts(
 
 def document_hits(text: str, index: NgramIndex) -> np.ndarray:
     """The distinct index n-grams (of every length the index holds) a document contains."""
-    hashes = gram_hashes(words(text), index.lengths)
-    return np.unique(hashes[index.lookup(hashes) >= 0])
+    return np.unique(index.hits(word_hashes(text)))
 
 
 def matched_hashes(
@@ -298,7 +351,7 @@ def doc_ngram_batches(
         for doc_id, text in zip(
             batch.column("doc_id").to_pylist(), batch.column("text").to_pylist(), strict=True
         ):
-            hashes = np.unique(gram_hashes(words(text), lengths))
+            hashes = np.unique(gram_hashes(word_hashes(text), lengths))
             doc_ids.extend([doc_id] * len(hashes))
             found.append(hashes)
         ngrams = np.concatenate(found) if found else np.empty(0, np.uint64)

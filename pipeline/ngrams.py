@@ -1,33 +1,57 @@
 """Word n-grams as 64-bit hashes, with the character span each n-gram covers.
 
 Words are the ``\\w+`` runs of the lower-cased text (GPT-3 lower-cases and drops punctuation
-before matching 13-grams). A word is hashed with BLAKE2b (stable across processes, unlike
-``hash()``) once per process — words repeat, so a bounded cache turns most of them into a dict
-lookup — and an n-gram's hash is a polynomial of its words' hashes modulo 2**64, computed for all
-positions at once with numpy. Character spans are only computed for documents that match.
+before matching 13-grams). A word's hash is FNV-1a over its code points finished by MurmurHash3's
+finalizer (stable across processes, unlike ``hash()``), computed for every word of a document in
+one compiled pass over its code points (:func:`word_hashes`); an n-gram's hash is a polynomial of
+its words' hashes modulo 2**64, computed for all positions at once with numpy. Character spans
+are only computed for documents that match.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 
+import numba
 import numpy as np
 
+from gristmill.filters.words import WORDCHAR, char_classes, code_points
+from gristmill.pipeline.byte_hash import FNV_OFFSET, FNV_PRIME, fmix64
+
+# Stored n-gram hashes (the decontaminate stage's counts over batches) are only comparable under
+# one word hash: part of that stage's digest, so a change redoes the stage once. 1 was BLAKE2b.
+HASH_VERSION = 2
+
 _WORD = re.compile(r"\w+")
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplication is a bijection mod 2**64
-
-
-_CACHE_LIMIT = 1 << 20
-_word_hashes: dict[str, int] = {}
-
-
-def word_hash(word: str) -> int:
-    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplication is a bijection mod 2**64
 
 
 def words(text: str) -> list[str]:
+    """The words :func:`word_hashes` hashes, as strings."""
     return _WORD.findall(text.lower())
+
+
+@numba.njit(cache=True)
+def _run_hashes(cps: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The hash of every run of word characters (``\\w``) in ``cps``."""
+    out = np.empty(cps.size // 2 + 1, np.uint64)
+    n, i = 0, 0
+    while i < cps.size:
+        if not table[cps[i]] & WORDCHAR:
+            i += 1
+            continue
+        h = FNV_OFFSET
+        while i < cps.size and table[cps[i]] & WORDCHAR:
+            h = (h ^ np.uint64(cps[i])) * FNV_PRIME
+            i += 1
+        out[n] = fmix64(h)
+        n += 1
+    return out[:n]
+
+
+def word_hashes(text: str) -> np.ndarray:
+    """The hash of each of ``words(text)``, in order."""
+    return _run_hashes(code_points(text.lower()), char_classes())
 
 
 def word_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,48 +64,34 @@ def word_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
     return spans[:, 0], spans[:, 1]
 
 
-def _hashed(tokens: list[str]) -> np.ndarray:
-    cache = _word_hashes
-    if len(cache) > _CACHE_LIMIT:
-        cache.clear()
-    out = []
-    for w in tokens:
-        h = cache.get(w)
-        if h is None:
-            h = cache[w] = word_hash(w)
-        out.append(h)
-    return np.array(out, dtype=np.uint64)
-
-
-def ngram_hashes(tokens: list[str], n: int) -> np.ndarray:
-    """Hash of ``tokens[i:i+n]`` for every i (empty when there are fewer than n tokens)."""
-    if len(tokens) < n:
+def ngram_hashes(hashed: np.ndarray, n: int) -> np.ndarray:
+    """Hash of the words ``i .. i+n-1`` for every i, given the words' hashes (empty when there
+    are fewer than n words)."""
+    if len(hashed) < n:
         return np.empty(0, dtype=np.uint64)
-    hashed = _hashed(tokens)
-    count = len(tokens) - n + 1
+    count = len(hashed) - n + 1
     result = np.zeros(count, dtype=np.uint64)
     for k in range(n):
-        result = result * _MULTIPLIER + hashed[k : k + count]
+        result = result * MULTIPLIER + hashed[k : k + count]
     return result
 
 
 def text_ngram_hashes(text: str, n: int) -> np.ndarray:
-    return ngram_hashes(words(text), n)
+    return ngram_hashes(word_hashes(text), n)
 
 
-def gram_hashes(tokens: list[str], lengths: tuple[int, ...]) -> np.ndarray:
-    """The hashes of every k-gram of ``tokens`` for each k in ``lengths`` (as
+def gram_hashes(hashed: np.ndarray, lengths: tuple[int, ...]) -> np.ndarray:
+    """The hashes of every k-gram of the words with these hashes for each k in ``lengths`` (as
     :func:`ngram_hashes` gives them), in one pass: the k-gram hashes are the (k-1)-gram hashes
     times the multiplier plus the next word's, so all lengths up to the longest cost what the
     longest alone does, bar the lookups."""
-    if not lengths or not tokens:
+    if not lengths or not len(hashed):
         return np.empty(0, dtype=np.uint64)
-    hashed = _hashed(tokens)
     found = []
-    result = np.zeros(len(tokens), dtype=np.uint64)
-    for k in range(1, min(max(lengths), len(tokens)) + 1):
-        count = len(tokens) - k + 1
-        result = result[:count] * _MULTIPLIER + hashed[k - 1 : k - 1 + count]
+    result = np.zeros(len(hashed), dtype=np.uint64)
+    for k in range(1, min(max(lengths), len(hashed)) + 1):
+        count = len(hashed) - k + 1
+        result = result[:count] * MULTIPLIER + hashed[k - 1 : k - 1 + count]
         if k in lengths:
             found.append(result)
     return np.concatenate(found) if found else np.empty(0, dtype=np.uint64)
