@@ -37,7 +37,9 @@ def _line(label: str, sc: SparkContext, started: float) -> str:
 
 @contextmanager
 def progress(sc: SparkContext, label: str, stream: TextIO = sys.stderr) -> Iterator[None]:
-    """Show ``label``'s progress every second while the block runs (on a terminal only)."""
+    """Show ``label``'s progress every second while the block runs (on a terminal only); the
+    block's Spark jobs carry ``label`` as their job group, which Spark's UI and REST API show."""
+    sc.setJobGroup(label, f"gristmill {label}")
     if not stream.isatty():
         yield
         return
