@@ -179,7 +179,7 @@ _ABBREVIATION_ENDS = np.cumsum([0] + [len(a) for a in _ABBREVIATIONS]).astype(np
 
 
 @numba.njit(cache=True)
-def _ascii_letter(c: np.uint32) -> bool:
+def _ascii_letter(c: int) -> bool:
     return 65 <= c <= 90 or 97 <= c <= 122
 
 

@@ -354,7 +354,7 @@ def run_batch(
     acted, ignored, cleaned, counts = path(spark, docs, index, cfg, before, work)
     counts_tmp = temp_path(out, layout.ngram_counts(batch))
 
-    def report(table: DataFrame) -> dict[str, Any]:
+    def report(table: DataFrame, _counts: dict[str, Any]) -> dict[str, Any]:
         touched = (
             table.select(
                 F.explode("benchmarks_matched").alias("benchmark"), "drop_reason", "chars_removed"

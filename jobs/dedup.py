@@ -210,16 +210,12 @@ def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
     }
 
 
-def removed(written: DataFrame) -> dict[str, int]:
-    counts: dict[str, int] = dict(
-        written.where(F.col("drop_reason").isin(EXACT_DUPLICATE, FUZZY_DUPLICATE))
-        .groupBy("drop_reason")
-        .count()
-        .collect()
-    )
+def removed(counts: dict[str, Any]) -> dict[str, int]:
+    """The duplicates among the written table's drop reasons."""
+    dropped = counts.get("dropped", {})
     return {
-        "exact_duplicates": counts.get(EXACT_DUPLICATE, 0),
-        "fuzzy_duplicates": counts.get(FUZZY_DUPLICATE, 0),
+        "exact_duplicates": dropped.get(EXACT_DUPLICATE, 0),
+        "fuzzy_duplicates": dropped.get(FUZZY_DUPLICATE, 0),
     }
 
 
@@ -334,8 +330,8 @@ def run_batch(
 
     if not cfg.dedup.fuzzy:
 
-        def exact_only(written: DataFrame) -> dict[str, Any]:
-            section = removed(written) | {"against_earlier": against_earlier(written)}
+        def exact_only(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
+            section = removed(counts) | {"against_earlier": against_earlier(written)}
             index.add(written, None, batch)
             return {"dedup": section}
 
@@ -369,7 +365,7 @@ def run_batch(
             "drop_reason", F.coalesce("drop_reason", "f")
         )
 
-        def extra(written: DataFrame) -> dict[str, Any]:
+        def extra(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
             kept = written.where(F.col("drop_reason").isNull()).select("doc_id")
             bands.join(kept, "doc_id", "left_semi").write.parquet(
                 str((work / "signatures").resolve())
@@ -377,7 +373,7 @@ def run_batch(
             late = clusters.where(~F.col("kept")).join(
                 clusters.where(F.col("earlier")).select("component").distinct(), "component"
             )
-            section = removed(written) | cluster_stats(clusters) | info
+            section = removed(counts) | cluster_stats(clusters) | info
             section["against_earlier"] = against_earlier(written) | {
                 "fuzzy_duplicates": late.count()
             }

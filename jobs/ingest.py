@@ -119,7 +119,7 @@ def run_ingest(
             "deferred_inputs": deferred,
         }
         return write_stage(
-            docs.drop("input_error", "input_retryable"), out, STAGE, lambda _w: extra, batch
+            docs.drop("input_error", "input_retryable"), out, STAGE, lambda _w, _c: extra, batch
         )
     finally:
         events.unpersist()

@@ -209,7 +209,7 @@ def run_batch(
         if reselect:
             decided = with_cleaned_texts(spark, out, decided, batch, cfg)
         return write_stage(
-            decided, out, STAGE, lambda t: {**extra, "text_changed": text_changed(t)}, batch
+            decided, out, STAGE, lambda t, _c: {**extra, "text_changed": text_changed(t)}, batch
         )
     finally:
         scored.unpersist()

@@ -144,14 +144,15 @@ def write_stage(
     df: DataFrame,
     out: Path,
     stage: str,
-    extra: Callable[[DataFrame], dict[str, Any]] | None = None,
+    extra: Callable[[DataFrame, dict[str, Any]], dict[str, Any]] | None = None,
     batch: int | None = None,
 ) -> dict[str, Any]:
     """Write a stage table (of one batch, or whole), count it by drop_reason, write _stats.json,
     commit; return the stats.
 
-    ``extra`` is called with the written table after it is written and before the commit, for
-    stage-specific stats and side outputs that need the computed data.
+    ``extra`` is called with the written table and its counts (in, out, dropped by reason) after
+    it is written and before the commit, for stage-specific stats and side outputs that need the
+    computed data (the counts come free: no second pass over the table).
     """
     final = Layout(out).stage(stage, batch)
     tmp = temp_path(out, final)
@@ -164,7 +165,7 @@ def write_stage(
     stats = stage_counts(by_reason)
     check_counts(stage, stats)
     if extra:
-        stats.update(extra(written))
+        stats.update(extra(written, stats))
     if batch is not None:
         stats["batch"] = batch
     write_json(tmp / STAGE_STATS_FILE, stats)

@@ -161,7 +161,7 @@ def run_batch(
             table,
             out,
             STAGE,
-            lambda _t: {"tokens": sum(f["tokens"] for f in files), "shards": len(files)},
+            lambda _t, _c: {"tokens": sum(f["tokens"] for f in files), "shards": len(files)},
             batch,
         )
     finally:

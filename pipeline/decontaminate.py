@@ -65,7 +65,7 @@ def _find(h: np.uint64, index: np.ndarray, bitmap: np.ndarray, bits: int) -> int
     word, mask = _block_and_mask(h, bits)
     if bitmap[word] & mask != mask:
         return -1
-    p = np.searchsorted(index, h)
+    p = int(np.searchsorted(index, h))
     return p if p < index.size and index[p] == h else -1
 
 
