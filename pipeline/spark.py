@@ -52,8 +52,15 @@ def spark_session(
         "spark.ui.showConsoleProgress": "false",
         # One input file is one task; do not retry a deterministic failure forever.
         "spark.task.maxFailures": "2",
-        **cfg.conf,
     }
+    effective_master = master or (
+        submitted.get("spark.master") if submitted and submitted.contains("spark.master") else None
+    )
+    if (effective_master or cfg.master).startswith("local"):
+        # The workers run this Python, which has gristmill: its daemon spares each task the
+        # re-reading of zip archives (pipeline/spark_daemon.py).
+        settings["spark.python.daemon.module"] = "gristmill.pipeline.spark_daemon"
+    settings.update(cfg.conf)
     if not verbose:
         quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J.resolve().as_uri()}"
         settings[JAVA_OPTIONS] = f"{settings.get(JAVA_OPTIONS, '')} {quiet}".strip()
