@@ -1,0 +1,37 @@
+"""The local-mode worker daemon: workers keep their zip directories across tasks and collect
+only the young generations after each, and the job group names the gristmill stage."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import zipimport
+
+from gristmill.jobs.progress import progress
+
+
+def _worker_state(_rows):
+    """In a worker, after a task ran there: is a zip directory re-read by
+    invalidate_caches, and what the daemon's gc.collect() does."""
+    from pyspark import daemon
+
+    cache = sys.path_importer_cache.values()
+    importers = [f for f in cache if isinstance(f, zipimport.zipimporter)]
+    before = [importer._files for importer in importers]  # the directory each has read
+    importlib.invalidate_caches()  # what PySpark runs before every task
+    reread = any(i._files is not b for i, b in zip(importers, before, strict=True))
+    yield (len(importers), reread, type(daemon.gc).__name__)
+
+
+def test_local_workers_keep_zip_directories_and_collect_young_generations(spark):
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.python.daemon.module") == "gristmill.pipeline.spark_daemon"
+    with progress(spark.sparkContext, "batch 7 dedup"):
+        rdd = spark.sparkContext.parallelize(range(4), 2)
+        states = rdd.mapPartitions(_worker_state).collect()
+        group = spark.sparkContext.getLocalProperty("spark.jobGroup.id")
+    assert group == "batch 7 dedup"
+    for importers, reread, gc_kind in states:
+        assert importers > 0  # pyspark.zip is on a PySpark worker's path
+        assert not reread
+        assert gc_kind == "_YoungCollections"  # set by the daemon module's __main__
