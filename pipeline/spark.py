@@ -56,9 +56,10 @@ def spark_session(
     effective_master = master or (
         submitted.get("spark.master") if submitted and submitted.contains("spark.master") else None
     )
-    if (effective_master or cfg.master).startswith("local"):
-        # The workers run this Python, which has gristmill: its daemon spares each task the
-        # re-reading of zip archives (pipeline/spark_daemon.py).
+    local = (effective_master or cfg.master).startswith("local")
+    if local and os.environ["PYSPARK_PYTHON"] == sys.executable:
+        # The workers run this Python, which has gristmill: its daemon spares each task two
+        # fixed costs (pipeline/spark_daemon.py). Another interpreter may not have gristmill.
         settings["spark.python.daemon.module"] = "gristmill.pipeline.spark_daemon"
     settings.update(cfg.conf)
     if not verbose:
