@@ -132,10 +132,15 @@ class NgramIndex:
         hashes that are in the index, one per occurrence."""
         if not len(self.hashes) or not len(hashed):
             return np.empty(0, np.uint64)
+        bitmap, bits = self._filter
+        return _gram_hits(hashed, self._wanted, np.asarray(self.hashes), bitmap, bits)
+
+    @functools.cached_property
+    def _wanted(self) -> np.ndarray:
+        """``wanted[k]``: whether the index holds k-grams."""
         wanted = np.zeros(max(self.lengths) + 1, np.bool_)
         wanted[list(self.lengths)] = True
-        bitmap, bits = self._filter
-        return _gram_hits(hashed, wanted, np.asarray(self.hashes), bitmap, bits)
+        return wanted
 
     def _subset(self, keep: np.ndarray, lengths: tuple[int, ...]) -> NgramIndex:
         return NgramIndex(

@@ -15,8 +15,8 @@ import re
 import numba
 import numpy as np
 
-from gristmill.filters.words import WORDCHAR, char_classes, code_points
-from gristmill.pipeline.byte_hash import FNV_OFFSET, FNV_PRIME, fmix64
+from gristmill.filters.words import WORDCHAR, char_classes, code_points, fnv1a
+from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
 
 # Stored n-gram hashes (the decontaminate stage's counts over batches) are only comparable under
 # one word hash: part of that stage's digest, so a change redoes the stage once. 1 was BLAKE2b.
@@ -40,11 +40,10 @@ def _run_hashes(cps: np.ndarray, table: np.ndarray) -> np.ndarray:
         if not table[cps[i]] & WORDCHAR:
             i += 1
             continue
-        h = FNV_OFFSET
+        start = i
         while i < cps.size and table[cps[i]] & WORDCHAR:
-            h = (h ^ np.uint64(cps[i])) * FNV_PRIME
             i += 1
-        out[n] = fmix64(h)
+        out[n] = fmix64(fnv1a(cps, start, i, FNV_OFFSET))
         n += 1
     return out[:n]
 

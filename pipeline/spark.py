@@ -53,13 +53,11 @@ def spark_session(
         # One input file is one task; do not retry a deterministic failure forever.
         "spark.task.maxFailures": "2",
     }
-    effective_master = master or (
-        submitted.get("spark.master") if submitted and submitted.contains("spark.master") else None
-    )
-    local = (effective_master or cfg.master).startswith("local")
-    if local and os.environ["PYSPARK_PYTHON"] == sys.executable:
+    local = (master or cfg.master).startswith("local")
+    if submitted is None and local and os.environ["PYSPARK_PYTHON"] == sys.executable:
         # The workers run this Python, which has gristmill: its daemon spares each task two
-        # fixed costs (pipeline/spark_daemon.py). Another interpreter may not have gristmill.
+        # fixed costs (pipeline/spark_daemon.py). Under spark-submit the JVM chose the workers'
+        # interpreter, which may have gristmill only as --py-files, too late for the daemon.
         settings["spark.python.daemon.module"] = "gristmill.pipeline.spark_daemon"
     settings.update(cfg.conf)
     if not verbose:
