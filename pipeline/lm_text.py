@@ -37,8 +37,6 @@ import numpy as np
 import pyarrow as pa
 import sentencepiece
 
-from gristmill.filters.words import code_points
-
 # Sentence ends: western punctuation needs a following space and no lowercase continuation;
 # CJK full stops need neither.
 # Each pattern starts with a character class, not a lookbehind, so that the regex engine skips
@@ -81,7 +79,8 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _translate(text: str, table: np.ndarray) -> str:
-    mapped = table[code_points(text)]
+    # Not filters.words.code_points: that module loads numba, which `--help` must not.
+    mapped = table[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)]
     kept = mapped[mapped != _DELETE]
     return kept.tobytes().decode("utf-32-le", "surrogatepass")
 
