@@ -157,7 +157,20 @@ def write_stage(
     final = Layout(out).stage(stage, batch)
     tmp = temp_path(out, final)
     df.write.parquet(str(tmp.resolve()))
-    spark = df.sparkSession
+    return commit_stage(df.sparkSession, tmp, out, stage, extra, batch)
+
+
+def commit_stage(
+    spark: SparkSession,
+    tmp: Path,
+    out: Path,
+    stage: str,
+    extra: Callable[[DataFrame, dict[str, Any]], dict[str, Any]] | None = None,
+    batch: int | None = None,
+) -> dict[str, Any]:
+    """The second half of :func:`write_stage`, for a job that wrote its table to ``tmp`` (a
+    :func:`temp_path`) itself: count it, write _stats.json, commit; return the stats."""
+    final = Layout(out).stage(stage, batch)
     written = spark.read.parquet(str(tmp.resolve()))
     by_reason = {
         r["drop_reason"]: r["count"] for r in written.groupBy("drop_reason").count().collect()
