@@ -40,7 +40,12 @@ from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import write_json
 from gristmill.pipeline.ledger import Ledger, file_sha256
-from gristmill.pipeline.quality import decide_batches, recleaned_batches, signal_batches
+from gristmill.pipeline.quality import (
+    decide_batches,
+    recleaned_batches,
+    scored_batches,
+    signal_batches,
+)
 from gristmill.schemas.tables import QUALITY, spark_schema
 
 STAGE = "quality"
@@ -97,30 +102,39 @@ def check_lists(cfg: Config) -> None:
             fail_usage(f"config key '{key}': list file {path} not found")
 
 
+def freezes_cutoffs(out: Path, cfg: Config) -> bool:
+    """Whether this batch computes the frozen perplexity distribution from its own scores: with
+    ``first_batch``, when no cut-offs were frozen yet for the current model(s)."""
+    files = cutoffs_files(out, cfg.quality.perplexity)
+    if not files or cfg.quality.perplexity.cutoffs != FIRST_BATCH:
+        return False
+    path = files[""]
+    return not (path.is_file() and read_cutoffs(path).get("model_sha256") == models_sha256(cfg))
+
+
 def frozen_cutoffs(
-    out: Path, cfg: Config, scored: DataFrame, batch: int
+    out: Path, cfg: Config, scored: DataFrame | None, batch: int
 ) -> tuple[dict[str, tuple[float, float]], dict[str, Any] | None]:
     """Each language's (head, middle) perplexity cut-offs, from the frozen distributions (a
     language with a model of its own takes its model's); with ``first_batch``, the first batch to
-    get here computes them from its own documents and freezes them (again only if a model
-    changes, which redoes every batch's quality anyway)."""
+    get here computes them from its own documents, ``scored``, and freezes them (again only if a
+    model changes, which redoes every batch's quality anyway)."""
     p = cfg.quality.perplexity
     files = cutoffs_files(out, cfg.quality.perplexity)
     if not files:
         return {}, None
-    if p.cutoffs == FIRST_BATCH:
-        path, model_sha = files[""], models_sha256(cfg)
-        current = path.is_file() and read_cutoffs(path).get("model_sha256") == model_sha
-        if not current:
-            write_json(
-                path,
-                {
-                    "percentiles": list(PERCENTILES),
-                    "languages": perplexity_table(scored),
-                    "source": f"batch {batch} of {out}",
-                    "model_sha256": model_sha,
-                },
-            )
+    if freezes_cutoffs(out, cfg):
+        if scored is None:
+            raise ValueError(f"batch {batch} freezes the perplexity cut-offs: it needs its scores")
+        write_json(
+            files[""],
+            {
+                "percentiles": list(PERCENTILES),
+                "languages": perplexity_table(scored),
+                "source": f"batch {batch} of {out}",
+                "model_sha256": models_sha256(cfg),
+            },
+        )
     table: dict[str, list[float]] = {}
     used: dict[str, Any] = {}
     for lang, path in files.items():
@@ -179,20 +193,27 @@ def run_batch(
     options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     reselect = options.reselect
-    if reselect:
+    scored: DataFrame | None = None
+    if reselect:  # a stored table: reading it twice costs little
         stored = read_table(spark, out, STAGE, [batch])
         scored = stored.select(*QUALITY.names).drop("drop_reason")
-    else:
+    elif freezes_cutoffs(out, cfg):  # scored twice over: for the cut-offs, then the decisions
         scored = read_kept(spark, out, "ingest", [batch]).mapInArrow(
             functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)
         )
-    scored = scored.persist(StorageLevel.DISK_ONLY)
+        scored = scored.persist(StorageLevel.DISK_ONLY)
     try:
         cutoffs, frozen = frozen_cutoffs(out, cfg, scored, batch)
-        decided = scored.mapInArrow(
-            functools.partial(decide_batches, cfg=cfg.quality, seed=cfg.seed, cutoffs=cutoffs),
-            spark_schema(QUALITY),
-        )
+        if scored is None:
+            decided = read_kept(spark, out, "ingest", [batch]).mapInArrow(
+                functools.partial(scored_batches, cfg=cfg.quality, seed=cfg.seed, cutoffs=cutoffs),
+                spark_schema(QUALITY),
+            )
+        else:
+            decided = scored.mapInArrow(
+                functools.partial(decide_batches, cfg=cfg.quality, seed=cfg.seed, cutoffs=cutoffs),
+                spark_schema(QUALITY),
+            )
         extra = {
             "perplexity_cutoffs": {lang: list(c) for lang, c in sorted(cutoffs.items())},
             "perplexity_distribution": frozen,
@@ -212,7 +233,8 @@ def run_batch(
             decided, out, STAGE, lambda t, _c: {**extra, "text_changed": text_changed(t)}, batch
         )
     finally:
-        scored.unpersist()
+        if scored is not None:
+            scored.unpersist()
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:

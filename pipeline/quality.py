@@ -139,6 +139,18 @@ def decide_batches(
         yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
 
 
+def scored_batches(
+    batches: Iterable[pa.RecordBatch],
+    cfg: QualityConfig,
+    seed: int,
+    cutoffs: dict[str, tuple[float, float]],
+) -> Iterator[pa.RecordBatch]:
+    """Both passes in one mapInArrow body, for a batch whose perplexity cut-offs are known before
+    it is scored (every batch but the one that freezes them): the rows cross from the JVM to
+    Python and back once, and nothing is persisted between the passes."""
+    return decide_batches(signal_batches(batches, cfg), cfg, seed, cutoffs)
+
+
 def recleaned_batches(
     batches: Iterable[pa.RecordBatch], cfg: QualityConfig
 ) -> Iterator[pa.RecordBatch]:
