@@ -67,7 +67,7 @@ LARGER_COPIES = 4  # 4 x 1,356 = 5,424 documents
 def datatrove_run(files: list[Path], root: Path, tokenizer: Path) -> dict[str, Any]:
     """datatrove's recipe on ``files``, WORKERS processes per stage: seconds, per stage, kept."""
     warcs = root / "warcs"
-    warcs.mkdir()
+    warcs.mkdir(parents=True)
     for f in files:
         (warcs / f.name).symlink_to(f)
     started = time.perf_counter()
