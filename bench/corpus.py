@@ -13,6 +13,8 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
 from gristmill.pipeline.charset import decode_html
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.documents import _is_html, ingest_input
@@ -21,6 +23,13 @@ from gristmill.pipeline.warc import read_records
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("GRISTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def input_batch(paths: Sequence[Path | str]) -> pa.RecordBatch:
+    """The rows ingest's tasks get: each file's URI and the size the ledger recorded (none here)."""
+    uris = [str(p) for p in paths]
+    schema = pa.schema({"uri": pa.string(), "size": pa.int64()})
+    return pa.RecordBatch.from_pydict({"uri": uris, "size": [None] * len(uris)}, schema=schema)
 
 
 def warc_files() -> list[Path]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pyarrow as pa
-
-from bench.corpus import extract_floor, warc_files
+from bench.corpus import extract_floor, input_batch, warc_files
 from bench.timing import report
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.documents import ingest_batches
@@ -25,10 +23,9 @@ def measure() -> dict[str, Any]:
     floor = extract_floor(paths)
     inflate_s, extract_s = floor["decompress_seconds"], floor["extract_seconds"]
 
-    batch = pa.RecordBatch.from_pydict({"uri": files})
-    list(ingest_batches([pa.RecordBatch.from_pydict({"uri": files[:1]})], cfg))  # warm: lid.176
+    list(ingest_batches([input_batch(files[:1])], cfg))  # warm: lid.176
     started = time.process_time()
-    rows = sum(b.num_rows for b in ingest_batches([batch], cfg))
+    rows = sum(b.num_rows for b in ingest_batches([input_batch(files)], cfg))
     ingest_s = time.process_time() - started
     floor_s = inflate_s + extract_s
     return {

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bench.corpus import benchmark_files
+from bench.corpus import benchmark_files, input_batch
 from bench.pipeline_runs import make_corpus, run_pipeline, write_config
 from bench.timing import report
 from gristmill.jobs.decontaminate import read_configured
@@ -42,20 +42,27 @@ def kept(table: pa.Table) -> pa.Table:
     return table.filter(pc.is_null(table["drop_reason"])).drop_columns(["drop_reason"])
 
 
+def with_texts(after: pa.Table, before: pa.Table) -> pa.Table:
+    """A stage's rows (one per row of ``before``, in order) with the text as the next stage reads
+    it: the stage's own where it changed the text (stored), else the text it was given."""
+    assert after.num_rows == before.num_rows
+    texts = pc.coalesce(after["text"], before["text"])
+    return after.set_column(after.schema.get_field_index("text"), "text", texts)
+
+
 def in_process(files: list[Path], cfg: Config, benchmarks: list[Path]) -> dict[str, float]:
     """The stages' core functions in one process; seconds per stage."""
     seconds = {}
     started = time.perf_counter()
-    ingest = pa.Table.from_batches(
-        ingest_batches([pa.RecordBatch.from_pydict({"uri": [str(f) for f in files]})], cfg.ingest)
-    )
-    docs = kept(ingest.filter(pc.is_valid(ingest["doc_id"])).drop_columns(["input_error"]))
+    ingest = pa.Table.from_batches(ingest_batches([input_batch(files)], cfg.ingest))
+    errors = ["input_error", "input_retryable"]
+    docs = kept(ingest.filter(pc.is_valid(ingest["doc_id"])).drop_columns(errors))
     seconds["ingest"] = time.perf_counter() - started
 
     started = time.perf_counter()
     scored = list(signal_batches(docs.to_batches(max_chunksize=256), cfg.quality))
     quality = pa.Table.from_batches(decide_batches(scored, cfg.quality, cfg.seed, {}))
-    docs = kept(quality)
+    docs = kept(with_texts(quality, docs))
     seconds["quality"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -84,7 +91,7 @@ def in_process(files: list[Path], cfg: Config, benchmarks: list[Path]) -> dict[s
     cleaned = pa.Table.from_batches(
         decontaminate_batches(docs.to_batches(max_chunksize=256), index, cfg.decontaminate)
     )
-    docs = kept(cleaned)
+    docs = kept(with_texts(cleaned, docs))
     seconds["decontaminate"] = time.perf_counter() - started
 
     started = time.perf_counter()
