@@ -33,13 +33,13 @@ from bench.dedup_quality import edit, originals
 from bench.timing import report
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
-from gristmill.schemas.tables import QUALITY
+from gristmill.schemas.tables import INGEST, QUALITY
 
 FILES = 8
 
 
 def make_input(out: Path, n: int, seed: int = 0) -> None:
-    """A quality stage of n documents under ``out/stages/quality``."""
+    """The ingest and quality stages of n documents under ``out/stages``."""
     rng = random.Random(seed)
     texts = originals()
     rows = []
@@ -51,17 +51,29 @@ def make_input(out: Path, n: int, seed: int = 0) -> None:
             rows.append(edit(text.split(), "substitute", 0.01, [], rng))
         if rng.random() < 0.02:
             rows.append(text.upper())
-    stage = Layout(out).stage("quality", 1)
-    stage.mkdir(parents=True)
-    empty = dict.fromkeys(QUALITY.names)
-    full = [
-        empty | {"doc_id": f"{i:032x}", "text": t, "quality_score": rng.random()}
-        for i, t in enumerate(rows[:n])
-    ]
-    for k in range(FILES):
-        table = pa.Table.from_pylist(full[k::FILES], schema=QUALITY)
-        pq.write_table(table, stage / f"part-{k}.parquet")
-    (stage / "_stats.json").write_text("{}")
+    # As the jobs store them: the text in the ingest table, quality's rows without it (quality
+    # stores only the texts its cleaning changed); (doc_id, input_file) joins the two.
+    ids = [f"{i:032x}" for i in range(n)]
+    tables = {
+        "ingest": pa.Table.from_pylist(
+            [
+                {"doc_id": d, "input_file": "bench", "text": t}
+                for d, t in zip(ids, rows[:n], strict=True)
+            ],
+            schema=INGEST,
+        ),
+        "quality": pa.Table.from_pylist(
+            [{"doc_id": d, "input_file": "bench", "quality_score": rng.random()} for d in ids],
+            schema=QUALITY,
+        ),
+    }
+    for name, table in tables.items():
+        stage = Layout(out).stage(name, 1)
+        stage.mkdir(parents=True)
+        for k in range(FILES):
+            part = table.take(list(range(k, n, FILES)))
+            pq.write_table(part, stage / f"part-{k}.parquet")
+        (stage / "_stats.json").write_text("{}")
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:
