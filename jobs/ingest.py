@@ -100,7 +100,8 @@ def _documents(
 ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: :func:`ingest_batches`, with each failed file's error row sent to the
     driver by ``failures`` instead of into the table. The table is then written in one pass: no
-    persisted copy of every text to split the errors off (1 ms of JVM time a document)."""
+    persisted copy of every text to split the errors off (measured: about 0.5 ms of JVM time a
+    document)."""
     for events in ingest_batches(batches, cfg):
         error = pc.is_null(events.column("doc_id"))
         if pc.any(error).as_py():

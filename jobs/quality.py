@@ -116,16 +116,15 @@ def frozen_cutoffs(
     out: Path, cfg: Config, scored: DataFrame | None, batch: int
 ) -> tuple[dict[str, tuple[float, float]], dict[str, Any] | None]:
     """Each language's (head, middle) perplexity cut-offs, from the frozen distributions (a
-    language with a model of its own takes its model's); with ``first_batch``, the first batch to
-    get here computes them from its own documents, ``scored``, and freezes them (again only if a
-    model changes, which redoes every batch's quality anyway)."""
+    language with a model of its own takes its model's). ``scored``: the batch's scores when it
+    is the one that freezes the distribution (:func:`freezes_cutoffs`: with ``first_batch``, the
+    first batch to get here, and again only if a model changes, which redoes every batch's
+    quality anyway), else None."""
     p = cfg.quality.perplexity
     files = cutoffs_files(out, cfg.quality.perplexity)
     if not files:
         return {}, None
-    if freezes_cutoffs(out, cfg):
-        if scored is None:
-            raise ValueError(f"batch {batch} freezes the perplexity cut-offs: it needs its scores")
+    if scored is not None:
         write_json(
             files[""],
             {
@@ -193,17 +192,19 @@ def run_batch(
     options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     reselect = options.reselect
+    # Once a batch: it hashes the perplexity models, which may be gigabytes.
+    freeze = freezes_cutoffs(out, cfg)
     scored: DataFrame | None = None
     if reselect:  # a stored table: reading it twice costs little
         stored = read_table(spark, out, STAGE, [batch])
         scored = stored.select(*QUALITY.names).drop("drop_reason")
-    elif freezes_cutoffs(out, cfg):  # scored twice over: for the cut-offs, then the decisions
+    elif freeze:  # scored twice over: for the cut-offs, then the decisions
         scored = read_kept(spark, out, "ingest", [batch]).mapInArrow(
             functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)
         )
         scored = scored.persist(StorageLevel.DISK_ONLY)
     try:
-        cutoffs, frozen = frozen_cutoffs(out, cfg, scored, batch)
+        cutoffs, frozen = frozen_cutoffs(out, cfg, scored if freeze else None, batch)
         if scored is None:
             decided = read_kept(spark, out, "ingest", [batch]).mapInArrow(
                 functools.partial(scored_batches, cfg=cfg.quality, seed=cfg.seed, cutoffs=cutoffs),
