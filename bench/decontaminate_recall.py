@@ -14,6 +14,7 @@ before planting, and examples that share a label n-gram with a planted one.
 from __future__ import annotations
 
 import sys
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from bench.timing import report
 from gristmill.jobs.decontaminate import read_configured
 from gristmill.pipeline.benchmarks import Benchmark, Example
 from gristmill.pipeline.config import Config
-from gristmill.pipeline.decontaminate import dirty_in_texts, example_label_hashes, label_ngram
+from gristmill.pipeline.decontaminate import BenchmarkNgrams, dirty_in_texts
 from gristmill.pipeline.ngrams import words
 
 SHORTEST, RANDOM = 20, 80
@@ -55,8 +56,11 @@ def measure() -> dict[str, Any]:
     per_benchmark = {}
     for bench in benches:
         hits = found[bench.name]
-        n = label_ngram(bench, cfg.decontaminate)
-        labels = {ex.id: set(example_label_hashes(ex, n).tolist()) for ex in bench.examples}
+        grams = BenchmarkNgrams.of(bench, cfg.decontaminate)
+        n = grams.label_n
+        labels: dict[str, set[int]] = defaultdict(set)
+        for i, gram in zip(grams.label_examples.tolist(), grams.labels.tolist(), strict=True):
+            labels[bench.examples[i].id].add(gram)
         planted_grams = set().union(*(labels[i] for i in planted[bench.name]))
         extra = hits - planted[bench.name] - before[bench.name]
         per_benchmark[bench.name] = {

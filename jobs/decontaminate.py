@@ -41,16 +41,14 @@ from gristmill.pipeline.benchmarks import (
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.decontaminate import (
     CUT,
+    BenchmarkNgrams,
     NgramIndex,
     build_index,
     decontaminate_batches,
     decontaminate_joined_batches,
-    dirty_examples,
     doc_ngram_batches,
-    label_ngram,
     load_index,
     matched_hashes,
-    short_sequences,
 )
 from gristmill.pipeline.layout import Layout, batches_of, write_json
 from gristmill.pipeline.ledger import Ledger
@@ -236,6 +234,7 @@ def join_path(
 
 def batch_report(
     benchmarks: Sequence[Benchmark],
+    grams: Sequence[BenchmarkNgrams],
     cfg: Config,
     acted: np.ndarray,
     ignored: np.ndarray,
@@ -256,20 +255,17 @@ def batch_report(
         "label_ngram_range": [cfg.decontaminate.label_min_ngram, cfg.decontaminate.label_max_ngram],
         "benchmarks": {},
     }
-    for bench in benchmarks:
-        own = build_index([bench], cfg.decontaminate)
-        cutting = own.cutting(n).hashes
-        label_n = label_ngram(bench, cfg.decontaminate)
-        dirty = dirty_examples(bench, label_n, acted)
+    for bench, own in zip(benchmarks, grams, strict=True):
+        dirty = own.dirty(bench, acted)
         stats = per_benchmark.get(bench.name, {})
         report["benchmarks"][bench.name] = {
             "path": bench.path,
             "examples": len(bench.examples),
-            "ngrams": len(cutting),
-            "label_ngram": label_n,
-            "short_sequences": short_sequences(bench, label_n),
-            "matched_ngrams": int(np.isin(cutting, acted).sum()),
-            "too_common_ngrams": int(np.isin(own.hashes, ignored).sum()),
+            "ngrams": len(own.cut),
+            "label_ngram": own.label_n,
+            "short_sequences": own.short_sequences,
+            "matched_ngrams": int(np.isin(own.cut, acted).sum()),
+            "too_common_ngrams": int(np.isin(own.all, ignored).sum()),
             "docs_touched": stats.get("docs_touched", 0),
             "docs_dropped": stats.get("docs_dropped", 0),
             "chars_removed": stats.get("chars_removed", 0),
@@ -341,7 +337,8 @@ def run_batch(
     options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     benchmarks = options.benchmarks
-    index = build_index(benchmarks, cfg.decontaminate)
+    grams = [BenchmarkNgrams.of(b, cfg.decontaminate) for b in benchmarks]
+    index = build_index(grams, cfg.decontaminate)
     docs = read_kept_texts(spark, out, "dedup", [batch])
     earlier = ledger.completed_before(batch, STAGE)
     layout = Layout(out)
@@ -368,7 +365,7 @@ def run_batch(
             .collect()
         )
         per_benchmark = {r["benchmark"]: r.asDict() for r in touched}
-        written = batch_report(benchmarks, cfg, acted, ignored, per_benchmark)
+        written = batch_report(benchmarks, grams, cfg, acted, ignored, per_benchmark)
         write_json(layout.decontamination_report(batch), written)
         write_merged_report(out, benchmarks)
         counts.write.parquet(str(counts_tmp.resolve()))

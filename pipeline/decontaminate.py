@@ -28,7 +28,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from gristmill.pipeline.benchmarks import Benchmark, Example
+from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import DecontaminateConfig
 from gristmill.pipeline.ngrams import (
     MULTIPLIER,
@@ -167,62 +167,85 @@ def load_index(path: str, names: tuple[str, ...], lengths: tuple[int, ...]) -> N
     return NgramIndex(data[0], data[1], names, data[2], lengths)
 
 
-def label_ngram(bench: Benchmark, cfg: DecontaminateConfig) -> int:
-    """The benchmark's N for labelling (GPT-3 appendix C): the ``label_percentile`` of its
-    sequences' lengths in words, clipped to [label_min_ngram, label_max_ngram]."""
-    lengths = [len(word_hashes(s)) for ex in bench.examples for s in ex.sequences]
+def label_ngram(lengths: list[int], cfg: DecontaminateConfig) -> int:
+    """The benchmark's N for labelling (GPT-3 appendix C), from the lengths in words of its
+    sequences: their ``label_percentile``, clipped to [label_min_ngram, label_max_ngram]."""
     if not lengths:
         return cfg.label_max_ngram
     n = int(np.percentile(lengths, cfg.label_percentile, method="lower"))
     return min(max(n, cfg.label_min_ngram), cfg.label_max_ngram)
 
 
-def short_sequences(bench: Benchmark, n: int) -> int:
-    """How many of the benchmark's sequences are shorter than its N (found only whole)."""
-    return sum(0 < len(word_hashes(s)) < n for ex in bench.examples for s in ex.sequences)
+@dataclass(frozen=True)
+class BenchmarkNgrams:
+    """One benchmark's n-grams, hashed once a batch: the index of every benchmark is built from
+    them, and the batch's report (what matched, which examples are dirty) reads them again.
+
+    What finds an example (labelling) is the N-grams of each of its sequences, or the whole
+    sequence (its one len-gram) where it is shorter than N.
+    """
+
+    name: str
+    cut: np.ndarray  # uint64, sorted, unique: the ``ngram``-grams of every field
+    label_n: int  # N for labelling: :func:`label_ngram`
+    labels: np.ndarray  # uint64: every example's label n-grams, one after the other
+    label_examples: np.ndarray  # int64, aligned with labels: the example's position
+    lengths: frozenset[int]  # n-gram lengths to look up: ngram, N, and shorter sequences
+    short_sequences: int  # sequences shorter than N (found only whole)
+
+    @classmethod
+    def of(cls, bench: Benchmark, cfg: DecontaminateConfig) -> BenchmarkNgrams:
+        cut = [text_ngram_hashes(t, cfg.ngram) for ex in bench.examples for t in ex.texts]
+        hashed = [(i, word_hashes(s)) for i, ex in enumerate(bench.examples) for s in ex.sequences]
+        lengths = [len(words) for _, words in hashed]
+        n = label_ngram(lengths, cfg)
+        found = [(i, ngram_hashes(words, min(n, len(words)))) for i, words in hashed if len(words)]
+        empty = np.empty(0, np.uint64)
+        return cls(
+            name=bench.name,
+            cut=np.unique(np.concatenate([*cut, empty])),
+            label_n=n,
+            labels=np.concatenate([*(grams for _, grams in found), empty]),
+            label_examples=np.repeat(
+                np.array([i for i, _ in found], np.int64), [len(grams) for _, grams in found]
+            ),
+            lengths=frozenset({cfg.ngram, n, *(k for k in lengths if 0 < k < n)}),
+            short_sequences=sum(0 < k < n for k in lengths),
+        )
+
+    @functools.cached_property
+    def all(self) -> np.ndarray:
+        """Every n-gram of the benchmark, cutting and labelling, sorted and unique."""
+        return np.unique(np.concatenate([self.cut, self.labels]))
+
+    def dirty(self, bench: Benchmark, matched: np.ndarray) -> list[str]:
+        """Ids of the examples found in the training data by their label n-grams among
+        ``matched``, the n-grams acted on, in the benchmark's order."""
+        found = np.unique(self.label_examples[np.isin(self.labels, matched)])
+        return [bench.examples[i].id for i in found.tolist()]
 
 
-def example_label_hashes(example: Example, n: int) -> np.ndarray:
-    """What finds an example: the n-grams of each of its sequences, or the whole sequence (its
-    one len-gram) where it is shorter than n."""
-    found = []
-    for sequence in example.sequences:
-        hashed = word_hashes(sequence)
-        if len(hashed):
-            found.append(ngram_hashes(hashed, min(n, len(hashed))))
-    return np.unique(np.concatenate(found)) if found else np.empty(0, np.uint64)
-
-
-def _entries(bench: Benchmark, cfg: DecontaminateConfig) -> tuple[np.ndarray, np.ndarray, set[int]]:
-    """(hashes, kinds, lengths) of one benchmark's cutting and labelling n-grams."""
-    cut = [text_ngram_hashes(t, cfg.ngram) for ex in bench.examples for t in ex.texts]
-    n = label_ngram(bench, cfg)
-    label = [example_label_hashes(ex, n) for ex in bench.examples]
-    lengths = {cfg.ngram, n}
-    for ex in bench.examples:
-        lengths.update(len(h) for s in ex.sequences if 0 < len(h := word_hashes(s)) < n)
-    hashes = np.concatenate([*cut, *label, np.empty(0, np.uint64)])
-    kinds = np.concatenate(
-        [
-            np.full(sum(map(len, cut)), CUT, np.uint64),
-            np.full(sum(map(len, label)), LABEL, np.uint64),
-        ]
-    )
-    return hashes, kinds, lengths
-
-
-def build_index(benchmarks: Sequence[Benchmark], cfg: DecontaminateConfig) -> NgramIndex:
+def build_index(
+    benchmarks: Sequence[Benchmark | BenchmarkNgrams], cfg: DecontaminateConfig
+) -> NgramIndex:
+    """The index of every benchmark (at most 64: one bit each in the owner mask), from the
+    benchmarks or their n-grams hashed already."""
     if len(benchmarks) > 64:
         raise ValueError("at most 64 benchmark files per run (one bit each in the owner mask)")
+    grams = [
+        b if isinstance(b, BenchmarkNgrams) else BenchmarkNgrams.of(b, cfg) for b in benchmarks
+    ]
     all_hashes, all_owners, all_kinds = [], [], []
     lengths: set[int] = set()
-    for bit, bench in enumerate(benchmarks):
-        hashes, kinds, own_lengths = _entries(bench, cfg)
-        all_hashes.append(hashes)
-        all_owners.append(np.full(len(hashes), 1 << bit, dtype=np.uint64))
-        all_kinds.append(kinds)
-        lengths |= own_lengths
-    names = tuple(b.name for b in benchmarks)
+    for bit, own in enumerate(grams):
+        all_hashes += [own.cut, own.labels]
+        all_owners.append(np.full(len(own.cut) + len(own.labels), 1 << bit, dtype=np.uint64))
+        all_kinds += [
+            np.full(len(own.cut), CUT, np.uint64),
+            np.full(len(own.labels), LABEL, np.uint64),
+        ]
+        lengths |= own.lengths
+    names = tuple(g.name for g in grams)
     if not all_hashes:
         empty = np.empty(0, np.uint64)
         return NgramIndex(empty, empty, names, empty, (cfg.ngram,))
@@ -234,28 +257,18 @@ def build_index(benchmarks: Sequence[Benchmark], cfg: DecontaminateConfig) -> Ng
     return NgramIndex(unique, owners, names, kinds, tuple(sorted(lengths)))
 
 
-def dirty_examples(bench: Benchmark, n: int, matched: np.ndarray) -> list[str]:
-    """Ids of a benchmark's examples found in the training data by their label n-grams (``n``,
-    the benchmark's :func:`label_ngram`) among ``matched``, the n-grams acted on."""
-    matched = np.sort(matched)
-    return [
-        ex.id
-        for ex in bench.examples
-        if np.isin(example_label_hashes(ex, n), matched, assume_unique=True).any()
-    ]
-
-
 def dirty_in_texts(
     texts: Sequence[str], benchmarks: Sequence[Benchmark], cfg: DecontaminateConfig
 ) -> dict[str, set[str]]:
     """Each benchmark's dirty example ids among ``texts``, in one process, as the stage labels
     them over a batch: every cutting and labelling n-gram looked up, those in more than
     ``too_common_docs`` of the texts left alone (for the tests and benchmarks)."""
-    index = build_index(benchmarks, cfg)
+    grams = [BenchmarkNgrams.of(b, cfg) for b in benchmarks]
+    index = build_index(grams, cfg)
     hits = [document_hits(text, index) for text in texts]
     ngrams, docs = np.unique(np.concatenate(hits) if hits else hits, return_counts=True)
     acted = ngrams[docs <= cfg.too_common_docs]
-    return {b.name: set(dirty_examples(b, label_ngram(b, cfg), acted)) for b in benchmarks}
+    return {b.name: set(g.dirty(b, acted)) for b, g in zip(benchmarks, grams, strict=True)}
 
 
 def document_hits(text: str, index: NgramIndex) -> np.ndarray:
