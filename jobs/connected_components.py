@@ -20,18 +20,14 @@ at most one parent and no parent has one (all stars), both are the identity and 
 is its component's smallest node. Each round's edges are checkpointed (reliably, to the checkpoint
 directory) so that the lineage, and the plan Spark re-optimizes, stays one round long.
 
-A graph of at most ``local_max_edges`` edges (``dedup.local_components_max_edges``) is solved on
-the driver by union-find instead: one bounded collect (the limit, not the corpus, sets its size)
-rather than rounds of joins, checkpoints and Spark jobs, which on a small or duplicate-poor batch
-cost far more than the graph itself.
+Dedup sends a graph here only when it has more edges than ``dedup.local_components_max_edges``;
+a smaller one it solves on the driver by union-find (``jobs/dedup.py``).
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-
-from gristmill.pipeline.connected_components import components
 
 NODE, PARENT = "node", "parent"
 
@@ -80,24 +76,13 @@ def _is_stars(edges: DataFrame) -> bool:
     return bad.limit(1).count() == 0
 
 
-def connected_components(
-    edges: DataFrame, local_max_edges: int, max_rounds: int = 100
-) -> tuple[DataFrame, int]:
-    """(node, component) for every node on an edge, component = its smallest node; and rounds
-    (0 when solved on the driver).
+def connected_components(edges: DataFrame, max_rounds: int = 100) -> tuple[DataFrame, int]:
+    """(node, component) for every node on an edge, component = its smallest node; and rounds.
 
     ``edges`` has string columns src and dst (undirected). The SparkContext needs a checkpoint
     directory (``setCheckpointDir``) on storage every executor can reach; the caller owns it.
     """
-    oriented = _oriented(edges)
-    if local_max_edges > 0:
-        few = oriented.limit(local_max_edges + 1).collect()
-        if len(few) <= local_max_edges:
-            pairs = [(r[NODE], r[PARENT]) for r in few]
-            found = components({n for pair in pairs for n in pair}, pairs)
-            rows = sorted(found.items())
-            return edges.sparkSession.createDataFrame(rows, f"{NODE} string, component string"), 0
-    current = oriented.checkpoint()
+    current = _oriented(edges).checkpoint()
     rounds = 0
     while not _is_stars(current):
         if rounds == max_rounds:

@@ -36,7 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
@@ -45,6 +45,7 @@ from gristmill.jobs.connected_components import connected_components
 from gristmill.jobs.key_index import KeyIndex, band_keys, exact_keys
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
+    aggregated,
     commit,
     read_kept_texts,
     read_table,
@@ -52,7 +53,7 @@ from gristmill.jobs.stage_io import (
     write_stage,
 )
 from gristmill.pipeline.config import Config
-from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
+from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE, components
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.minhash import (
@@ -118,17 +119,18 @@ def candidate_edges(bands: DataFrame) -> DataFrame:
     )
 
 
-def verified_edges(
+def scored_edges(
     edges: DataFrame, docs: DataFrame, params: MinHashParams, threshold: float
 ) -> DataFrame:
-    """The edges whose documents' exact shingle Jaccard is >= threshold."""
+    """``edges`` with ``linked``: whether the documents' exact shingle Jaccard is >= threshold."""
     src = docs.select(F.col("doc_id").alias("src"), F.col("text").alias("src_text"))
     dst = docs.select(F.col("doc_id").alias("dst"), F.col("text").alias("dst_text"))
     pairs = edges.join(src, "src").join(dst, "dst").select("src", "dst", "src_text", "dst_text")
     scored = pairs.mapInArrow(
         functools.partial(pair_jaccard, params=params), spark_schema(PAIR_SCHEMA)
     )
-    return scored.where(F.col("jaccard") >= threshold).select("src", "dst")
+    linked = scored.select("src", "dst", (F.col("jaccard") >= threshold).alias("linked"))
+    return edges.join(linked, ["src", "dst"])
 
 
 def cached(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
@@ -137,6 +139,33 @@ def cached(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
     once to write) and its lineage is one step long anyway."""
     keep.append(df.persist(StorageLevel.MEMORY_AND_DISK))
     return df
+
+
+NODES = "node string, component string, earlier boolean"
+
+
+def local_nodes(spark: SparkSession, edges: list[Row]) -> DataFrame:
+    """(node, component, earlier) of the linked ``edges``, collected rows few enough for the
+    driver: components by union-find instead of rounds of joins, checkpoints and Spark jobs,
+    which on a small or duplicate-poor batch cost far more than the graph itself."""
+    linked = [e for e in edges if e["linked"]]
+    found = components(
+        {n for e in linked for n in (e["src"], e["dst"])}, [(e["src"], e["dst"]) for e in linked]
+    )
+    flags = {(e["src"], e["src_earlier"]) for e in linked} | {
+        (e["dst"], e["dst_earlier"]) for e in linked
+    }
+    return spark.createDataFrame(sorted((n, found[n], early) for n, early in flags), NODES)
+
+
+def distributed_nodes(edges: DataFrame) -> tuple[DataFrame, int]:
+    """(node, component, earlier) of the linked ``edges``, by large-star/small-star rounds; and
+    the number of rounds."""
+    linked = edges.where(F.col("linked"))
+    found, rounds = connected_components(linked.select("src", "dst"))
+    earlier = linked.select(F.col("src").alias("node"), F.col("src_earlier").alias("earlier"))
+    earlier = earlier.union(linked.select("dst", "dst_earlier"))
+    return found.join(earlier.distinct(), "node"), rounds
 
 
 def near_duplicate_clusters(
@@ -148,10 +177,18 @@ def near_duplicate_clusters(
     ``bands``: band rows of ``docs`` and of earlier batches' kept documents, flagged ``earlier``;
     ``texts``: (doc_id, text) of both, read only to verify pairs. A cluster holding an earlier
     document keeps none of this batch's: what a previous batch published stays, and its near
-    duplicates are not added. Needs a checkpoint directory set on the SparkContext.
+    duplicates are not added. A graph of at most ``dedup.local_components_max_edges`` candidate
+    pairs is collected (one bounded job: the limit, not the corpus, sets its size) and solved
+    on the driver; a larger one by :func:`gristmill.jobs.connected_components`, which needs a
+    checkpoint directory set on the SparkContext.
     """
     params = MinHashParams.from_config(cfg)
-    edges = cached(candidate_edges(bands), keep)
+    edges = candidate_edges(bands)
+    if cfg.dedup.verify_jaccard:
+        edges = scored_edges(edges, texts, params, cfg.dedup.threshold)
+    else:
+        edges = edges.withColumn("linked", F.lit(True))
+    edges = cached(edges, keep)
     info = {
         "shingle": cfg.dedup.shingle,
         "ngram": params.ngram,
@@ -160,28 +197,22 @@ def near_duplicate_clusters(
         "rows": params.rows,
         "threshold": cfg.dedup.threshold,
         "verify_jaccard": cfg.dedup.verify_jaccard,
-        "candidate_pairs": edges.count(),
     }
-    info["linked_pairs"] = info["candidate_pairs"]
-    if cfg.dedup.verify_jaccard:
-        verified = verified_edges(edges.select("src", "dst"), texts, params, cfg.dedup.threshold)
-        edges = cached(edges.join(verified, ["src", "dst"], "left_semi"), keep)
-        info["linked_pairs"] = edges.count()
-    components, info["cc_rounds"] = connected_components(
-        edges.select("src", "dst"), cfg.dedup.local_components_max_edges
-    )
-    earlier = edges.select(F.col("src").alias("node"), F.col("src_earlier").alias("earlier")).union(
-        edges.select(F.col("dst").alias("node"), F.col("dst_earlier").alias("earlier"))
-    )
+    limit = cfg.dedup.local_components_max_edges
+    few = edges.limit(limit + 1).collect() if limit > 0 else []
+    if limit > 0 and len(few) <= limit:
+        nodes, info["cc_rounds"] = local_nodes(docs.sparkSession, few), 0
+        info["candidate_pairs"] = len(few)
+        info["linked_pairs"] = sum(e["linked"] for e in few)
+    else:
+        counts = aggregated(edges.agg(F.count("*"), F.sum(F.col("linked").cast("long"))))
+        info["candidate_pairs"], info["linked_pairs"] = counts[0], counts[1] or 0
+        nodes, info["cc_rounds"] = distributed_nodes(edges)
     # One row per doc_id even if an id repeats (possible with exact dedup off).
     scores = docs.groupBy(F.col("doc_id").alias("node")).agg(
         F.max("quality_score").alias("quality_score")
     )
-    ranked = (
-        components.join(earlier.distinct(), "node")
-        .join(scores, "node", "left")
-        .withColumnRenamed("node", "doc_id")
-    )
+    ranked = nodes.join(scores, "node", "left").withColumnRenamed("node", "doc_id")
     cluster = Window.partitionBy("component")
     has_earlier = F.max(F.col("earlier").cast("int")).over(cluster) == 1
     first = F.row_number().over(cluster.orderBy(*best_first())) == 1
@@ -190,12 +221,22 @@ def near_duplicate_clusters(
 
 
 def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
-    """Number of clusters, documents in them, the largest, and sizes in power-of-two bins."""
-    sizes = clusters.groupBy("component").count()
+    """Number of clusters, documents in them, the largest, sizes in power-of-two bins, and the
+    documents dropped for a cluster holding an earlier batch's document, in one job."""
+    sizes = clusters.groupBy("component").agg(
+        F.count("*").alias("count"),
+        F.max(F.col("earlier").cast("int")).alias("has_earlier"),
+        F.sum((~F.col("kept")).cast("int")).alias("dropped"),
+    )
     # The bit length of size - 1 bins sizes as 2, 3-4, 5-8, ... exactly (no floating log2).
     bins = (
         sizes.groupBy(F.length(F.bin(F.col("count") - 1)).alias("k"))
-        .agg(F.count("*").alias("clusters"), F.sum("count").alias("docs"), F.max("count"))
+        .agg(
+            F.count("*").alias("clusters"),
+            F.sum("count").alias("docs"),
+            F.max("count").alias("largest"),
+            F.sum(F.col("dropped") * F.col("has_earlier")).alias("late"),
+        )
         .collect()
     )
     histogram = {}
@@ -205,8 +246,9 @@ def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
     return {
         "clusters": sum(r["clusters"] for r in bins),
         "docs_in_clusters": sum(r["docs"] for r in bins),
-        "largest_cluster": max((r["max(count)"] for r in bins), default=0),
+        "largest_cluster": max((r["largest"] for r in bins), default=0),
         "cluster_sizes": histogram,
+        "late_fuzzy_duplicates": sum(r["late"] for r in bins),
     }
 
 
@@ -370,12 +412,9 @@ def run_batch(
             bands.join(kept, "doc_id", "left_semi").write.parquet(
                 str((work / "signatures").resolve())
             )
-            late = clusters.where(~F.col("kept")).join(
-                clusters.where(F.col("earlier")).select("component").distinct(), "component"
-            )
             section = removed(counts) | cluster_stats(clusters) | info
             section["against_earlier"] = against_earlier(written) | {
-                "fuzzy_duplicates": late.count()
+                "fuzzy_duplicates": section.pop("late_fuzzy_duplicates")
             }
             kept_bands = spark.read.parquet(str((work / "signatures").resolve()))
             index.add(written, kept_bands, batch)

@@ -264,15 +264,8 @@ def test_large_star_small_star_equals_union_find(spark, tmp_path):
     spark.sparkContext.setCheckpointDir(str(tmp_path))
     df = spark.createDataFrame(edges, "src string, dst string")
     expected = components({n for e in edges for n in e}, edges)
-    found, rounds = connected_components(df, local_max_edges=0)
+    found, rounds = connected_components(df)
     assert {r["node"]: r["component"] for r in found.collect()} == expected
-    assert rounds >= 3
-    # Under the local limit the driver's union-find answers, in no rounds; one edge over it,
-    # the rounds do.
-    distinct = len({(max(a, b), min(a, b)) for a, b in edges if a != b})
-    local, rounds = connected_components(df, local_max_edges=distinct)
-    assert {r["node"]: r["component"] for r in local.collect()} == expected and rounds == 0
-    _, rounds = connected_components(df, local_max_edges=distinct - 1)
     assert rounds >= 3
 
 
@@ -321,6 +314,16 @@ def test_spark_equals_datasketch_whatever_the_partitioning(spark, planted, tmp_p
     assert section["clusters"] == len({c["component"] for c in clusters1})
     assert sum(section["cluster_sizes"].values()) == section["clusters"]
     assert section["cc_rounds"] >= 1 and stats8["dedup"]["cc_rounds"] == 0
+    # At most local_components_max_edges candidate pairs: the driver's union-find; one over, the
+    # rounds; the same answer either way.
+    pairs = section["candidate_pairs"]
+    assert pairs == stats8["dedup"]["candidate_pairs"] == section["linked_pairs"]
+    for limit, local in ((pairs, True), (pairs - 1, False)):
+        stats, table, clusters, _cfg = run_dedup(
+            spark, rows, tmp_path / f"limit{limit}", 2, 2, local_components_max_edges=limit
+        )
+        assert (stats["dedup"]["cc_rounds"] == 0) == local
+        assert decisions(table, clusters) == got
     assert section["cluster_sizes"]["5-8"] >= 1  # the chain
     assert stats1["in"] == len(rows) and not list(tmp_path.rglob("*.tmp-*"))
 
