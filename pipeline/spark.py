@@ -60,6 +60,9 @@ def spark_session(
         # interpreter, which may have gristmill only as --py-files, too late for the daemon.
         settings["spark.python.daemon.module"] = "gristmill.pipeline.spark_daemon"
     settings.update(cfg.conf)
+    if submitted is None and local and cfg.local_jvm_options:
+        given = settings.get(JAVA_OPTIONS, "")
+        settings[JAVA_OPTIONS] = f"{cfg.local_jvm_options} {given}".strip()
     if not verbose:
         quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J.resolve().as_uri()}"
         settings[JAVA_OPTIONS] = f"{settings.get(JAVA_OPTIONS, '')} {quiet}".strip()

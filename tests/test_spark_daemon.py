@@ -1,5 +1,6 @@
 """The local-mode worker daemon: workers keep their zip directories across tasks and collect
-only the young generations after each, and the job group names the gristmill stage."""
+only the young generations after each, and the job group names the gristmill stage; the
+embedded JVM runs with spark.local_jvm_options."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import zipimport
 
 from gristmill.jobs.progress import progress
+from gristmill.pipeline.config import SparkConfig
 
 
 def _worker_state(_rows):
@@ -35,3 +37,14 @@ def test_local_workers_keep_zip_directories_and_collect_young_generations(spark)
         assert importers > 0  # pyspark.zip is on a PySpark worker's path
         assert not reread
         assert gc_kind == "_YoungCollections"  # set by the daemon module's __main__
+
+
+def test_the_embedded_jvm_runs_with_the_local_flags_before_the_given_ones(spark):
+    bean = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    arguments = list(bean.getInputArguments())
+    flags = SparkConfig().local_jvm_options.split()
+    assert flags and all(flag in arguments for flag in flags)
+    # The quiet log4j setting is appended after them, as conf's own extraJavaOptions are: the
+    # JVM takes the last of a repeated flag, so a flag given there wins.
+    log4j = next(i for i, a in enumerate(arguments) if a.startswith("-Dlog4j2.configurationFile"))
+    assert max(arguments.index(flag) for flag in flags) < log4j
