@@ -27,6 +27,7 @@ from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
+    cached,
     commit,
     read_kept_texts,
     temp_path,
@@ -143,7 +144,9 @@ def index_rows(
 
 # (ngram, docs) as of the previous batch, None for the first.
 Counts = DataFrame | None
-# (n-grams acted on, n-grams ignored as too common, the decontaminated table, running counts).
+# (n-grams acted on, n-grams ignored as too common, the decontaminated table, running counts),
+# from a path that notes what it persisted (the matched n-grams of each document, read by the
+# counts, the cut-offs and the cuts: without it, three passes over every text) in ``keep``.
 Decontaminated = tuple[np.ndarray, np.ndarray, DataFrame, DataFrame]
 
 
@@ -176,6 +179,7 @@ def broadcast_path(
     cfg: Config,
     before: Counts,
     work: Path,
+    keep: list[DataFrame],
 ) -> Decontaminated:
     """The benchmark n-grams go to every executor as a file of sorted uint64 arrays (16 bytes an
     n-gram with its owner mask; GPT-3's whole evaluation suite is a few tens of MB), which each
@@ -184,6 +188,7 @@ def broadcast_path(
         functools.partial(_with_index, body=matched_hashes, index=ship(spark, index, work)),
         "doc_id string, ngram long",
     )
+    pairs = cached(pairs, keep)
     counts = document_counts(pairs, before)
     acted, ignored = too_common(pairs, counts, cfg)
     active = ship(spark, index.without(ignored).cutting(cfg.decontaminate.ngram), work)
@@ -203,6 +208,7 @@ def join_path(
     cfg: Config,
     before: Counts,
     work: Path,
+    keep: list[DataFrame],
 ) -> Decontaminated:
     """Too many benchmark n-grams to look up in every task: join them with every document's
     n-grams, then hand each document the matched n-grams it must cut. The executors build the
@@ -215,7 +221,7 @@ def join_path(
     found = docs.select("doc_id", "text").mapInArrow(
         functools.partial(doc_ngram_batches, lengths=index.lengths), "doc_id string, ngram long"
     )
-    pairs = found.join(bench, "ngram")
+    pairs = cached(found.join(bench, "ngram"), keep)
     counts = document_counts(pairs, before)
     acted, ignored = too_common(pairs, counts, cfg)
     limit = cfg.decontaminate.too_common_docs
@@ -348,7 +354,8 @@ def run_batch(
         broadcast_path if len(index.hashes) <= cfg.decontaminate.broadcast_max_ngrams else join_path
     )
     work = layout.tmp / "ngram-index"  # cleared by the next run
-    acted, ignored, cleaned, counts = path(spark, docs, index, cfg, before, work)
+    keep: list[DataFrame] = []  # (doc_id, ngram) of the matches: read by counts, cut-offs, cuts
+    acted, ignored, cleaned, counts = path(spark, docs, index, cfg, before, work, keep)
     counts_tmp = temp_path(out, layout.ngram_counts(batch))
 
     def report(table: DataFrame, _counts: dict[str, Any]) -> dict[str, Any]:
@@ -388,7 +395,11 @@ def run_batch(
     # Only the texts a cut changed are stored: the others are the dedup stage's input text.
     changed = (F.col("chars_removed") > 0) & F.col("drop_reason").isNull()
     stored = cleaned.withColumn("text", F.when(changed, F.col("text")))
-    return write_stage(stored.select(*DECONTAMINATE.names), out, STAGE, report, batch)
+    try:
+        return write_stage(stored.select(*DECONTAMINATE.names), out, STAGE, report, batch)
+    finally:
+        for df in keep:
+            df.unpersist()
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

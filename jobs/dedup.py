@@ -46,6 +46,7 @@ from gristmill.jobs.key_index import KeyIndex, band_keys, exact_keys
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     aggregated,
+    cached,
     commit,
     read_kept_texts,
     read_table,
@@ -131,14 +132,6 @@ def scored_edges(
     )
     linked = scored.select("src", "dst", (F.col("jaccard") >= threshold).alias("linked"))
     return edges.join(linked, ["src", "dst"])
-
-
-def cached(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
-    """``df`` persisted (memory, spilling to disk) and noted in ``keep`` for unpersisting: read
-    several times, computed once. A reliable checkpoint would compute it twice (once to count,
-    once to write) and its lineage is one step long anyway."""
-    keep.append(df.persist(StorageLevel.MEMORY_AND_DISK))
-    return df
 
 
 NODES = "node string, component string, earlier boolean"

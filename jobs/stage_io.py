@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
@@ -129,6 +130,14 @@ def read_kept_texts(
     if text is None:
         return df
     return df.withColumn("text", text).drop(*(f"text_{s}" for s in TEXT_STAGES))
+
+
+def cached(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
+    """``df`` persisted (memory, spilling to disk) and noted in ``keep`` for unpersisting: read
+    several times, computed once. A reliable checkpoint would compute it twice (once to count,
+    once to write) and its lineage is one step long anyway."""
+    keep.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+    return df
 
 
 def aggregated(df: DataFrame) -> Row:
