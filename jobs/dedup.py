@@ -9,7 +9,8 @@ As NeMo Curator lays out fuzzy dedup, in named steps (FineWeb's parameters by de
    mapInArrow);
 3. LSH: one row per (document, band, bucket); each bucket links its smallest doc_id to the others;
 4. optionally, exact Jaccard of each linked pair, dropping links under the threshold;
-5. connected components of the links, by large-star/small-star
+5. connected components of the links: by union-find on the driver when the candidate pairs are
+   at most ``dedup.local_components_max_edges`` (one bounded collect), else by large-star/small-star
    (:mod:`gristmill.jobs.connected_components`);
 6. the best document of each component is kept, the others are ``fuzzy_duplicate``.
 

@@ -261,9 +261,10 @@ class DedupConfig:
     # Compute the exact Jaccard of each candidate pair and link only those >= threshold: removes
     # LSH false positives at the cost of a join on the texts (NeMo Curator's optional check).
     verify_jaccard: bool = False
-    # A batch's near-duplicate graph of at most this many edges is solved on the driver by
-    # union-find (one collect of that size at most) instead of Spark's large-star/small-star
-    # rounds; 0 always uses the rounds. A bound on driver memory (about 200 bytes an edge).
+    # A batch's near-duplicate graph of at most this many candidate pairs is solved on the driver
+    # by union-find (one collect of that size at most, which also gives the pair counts) instead
+    # of Spark's large-star/small-star rounds; 0 always uses the rounds. A bound on driver memory
+    # (about 200 bytes a pair).
     local_components_max_edges: int = 100_000
 
     def __post_init__(self) -> None:
