@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 
 from resiliparse.parse.encoding import detect_encoding
 
@@ -58,17 +59,27 @@ def meta_charset(payload: bytes) -> str | None:
     return match.group(1).decode("ascii", "ignore") if match else None
 
 
+def _labels(payload: bytes, declared: str | None) -> Iterator[str | None]:
+    """The candidate labels in order of trust, each looked for only when every one before it
+    failed to decode: statistical detection reads the whole payload (about 7% of extraction's
+    time), and the declared charset decodes nearly every page."""
+    for bom, codec in _BOMS:
+        if payload.startswith(bom):
+            yield codec
+    yield declared
+    yield meta_charset(payload)
+    yield detect_encoding(payload)
+    yield "utf-8"
+
+
 def decode_html(payload: bytes, declared: str | None) -> tuple[str, str, float]:
     """Decode a page; returns (text, codec used, share of replacement characters)."""
     candidates: list[str] = []
-    for bom, codec in _BOMS:
-        if payload.startswith(bom):
-            candidates.append(codec)
-    for label in (declared, meta_charset(payload), detect_encoding(payload), "utf-8"):
-        known = normalize_label(label)
-        if known and known not in candidates:
-            candidates.append(known)
-    for codec in candidates:
+    for label in _labels(payload, declared):
+        codec = normalize_label(label)
+        if not codec or codec in candidates:
+            continue
+        candidates.append(codec)
         try:
             return payload.decode(codec), codec, 0.0
         except UnicodeDecodeError:
