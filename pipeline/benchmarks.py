@@ -1,4 +1,5 @@
-"""Reading benchmark test sets for decontamination: JSONL, JSON, CSV/TSV, gzipped or not.
+"""Reading benchmark test sets for decontamination: JSONL, JSON, CSV/TSV or plain text (each
+non-blank line an example: held-out reference text such as WikiText), gzipped or not.
 
 An example's text is the values of the fields in :data:`TEXT_FIELDS` (or the file's own list,
 from config) it has (strings, or lists of strings such as multiple-choice options). Two views of
@@ -108,7 +109,14 @@ def read_benchmark(
     plain = path.name.removesuffix(".gz")
     examples: list[Example] = []
     try:
-        if plain.endswith((".csv", ".tsv")):
+        if plain.endswith(".txt"):  # reference text: each non-blank line (paragraph) an example
+            for number, line in enumerate(text.splitlines()):
+                if line.strip():
+                    record = {"text": line.strip()}
+                    examples.append(
+                        _example(record, number, json.dumps(record, ensure_ascii=False))
+                    )
+        elif plain.endswith((".csv", ".tsv")):
             delimiter = "\t" if plain.endswith(".tsv") else ","
             for number, row in enumerate(csv.DictReader(io.StringIO(text), delimiter=delimiter)):
                 examples.append(_example(row, number, json.dumps(row, ensure_ascii=False)))

@@ -142,6 +142,13 @@ def test_benchmark_formats(shared_data, tmp_path):
         shared_data / "benchmarks" / "gsm8k_test.jsonl", fields=("question",), id_field="nope"
     )
     assert all(len(ex.texts) == 1 for ex in gsm.examples) and gsm.examples[5].id == "5"
+    # Reference text: each non-blank line an example, numbered by its line.
+    wiki_path = shared_data / "reference" / "wikitext-2_valid.txt"
+    wiki = read_benchmark(wiki_path)
+    lines = wiki_path.read_text().splitlines()
+    assert wiki.name == "wikitext-2_valid"
+    assert [ex.texts[0] for ex in wiki.examples] == [x.strip() for x in lines if x.strip()]
+    assert [int(ex.id) for ex in wiki.examples] == [i for i, x in enumerate(lines) if x.strip()]
 
 
 def test_text_fields_from_config(shared_data):

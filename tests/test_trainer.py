@@ -7,6 +7,7 @@ by document length. No JVM is started, so the whole file runs in well under a mi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import pytest
 
 try:
     import torch
+    import torch.nn.functional as F
 except ModuleNotFoundError:  # torch is the optional 'trainer' extra
     if os.environ.get("CI", "").lower() == "true":
         raise
@@ -32,9 +34,10 @@ from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.layout import MANIFEST_FILE
 from gristmill.pipeline.shards import ShardFormatError
 from gristmill.trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
+from gristmill.trainer.heldout import load_heldout
 from gristmill.trainer.local_shards import build_shards
 from gristmill.trainer.model import GPT, preset
-from gristmill.trainer.train import TrainConfig, lr_at, train
+from gristmill.trainer.train import TrainConfig, evaluate_heldout, lr_at, train
 
 REPO = Path(__file__).resolve().parent.parent
 # Long pages in a bucket of their own; "short" pages get 4x their natural share of samples.
@@ -240,8 +243,11 @@ def test_learning_rate_schedule(tmp_path: Path) -> None:
     assert lrs == sorted(lrs, reverse=True)
 
 
-def test_tiny_model_loss_falls(shards: Path, tmp_path: Path, one_thread: None) -> None:
-    records = train(tiny(shards, tmp_path / "run"))
+def test_tiny_model_loss_falls(
+    shards: Path, shared_data: Path, tmp_path: Path, one_thread: None
+) -> None:
+    wiki = shared_data / "reference" / "wikitext-2_valid.txt"
+    records = train(tiny(shards, tmp_path / "run", heldout=(wiki,), heldout_tokens=2000))
     steps = [r for r in records if r["split"] == "train"]
     assert [r["step"] for r in steps] == list(range(1, 51))
     first, last = steps[0]["loss"], np.mean([r["loss"] for r in steps[-5:]])
@@ -251,6 +257,13 @@ def test_tiny_model_loss_falls(shards: Path, tmp_path: Path, one_thread: None) -
     assert [r["step"] for r in val] == [25, 50]
     assert set(val[0]["buckets"]) == {"long", "short"}
     assert val[1]["loss"] < val[0]["loss"]
+    assert [r["tokens"] for r in val] == [25 * 4 * 64, 50 * 4 * 64]
+    heldout = [r for r in records if r["split"] == "heldout"]
+    assert [(r["step"], r["set"]) for r in heldout] == [
+        (25, "wikitext-2_valid"),
+        (50, "wikitext-2_valid"),
+    ]
+    assert heldout[1]["loss"] < heldout[0]["loss"] and heldout[1]["bpb"] < heldout[0]["bpb"]
     assert all(r["tokens_per_s"] > 0 and r["mfu"] is None for r in steps)
     logged = [
         json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
@@ -260,6 +273,40 @@ def test_tiny_model_loss_falls(shards: Path, tmp_path: Path, one_thread: None) -
         "ckpt-0000025.pt",
         "ckpt-0000050.pt",
     ]
+
+
+def test_heldout_sets_are_scored_whole(shared_data: Path) -> None:
+    """Every token of a held-out set is a target once; loss and bits per byte are the summed
+    cross-entropy over the targets and over the documents' bytes."""
+    wiki = load_heldout(shared_data / "reference" / "wikitext-2_valid.txt", "gpt2", 3000)
+    lines = [x.strip() for x in (shared_data / "reference" / "wikitext-2_valid.txt").open()]
+    docs = [x for x in lines if x][: wiki.documents]
+    assert wiki.name == "wikitext-2_valid" and 0 < wiki.documents < len([x for x in lines if x])
+    assert len(wiki.stream) <= 3000 and wiki.bytes == sum(len(d.encode()) for d in docs)
+    eot = 50256
+    assert wiki.stream[0] == wiki.stream[-1] == eot
+    assert int((wiki.stream == eot).sum()) == wiki.documents + 1
+    windows = wiki.windows(64)
+    assert sum(len(y) for _, y in windows) == len(wiki.stream) - 1
+    assert np.array_equal(np.concatenate([y for _, y in windows]), wiki.stream[1:])
+    assert all(np.array_equal(x[1:], y[:-1]) for x, y in windows)
+    # A benchmark file: one document per example.
+    lambada = load_heldout(shared_data / "benchmarks" / "lambada_openai_test.jsonl", "gpt2")
+    examples = sum(1 for line in (shared_data / "benchmarks" / "lambada_openai_test.jsonl").open())
+    assert lambada.documents == examples
+
+    torch.manual_seed(0)
+    model = GPT(preset("tiny", 50257)).eval()
+    got = evaluate_heldout(model, wiki, 64, 5, torch.device("cpu"), contextlib.nullcontext())
+    nats = targets = 0.0
+    with torch.no_grad():
+        for x, y in windows:
+            logits, _ = model(torch.from_numpy(x)[None], None)
+            nats += F.cross_entropy(logits[0], torch.from_numpy(y), reduction="sum").item()
+            targets += len(y)
+    assert got["loss"] == pytest.approx(nats / targets, rel=1e-6)
+    assert got["bpb"] == pytest.approx(nats / math.log(2) / wiki.bytes, rel=1e-6)
+    assert 10.0 < got["loss"] < 11.5  # about ln(50304): an untrained model
 
 
 def test_resume_is_bit_identical(shards: Path, tmp_path: Path, one_thread: None) -> None:

@@ -95,6 +95,20 @@ def parser() -> argparse.ArgumentParser:
         help="resume from CHECKPOINT, or without one from the newest in --out (if any)",
     )
     p.add_argument(
+        "--heldout",
+        nargs="+",
+        type=Path,
+        default=(),
+        metavar="FILE",
+        help="held-out sets scored whole at every evaluation, as loss per token and bits per "
+        "byte: text files (a document a line) or benchmark files (JSONL, JSON, CSV/TSV)",
+    )
+    p.add_argument(
+        "--heldout-tokens",
+        type=int,
+        help="score only each held-out set's first N tokens (whole documents)",
+    )
+    p.add_argument(
         "--peak-flops",
         type=float,
         help="device peak FLOP/s for MFU (default: the GPU's own dense bf16 peak where known)",
@@ -107,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if v is not None}
+    values["heldout"] = tuple(values["heldout"])
     if "resume" in values and values["resume"] != "latest":
         values["resume"] = Path(values["resume"])
     try:

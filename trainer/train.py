@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -26,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from gristmill.pipeline.log import logger
 from gristmill.trainer.data import WindowSampler, check_model_fits, load_dataset, val_samplers
 from gristmill.trainer.hardware import peak_flops
+from gristmill.trainer.heldout import HeldOut, load_heldout
 from gristmill.trainer.model import GPT, GPTConfig, preset
 
 LOG = logger(__name__)
@@ -63,6 +65,10 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept; 0 keeps all
     resume: Path | str | None = None  # a checkpoint file, or "latest" in ``out``
     peak_flops: float | None = None  # per device, for MFU; default: the GPU's own (hardware.py)
+    # Held-out sets scored whole at every evaluation (trainer/heldout.py), each cut to its
+    # first heldout_tokens tokens (whole documents) when set.
+    heldout: tuple[Path, ...] = ()
+    heldout_tokens: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "log_interval", "eval_interval"):
@@ -70,6 +76,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.checkpoint_interval < 1 or self.eval_batches < 1 or self.warmup_steps < 0:
             raise ValueError("checkpoint_interval and eval_batches must be >= 1, warmup >= 0")
+        if self.heldout_tokens is not None and self.heldout_tokens < 2:
+            raise ValueError(f"heldout_tokens must be >= 2, got {self.heldout_tokens}")
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -162,6 +170,38 @@ def evaluate(
     return losses
 
 
+@torch.no_grad()
+def evaluate_heldout(
+    model: torch.nn.Module,
+    heldout: HeldOut,
+    block_size: int,
+    batch_size: int,
+    device: torch.device,
+    autocast: contextlib.AbstractContextManager,
+) -> dict[str, float]:
+    """Loss per token and bits per byte over every window of a held-out set; under DDP each
+    rank takes every world-th window and the sums are added up."""
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    windows = heldout.windows(block_size)[rank::world]
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # nats, targets
+    model.eval()
+    # Full windows go in batches; the last, shorter one alone.
+    groups = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
+    if groups and len(groups[-1][-1][0]) != len(groups[-1][0][0]):
+        groups[-1:] = [groups[-1][:-1], groups[-1][-1:]]
+    for group in filter(None, groups):
+        x = torch.from_numpy(np.stack([w[0] for w in group])).to(device)
+        y = torch.from_numpy(np.stack([w[1] for w in group])).to(device)
+        with autocast:
+            _, loss = model(x, y)
+        sums[0] += loss.double() * y.numel()
+        sums[1] += y.numel()
+    if dist.is_initialized():
+        dist.all_reduce(sums)
+    model.train()
+    return heldout.figures(sums[0].item(), int(sums[1].item()))
+
+
 def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     """Train as configured; returns the log records (empty on ranks other than 0)."""
     rank, local_rank, world = _distributed()
@@ -181,6 +221,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
         torch.backends.cudnn.conv.fp32_precision = "tf32"
 
     data = load_dataset(cfg.manifest)
+    heldout = [load_heldout(p, data.tokenizer, cfg.heldout_tokens) for p in cfg.heldout]
     resume = latest_checkpoint(cfg.out) if cfg.resume == "latest" else cfg.resume
     if cfg.resume == "latest" and resume is None and master:
         LOG.info("no checkpoint in %s: starting from step 0", cfg.out)
@@ -261,11 +302,21 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
                 "train_config": {
                     k: str(v) if isinstance(v, Path) else v
                     for k, v in dataclasses.asdict(cfg).items()
-                },
+                    if k != "heldout"
+                }
+                | {"heldout": [str(p) for p in cfg.heldout]},
             }
             _save(cfg.out / CHECKPOINT.format(step=step), state, cfg.keep_checkpoints)
 
     def run_eval(step: int) -> None:
+        tokens = step * tokens_per_step
+        for held in heldout:
+            figures = evaluate_heldout(model, held, T, cfg.batch_size, device, autocast)
+            log(
+                {"step": step, "split": "heldout", "set": held.name, "tokens": tokens, **figures},
+                f"step {step:6d} | {held.name} loss {figures['loss']:.4f} "
+                f"| {figures['bpb']:.4f} bits/byte",
+            )
         samplers = val_samplers(data, T, cfg.batch_size, cfg.seed, rank, world)
         if not samplers:
             return
@@ -274,7 +325,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
         mixed = sum(w[b] * losses[b] for b in losses) / sum(w.values()) if sum(w.values()) else 0
         per = " ".join(f"{b} {v:.4f}" for b, v in losses.items())
         log(
-            {"step": step, "split": "val", "loss": mixed, "buckets": losses},
+            {"step": step, "split": "val", "loss": mixed, "buckets": losses, "tokens": tokens},
             f"step {step:6d} | val loss {mixed:.4f} | {per}",
         )
 
