@@ -76,7 +76,7 @@ def add_benchmarks(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="FILE",
-        help="benchmark test sets (JSONL, JSON, CSV/TSV, optionally .gz) whose 13-grams are "
+        help="benchmark test sets (JSONL, JSON, CSV/TSV, text, optionally .gz) whose 13-grams are "
         "removed from the training text; added to decontaminate.benchmarks of the config",
     )
 
@@ -112,6 +112,65 @@ def run(parser: argparse.ArgumentParser) -> None:
     add_inputs(parser)
     add_benchmarks(parser)
     add_common(parser)
+
+
+def ablate(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--input", nargs="+", metavar="PATH", help="the inputs every configuration runs on"
+    )
+    source.add_argument("--crawl-id", metavar="CC-MAIN-YYYY-WW", help="as for gristmill run")
+    source.add_argument(
+        "--runs",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="compare these existing output directories instead of running the pipeline",
+    )
+    parser.add_argument("--cc-base-url", help="as for gristmill run")
+    parser.add_argument("--max-files", type=int, help="as for gristmill run")
+    parser.add_argument(
+        "--config",
+        dest="configs",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="a configuration to compare (YAML); give two or more, the first is the baseline",
+    )
+    parser.add_argument(
+        "--heldout",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="held-out evaluation sets: text files (a document a line) or benchmark files; every "
+        "configuration's decontamination also removes them from its training text",
+    )
+    add_benchmarks(parser)
+    parser.add_argument(
+        "--preset",
+        choices=("cpu", "gpu"),
+        default="cpu",
+        help="training settings: cpu (a tiny model, about 1M tokens, minutes on 2 cores) or gpu "
+        "(GPT-2 124M, about 2.6B tokens, bf16, compiled); see README (default: cpu)",
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[1, 2, 3], help="training seeds (default: 1 2 3)"
+    )
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
+    parser.add_argument(
+        "--heldout-tokens",
+        type=int,
+        help="score each held-out set's first N tokens, whole documents (default: the preset's)",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the preset's")
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        help="ablation directory: runs/, train/, ablation.json, ABLATION.md, plots/",
+    )
+    parser.add_argument("--master", help="Spark master URL (default: the first config's)")
+    add_verbose(parser)
 
 
 def train_lm(parser: argparse.ArgumentParser) -> None:
@@ -246,4 +305,5 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     },
     "train-quality": ("gristmill.jobs.train_quality", train_quality),
     "train-lm": ("gristmill.jobs.train_lm", train_lm),
+    "ablate": ("gristmill.jobs.ablate", ablate),
 }

@@ -31,7 +31,7 @@ from gristmill.jobs.stage_io import (
     read_table,
     temp_path,
 )
-from gristmill.pipeline import card_plots, langid
+from gristmill.pipeline import ablation, card_plots, langid
 from gristmill.pipeline.card import render_card
 from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
 from gristmill.pipeline.config import Config
@@ -393,7 +393,11 @@ def write_card(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
     figures = draw_figures(out, stats, manifest, documents)
     card = layout.card
     tmp = card.with_name(f".{card.name}.tmp")
-    tmp.write_text(render_card(stats, manifest, cfg.to_dict(), figures))
+    text = render_card(stats, manifest, cfg.to_dict(), figures)
+    links = out / ablation.RUN_LINKS  # written by gristmill ablate
+    if links.is_file():
+        text = ablation.with_card_section(text, json.loads(links.read_text()))
+    tmp.write_text(text)
     tmp.replace(card)
     return stats
 

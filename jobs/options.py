@@ -36,13 +36,17 @@ def start(args: argparse.Namespace, job: Any) -> Any:
     """
     configure()
     try:
-        cfg = load_config(args.config)
+        # A job comparing several configs names the one whose spark: section starts Spark.
+        cfg = load_config(job.config_path(args) if hasattr(job, "config_path") else args.config)
         if hasattr(job, "check"):
             job.check(args, cfg)
         from gristmill.pipeline.spark import spark_session
 
         out = getattr(args, "output", None)
         with output_lock(out) if out is not None else contextlib.nullcontext():
+            # A job may need no Spark for some arguments (ablate --runs: no JVM, no Java).
+            if hasattr(job, "needs_spark") and not job.needs_spark(args):
+                return job.run(None, args, cfg)
             spark = spark_session(cfg.spark, args.master, args.verbose)
             return job.run(spark, args, cfg)
     except UsageError as exc:

@@ -167,7 +167,8 @@ class PerplexityConfig:
 # et al. 2024, datatrove's examples/fineweb.py) is the defaults: all four rule sets, C4 without
 # its terminal-punctuation line rule, PII masked. "c4" (Raffel et al. 2020): C4's rules only,
 # that line rule on, no PII masking. "gopher" (Rae et al. 2021): Gopher's quality and repetition
-# rules only, no PII masking. The URL and bad-words filters run in any recipe given their lists.
+# rules only, no PII masking. "none": no heuristic rule and no masking (the baseline of an
+# ablation). The URL and bad-words filters run in any recipe given their lists.
 _NO_PII_MASKING = {"emails": False, "ip_addresses": False}
 RECIPES: dict[str, dict[str, Any]] = {
     "fineweb": {},
@@ -179,6 +180,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "pii": _NO_PII_MASKING,
     },
     "gopher": {"c4": {"enabled": False}, "fineweb": {"enabled": False}, "pii": _NO_PII_MASKING},
+    "none": {
+        "gopher_repetition": {"enabled": False},
+        "gopher_quality": {"enabled": False},
+        "c4": {"enabled": False},
+        "fineweb": {"enabled": False},
+        "pii": _NO_PII_MASKING,
+    },
 }
 
 

@@ -50,6 +50,21 @@ CASES = {
     "unknown batch": (["quality", "--output", "{out}", "--batch", "4"], None, "batch 4"),
     "tokenize too early": (["tokenize", "--output", "{out}"], None, "no batch yet"),
     "card too early": (["card", "--output", "{out}"], None, "no shards yet"),
+    "ablate one config": (
+        ["ablate", "--input", "{warc}", "--heldout", "{warc}", "--output", "{out}"],
+        "quality: {recipe: none}\n",
+        "give --config twice",
+    ),
+    "ablate not runs": (
+        ["ablate", "--runs", "{out}", "{out}", "--heldout", "{warc}", "--output", "{out}"],
+        None,
+        "no shards/manifest.json and stats.json",
+    ),
+    "ablate missing heldout": (
+        ["ablate", "--runs", "a", "b", "--heldout", "/none.txt", "--output", "{out}"],
+        None,
+        "--heldout /none.txt: no such file",
+    ),
 }
 
 
@@ -73,7 +88,14 @@ HEAVY = ("pyspark", "numba", "fasttext", "matplotlib", "kenlm", "tiktoken")
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["run", "--help"], ["run", "--output", "x"], ["train-lm", "--order"]]
+    "argv",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["ablate", "--help"],
+        ["run", "--output", "x"],
+        ["train-lm", "--order"],
+    ],
 )
 def test_help_and_usage_errors_load_nothing_heavy(argv):
     """Answered before pyspark (let alone a JVM), numba, fastText or matplotlib are imported."""

@@ -1,0 +1,321 @@
+"""Ablate: the companion model trained on each configuration's shards, compared on held-out sets.
+
+    gristmill ablate --input 'crawl/*.warc.gz' --config default.yaml --config no-quality.yaml \\
+        --heldout wikitext-2_valid.txt reference.txt --output ablation/
+    gristmill ablate --runs out-a/ out-b/ --heldout wikitext-2_valid.txt --output ablation/
+
+1. Each configuration runs the pipeline into ``DIR/runs/<name>/`` (the config file's name) with the
+   held-out sets added to its decontamination benchmarks, so no run trains on them. A
+   configuration whose ingest (and quality) digests equal an earlier configuration's starts from
+   that run's tables (hard links) and does only the later stages. With ``--runs``, existing
+   outputs are compared as they are, without Spark; the report says which held-out sets each
+   was decontaminated against.
+2. Each configuration's shards train the same model with the same token budget, batch and
+   schedule, once per seed, into ``DIR/train/<name>/seed-<S>/``; every evaluation scores the
+   held-out sets whole (loss per token, bits per byte). A command run again resumes unfinished
+   trainings and keeps finished ones whose settings are unchanged.
+3. ``DIR/ablation.json``, ``DIR/ABLATION.md`` and ``DIR/plots/``; each run's dataset card links
+   the report (:mod:`gristmill.pipeline.ablation`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from gristmill.jobs import arguments
+from gristmill.jobs.batches import stage_digest
+from gristmill.jobs.decontaminate import load_benchmarks
+from gristmill.jobs.ingest import resolve_uris
+from gristmill.jobs.options import job_main
+from gristmill.jobs.run import check_config, run_pipeline
+from gristmill.pipeline import ablation
+from gristmill.pipeline.benchmarks import benchmark_name
+from gristmill.pipeline.config import Config, load_config
+from gristmill.pipeline.errors import fail_usage
+from gristmill.pipeline.layout import CARD_FILE, Layout, write_json
+from gristmill.pipeline.ledger import Ledger
+from gristmill.pipeline.log import logger
+
+LOG = logger(__name__)
+
+add_arguments = arguments.ablate
+
+# Stages a configuration may take from an earlier one's run when their digests are equal: the
+# costly ones, whose outputs are their stage tables (and quality's frozen cut-offs). The later
+# stages keep state across batches (dedup's index, decontamination's counts) and are redone.
+SHAREABLE = ("ingest", "quality")
+
+# Training settings per preset: the same for every configuration and seed of an ablation.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Minutes on 2 cores: a 2-layer model, about 1M tokens.
+    "cpu": {
+        "preset": "tiny",
+        "block_size": 64,
+        "batch_size": 16,
+        "steps": 1000,
+        "lr": 3e-3,
+        "warmup_steps": 50,
+        "eval_batches": 4,
+        "heldout_tokens": 16_384,
+        "device": "cpu",
+    },
+    # GPT-2 124M at about 2.6B tokens (524,288 a step, GPT-3 small's batch), bf16 and compiled.
+    "gpu": {
+        "preset": "gpt2",
+        "block_size": 1024,
+        "batch_size": 16,
+        "grad_accum": 32,
+        "steps": 5000,
+        "lr": 6e-4,
+        "warmup_steps": 500,
+        "eval_batches": 20,
+        "heldout_tokens": 1_000_000,
+        "device": "cuda",
+        "compile": True,
+    },
+}
+# Evaluations along a training run (the points of each curve), whatever its length.
+EVALUATIONS = 10
+SETTINGS_FILE = "settings.json"
+
+
+def config_path(args: argparse.Namespace) -> Path | None:
+    """The config whose ``spark:`` section starts Spark: the first configuration's."""
+    return (args.configs or [None])[0]
+
+
+def needs_spark(args: argparse.Namespace) -> bool:
+    """Comparing existing runs reads their files only: no Spark (nor Java) on a GPU machine."""
+    return not args.runs
+
+
+def _names(paths: list[Path]) -> list[str]:
+    """A configuration's name: its file's (or output directory's) name, numbered if repeated."""
+    stems = [p.stem if p.suffix in (".yaml", ".yml") else p.name for p in paths]
+    return [s if stems.count(s) == 1 else f"{s}-{i + 1}" for i, s in enumerate(stems)]
+
+
+def check(args: argparse.Namespace, cfg: Config) -> None:
+    """Configurations read, inputs resolved and held-out sets found before Spark starts."""
+    try:
+        import torch  # noqa: F401  (the 'trainer' extra)
+    except ModuleNotFoundError:
+        fail_usage("gristmill ablate trains models: pip install 'gristmill[trainer]'")
+    if bool(args.runs) == bool(args.input or args.crawl_id):
+        fail_usage("give either --input (or --crawl-id) with --config files, or --runs")
+    if args.seeds and len(set(args.seeds)) != len(args.seeds):
+        fail_usage(f"--seeds repeats a seed: {args.seeds}")
+    for path in args.heldout:
+        if not Path(path).is_file():
+            fail_usage(f"--heldout {path}: no such file")
+    if args.runs:
+        if len(args.runs) < 2:
+            fail_usage("--runs needs two output directories or more")
+        for run in args.runs:
+            if not (Layout(run).manifest.is_file() and Layout(run).stats.is_file()):
+                fail_usage(f"--runs {run}: no shards/manifest.json and stats.json (not a run?)")
+        args.plan = dict(zip(_names(args.runs), args.runs, strict=True))
+        return
+    if len(args.configs or []) < 2:
+        fail_usage("an ablation compares two configurations or more: give --config twice")
+    names = _names(args.configs)
+    args.plan = {}
+    for name, path in zip(names, args.configs, strict=True):
+        config = load_config(path)
+        out = args.output / "runs" / name
+        check_config(out, config)
+        held = load_benchmarks([*args.benchmark, *args.heldout], config)
+        args.plan[name] = (config, out, held)
+    args.uris = resolve_uris(
+        args.input or [], cfg, crawl_id=args.crawl_id, cc_base_url=args.cc_base_url
+    )
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """A copy of ``src`` whose files are hard links (a copy where the file system has none): the
+    stage tables are never written in place, only replaced whole."""
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=link)
+
+
+def _shared(name: str, plan: dict[str, Any]) -> tuple[Path, list[str]] | None:
+    """The earlier configuration's run sharing the most leading stages with ``name``'s, and
+    those stages."""
+    config, out, _ = plan[name]
+    best: tuple[Path, list[str]] | None = None
+    for other in list(plan)[: list(plan).index(name)]:
+        other_config, other_out, _ = plan[other]
+        stages = []
+        for stage in SHAREABLE:
+            if stage_digest(stage, config, out) != stage_digest(stage, other_config, other_out):
+                break
+            stages.append(stage)
+        if stages and (best is None or len(stages) > len(best[1])):
+            best = (other_out, stages)
+    return best
+
+
+def seed_run(src: Path, dst: Path, stages: list[str]) -> None:
+    """Start ``dst`` from ``src``'s tables of ``stages`` and a ledger that records only those:
+    the run then does the rest. The ledger is written last, so a seeding cut short leaves no
+    ledger and is done again."""
+    shutil.rmtree(dst, ignore_errors=True)
+    source, target = Layout(src), Layout(dst)
+    for stage in stages:
+        _link_tree(source.stage(stage), target.stage(stage))
+    if "quality" in stages and source.frozen_cutoffs.is_file():
+        target.frozen_cutoffs.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source.frozen_cutoffs, target.frozen_cutoffs)
+    data = copy.deepcopy(Ledger.load(src).data)
+    for batch in data["batches"]:
+        batch["stages"] = {s: r for s, r in batch["stages"].items() if s in stages}
+        batch.pop("redo", None)
+    data["final"] = {}
+    write_json(target.ledger, data)
+
+
+def pipeline_runs(spark: SparkSession, args: argparse.Namespace) -> dict[str, Path]:
+    runs = {}
+    for name, (config, out, benchmarks) in args.plan.items():
+        shared = None if Layout(out).ledger.exists() else _shared(name, args.plan)
+        if shared:
+            LOG.info("%s: %s taken from %s", name, " and ".join(shared[1]), shared[0])
+            seed_run(shared[0], out, shared[1])
+        LOG.info("%s: pipeline into %s", name, out)
+        run_pipeline(spark, out, config, args.uris, benchmarks=benchmarks, max_files=args.max_files)
+        runs[name] = out
+    return runs
+
+
+def decontaminated_sets(run: Path) -> list[str]:
+    """The benchmark sets a run's decontamination report covers, by name."""
+    report = Layout(run).decontamination_report()
+    return sorted(json.loads(report.read_text())["benchmarks"]) if report.is_file() else []
+
+
+def train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The preset's training settings with --steps, --device and --heldout-tokens applied; warmup
+    is cut to a
+    tenth of a run shorter than the preset's."""
+    settings = dict(PRESETS[args.preset])
+    for key in ("steps", "device", "heldout_tokens"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    steps = settings["steps"]
+    settings["warmup_steps"] = min(settings["warmup_steps"], steps // 10)
+    settings["eval_interval"] = max(1, steps // EVALUATIONS)
+    return settings
+
+
+def train_all(
+    runs: dict[str, Path], args: argparse.Namespace, settings: dict[str, Any]
+) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    """Every configuration, every seed: the same training settings, its own shards. A training
+    whose recorded settings differ from these starts over; an unfinished one resumes."""
+    from gristmill.trainer.train import LOG_FILE, TrainConfig, train
+
+    heldout = tuple(Path(p) for p in args.heldout)
+    logs: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for name, run in runs.items():
+        logs[name] = {}
+        for seed in args.seeds:
+            out = args.output / "train" / name / f"seed-{seed}"
+            record = {**settings, "seed": seed, "heldout": [str(p) for p in heldout]}
+            record["manifest"] = str(Layout(run).manifest)
+            saved = out / SETTINGS_FILE
+            if saved.is_file() and json.loads(saved.read_text()) != record:
+                LOG.info("%s seed %d: settings changed, training again", name, seed)
+                shutil.rmtree(out)
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(saved, record)
+            LOG.info("%s seed %d: training into %s", name, seed, out)
+            train(
+                TrainConfig(
+                    manifest=Layout(run).manifest,
+                    out=out,
+                    seed=seed,
+                    heldout=heldout,
+                    resume="latest",
+                    log_interval=max(1, settings["steps"] // 20),
+                    checkpoint_interval=settings["eval_interval"],
+                    **settings,
+                )
+            )
+            logs[name][seed] = ablation.read_log(out / LOG_FILE)
+    return logs
+
+
+def _parameters(settings: dict[str, Any], manifest: Path) -> int:
+    from gristmill.trainer.model import GPT, preset
+
+    vocab = json.loads(manifest.read_text())["vocab_size"]
+    return GPT(preset(settings["preset"], vocab, settings["block_size"])).num_params()
+
+
+def link_from_cards(runs: dict[str, Path], report: Path) -> None:
+    """Name the report in each run's ``ablations.json`` and its dataset card's Ablations section
+    (the card stage adds the same section when it renders the card again)."""
+    for name, run in runs.items():
+        links_file = run / ablation.RUN_LINKS
+        links = json.loads(links_file.read_text()) if links_file.is_file() else []
+        entry = {"configuration": name, "report": os.path.relpath(report, run)}
+        links = [x for x in links if x["report"] != entry["report"]] + [entry]
+        write_json(links_file, links)
+        card = run / CARD_FILE
+        if card.is_file():
+            tmp = card.with_name(f".{card.name}.tmp")
+            tmp.write_text(ablation.with_card_section(card.read_text(), links))
+            tmp.replace(card)
+
+
+def run(spark: SparkSession | None, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    if args.runs:
+        runs = {name: Path(path) for name, path in args.plan.items()}
+    else:
+        assert spark is not None  # needs_spark
+        runs = pipeline_runs(spark, args)
+    settings = train_settings(args)
+    logs = train_all(runs, args, settings)
+    tokens_per_step = (
+        settings["batch_size"] * settings["block_size"] * settings.get("grad_accum", 1)
+    )
+    summary = {
+        **settings,
+        "model": settings["preset"],
+        "parameters": _parameters(settings, Layout(next(iter(runs.values()))).manifest),
+        "tokens_per_step": tokens_per_step,
+        "train_tokens_per_run": tokens_per_step * settings["steps"],
+        "seeds": list(args.seeds),
+        "heldout": {benchmark_name(Path(p)): str(p) for p in args.heldout},
+        "decontaminated": {name: decontaminated_sets(run) for name, run in runs.items()},
+    }
+    report = ablation.summarize(
+        {name: ablation.run_data(run) for name, run in runs.items()}, logs, summary
+    )
+    ablation.write_report(args.output, report)
+    link_from_cards(runs, args.output / ablation.REPORT_MD)
+    LOG.info("ablation report: %s", args.output / ablation.REPORT_MD)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
