@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench import (
+    ablation,
     crawl_sim,
     decontaminate_recall,
     decontaminate_throughput,
@@ -58,6 +59,7 @@ MEASUREMENTS = {
     "pipeline_scaling": pipeline_scaling.measure,
     "pipeline_vs_datatrove": pipeline_vs_datatrove.measure,
     "crawl_sim": crawl_sim.measure,
+    "ablation": ablation.measure,
 }
 
 
@@ -133,6 +135,15 @@ def summarize(m: dict[str, dict]) -> int:
         "load_test": scaling["load_test"],
         "quality_share_of_time": qual["share_of_time"],
         "dedup_quality": quality,
+        # Held-out bits per byte per configuration (mean over seeds), and whether each
+        # configuration's difference from the baseline exceeds the seed spread.
+        "ablation": {
+            "bpb": {
+                name: {s: v["bpb"]["mean"] for s, v in c["heldout"].items()}
+                for name, c in m["ablation"]["configurations"].items()
+            },
+            "differences": m["ablation"]["differences_from_baseline"],
+        },
         # Share of documents with datatrove's keep/drop decision, per filter (goal >= 0.99), and
         # of documents with datatrove's output text (C4 cleaning, PII masking).
         # Planted benchmark examples labelled dirty, over every shared benchmark (goal 1.0).
@@ -154,6 +165,7 @@ def summarize(m: dict[str, dict]) -> int:
             "crawl_sim": crawl,
             "filter_agreement": m["filter_agreement"],
             "decontaminate_recall": m["decontaminate_recall"],
+            "ablation": m["ablation"],
         },
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "versions": {p: metadata.version(p) for p in PACKAGES} | datatrove.get("versions", {}),
