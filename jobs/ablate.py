@@ -6,8 +6,8 @@
 
 1. Each configuration runs the pipeline into ``DIR/runs/<name>/`` (the config file's name) with the
    held-out sets added to its decontamination benchmarks, so no run trains on them. A
-   configuration whose ingest (and quality) digests equal an earlier configuration's starts from
-   that run's tables (hard links) and does only the later stages. With ``--runs``, existing
+   configuration whose first stages' digests equal an earlier configuration's starts from that
+   run's outputs of those stages and does only the later stages. With ``--runs``, existing
    outputs are compared as they are, without Spark; the report says which held-out sets each
    was decontaminated against.
 2. Each configuration's shards train the same model with the same token budget, batch and
@@ -44,15 +44,12 @@ from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import CARD_FILE, Layout, write_json
 from gristmill.pipeline.ledger import Ledger, file_sha256
 from gristmill.pipeline.log import logger
+from gristmill.pipeline.stages import BATCH_STAGES
 
 LOG = logger(__name__)
 
 add_arguments = arguments.ablate
 
-# Stages a configuration may take from an earlier one's run when their digests are equal: the
-# costly ones, whose outputs are their stage tables (and quality's frozen cut-offs). The later
-# stages keep state across batches (dedup's index, decontamination's counts) and are redone.
-SHAREABLE = ("ingest", "quality")
 
 # Training settings per preset: the same for every configuration and seed of an ablation.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -157,13 +154,13 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 def _shared(name: str, plan: dict[str, Any]) -> tuple[Path, list[str]] | None:
     """The earlier configuration's run sharing the most leading stages with ``name``'s, and
-    those stages."""
+    those stages: equal digests all the way from ingest, so equal inputs to each as well."""
     config, out, _ = plan[name]
     best: tuple[Path, list[str]] | None = None
     for other in list(plan)[: list(plan).index(name)]:
         other_config, other_out, _ = plan[other]
         stages = []
-        for stage in SHAREABLE:
+        for stage in BATCH_STAGES:
             if stage_digest(stage, config, out) != stage_digest(stage, other_config, other_out):
                 break
             stages.append(stage)
@@ -172,17 +169,34 @@ def _shared(name: str, plan: dict[str, Any]) -> tuple[Path, list[str]] | None:
     return best
 
 
+def _beside(layout: Layout, stage: str) -> list[Path]:
+    """What a stage writes besides its table: the state a later batch reads (dedup's record and
+    index, decontamination's counts and report) and the documents and shards of each batch."""
+    paths = {
+        "quality": [layout.frozen_cutoffs],
+        "dedup": [layout.dedup_clusters().parent],
+        "decontaminate": [layout.decontamination],
+        "tokenize": [layout.documents(), *sorted(layout.shards().glob("batch=*"))],
+    }
+    return [p for p in paths.get(stage, []) if p.exists()]
+
+
 def seed_run(src: Path, dst: Path, stages: list[str]) -> None:
-    """Start ``dst`` from ``src``'s tables of ``stages`` and a ledger that records only those:
-    the run then does the rest. The ledger is written last, so a seeding cut short leaves no
-    ledger and is done again."""
+    """Start ``dst`` from ``src``'s outputs of ``stages`` and a ledger that records only those:
+    the run then does the rest. Stage tables are hard links (Spark writes a table whole and
+    never touches it again); what a later batch may rewrite is copied. The ledger is written
+    last, so a seeding cut short leaves no ledger and is done again."""
     shutil.rmtree(dst, ignore_errors=True)
     source, target = Layout(src), Layout(dst)
     for stage in stages:
         _link_tree(source.stage(stage), target.stage(stage))
-    if "quality" in stages and source.frozen_cutoffs.is_file():
-        target.frozen_cutoffs.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source.frozen_cutoffs, target.frozen_cutoffs)
+        for path in _beside(source, stage):
+            twin = dst / path.relative_to(src)
+            twin.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                shutil.copytree(path, twin)
+            else:
+                shutil.copy2(path, twin)
     data = copy.deepcopy(Ledger.load(src).data)
     for batch in data["batches"]:
         batch["stages"] = {s: r for s, r in batch["stages"].items() if s in stages}

@@ -1,6 +1,6 @@
-"""``gristmill ablate`` end to end at smoke size on real pages: two configurations (the demo's
-filters, and no quality filtering), a few training steps, two seeds, two held-out sets; then the
-same comparison from the two output directories."""
+"""``gristmill ablate`` end to end at smoke size on real pages: three configurations (the demo's
+filters, no quality filtering, the demo's filters with other bucket weights), a few training
+steps, two seeds, two held-out sets; then the same comparison from two output directories."""
 
 from __future__ import annotations
 
@@ -53,9 +53,14 @@ def ablation(spark, shared_data: Path, demo_config: dict, tmp_path_factory) -> t
     filtered, unfiltered = root / "filtered.yaml", root / "unfiltered.yaml"
     filtered.write_text(yaml.safe_dump(demo_config))
     unfiltered.write_text(yaml.safe_dump(deep_merge(demo_config, {"quality": {"recipe": "none"}})))
+    buckets = [{"name": b["name"], "weight": 1.0} for b in demo_config["tokenize"]["buckets"]]
+    reweighted = root / "reweighted.yaml"
+    reweighted.write_text(
+        yaml.safe_dump(deep_merge(demo_config, {"tokenize": {"buckets": buckets}}))
+    )
     argv = [
         "--input", str(shared_data / "warc" / "realpages-00004.warc.gz"),
-        "--config", str(filtered), "--config", str(unfiltered),
+        "--config", str(filtered), "--config", str(unfiltered), "--config", str(reweighted),
         "--heldout", str(shared_data / "reference" / "wikitext-2_valid.txt"),
         str(shared_data / "reference" / "cs336_high_quality_wiki_reference.txt"),
         "--seeds", "1", "2", "--steps", "4", "--heldout-tokens", "1024",
@@ -66,16 +71,20 @@ def ablation(spark, shared_data: Path, demo_config: dict, tmp_path_factory) -> t
 
 
 SETS = {"wikitext-2_valid", "cs336_high_quality_wiki_reference"}
+NAMES = ["filtered", "unfiltered", "reweighted"]
 
 
 def test_report_has_every_figure(ablation) -> None:
     out, report, _ = ablation
     assert json.loads((out / REPORT_JSON).read_text()) == json.loads(json.dumps(report))
     configs = report["configurations"]
-    assert list(configs) == ["filtered", "unfiltered"] and report["baseline"] == "filtered"
+    assert list(configs) == NAMES and report["baseline"] == "filtered"
     # No quality filtering keeps more of the same pages.
     assert 0 < configs["filtered"]["documents_kept"] < configs["unfiltered"]["documents_kept"]
     assert configs["filtered"]["documents_in"] == configs["unfiltered"]["documents_in"]
+    # Other weights, the same documents and tokens.
+    for key in ("documents_kept", "train_tokens"):
+        assert configs["reweighted"][key] == configs["filtered"][key]
     for c in configs.values():
         assert c["train_tokens"] > 0 and set(c["heldout"]) == SETS
         for figures in c["heldout"].values():
@@ -91,25 +100,26 @@ def test_report_has_every_figure(ablation) -> None:
     values = numbers(report)
     assert values and all(math.isfinite(v) for v in values)
     assert 8 < configs["filtered"]["heldout"]["wikitext-2_valid"]["loss"]["mean"] < 11.5
-    diff = report["differences"]["unfiltered"]
-    assert set(diff) == SETS and all(isinstance(d["bpb"]["delta"], float) for d in diff.values())
+    assert list(report["differences"]) == NAMES[1:]
+    for diff in report["differences"].values():
+        assert set(diff) == SETS
+        assert all(isinstance(d["bpb"]["delta"], float) for d in diff.values())
     # Every run decontaminated against both held-out sets.
-    assert {n: set(s) >= SETS for n, s in report["settings"]["decontaminated"].items()} == {
-        "filtered": True,
-        "unfiltered": True,
-    }
+    assert {
+        n: set(s) >= SETS for n, s in report["settings"]["decontaminated"].items()
+    } == dict.fromkeys(NAMES, True)
 
 
 def test_markdown_plots_and_cards(ablation) -> None:
     out = ablation[0]
     text = (out / REPORT_MD).read_text()
-    assert "| filtered |" in text and "| unfiltered |" in text
+    assert all(f"| {name} |" in text for name in NAMES)
     assert "## Differences from `filtered`" in text
     for name in SETS:
         png = out / "plots" / f"heldout-{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"(plots/heldout-{name}.png)" in text
-    for name in ("filtered", "unfiltered"):
+    for name in NAMES:
         run = out / "runs" / name
         card = (run / "DATASET_CARD.md").read_text()
         assert card.count(CARD_SECTION) == 1
@@ -123,7 +133,7 @@ def test_same_training_for_every_configuration(ablation) -> None:
         (name, seed): json.loads(
             (out / "train" / name / f"seed-{seed}" / "settings.json").read_text()
         )
-        for name in ("filtered", "unfiltered")
+        for name in NAMES
         for seed in (1, 2)
     }
     stripped = {
@@ -137,20 +147,32 @@ def test_same_training_for_every_configuration(ablation) -> None:
     assert settings["filtered", 1]["manifest"].endswith("runs/filtered/shards/manifest.json")
 
 
-def test_later_configuration_shares_ingest(ablation) -> None:
-    """The unfiltered run took the filtered run's ingest table (hard links), not its quality
-    table, whose config differs."""
-    out, _, _ = ablation
-    a, b = Layout(out / "runs" / "filtered"), Layout(out / "runs" / "unfiltered")
-    files = sorted(p.relative_to(a.stage("ingest")) for p in a.stage("ingest").rglob("*.parquet"))
-    assert files
-    for f in files:
-        assert (a.stage("ingest") / f).stat().st_ino == (b.stage("ingest") / f).stat().st_ino
+def linked(a: Path, b: Path) -> bool:
+    """Whether every Parquet file of table ``a`` is the same file (hard link) in ``b``."""
+    files = sorted(p.relative_to(a) for p in a.rglob("*.parquet"))
+    return bool(files) and all(
+        (b / f).exists() and (a / f).stat().st_ino == (b / f).stat().st_ino for f in files
+    )
+
+
+def test_later_configurations_share_equal_stages(ablation) -> None:
+    """The unfiltered run took the filtered run's ingest table, not its quality table, whose
+    config differs; the reweighted run took everything but tokenize."""
+    out = ablation[0]
+    a, b, c = (Layout(out / "runs" / name) for name in NAMES)
+    assert linked(a.stage("ingest"), b.stage("ingest"))
     quality = next(a.stage("quality").rglob("*.parquet")).name
     assert not (b.stage("quality") / quality).exists()
-    ledgers = [Ledger.load(layout.root).batches[0]["stages"] for layout in (a, b)]
-    assert ledgers[0]["ingest"] == ledgers[1]["ingest"]
-    assert ledgers[0]["quality"]["digest"] != ledgers[1]["quality"]["digest"]
+    ledgers = {n: Ledger.load(out / "runs" / n).batches[0]["stages"] for n in NAMES}
+    assert ledgers["filtered"]["ingest"] == ledgers["unfiltered"]["ingest"]
+    assert ledgers["filtered"]["quality"]["digest"] != ledgers["unfiltered"]["quality"]["digest"]
+    for stage in ("ingest", "quality", "dedup", "decontaminate"):
+        assert linked(a.stage(stage), c.stage(stage)), stage
+        assert ledgers["reweighted"][stage] == ledgers["filtered"][stage]
+    assert c.decontamination_report().read_bytes() == a.decontamination_report().read_bytes()
+    assert c.decontamination_report().stat().st_ino != a.decontamination_report().stat().st_ino
+    assert ledgers["reweighted"]["tokenize"]["digest"] != ledgers["filtered"]["tokenize"]["digest"]
+    assert not linked(a.stage("tokenize"), c.stage("tokenize"))
 
 
 def test_again_does_nothing_new_and_runs_compare(spark, ablation, tmp_path: Path) -> None:
