@@ -170,6 +170,7 @@ class PerplexityConfig:
 # rules only, no PII masking. "none": no heuristic rule and no masking (the baseline of an
 # ablation). The URL and bad-words filters run in any recipe given their lists.
 _NO_PII_MASKING = {"emails": False, "ip_addresses": False}
+_HEURISTIC_RULE_SETS = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 RECIPES: dict[str, dict[str, Any]] = {
     "fineweb": {},
     "c4": {
@@ -181,10 +182,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "gopher": {"c4": {"enabled": False}, "fineweb": {"enabled": False}, "pii": _NO_PII_MASKING},
     "none": {
-        "gopher_repetition": {"enabled": False},
-        "gopher_quality": {"enabled": False},
-        "c4": {"enabled": False},
-        "fineweb": {"enabled": False},
+        **{rules: {"enabled": False} for rules in _HEURISTIC_RULE_SETS},
         "pii": _NO_PII_MASKING,
     },
 }

@@ -461,3 +461,6 @@ def test_recipes_as_published():
     assert cleaned == page and not (reason or "").startswith(("c4_", "fineweb_"))
     c4_cfg = config_from_dict({"quality": {"recipe": "c4", "fineweb": {"enabled": True}}}).quality
     assert c4_cfg.fineweb.enabled and not c4_cfg.gopher_quality.enabled
+    # none: an ablation's unfiltered baseline keeps the page whole, menu and all.
+    reason, cleaned = verdict("none")
+    assert cleaned == page and reason is None
