@@ -5,7 +5,8 @@
     gristmill ablate --runs out-a/ out-b/ --heldout wikitext-2_valid.txt --output ablation/
 
 1. Each configuration runs the pipeline into ``DIR/runs/<name>/`` (the config file's name) with the
-   held-out sets added to its decontamination benchmarks, so no run trains on them. A
+   held-out sets added to its decontamination benchmarks, so no run trains on them. The first
+   configuration (the baseline) plans the batches; the others read the same batches. A
    configuration whose first stages' digests equal an earlier configuration's starts from that
    run's outputs of those stages and does only the later stages. With ``--runs``, existing
    outputs are compared as they are, without Spark; the report says which held-out sets each
@@ -98,9 +99,13 @@ def needs_spark(args: argparse.Namespace) -> bool:
 
 
 def _names(paths: list[Path]) -> list[str]:
-    """A configuration's name: its file's (or output directory's) name, numbered if repeated."""
+    """A configuration's name: its file's (or output directory's) name, numbered if repeated;
+    two that still collide are a usage error (their runs would share a directory)."""
     stems = [p.stem if p.suffix in (".yaml", ".yml") else p.name for p in paths]
-    return [s if stems.count(s) == 1 else f"{s}-{i + 1}" for i, s in enumerate(stems)]
+    names = [s if stems.count(s) == 1 else f"{s}-{i + 1}" for i, s in enumerate(stems)]
+    if len(set(names)) != len(names):
+        fail_usage(f"configurations {[str(p) for p in paths]} give repeated names {names}")
+    return names
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
@@ -116,6 +121,13 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
     for path in args.heldout:
         if not Path(path).is_file():
             fail_usage(f"--heldout {path}: no such file")
+    names = [benchmark_name(Path(p)) for p in args.heldout]
+    if len(set(names)) != len(names):
+        fail_usage(f"--heldout sets must have different names (the report's keys): {names}")
+    if args.steps is not None and args.steps < 1:
+        fail_usage(f"--steps must be >= 1, not {args.steps}")
+    if args.heldout_tokens is not None and args.heldout_tokens < 2:
+        fail_usage(f"--heldout-tokens must be >= 2, not {args.heldout_tokens}")
     if args.runs:
         if len(args.runs) < 2:
             fail_usage("--runs needs two output directories or more")
@@ -126,9 +138,8 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
         return
     if len(args.configs or []) < 2:
         fail_usage("an ablation compares two configurations or more: give --config twice")
-    names = _names(args.configs)
     args.plan = {}
-    for name, path in zip(names, args.configs, strict=True):
+    for name, path in zip(_names(args.configs), args.configs, strict=True):
         config = load_config(path)
         out = args.output / "runs" / name
         check_config(out, config)
@@ -205,15 +216,38 @@ def seed_run(src: Path, dst: Path, stages: list[str]) -> None:
     write_json(target.ledger, data)
 
 
+def follow_plan(base: Path, out: Path) -> None:
+    """Give ``out``'s ledger every batch of ``base``'s it lacks, with the same inputs and no
+    stage done: the baseline alone plans batches (``--max-files``, network retries), so every
+    configuration reads the same inputs."""
+    source, target = Ledger.load(base), Ledger.load(out)
+    have = {b["batch"] for b in target.batches}
+    for batch in source.batches:
+        if batch["batch"] not in have:
+            fresh = {k: copy.deepcopy(v) for k, v in batch.items() if k not in ("stages", "redo")}
+            target.batches.append({**fresh, "stages": {}})
+    target.save()
+
+
 def pipeline_runs(spark: SparkSession, args: argparse.Namespace) -> dict[str, Path]:
-    runs = {}
+    runs: dict[str, Path] = {}
     for name, (config, out, benchmarks) in args.plan.items():
-        shared = None if Layout(out).ledger.exists() else _shared(name, args.plan)
-        if shared:
-            LOG.info("%s: %s taken from %s", name, " and ".join(shared[1]), shared[0])
-            seed_run(shared[0], out, shared[1])
+        if runs:  # not the baseline
+            shared = None if Layout(out).ledger.exists() else _shared(name, args.plan)
+            if shared:
+                LOG.info("%s: %s taken from %s", name, " and ".join(shared[1]), shared[0])
+                seed_run(shared[0], out, shared[1])
+            follow_plan(next(iter(runs.values())), out)
         LOG.info("%s: pipeline into %s", name, out)
-        run_pipeline(spark, out, config, args.uris, benchmarks=benchmarks, max_files=args.max_files)
+        run_pipeline(
+            spark,
+            out,
+            config,
+            args.uris,
+            benchmarks=benchmarks,
+            max_files=args.max_files,
+            plan=not runs,
+        )
         runs[name] = out
     return runs
 
@@ -242,8 +276,8 @@ def train_all(
     runs: dict[str, Path], args: argparse.Namespace, settings: dict[str, Any]
 ) -> dict[str, dict[int, list[dict[str, Any]]]]:
     """Every configuration, every seed: the same training settings, its own shards. A training
-    whose recorded settings or shards differ from these starts over; an unfinished one
-    resumes."""
+    whose recorded settings, shards or held-out files differ from these starts over; an
+    unfinished one resumes."""
     from gristmill.trainer.train import LOG_FILE, TrainConfig, train
 
     heldout = tuple(Path(p) for p in args.heldout)
@@ -256,6 +290,7 @@ def train_all(
             # The shards' manifest by content: a run that gained a batch retrains.
             record["manifest"] = str(Layout(run).manifest)
             record["manifest_sha256"] = file_sha256(str(Layout(run).manifest))
+            record["heldout_sha256"] = [file_sha256(str(p)) for p in heldout]
             saved = out / SETTINGS_FILE
             if saved.is_file() and json.loads(saved.read_text()) != record:
                 LOG.info("%s seed %d: settings changed, training again", name, seed)

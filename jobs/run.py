@@ -70,11 +70,13 @@ def run_pipeline(
     *,
     benchmarks: Sequence[Benchmark] = (),
     max_files: int | None = None,
+    plan: bool = True,
 ) -> dict[str, Any]:
     """Plan a batch of the ``uris`` this output has not seen, bring every batch's stages up to
     date, remake the manifest and the card; the stats.json written. ``uris`` as
     :func:`gristmill.jobs.ingest.resolve_uris` gives them, ``benchmarks`` as
-    :func:`gristmill.jobs.decontaminate.load_benchmarks` reads them."""
+    :func:`gristmill.jobs.decontaminate.load_benchmarks` reads them. ``plan=False``: no new
+    batch, only the ledger's (an ablation's configurations follow its baseline's plan)."""
     check_config(out, cfg)
     LOG.info(
         "spark: %s, parallelism %d, %s shuffle partitions (adaptive)",
@@ -84,7 +86,8 @@ def run_pipeline(
     )
     options = StageOptions(benchmarks=tuple(benchmarks))
     ledger = open_ledger(out)
-    plan_batch(ledger, list(uris), max_files, cfg)
+    if plan:
+        plan_batch(ledger, list(uris), max_files, cfg)
     digests = {s: stage_digest(s, cfg, out, options.benchmarks) for s in stages.BATCH_STAGES}
     done_any = False
     for batch in [b["batch"] for b in ledger.batches]:

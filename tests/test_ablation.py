@@ -60,6 +60,7 @@ def ablation(spark, shared_data: Path, demo_config: dict, tmp_path_factory) -> t
     )
     argv = [
         "--input", str(shared_data / "warc" / "realpages-00004.warc.gz"),
+        str(shared_data / "warc" / "realpages-00005.warc.gz"), "--max-files", "1",
         "--config", str(filtered), "--config", str(unfiltered), "--config", str(reweighted),
         "--heldout", str(shared_data / "reference" / "wikitext-2_valid.txt"),
         str(shared_data / "reference" / "cs336_high_quality_wiki_reference.txt"),
@@ -175,12 +176,32 @@ def test_later_configurations_share_equal_stages(ablation) -> None:
     assert not linked(a.stage("tokenize"), c.stage("tokenize"))
 
 
-def test_again_does_nothing_new_and_runs_compare(spark, ablation, tmp_path: Path) -> None:
+def inputs(run: Path) -> list[list[str]]:
+    return [[i["uri"] for i in b["inputs"]] for b in Ledger.load(run).batches]
+
+
+def test_next_batch_retrains_then_nothing_new_and_runs_compare(
+    spark, ablation, tmp_path: Path
+) -> None:
+    """The same command again: the baseline plans the next input (--max-files 1) and the other
+    configurations follow its plan; the shards changed, so every training starts over. Once
+    more: nothing new. Then two of the runs compared as they are (--runs, no Spark)."""
     out, report, argv = ablation
+    first = argv[argv.index("--input") + 1]
+    assert {n: inputs(out / "runs" / n) for n in NAMES} == {key: [[first]] for key in NAMES}
     logs = {p: p.read_bytes() for p in out.glob("train/*/*/log.jsonl")}
+    ablate_command(spark, argv)
+    second = argv[argv.index("--input") + 2]
+    planned = {n: inputs(out / "runs" / n) for n in NAMES}
+    assert planned == {key: [[first], [second]] for key in NAMES}
+    retrained = {p: p.read_bytes() for p in out.glob("train/*/*/log.jsonl")}
+    assert retrained.keys() == logs.keys() and all(retrained[p] != logs[p] for p in logs)
     again = ablate_command(spark, argv)
-    assert {p: p.read_bytes() for p in out.glob("train/*/*/log.jsonl")} == logs
-    assert again["configurations"] == report["configurations"]
+    assert {p: p.read_bytes() for p in out.glob("train/*/*/log.jsonl")} == retrained
+    assert (
+        again["configurations"]["filtered"]["documents_in"]
+        > (report["configurations"]["filtered"]["documents_in"])
+    )
     runs = [str(out / "runs" / "filtered"), str(out / "runs" / "unfiltered")]
     heldout = argv[argv.index("--heldout") + 1 : argv.index("--seeds")]
     compared = ablate_command(

@@ -60,6 +60,16 @@ CASES = {
         None,
         "no shards/manifest.json and stats.json",
     ),
+    "ablate same heldout names": (
+        ["ablate", "--runs", "a", "b", "--heldout", "{warc}", "{warc}", "--output", "{out}"],
+        None,
+        "--heldout sets must have different names",
+    ),
+    "ablate no steps": (
+        ["ablate", "--runs", "a", "b", "--heldout", "{warc}", "--steps", "0", "--output", "{out}"],
+        None,
+        "--steps must be >= 1",
+    ),
     "ablate missing heldout": (
         ["ablate", "--runs", "a", "b", "--heldout", "/none.txt", "--output", "{out}"],
         None,
