@@ -41,9 +41,11 @@ import sentencepiece
 # CJK full stops need neither.
 # Each pattern starts with a character class, not a lookbehind, so that the regex engine skips
 # ahead to the candidates instead of trying every position (about 2x faster).
-_SENTENCE_END = re.compile(r"\s(?<=[.!?…]\s)\s*(?![a-z])")
+# The whole text is split at once, its lines joined by "\n": a break is a line end or a sentence
+# end within a line, whose trailing spaces ([^\S\n]*) stop at the line's end.
+_SENTENCE_END = re.compile(r"\s(?<=[.!?…]\s)[^\S\n]*(?![a-z])|\n")
 _CJK_STOPS = "。！？"
-_SENTENCE_END_CJK = re.compile(rf"{_SENTENCE_END.pattern}|(?<=[{_CJK_STOPS}])\s*")
+_SENTENCE_END_CJK = re.compile(rf"{_SENTENCE_END.pattern}|(?<=[{_CJK_STOPS}])[^\S\n]*")
 _DIGIT_GROUPING = re.compile(r"[.,](?<=\d[.,])(?=\d)")
 _APOSTROPHES = "'’ʼ‘`´"
 # Planes with punctuation, symbols, digits and combining marks: BMP, SMP (emoji, math digits)
@@ -102,12 +104,8 @@ def normalize(line: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """A document's lines split into sentences (not normalized, possibly blank)."""
-    sentences: list[str] = []
     cjk = any(stop in text for stop in _CJK_STOPS)
-    split = (_SENTENCE_END_CJK if cjk else _SENTENCE_END).split
-    for line in text.splitlines():
-        sentences.extend(split(line))
-    return sentences
+    return (_SENTENCE_END_CJK if cjk else _SENTENCE_END).split("\n".join(text.splitlines()))
 
 
 def lm_lines(text: str, pieces: Pieces | None = None) -> list[str]:
