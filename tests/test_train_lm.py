@@ -72,6 +72,14 @@ def test_normalization():
     ]
     # Normalized text is a fixed point: the model's training text normalizes to itself.
     assert lm_lines("one\ntwo e g three") == ["one", "two e g three"]
+    # Every line break ends a sentence, whatever ends the line; a sentence end's trailing spaces
+    # stay on its line, so a lowercase next line still starts a sentence of its own.
+    assert lm_lines("e.g.\nthe end. \r\nnext\u2028Last one! now") == [
+        "e g",
+        "the end",
+        "next",
+        "last one now",
+    ]
 
 
 def test_wikitext_detokenizer():
