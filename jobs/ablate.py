@@ -14,7 +14,7 @@
 2. Each configuration's shards train the same model with the same token budget, batch and
    schedule, once per seed, into ``DIR/train/<name>/seed-<S>/``; every evaluation scores the
    held-out sets whole (loss per token, bits per byte). A command run again resumes unfinished
-   trainings and keeps finished ones whose settings are unchanged.
+   trainings and keeps finished ones whose settings, shards and held-out files are unchanged.
 3. ``DIR/ablation.json``, ``DIR/ABLATION.md`` and ``DIR/plots/``; each run's dataset card links
    the report (:mod:`gristmill.pipeline.ablation`).
 """
@@ -259,9 +259,9 @@ def decontaminated_sets(run: Path) -> list[str]:
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The preset's training settings with --steps, --device and --heldout-tokens applied; warmup
-    is cut to a
-    tenth of a run shorter than the preset's."""
+    """The preset's training settings with --steps, --device and --heldout-tokens applied;
+    warmup is cut to a tenth of a run shorter than the preset's, and every run is evaluated
+    EVALUATIONS times."""
     settings = dict(PRESETS[args.preset])
     for key in ("steps", "device", "heldout_tokens"):
         if getattr(args, key) is not None:
