@@ -165,18 +165,19 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 def _shared(name: str, plan: dict[str, Any]) -> tuple[Path, list[str]] | None:
     """The earlier configuration's run sharing the most leading stages with ``name``'s, and
-    those stages: equal digests all the way from ingest, so equal inputs to each as well."""
-    config, out, _ = plan[name]
+    those stages: equal digests all the way from ingest, so equal inputs to each as well. Each
+    configuration's digests are taken once (they hash its model files, gigabytes at scale)."""
+    names = list(plan)[: list(plan).index(name) + 1]
+    digests = {n: [stage_digest(stage, *plan[n]) for stage in BATCH_STAGES] for n in names}
     best: tuple[Path, list[str]] | None = None
-    for other in list(plan)[: list(plan).index(name)]:
-        other_config, other_out, _ = plan[other]
+    for other in names[:-1]:
         stages = []
-        for stage in BATCH_STAGES:
-            if stage_digest(stage, config, out) != stage_digest(stage, other_config, other_out):
+        for stage, mine, theirs in zip(BATCH_STAGES, digests[name], digests[other], strict=True):
+            if mine != theirs:
                 break
             stages.append(stage)
         if stages and (best is None or len(stages) > len(best[1])):
-            best = (other_out, stages)
+            best = (plan[other][1], stages)
     return best
 
 
@@ -281,16 +282,19 @@ def train_all(
     from gristmill.trainer.train import LOG_FILE, TrainConfig, train
 
     heldout = tuple(Path(p) for p in args.heldout)
+    heldout_sha256 = [file_sha256(str(p)) for p in heldout]
     logs: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for name, run in runs.items():
         logs[name] = {}
+        # The shards' manifest by content: a run that gained a batch retrains.
+        manifest = {
+            "manifest": str(Layout(run).manifest),
+            "manifest_sha256": file_sha256(str(Layout(run).manifest)),
+        }
         for seed in args.seeds:
             out = args.output / "train" / name / f"seed-{seed}"
             record = {**settings, "seed": seed, "heldout": [str(p) for p in heldout]}
-            # The shards' manifest by content: a run that gained a batch retrains.
-            record["manifest"] = str(Layout(run).manifest)
-            record["manifest_sha256"] = file_sha256(str(Layout(run).manifest))
-            record["heldout_sha256"] = [file_sha256(str(p)) for p in heldout]
+            record |= manifest | {"heldout_sha256": heldout_sha256}
             saved = out / SETTINGS_FILE
             if saved.is_file() and json.loads(saved.read_text()) != record:
                 LOG.info("%s seed %d: settings changed, training again", name, seed)
@@ -315,10 +319,14 @@ def train_all(
 
 
 def _parameters(settings: dict[str, Any], manifest: Path) -> int:
+    """The model's parameter count, from a model on the meta device (no weights allocated)."""
+    import torch
+
     from gristmill.trainer.model import GPT, preset
 
     vocab = json.loads(manifest.read_text())["vocab_size"]
-    return GPT(preset(settings["preset"], vocab, settings["block_size"])).num_params()
+    with torch.device("meta"):
+        return GPT(preset(settings["preset"], vocab, settings["block_size"])).num_params()
 
 
 def link_from_cards(runs: dict[str, Path], report: Path) -> None:

@@ -18,10 +18,12 @@ The predicted EOTs (where a document ends) are scored like any token and carry n
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tiktoken
 
 from gristmill.pipeline.benchmarks import benchmark_name, read_benchmark
 from gristmill.pipeline.tokenizer import encode_documents, eot_token, load_encoding
@@ -57,6 +59,16 @@ def documents(path: Path) -> list[str]:
     return ["\n".join(e.texts) for e in read_benchmark(path).examples if e.texts]
 
 
+# Documents encoded at a time: a set cut to max_tokens is encoded only as far as it is read.
+ENCODE_BLOCK = 256
+
+
+def _encoded(enc: tiktoken.Encoding, docs: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    for start in range(0, len(docs), ENCODE_BLOCK):
+        block = docs[start : start + ENCODE_BLOCK]
+        yield from zip(block, encode_documents(enc, block), strict=True)
+
+
 def load_heldout(path: Path | str, tokenizer: str, max_tokens: int | None = None) -> HeldOut:
     """The set at ``path`` tokenized for a run; with ``max_tokens``, its documents in file order
     up to that many tokens (whole documents, at least one), so an evaluation's cost is bounded
@@ -69,7 +81,7 @@ def load_heldout(path: Path | str, tokenizer: str, max_tokens: int | None = None
     eot = eot_token(enc)
     pieces: list[np.ndarray] = [np.array([eot], np.int64)]
     kept_bytes = total = kept = 0
-    for doc, ids in zip(docs, encode_documents(enc, docs), strict=True):
+    for doc, ids in _encoded(enc, docs):
         if max_tokens is not None and kept and total + len(ids) + 1 > max_tokens:
             break
         pieces += [ids.astype(np.int64), np.array([eot], np.int64)]
