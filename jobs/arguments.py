@@ -13,7 +13,10 @@ from typing import Any
 
 from gristmill.pipeline import stages
 from gristmill.pipeline.fasttext_hyperparameters import Hyperparameters
-from gristmill.pipeline.kneser_ney import MAX_ORDER
+
+# The largest n-gram order the PyPI kenlm module loads (it is built with KENLM_MAX_ORDER=6). Here,
+# not beside the n-gram counting, which loads numba: the CLI answers --help without it.
+MAX_ORDER = 6
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -61,6 +61,7 @@ from gristmill.filters.perplexity import (
     perplexity_batches,
 )
 from gristmill.jobs import arguments
+from gristmill.jobs.arguments import MAX_ORDER
 from gristmill.jobs.options import job_main
 from gristmill.jobs.quality import perplexity_table
 from gristmill.jobs.stage_io import commit, sibling_temp_path
@@ -74,7 +75,6 @@ from gristmill.pipeline.kneser_ney import (
     COUNT_SCHEMA,
     FALLBACK_DISCOUNTS,
     LINE_SCHEMA,
-    MAX_ORDER,
     SENTENCES,
     TOKENS,
     UNK,

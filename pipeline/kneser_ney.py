@@ -32,8 +32,6 @@ from gristmill.pipeline.lm_text import lm_lines, load_pieces
 BOS = "<s>"
 EOS = "</s>"
 UNK = "<unk>"
-# The largest order the PyPI kenlm module loads (it is built with KENLM_MAX_ORDER=6).
-MAX_ORDER = 6
 
 
 class DiscountError(UsageError):

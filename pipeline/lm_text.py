@@ -22,8 +22,12 @@ sentence:
 6. whitespace tokenization.
 
 ``<``, ``>`` and ``/`` are punctuation, so the model's special words ``<s>``, ``</s>`` and
-``<unk>`` can never come out of a document. A document is normalized in one pass over its
-sentences joined by newlines; the character tables are built once per process (about 40 ms).
+``<unk>`` can never come out of a document. A document is normalized whole, its sentences
+joined by newlines: step 1 and steps 4-6 are compiled passes (numba) over its code points,
+steps 2-3 Python's own Unicode normalization, skipped where it would change nothing. The
+regular expressions and per-sentence loop this replaces took twice as long, and
+``tests/test_train_lm.py`` holds the definition to the compiled form. The tables are built once
+per process (about 0.15 s).
 """
 
 from __future__ import annotations
@@ -33,24 +37,26 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
+import numba
 import numpy as np
 import pyarrow as pa
 import sentencepiece
 
-# Sentence ends: western punctuation needs a following space and no lowercase continuation;
-# CJK full stops need neither.
-# Each pattern starts with a character class, not a lookbehind, so that the regex engine skips
-# ahead to the candidates instead of trying every position (about 2x faster).
-# The whole text is split at once, its lines joined by "\n": a break is a line end or a sentence
-# end within a line, whose trailing spaces ([^\S\n]*) stop at the line's end.
-_SENTENCE_END = re.compile(r"\s(?<=[.!?…]\s)[^\S\n]*(?![a-z])|\n")
+from gristmill.filters.words import SPACE, char_classes, code_points
+
+# Sentence breaks (step 1), as classes of code points: every line boundary that str.splitlines
+# knows; whitespace (str.isspace); the western stops, which end a sentence before a space not
+# followed by a lowercase ASCII letter; the CJK stops, which end one right away.
+_BOUNDARY, _SPACE, _STOP, _CJK_STOP, _LOWER = 1, 2, 4, 8, 16
+_LINE_BOUNDARIES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_STOPS = ".!?…"
 _CJK_STOPS = "。！？"
-_SENTENCE_END_CJK = re.compile(rf"{_SENTENCE_END.pattern}|(?<=[{_CJK_STOPS}])[^\S\n]*")
-_DIGIT_GROUPING = re.compile(r"[.,](?<=\d[.,])(?=\d)")
-_APOSTROPHES = "'’ʼ‘`´"
+_NEWLINE = 10
 # Planes with punctuation, symbols, digits and combining marks: BMP, SMP (emoji, math digits)
 # and plane 14 (tags, variation selectors). Planes 2-3 hold CJK ideographs only.
 _PLANES = (range(0x0000, 0x20000), range(0xE0000, 0xE1000))
+_APOSTROPHES = "'’ʼ‘`´"
+_ZERO = ord("0")
 
 
 # A code point a table deletes.
@@ -58,17 +64,17 @@ _DELETE = np.uint32(0xFFFFFFFF)
 
 
 @functools.cache
-def _tables() -> tuple[np.ndarray, np.ndarray]:
-    """(characters table, combining-marks table): the code point each code point becomes, or
-    _DELETE, as arrays indexed by code point (a document is translated in one numpy gather,
-    where ``str.translate`` with a dict looks up every character in Python)."""
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(characters table, combining-marks table, break classes), arrays indexed by code point:
+    the code point each one becomes (or _DELETE) in steps 4-5 and in step 3, and its classes
+    for step 1."""
     chars = np.arange(0x110000, dtype=np.uint32)
     marks = chars.copy()
     for plane in _PLANES:
         for code in plane:
             category = unicodedata.category(chr(code))
             if category == "Nd":
-                chars[code] = ord("0")
+                chars[code] = _ZERO
             elif (category[0] in "PS" or category == "Cc") and chr(code) not in "\t\n\r":
                 chars[code] = ord(" ")
             elif category == "Cf":
@@ -77,24 +83,109 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
                 marks[code] = _DELETE
     for apostrophe in _APOSTROPHES:
         chars[ord(apostrophe)] = _DELETE
-    return chars, marks
+    classes = np.where(char_classes() & SPACE, _SPACE, 0).astype(np.uint8)
+    for members, bit in (
+        (_LINE_BOUNDARIES, _BOUNDARY),
+        (_STOPS, _STOP),
+        (_CJK_STOPS, _CJK_STOP),
+        ("abcdefghijklmnopqrstuvwxyz", _LOWER),
+    ):
+        classes[code_points(members)] |= bit
+    return chars, marks, classes
+
+
+@numba.njit(cache=True)
+def _with_breaks(cps: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Step 1: the text with a newline at every sentence break. A line boundary becomes one; so
+    does a space after a western stop, unless a lowercase ASCII letter follows that space
+    directly; one is inserted after a CJK stop. This is where the regex
+
+        \\s(?<=[.!?…]\\s)[^\\S\\n]*(?![a-z])|\\n|(?<=[CJK stops])[^\\S\\n]*
+
+    splits the text with its line boundaries made newlines (``"\\n".join(text.splitlines())``),
+    up to whitespace next to a break, which step 6 drops: a match may take further spaces
+    ("one!  now" breaks, backtracking into the spaces), which stay here."""
+    n = cps.size
+    out = np.empty(2 * n, np.uint32)
+    k = 0
+    for i in range(n):
+        c = classes[cps[i]]
+        if i and classes[cps[i - 1]] & _CJK_STOP:
+            out[k] = _NEWLINE
+            k += 1
+        if c & _BOUNDARY or (
+            c & _SPACE
+            and i
+            and classes[cps[i - 1]] & _STOP
+            and not (i + 1 < n and classes[cps[i + 1]] & _LOWER)
+        ):
+            out[k] = _NEWLINE
+        else:
+            out[k] = cps[i]
+        k += 1
+    return out[:k]
+
+
+@numba.njit(cache=True)
+def _tokens(cps: np.ndarray, chars: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Steps 4-6 over a text: ``.``/``,`` between digits dropped, each character mapped by the
+    characters table, whitespace collapsed, and the lines that keep a token joined by newlines,
+    their tokens by single spaces."""
+    n = cps.size
+    out = np.empty(n, np.uint32)
+    k = 0
+    gap = 0  # what the next token is preceded by: nothing, a space or a newline
+    for i in range(n):
+        c = cps[i]
+        grouping = c == 44 or c == 46  # a comma or full stop, dropped between two digits
+        if grouping and 0 < i < n - 1 and chars[cps[i - 1]] == _ZERO == chars[cps[i + 1]]:
+            continue
+        m = chars[c]
+        if m == _DELETE:
+            continue
+        if m == _NEWLINE:
+            if k:
+                gap = _NEWLINE
+        elif classes[m] & _SPACE:
+            if k and not gap:
+                gap = 32
+        else:
+            if gap:
+                out[k] = gap
+                k += 1
+                gap = 0
+            out[k] = m
+            k += 1
+    return out[:k]
+
+
+def _decode(cps: np.ndarray) -> str:
+    return cps.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def _translate(text: str, table: np.ndarray) -> str:
-    # Not filters.words.code_points: that module loads numba, which `--help` must not.
-    mapped = table[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)]
-    kept = mapped[mapped != _DELETE]
-    return kept.tobytes().decode("utf-32-le", "surrogatepass")
+    mapped = table[code_points(text)]
+    return _decode(mapped[mapped != _DELETE])
 
 
 def _normalized(text: str) -> str:
-    """Steps 2-5 over a whole text: each maps characters one by one or composes within a line
-    only, so a document's sentences joined by newlines come out as if each went alone."""
-    chars, marks = _tables()
+    """Steps 2-6 over a whole text: its lines' tokens joined by single spaces, the lines that
+    keep a token by newlines. Each step maps characters one by one, composes within a line or
+    collapses whitespace, so a document's sentences joined by newlines come out as if each went
+    alone."""
+    chars, marks, classes = _tables()
     text = unicodedata.normalize("NFKC", text).lower()
-    if not text.isascii():
+    cps = code_points(text)
+    # Step 3 changes nothing in a text that NFD and NFC leave alone and that has no combining
+    # mark: most non-ASCII web text (curly quotes, dashes) skips its two normalizations.
+    if not text.isascii() and (
+        not unicodedata.is_normalized("NFD", text)
+        or not unicodedata.is_normalized("NFC", text)
+        or (marks[cps] == _DELETE).any()
+    ):
         text = unicodedata.normalize("NFC", _translate(unicodedata.normalize("NFD", text), marks))
-    return _translate(_DIGIT_GROUPING.sub("", text), chars)
+        cps = code_points(text)
+    return _decode(_tokens(cps, chars, classes))
 
 
 def normalize(line: str) -> str:
@@ -102,17 +193,11 @@ def normalize(line: str) -> str:
     return " ".join(_normalized(line).split())
 
 
-def split_sentences(text: str) -> list[str]:
-    """A document's lines split into sentences (not normalized, possibly blank)."""
-    cjk = any(stop in text for stop in _CJK_STOPS)
-    return (_SENTENCE_END_CJK if cjk else _SENTENCE_END).split("\n".join(text.splitlines()))
-
-
 def lm_lines(text: str, pieces: Pieces | None = None) -> list[str]:
     """A document as the model sees it: its normalized, non-empty sentences; with a
     SentencePiece model, each as its pieces joined by spaces (CCNet's tokenization)."""
-    normalized = _normalized("\n".join(split_sentences(text))).split("\n")
-    lines = [line for line in (" ".join(n.split()) for n in normalized) if line]
+    normalized = _normalized(_decode(_with_breaks(code_points(text), _tables()[2])))
+    lines = normalized.split("\n") if normalized else []
     if pieces is None or not lines:
         return lines
     return [" ".join(p) for p in pieces.encode(lines, out_type=str)]
