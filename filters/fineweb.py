@@ -21,12 +21,14 @@ characters are fixed here (``signals`` takes only the text): FineWeb's 30 charac
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.gopher_repetition import duplicates
-from gristmill.filters.words import word_table
+from gristmill.filters.lines import newline_pieces, nonblank, repeated, spaces
+from gristmill.filters.words import code_points, text_code_points, word_table
 from gristmill.pipeline.config_checks import check
 
 TOO_FEW_PUNCT_LINES = "fineweb_too_few_punct_lines"
@@ -59,7 +61,14 @@ LINE_END_CHARS = (
     "။"  # Myanmar section
     "។"  # Khmer khan
 )
-_LINE_ENDS = tuple(LINE_END_CHARS)
+
+
+@functools.cache
+def _line_ends() -> np.ndarray:
+    """Per code point, whether a line ending in it counts as ending in punctuation."""
+    table = np.zeros(0x110000, np.bool_)
+    table[code_points(LINE_END_CHARS)] = True
+    return table
 
 
 @dataclass(frozen=True)
@@ -86,16 +95,18 @@ def signals(
 ) -> dict[str, int | float]:
     """FineWeb's line measurements of one document (0.0 where a ratio has no denominator),
     under any config."""
-    lines = [line for line in text.split("\n") if line.strip()]
+    cps = text_code_points(text)
+    starts, ends = newline_pieces(cps, 0, cps.size, 1)
+    kept = nonblank(cps, starts, ends, spaces())
+    starts, ends = starts[kept], ends[kept]
     n_newlines = text.count("\n")
     text_chars = len(text) - n_newlines
-    per_line = 1.0 / len(lines) if lines else 0.0
+    per_line = 1.0 / starts.size if starts.size else 0.0
+    dup_chars = repeated(cps, starts, ends)[1]
     return {
-        "fineweb_line_punct_ratio": sum(1 for line in lines if line.endswith(_LINE_ENDS))
-        * per_line,
-        "fineweb_short_line_ratio": sum(1 for n in map(len, lines) if n <= SHORT_LINE_CHARS)
-        * per_line,
-        "fineweb_char_dup_ratio": duplicates(lines)[1] / text_chars if text_chars else 0.0,
+        "fineweb_line_punct_ratio": int(_line_ends()[cps[ends - 1]].sum()) * per_line,
+        "fineweb_short_line_ratio": int((ends - starts <= SHORT_LINE_CHARS).sum()) * per_line,
+        "fineweb_char_dup_ratio": dup_chars / text_chars if text_chars else 0.0,
         "fineweb_newline_ratio": n_newlines / max(len(word_table(text)), 1),
     }
 

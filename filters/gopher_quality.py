@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
+import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.words import word_hashes, word_table
+from gristmill.filters.lines import boundaries, spaces, split_lines
+from gristmill.filters.words import text_code_points, word_hashes, word_table
 from gristmill.pipeline.config_checks import check
 
 TOO_FEW_WORDS = "gopher_too_few_words"
@@ -62,6 +65,8 @@ STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 # datatrove's bullets: the bullet sign and the hyphen-minus that plain-text lists use instead.
 BULLETS = ("•", "-")
 ELLIPSES = ("...", "…")
+_BULLET, _HYPHEN = (ord(c) for c in BULLETS)
+_FULL_STOP, _ELLIPSIS = ord(ELLIPSES[0][0]), ord(ELLIPSES[1])
 
 _STOP_WORD_HASHES = word_hashes(sorted(STOP_WORDS))
 
@@ -108,6 +113,31 @@ class GopherQualityConfig:
         )
 
 
+@numba.njit(cache=True)
+def _marked_lines(
+    cps: np.ndarray, starts: np.ndarray, ends: np.ndarray, space: np.ndarray
+) -> tuple[int, int]:
+    """How many lines start with a bullet after their leading whitespace, and how many end with
+    an ellipsis before their trailing whitespace (``line.lstrip().startswith(BULLETS)``,
+    ``line.rstrip().endswith(ELLIPSES)``)."""
+    bullets, ellipses = 0, 0
+    for p in range(starts.size):
+        first, last = starts[p], ends[p]
+        while first < last and space[cps[first]]:
+            first += 1
+        while last > first and space[cps[last - 1]]:
+            last -= 1
+        if first == last:
+            continue
+        if cps[first] == _BULLET or cps[first] == _HYPHEN:
+            bullets += 1
+        if cps[last - 1] == _ELLIPSIS or (
+            last - first >= 3 and cps[last - 1] == cps[last - 2] == cps[last - 3] == _FULL_STOP
+        ):
+            ellipses += 1
+    return bullets, ellipses
+
+
 def signals(
     text: str, cfg: GopherQualityConfig | None = None, *, lang: str | None = None
 ) -> dict[str, int | float]:
@@ -118,10 +148,10 @@ def signals(
     symbols = ~tokens.wordchar  # no letter, digit or "_": punctuation and symbols only
     n_words = n_tokens - int(symbols.sum())
     word_chars = int(tokens.lengths.sum() - tokens.lengths[symbols].sum())
-    lines = text.splitlines()
-    n_lines = len(lines)
-    bullet_lines = sum(1 for line in lines if line.lstrip().startswith(BULLETS))
-    ellipsis_lines = sum(1 for line in lines if line.rstrip().endswith(ELLIPSES))
+    cps = text_code_points(text)
+    starts, ends = split_lines(cps, boundaries())
+    n_lines = starts.size
+    bullet_lines, ellipsis_lines = _marked_lines(cps, starts, ends, spaces())
     per_token = 1.0 / n_tokens if n_tokens else 0.0
     per_line = 1.0 / n_lines if n_lines else 0.0
     return {

@@ -21,22 +21,20 @@ and divides by the document's length in characters, ``len(text)``:
 
 Words are :func:`gristmill.filters.words.word_table`'s (punctuation split off as datatrove's
 English tokenizer splits it). The results equal those of datatrove's definitions over the same
-words; ``_ngram_chars`` says how they are computed faster (compiled, over the words' hashes).
+words; ``_ngram_chars`` says how they are computed faster (compiled, over the words' hashes), and
+lines and paragraphs are spans of code points compared by hash (:mod:`gristmill.filters.lines`).
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.words import word_table
-from gristmill.pipeline.byte_hash import fmix64
+from gristmill.filters.lines import first_seen_ids, newline_pieces, repeated
+from gristmill.filters.words import text_code_points, word_table
 from gristmill.pipeline.config_checks import check
 
 PREFIX = "gopher_rep_"
@@ -51,9 +49,6 @@ NGRAM_RULES = (
 RULES = ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac", *NGRAM_RULES)
 DROP_REASONS = tuple(PREFIX + rule for rule in RULES)
 SIGNAL_FIELDS = [pa.field(PREFIX + rule, pa.float64()) for rule in RULES]
-
-_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
-_LINE_BREAK = re.compile(r"\n+")
 
 
 @dataclass(frozen=True)
@@ -81,45 +76,6 @@ class GopherRepetitionConfig:
             check(0.0 <= getattr(self, "max_" + rule) <= 1.0, key, "must be in [0, 1]")
 
 
-def duplicates(items: Sequence[str]) -> tuple[int, int]:
-    """How many items repeat an earlier one, and their total length (first occurrences excluded).
-
-    datatrove's ``find_duplicates``, counted with a Counter instead of a Python loop."""
-    counts = Counter(items)
-    n_dups = len(items) - len(counts)
-    if not n_dups:
-        return 0, 0
-    return n_dups, sum(len(item) * (c - 1) for item, c in counts.items() if c > 1)
-
-
-@numba.njit(cache=True)
-def _first_seen_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each key's id, numbered in order of first appearance (an open-addressing hash table),
-    with every id's count and first position."""
-    m = keys.size
-    size = 2
-    while size < 2 * m:
-        size <<= 1
-    mask = np.uint64(size - 1)
-    slot_ids = np.full(size, -1, np.int64)
-    slot_keys = np.empty(size, np.uint64)
-    ids = np.empty(m, np.int64)
-    counts = np.zeros(m, np.int64)
-    firsts = np.empty(m, np.int64)
-    n = 0
-    for p in range(m):
-        key = keys[p]
-        s = fmix64(key) & mask
-        while slot_ids[s] != -1 and slot_keys[s] != key:
-            s = (s + np.uint64(1)) & mask
-        if slot_ids[s] == -1:
-            slot_ids[s], slot_keys[s], firsts[n] = n, key, p
-            n += 1
-        ids[p] = slot_ids[s]
-        counts[ids[p]] += 1
-    return ids, counts[:n], firsts[:n]
-
-
 @numba.njit(cache=True)
 def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Top n-gram characters (n in TOP_NGRAMS), then duplicate n-gram characters (n in
@@ -136,7 +92,7 @@ def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     n_words = hashes.size
     ends = np.zeros(n_words + 1, np.int64)  # ends[i]: characters of the first i words, no spaces
     ends[1:] = np.cumsum(lengths)
-    word_ids, word_counts, _ = _first_seen_ids(hashes)
+    word_ids, word_counts, _ = first_seen_ids(hashes)
     n_distinct = np.uint64(max(word_counts.size, 1))
     gram_ids = word_ids
     for n in range(2, DUP_NGRAMS[-1] + 1):
@@ -146,7 +102,7 @@ def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         keys = np.empty(m, np.uint64)
         for p in range(m):
             keys[p] = np.uint64(gram_ids[p]) * n_distinct + np.uint64(word_ids[p + n - 1])
-        gram_ids, counts, firsts = _first_seen_ids(keys)
+        gram_ids, counts, firsts = first_seen_ids(keys)
         if n <= TOP_NGRAMS[-1]:
             top = counts.max()
             p = firsts[np.argmax(counts == top)]
@@ -175,14 +131,16 @@ def signals(
     n_chars = len(text)
     if not n_chars:
         return {f.name: 0.0 for f in SIGNAL_FIELDS}
-    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    para_dups, para_dup_chars = duplicates(paragraphs)
-    lines = _LINE_BREAK.split(text)
-    line_dups, line_dup_chars = duplicates(lines)
+    cps = text_code_points(text)
+    first = n_chars - len(text.lstrip())  # paragraphs are pieces of text.strip()
+    paragraphs = newline_pieces(cps, first, max(first, len(text.rstrip())), 2)
+    para_dups, para_dup_chars = repeated(cps, *paragraphs)
+    lines = newline_pieces(cps, 0, n_chars, 1)
+    line_dups, line_dup_chars = repeated(cps, *lines)
     sig: dict[str, int | float] = {
-        PREFIX + "dup_para_frac": para_dups / len(paragraphs),
+        PREFIX + "dup_para_frac": para_dups / paragraphs[0].size,
         PREFIX + "dup_para_char_frac": para_dup_chars / n_chars,
-        PREFIX + "dup_line_frac": line_dups / len(lines),
+        PREFIX + "dup_line_frac": line_dups / lines[0].size,
         PREFIX + "dup_line_char_frac": line_dup_chars / n_chars,
     }
     table = word_table(text)

@@ -84,6 +84,13 @@ def code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
+@functools.lru_cache(maxsize=2)
+def text_code_points(text: str) -> np.ndarray:
+    """The code points of one of the texts every rule set reads (the extracted and the cleaned
+    text), kept for the last two: converted once for all of them."""
+    return code_points(text)
+
+
 @numba.njit(cache=True)
 def _scan(cps: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """[start, end) and kind of every token: SIMPLE (all alphanumeric), SINGLE (one other
@@ -318,7 +325,7 @@ class WordTable:
 @functools.lru_cache(maxsize=2)
 def word_table(text: str) -> WordTable:
     """The text's words (kept for the last two texts: the Gopher rules read the same one)."""
-    cps, table = code_points(text), char_classes()
+    cps, table = text_code_points(text), char_classes()
     starts, ends, kinds = _scan(cps, table)
     composite = kinds == COMPOSITE
     spans = zip(starts[composite].tolist(), ends[composite].tolist(), strict=True)

@@ -248,8 +248,47 @@ def test_repetition_signals_equal_the_literal_definitions():
     vocab = ["a", "b", "ab", "the", "mill", "river", "."]
     for _ in range(400):
         words = [rng.choice(vocab) for _ in range(rng.randint(1, 120))]
-        text = "".join(w + rng.choice(["  ", " ", " ", " ", "\n", "\n\n"]) for w in words)
+        separators = ["  ", " ", " ", " ", "\n", "\n\n", "\n\n\n", " \n", "\t"]
+        text = rng.choice(["", "", "\n", " \n\n"]) + "".join(
+            w + rng.choice(separators) for w in words
+        )
         assert gopher_repetition.signals(text) == pytest.approx(_literal_signals(text))
+
+
+def test_line_signals_equal_the_literal_definitions():
+    """FineWeb's and Gopher quality's line measurements (compiled, over code points) against
+    their definitions over Python strings, on texts mixing every kind of line end, blank lines,
+    bullets and ellipses."""
+    pieces = [*"ab.!?…•-\n\n\r\t \u2028\x0c\u3002", "...", "\r\n", "word", "x" * 31]
+    rng = random.Random(3)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        lines = [line for line in text.split("\n") if line.strip()]
+        per_line = 1 / len(lines) if lines else 0.0
+        text_chars = len(text) - text.count("\n")
+        seen, dup_chars = set(), 0
+        for line in lines:
+            dup_chars += len(line) if line in seen else 0
+            seen.add(line)
+        sig = fineweb.signals(text)
+        assert sig["fineweb_line_punct_ratio"] == pytest.approx(
+            sum(line.endswith(tuple(fineweb.LINE_END_CHARS)) for line in lines) * per_line
+        )
+        assert sig["fineweb_short_line_ratio"] == pytest.approx(
+            sum(len(line) <= fineweb.SHORT_LINE_CHARS for line in lines) * per_line
+        )
+        assert sig["fineweb_char_dup_ratio"] == pytest.approx(
+            dup_chars / text_chars if text_chars else 0.0
+        )
+        split = text.splitlines()
+        per_split = 1 / len(split) if split else 0.0
+        sig = gopher_quality.signals(text)
+        assert sig["gopher_bullet_lines_ratio"] == pytest.approx(
+            sum(line.lstrip().startswith(gopher_quality.BULLETS) for line in split) * per_split
+        )
+        assert sig["gopher_ellipsis_lines_ratio"] == pytest.approx(
+            sum(line.rstrip().endswith(gopher_quality.ELLIPSES) for line in split) * per_split
+        )
 
 
 # --- C4 ------------------------------------------------------------------------------------------
