@@ -313,6 +313,67 @@ C4_CLEAN = (
 )
 
 
+def _literal_c4(text: str, cfg: c4.C4Config) -> tuple[str, int, bool, bool, int]:
+    """C4's line loop written out literally (regexes for the policy phrases and the sentence
+    ends, every line lower-cased), to check the faster implementation against."""
+    policy = "terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"
+    sentence_end = r"[.!?]+[\"'”’)\]]*(?:$|\s+(?![a-z]))"
+    kept, removed, lorem, curly, sentences = [], 0, False, False, 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            if cfg.min_words_per_line == 0 and not cfg.filter_no_terminal_punct:
+                kept.append(line)
+            continue
+        words = line.split()
+        limit = cfg.max_word_length
+        if limit is not None and max(map(len, words)) > limit:
+            removed += 1
+            continue
+        if cfg.remove_citations:
+            line = re.sub(r"\[\d*]|\[edit]|\[citation needed]", "", line)
+        if cfg.filter_no_terminal_punct and (
+            not line.endswith((".", "?", "!", '"', "'")) or line.endswith("...")
+        ):
+            removed += 1
+            continue
+        if len(words) < cfg.min_words_per_line:
+            removed += 1
+            continue
+        lower = line.lower()
+        lorem = lorem or "lorem ipsum" in lower
+        if cfg.filter_javascript and "javascript" in lower:
+            removed += 1
+            continue
+        curly = curly or "{" in line
+        if cfg.filter_policy and re.search(policy, lower):
+            removed += 1
+            continue
+        kept.append(line)
+        sentences += len(re.findall(sentence_end, line)) or 1
+    return "\n".join(kept).strip(), removed, lorem, curly, sentences
+
+
+def test_c4_cleaning_equals_its_literal_definition():
+    """The C4 line loop (substring tests for the phrases, sentence ends counted compiled over
+    the kept lines) against the literal one, under the default, C4's and a permissive config,
+    on lines mixing stops, closers, runs of spaces, lowercase continuations, citation markers,
+    phrases in any case (the Kelvin sign lower-cases to "k"), brackets and long words."""
+    pieces = [*"aZ .!?\"')]’”\t{", "  ", "[1]", "[edit]", "jav[2]ascript", "JavaScript",
+              "Privacy Policy", "uses coo\u212aies", "use of cookies", "Lorem Ipsum", "İ",
+              "end. next", "end.  next", "x" * 12, "\n", "\n", "\r\n", " \n "]  # fmt: skip
+    configs = [
+        c4.C4Config(),
+        c4.C4Config(filter_no_terminal_punct=True, max_word_length=10),
+        c4.C4Config(min_words_per_line=0, remove_citations=False),
+    ]
+    rng = random.Random(13)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        for cfg in configs:
+            assert tuple(c4._clean(text, cfg)) == _literal_c4(text, cfg), (text, cfg)
+
+
 def test_c4_clean_removes_exactly_the_bad_lines():
     cleaned, counts = c4.clean(C4_TEXT, CONFIGS[c4])
     assert cleaned == C4_CLEAN

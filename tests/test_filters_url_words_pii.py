@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from gristmill.filters import bad_words, pii, url
+from gristmill.filters.words import code_points
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.config_checks import ConfigError
 from gristmill.pipeline.quality import decide_batches, signal_batches
@@ -153,6 +156,19 @@ def test_pii_masks_every_email_and_public_ip_of_real_text(crawl_texts):
     )
     off = pii.PiiConfig(emails=False, ip_addresses=False)
     assert pii.mask(line, off) == (line, {"pii_emails": 0, "pii_ip_addresses": 0})
+
+
+def test_ip_scan_finds_every_text_ipv4_can_match():
+    """The compiled scan that lets a page skip the IPV4 regex, against the regex it stands for,
+    on strings of digits, dots and other characters (a non-ASCII digit too)."""
+    hint = re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]")
+    pieces = [*"0123456789....a \u0663", "1.2", "255.", "1234"]
+    rng = random.Random(1)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 15)))
+        found = pii._has_dotted_quad(code_points(text))
+        assert found == bool(hint.search(text)), text
+        assert found or not pii.IPV4.search(text)
 
 
 def test_quality_passes_drop_by_url_and_mask_the_kept_text(real_urls, crawl_texts, tmp_path):

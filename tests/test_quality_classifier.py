@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -266,10 +268,17 @@ def test_normalize(shared_data: Path) -> None:
     assert LABEL_HQ not in normalize("spam __label__hq spam")
     with gzip.open(shared_data / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz") as f:
         texts = [json.loads(line)["text"] for line in f]
-    for text in texts:
+    rng = random.Random(2)
+    pieces = [*"aZ9_ ,.!\n\t\u00a0\u2028¿…ＡﬁİΣ谢\u0301\u200b", "__label__", "x" * 4990]
+    mixed = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 20))) for _ in range(3000)]
+    for text in texts + mixed:
         once = normalize(text)
         assert normalize(once) == once  # training normalizes, then scoring normalizes again
         assert "\n" not in once and len(once) <= MAX_CHARS
+        # The definition the compiled pass implements.
+        folded = unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower()
+        spaced = re.sub(r"([^\w\s]|_)", r" \1 ", folded)
+        assert once == " ".join(spaced.split())[:MAX_CHARS].rstrip()
 
 
 def test_balance_and_split_are_deterministic() -> None:
