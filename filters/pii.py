@@ -102,14 +102,35 @@ def _is_masked_ip(address: str, public_only: bool) -> bool:
         return False
 
 
+_WORD = re.compile(r"\S*")
+
+
+def at_sign_words(text: str) -> list[tuple[int, int]]:
+    """The [start, end) spans of the whitespace-delimited words of ``text`` that hold an "@",
+    in order. Every EMAIL match lies within one: each holds an "@" and none of its character
+    classes holds whitespace; and ``\\b`` at a word's first character reads the same whether
+    whitespace or nothing precedes it. Searching these words alone finds the same matches as
+    searching the text, where the regex, tried at every position, took 0.7 ms a page."""
+    spans: list[tuple[int, int]] = []
+    reverse = text[::-1]
+    at = text.find("@")
+    while at != -1:
+        start = len(text) - _WORD.match(reverse, len(text) - 1 - at).end()
+        end = _WORD.match(text, at).end()
+        spans.append((start, end))
+        at = text.find("@", end)
+    return spans
+
+
 def _replace(
     pattern: re.Pattern[str],
     text: str,
     placeholders: list[str],
     keep: Callable[[str], bool] | None = None,
+    spans: list[tuple[int, int]] | None = None,
 ) -> tuple[str, int]:
     """``text`` with each match (that ``keep`` does not spare) replaced by the placeholders in
-    turn, and how many were replaced."""
+    turn, and how many were replaced; where ``spans`` are given, the matches lie within them."""
     count = 0
 
     def swap(match: re.Match[str]) -> str:
@@ -119,14 +140,21 @@ def _replace(
         count += 1
         return placeholders[(count - 1) % len(placeholders)]
 
-    return pattern.sub(swap, text), count
+    if spans is None:
+        return pattern.sub(swap, text), count
+    pieces, done = [], 0
+    for start, end in spans:
+        pieces += [text[done:start], pattern.sub(swap, text[start:end])]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces), count
 
 
 def mask(text: str, cfg: PiiConfig) -> tuple[str, dict[str, int]]:
     """The text with its e-mail and public IP addresses masked, and how many of each."""
     emails = ips = 0
     if cfg.emails and "@" in text:
-        text, emails = _replace(EMAIL, text, cfg.email_placeholders)
+        text, emails = _replace(EMAIL, text, cfg.email_placeholders, spans=at_sign_words(text))
     if cfg.ip_addresses and _has_dotted_quad(text_code_points(text)):
         text, ips = _replace(
             IPV4,

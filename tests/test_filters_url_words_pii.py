@@ -171,6 +171,18 @@ def test_ip_scan_finds_every_text_ipv4_can_match():
         assert found or not pii.IPV4.search(text)
 
 
+def test_emails_are_searched_in_the_words_holding_an_at_sign(crawl_texts):
+    """Masking searches only the whitespace-delimited words that hold an "@": the same text and
+    count as the regex over the whole text, on crawl text and on mixed strings."""
+    placeholders = pii.PiiConfig().email_placeholders
+    rng = random.Random(4)
+    pieces = [*"ab.@-_ \n\t[]:1é\u00a0", "x@y.org", "a.b@c-d.e", "[1.2.3.4]", "@@", "u+t@m.ex.com"]
+    mixed = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 20))) for _ in range(20_000)]
+    for text in [t for t in crawl_texts if "@" in t] + mixed:
+        whole = pii._replace(pii.EMAIL, text, placeholders)
+        assert pii._replace(pii.EMAIL, text, placeholders, spans=pii.at_sign_words(text)) == whole
+
+
 def test_quality_passes_drop_by_url_and_mask_the_kept_text(real_urls, crawl_texts, tmp_path):
     """The quality stage's two mapInArrow bodies over real URLs and crawl text: a blocked domain
     drops with its reason before any other rule, addresses are masked in the stored text and
