@@ -105,6 +105,12 @@ def _is_masked_ip(address: str, public_only: bool) -> bool:
 _WORD = re.compile(r"\S*")
 
 
+def _word_end(text: str, position: int) -> int:
+    """Where the run of non-whitespace characters from ``position`` ends."""
+    match = _WORD.match(text, position)
+    return match.end() if match else position  # \S* matches everywhere
+
+
 def at_sign_words(text: str) -> list[tuple[int, int]]:
     """The [start, end) spans of the whitespace-delimited words of ``text`` that hold an "@",
     in order. Every EMAIL match lies within one: each holds an "@" and none of its character
@@ -115,8 +121,8 @@ def at_sign_words(text: str) -> list[tuple[int, int]]:
     reverse = text[::-1]
     at = text.find("@")
     while at != -1:
-        start = len(text) - _WORD.match(reverse, len(text) - 1 - at).end()
-        end = _WORD.match(text, at).end()
+        start = len(text) - _word_end(reverse, len(text) - 1 - at)
+        end = _word_end(text, at)
         spans.append((start, end))
         at = text.find("@", end)
     return spans
