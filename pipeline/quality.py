@@ -63,31 +63,36 @@ def cleaned_text(original: str, cfg: QualityConfig) -> tuple[str, dict[str, int]
     return pii.mask(text, cfg.pii)
 
 
+def _signal_rows(batch: pa.RecordBatch, cfg: QualityConfig) -> list[dict[str, Any]]:
+    """Kept ingest rows in, rows with every signal out; the text only where cleaning changed it."""
+    rows = batch.to_pylist()
+    originals = []
+    for row in rows:
+        original = row["text"]
+        originals.append(original)
+        cleaned, masked = cleaned_text(original, cfg)
+        texts = {URL: row["url"], EXTRACTED: original, CLEANED: cleaned}
+        for rule_set in RULE_SETS:
+            config = rule_set.config(cfg)
+            row.update(rule_set.module.signals(texts[rule_set.reads], config, lang=row["lang"]))
+        row["text"] = cleaned
+        row.update(masked)
+        row["n_words"], row["n_chars"] = len(cleaned.split()), len(cleaned)
+    quality, perplexity = _scores([r["text"] for r in rows], [r["lang"] for r in rows], cfg)
+    for row, original, q, p in zip(rows, originals, quality, perplexity, strict=True):
+        row["quality_score"], row["perplexity"] = q, p
+        if row["text"] == original:
+            row["text"] = None
+    return rows
+
+
 def signal_batches(
     batches: Iterable[pa.RecordBatch], cfg: QualityConfig
 ) -> Iterator[pa.RecordBatch]:
     """First pass (mapInArrow body): kept ingest rows in, rows with every signal out; the text
     only where cleaning changed it."""
     for batch in batches:
-        rows = batch.to_pylist()
-        originals = []
-        for row in rows:
-            original = row["text"]
-            originals.append(original)
-            cleaned, masked = cleaned_text(original, cfg)
-            texts = {URL: row["url"], EXTRACTED: original, CLEANED: cleaned}
-            for rule_set in RULE_SETS:
-                config = rule_set.config(cfg)
-                row.update(rule_set.module.signals(texts[rule_set.reads], config, lang=row["lang"]))
-            row["text"] = cleaned
-            row.update(masked)
-            row["n_words"], row["n_chars"] = len(cleaned.split()), len(cleaned)
-        quality, perplexity = _scores([r["text"] for r in rows], [r["lang"] for r in rows], cfg)
-        for row, original, q, p in zip(rows, originals, quality, perplexity, strict=True):
-            row["quality_score"], row["perplexity"] = q, p
-            if row["text"] == original:
-                row["text"] = None
-        yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
+        yield pa.RecordBatch.from_pylist(_signal_rows(batch, cfg), schema=QUALITY)
 
 
 def perplexity_bucket(perplexity: float | None, cutoffs: tuple[float, float] | None) -> str | None:
@@ -119,6 +124,21 @@ def decide(row: dict[str, Any], cfg: QualityConfig, seed: int) -> str | None:
     return None
 
 
+def _decided_rows(
+    rows: list[dict[str, Any]],
+    cfg: QualityConfig,
+    seed: int,
+    cutoffs: dict[str, tuple[float, float]],
+) -> list[dict[str, Any]]:
+    """Each row's perplexity bucket from its language's cut-offs, then its decision."""
+    for row in rows:
+        row["perplexity_bucket"] = perplexity_bucket(row["perplexity"], cutoffs.get(row["lang"]))
+        row["drop_reason"] = decide(row, cfg, seed)
+        if row["drop_reason"]:
+            row["text"] = None  # stored for the documents passed on only
+    return rows
+
+
 def decide_batches(
     batches: Iterable[pa.RecordBatch],
     cfg: QualityConfig,
@@ -128,14 +148,7 @@ def decide_batches(
     """Second pass (mapInArrow body): perplexity bucket from the language's cutoffs, then the
     decision. Also re-run alone over a stored quality table to re-select without rescoring."""
     for batch in batches:
-        rows = batch.to_pylist()
-        for row in rows:
-            row["perplexity_bucket"] = perplexity_bucket(
-                row["perplexity"], cutoffs.get(row["lang"])
-            )
-            row["drop_reason"] = decide(row, cfg, seed)
-            if row["drop_reason"]:
-                row["text"] = None  # stored for the documents passed on only
+        rows = _decided_rows(batch.to_pylist(), cfg, seed, cutoffs)
         yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
 
 
@@ -147,8 +160,11 @@ def scored_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Both passes in one mapInArrow body, for a batch whose perplexity cut-offs are known before
     it is scored (every batch but the one that freezes them): the rows cross from the JVM to
-    Python and back once, and nothing is persisted between the passes."""
-    return decide_batches(signal_batches(batches, cfg), cfg, seed, cutoffs)
+    Python and back once, are converted to Python once, and nothing is persisted between the
+    passes."""
+    for batch in batches:
+        rows = _decided_rows(_signal_rows(batch, cfg), cfg, seed, cutoffs)
+        yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
 
 
 def recleaned_batches(
