@@ -173,9 +173,10 @@ def _has_policy_phrase(lower: str) -> bool:
 def _clean(text: str, cfg: C4Config) -> _Cleaned:
     """One pass over the lines: the kept lines, the removed count and the document flags.
 
-    Sentences are counted after the loop, in the kept lines joined by newlines."""
+    Sentences are counted after the loop, in the kept lines joined by newlines; a kept line
+    that removing citation markers emptied counts one, as every kept line does."""
     kept: list[str] = []
-    removed, lorem, curly = 0, False, False
+    removed, lorem, curly, emptied = 0, False, False, 0
     limit, min_words = cfg.max_word_length, cfg.min_words_per_line
     for raw in text.splitlines():
         line = raw.strip()
@@ -205,8 +206,9 @@ def _clean(text: str, cfg: C4Config) -> _Cleaned:
             continue
         removed -= 1
         kept.append(line)
+        emptied += not line
     joined = "\n".join(kept)
-    sentences = _sentences(code_points(joined), _sentence_classes())
+    sentences = _sentences(code_points(joined), _sentence_classes()) + emptied
     return _Cleaned(joined.strip(), removed, lorem, curly, sentences)
 
 

@@ -366,6 +366,7 @@ def test_c4_cleaning_equals_its_literal_definition():
         c4.C4Config(),
         c4.C4Config(filter_no_terminal_punct=True, max_word_length=10),
         c4.C4Config(min_words_per_line=0, remove_citations=False),
+        c4.C4Config(min_words_per_line=1),  # a line of citation markers alone is kept, emptied
     ]
     rng = random.Random(13)
     for _ in range(3000):
