@@ -21,14 +21,14 @@ from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
 
 NEWLINE = 10
 # The line boundaries of str.splitlines ("\r\n" is one).
-_BOUNDARIES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+LINE_BOUNDARIES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 @functools.cache
 def boundaries() -> np.ndarray:
     """Per code point, whether str.splitlines ends a line there."""
     table = np.zeros(0x110000, np.bool_)
-    table[code_points(_BOUNDARIES)] = True
+    table[code_points(LINE_BOUNDARIES)] = True
     return table
 
 

@@ -19,7 +19,7 @@ import fasttext
 import numba
 import numpy as np
 
-from gristmill.filters.words import SPACE, WORDCHAR, char_classes, code_points
+from gristmill.filters.words import SPACE, WORDCHAR, char_classes, code_points, from_code_points
 
 LABEL_HQ = "__label__hq"
 LABEL_LQ = "__label__lq"
@@ -78,8 +78,7 @@ def normalize(text: str) -> str:
     the executors before collecting, and scoring normalizes again.
     """
     folded = unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower()
-    words = _words(code_points(folded), _classes()).tobytes().decode("utf-32-le", "surrogatepass")
-    return words[:MAX_CHARS].rstrip()
+    return from_code_points(_words(code_points(folded), _classes()))[:MAX_CHARS].rstrip()
 
 
 @functools.cache

@@ -84,6 +84,11 @@ def code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
+def from_code_points(cps: np.ndarray) -> str:
+    """The text of ``cps`` (uint32): the inverse of :func:`code_points`."""
+    return cps.tobytes().decode("utf-32-le", "surrogatepass")
+
+
 @functools.lru_cache(maxsize=2)
 def text_code_points(text: str) -> np.ndarray:
     """The code points of one of the texts every rule set reads (the extracted and the cleaned

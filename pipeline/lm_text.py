@@ -42,13 +42,13 @@ import numpy as np
 import pyarrow as pa
 import sentencepiece
 
-from gristmill.filters.words import SPACE, char_classes, code_points
+from gristmill.filters.lines import LINE_BOUNDARIES, spaces
+from gristmill.filters.words import code_points, from_code_points
 
 # Sentence breaks (step 1), as classes of code points: every line boundary that str.splitlines
 # knows; whitespace (str.isspace); the western stops, which end a sentence before a space not
 # followed by a lowercase ASCII letter; the CJK stops, which end one right away.
 _BOUNDARY, _SPACE, _STOP, _CJK_STOP, _LOWER = 1, 2, 4, 8, 16
-_LINE_BOUNDARIES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _STOPS = ".!?…"
 _CJK_STOPS = "。！？"
 _NEWLINE = 10
@@ -83,9 +83,9 @@ def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 marks[code] = _DELETE
     for apostrophe in _APOSTROPHES:
         chars[ord(apostrophe)] = _DELETE
-    classes = np.where(char_classes() & SPACE, _SPACE, 0).astype(np.uint8)
+    classes = np.where(spaces(), _SPACE, 0).astype(np.uint8)
     for members, bit in (
-        (_LINE_BOUNDARIES, _BOUNDARY),
+        (LINE_BOUNDARIES, _BOUNDARY),
         (_STOPS, _STOP),
         (_CJK_STOPS, _CJK_STOP),
         ("abcdefghijklmnopqrstuvwxyz", _LOWER),
@@ -159,13 +159,9 @@ def _tokens(cps: np.ndarray, chars: np.ndarray, classes: np.ndarray) -> np.ndarr
     return out[:k]
 
 
-def _decode(cps: np.ndarray) -> str:
-    return cps.tobytes().decode("utf-32-le", "surrogatepass")
-
-
 def _translate(text: str, table: np.ndarray) -> str:
     mapped = table[code_points(text)]
-    return _decode(mapped[mapped != _DELETE])
+    return from_code_points(mapped[mapped != _DELETE])
 
 
 def _normalized(text: str) -> str:
@@ -185,7 +181,7 @@ def _normalized(text: str) -> str:
     ):
         text = unicodedata.normalize("NFC", _translate(unicodedata.normalize("NFD", text), marks))
         cps = code_points(text)
-    return _decode(_tokens(cps, chars, classes))
+    return from_code_points(_tokens(cps, chars, classes))
 
 
 def normalize(line: str) -> str:
@@ -196,7 +192,7 @@ def normalize(line: str) -> str:
 def lm_lines(text: str, pieces: Pieces | None = None) -> list[str]:
     """A document as the model sees it: its normalized, non-empty sentences; with a
     SentencePiece model, each as its pieces joined by spaces (CCNet's tokenization)."""
-    normalized = _normalized(_decode(_with_breaks(code_points(text), _tables()[2])))
+    normalized = _normalized(from_code_points(_with_breaks(code_points(text), _tables()[2])))
     lines = normalized.split("\n") if normalized else []
     if pieces is None or not lines:
         return lines
