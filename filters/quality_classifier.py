@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import unicodedata
 
 import fasttext
 import numba
 import numpy as np
 
+from gristmill.filters.nfkc import nfkc
 from gristmill.filters.words import SPACE, WORDCHAR, char_classes, code_points, from_code_points
 
 LABEL_HQ = "__label__hq"
@@ -77,7 +77,7 @@ def normalize(text: str) -> str:
     idempotent (normalizing a normalized text changes nothing): the training job normalizes on
     the executors before collecting, and scoring normalizes again.
     """
-    folded = unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower()
+    folded = nfkc(text[:MAX_CHARS]).lower()
     return from_code_points(_words(code_points(folded), _classes()))[:MAX_CHARS].rstrip()
 
 

@@ -43,6 +43,7 @@ import pyarrow as pa
 import sentencepiece
 
 from gristmill.filters.lines import LINE_BOUNDARIES, spaces
+from gristmill.filters.nfkc import nfkc
 from gristmill.filters.words import code_points, from_code_points
 
 # Sentence breaks (step 1), as classes of code points: every line boundary that str.splitlines
@@ -170,7 +171,7 @@ def _normalized(text: str) -> str:
     collapses whitespace, so a document's sentences joined by newlines come out as if each went
     alone."""
     chars, marks, classes = _tables()
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = nfkc(text).lower()
     cps = code_points(text)
     # Step 3 changes nothing in a text that NFD and NFC leave alone and that has no combining
     # mark: most non-ASCII web text (curly quotes, dashes) skips its two normalizations.

@@ -7,14 +7,15 @@ spaces, title case), which are the most common exact duplicates across crawls.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
+from gristmill.filters.nfkc import nfkc
+
 
 def normalize(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    return " ".join(nfkc(text).lower().split())
 
 
 def text_hash(text: str) -> str:
