@@ -72,8 +72,9 @@ def _replaced(
 
 
 def nfkc(text: str) -> str:
-    """``unicodedata.normalize("NFKC", text)``, the same string, several times faster on web
-    text."""
+    """``unicodedata.normalize("NFKC", text)``, the same string: 2.6x faster over the shared
+    real pages, slower on text whose combining marks compose (kana with a voicing mark, Indic
+    nukta), where the check itself normalizes. The table costs about 0.04 s once per process."""
     if text.isascii():
         return text
     cps = code_points(text)

@@ -5,8 +5,8 @@ resiliparse is the default, with comment sections left out and a line pass over 
 F1 for scrapinghub's 181 and readability's 94 pages, snippet F1 for trafilatura's 981) that
 pass took resiliparse from 0.916 / 0.909 / 0.849 to 0.939 / 0.925 / 0.886, and reading the
 whole page where the main content holds no prose to 0.939 / 0.933 / 0.888, against
-trafilatura's 0.960 / 0.940 / 0.926 at about a twelfth of the speed. trafilatura is an option
-for runs that can afford it.
+trafilatura's 0.960 / 0.940 / 0.926 at a twelfth to a thirteenth of the speed. trafilatura is
+an option for runs that can afford it.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ HARD = [
     "\ufdfa \ufb2c \u1e9b\u0323",  # one character to eighteen; a Hebrew composite; long s dot
     "\U0002f800 \U0001d400 \U0001f100 \uf900",  # plane 2, math bold, enclosed, CJK compat
     "\u0041\u030a\u0301 \u212b\u0301",  # A + ring + acute; angstrom + acute
+    "\u304b\u3099 \uff76\uff9e \u0f71\u0f72 \u0f81",  # kana + voicing mark; Tibetan vowels
     "\ud800 lone surrogate",
     "",
 ]

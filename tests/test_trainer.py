@@ -265,7 +265,7 @@ def test_tiny_model_loss_falls(
     ]
     # Web pages carry over to Wikipedia text: well below the untrained model's loss. (Whether
     # it still falls between steps 25 and 50 of this tiny run turns on which pages it trained on.)
-    assert all(r["loss"] < first - 0.5 and r["bpb"] > 0 for r in heldout), heldout
+    assert all(r["loss"] < first - 0.5 for r in heldout), heldout
     assert all(r["tokens_per_s"] > 0 and r["mfu"] is None for r in steps)
     logged = [
         json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
