@@ -78,7 +78,10 @@ def _resiliparse(html: str) -> str:
 
     resiliparse's main-content heuristics sometimes keep only a page's chrome and drop the
     article (a body in an unusual container, a page its class names mislead): about 2% of the
-    truth sets' pages, whose article the line pass then finds in the whole page's text.
+    truth sets' pages, whose article the line pass then finds in the whole page's text. The
+    second extraction is paid on every page without prose in its main content: 1.6% more
+    extraction time over the 1,356 shared real pages, but 37% over the 16 pages of the
+    CC-MAIN-2020-34 excerpt, half of them listings and spam, the crawl's own mix.
     """
     tree = HTMLTree.parse(html)
     main = _plain_text(tree, main_content=True)
