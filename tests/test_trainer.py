@@ -345,9 +345,10 @@ def test_gpu_check_runs_on_cpu(shards: Path, tmp_path: Path, one_thread: None) -
     result = json.loads((tmp_path / "a" / "gpu_check.json").read_text())
     assert (result["device"], result["preset"], result["compile"]) == ("cpu", "tiny", False)
     assert result["tokens_per_s"] > 0 and result["intervals"] >= 5 and result["mfu"] is None
-    args = [*args[:-1], str(tmp_path / "b"), "--peak-flops", "1e12"]
+    args = [*args[:-1], str(tmp_path / "b"), "--peak-flops", "1e12", "--batch-size", "2"]
     assert gpu_check.main(args) == 0
     given = json.loads((tmp_path / "b" / "gpu_check.json").read_text())
+    assert given["tokens_per_step"] == result["tokens_per_step"] // 2  # 2 sequences, not 4
     model = GPT(preset("tiny", load_dataset(shards).vocab_size))
     expected = model.flops_per_token() * given["tokens_per_s"] / 1e12
     assert given["mfu"] == pytest.approx(expected, rel=0.2)  # medians of two series

@@ -11,6 +11,7 @@ medians of the logged intervals after it. The result is also written as ``gpu_ch
 
     python -m gristmill.trainer.gpu_check --out runs/gpu-check
     python -m gristmill.trainer.gpu_check --manifest out/shards/manifest.json --steps 500
+    python -m gristmill.trainer.gpu_check --batch-size 64  # a larger GPU's fuller batch
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     preset, steps, batch, compile_ = PLANS[device.type]
     steps = args.steps or steps
+    batch = args.batch_size or batch
     peak = args.peak_flops or peak_flops(device)
     with tempfile.TemporaryDirectory(prefix="gristmill-gpu-check-") as tmp:
         manifest = args.manifest or sample_manifest(Path(tmp))
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gristmill.trainer.gpu_check", description=__doc__)
     p.add_argument("--manifest", type=Path, help="shards/manifest.json (default: demo sample)")
     p.add_argument("--steps", type=int, help="default: 300 on CUDA, 20 on CPU")
+    p.add_argument(
+        "--batch-size", type=int, help="sequences per step (default: 16 on CUDA, 4 on CPU)"
+    )
     p.add_argument(
         "--peak-flops", type=float, help="this device's peak FLOP/s, if not in the table"
     )
