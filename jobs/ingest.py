@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import argparse
 import functools
-import shutil
 import sys
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyspark.accumulators import Accumulator, AccumulatorParam
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
 from gristmill.jobs.batches import (
@@ -93,21 +93,79 @@ class _Rows(AccumulatorParam):
 
 
 _ERROR_COLUMNS = ["input_file", "input_error", "input_retryable"]
+# Rows buffered before they are written as one Parquet row group: large enough for the later
+# stages' column reads, small against an executor's memory.
+ROW_GROUP_BYTES = 64 << 20
+PART_PREFIX = "part-"
+# What each task answers for an input: its position in the batch and the rows written.
+_WRITTEN = pa.schema([("index", pa.int64()), ("rows", pa.int64())])
+
+
+def _write_input(
+    source: pa.RecordBatch, cfg: IngestConfig, directory: Path, failures: Accumulator
+) -> int:
+    """One input file's documents -> ``directory/part-<index>.parquet``; its error rows to the
+    driver by ``failures``; returns the number of rows written.
+
+    The file is written under a hidden name and renamed when whole, so a task that dies leaves
+    nothing Spark reads, and a retried or speculative attempt writes the same name with the
+    same rows. A file that failed on the network (after its retries) is set aside whole: its
+    part holds no row, for the ledger to plan the file again.
+    """
+    index = source.column("index")[0].as_py()
+    final = directory / f"{PART_PREFIX}{index:06d}.parquet"
+    partial = directory / f".{final.name}.{uuid.uuid4().hex}"
+    errors: list[dict[str, Any]] = []
+    pending: list[pa.RecordBatch] = []
+    rows = buffered = 0
+    with pq.ParquetWriter(partial, INGEST, compression="snappy") as writer:
+        for events in ingest_batches([source], cfg):
+            error = pc.is_null(events.column("doc_id"))
+            if pc.any(error).as_py():
+                errors += events.filter(error).select(_ERROR_COLUMNS).to_pylist()
+                events = events.filter(pc.invert(error))
+            columns = events.select(INGEST.names).columns
+            pending.append(pa.RecordBatch.from_arrays(columns, schema=INGEST))
+            buffered += pending[-1].nbytes
+            if buffered >= ROW_GROUP_BYTES:
+                rows, buffered = rows + _flush(writer, pending), 0
+        deferred = any(e["input_retryable"] for e in errors)
+        if not deferred:
+            rows += _flush(writer, pending)
+    if deferred:  # set aside whole: an empty part, whatever was written before the failure
+        pq.write_table(INGEST.empty_table(), partial, compression="snappy")
+        rows = 0
+    failures.add(errors)
+    partial.rename(final)
+    return rows
+
+
+def _flush(writer: pq.ParquetWriter, pending: list[pa.RecordBatch]) -> int:
+    """Write the buffered rows as one row group; how many."""
+    table = pa.Table.from_batches(pending, schema=INGEST)
+    pending.clear()
+    if table.num_rows:
+        writer.write_table(table, row_group_size=table.num_rows)
+    return table.num_rows
 
 
 def _documents(
-    batches: Iterable[pa.RecordBatch], cfg: IngestConfig, failures: Accumulator
+    batches: Iterable[pa.RecordBatch], cfg: IngestConfig, directory: str, failures: Accumulator
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: :func:`ingest_batches`, with each failed file's error row sent to the
-    driver by ``failures`` instead of into the table. The table is then written in one pass: no
-    persisted copy of every text to split the errors off (measured: about 0.5 ms of JVM time a
-    document)."""
-    for events in ingest_batches(batches, cfg):
-        error = pc.is_null(events.column("doc_id"))
-        if pc.any(error).as_py():
-            failures.add(events.filter(error).select(_ERROR_COLUMNS).to_pylist())
-            events = events.filter(pc.invert(error))
-        yield events.select(INGEST.names)
+    """mapInArrow body: each input's documents written by this Python worker itself
+    (:func:`_write_input`), one row per input back (its index and rows written).
+
+    Handing the rows to Spark's Parquet writer instead cost a JVM-side conversion and encoding
+    of every text: measured on 5,424 documents (44 files, local[2]), ingest 58.4 s of CPU (5.1
+    in the JVM) that way against 50.1 s (1.8) this way, and 78.4 against 62.7 in a fresh JVM.
+    """
+    for batch in batches:
+        for i in range(batch.num_rows):
+            source = batch.slice(i, 1)
+            rows = _write_input(source, cfg, Path(directory), failures)
+            yield pa.RecordBatch.from_pydict(
+                {"index": source.column("index"), "rows": [rows]}, schema=_WRITTEN
+            )
 
 
 def run_ingest(
@@ -123,27 +181,25 @@ def run_ingest(
     A file that failed on the network (after its retries) is set aside whole: none of its rows
     are written, and the stats list it under ``deferred_inputs`` for the ledger to plan again. A
     damaged file keeps the rows read before the damage and is listed under ``failed_inputs``.
+    The Python workers write the table themselves (:func:`_documents`), so the output must be a
+    path every executor sees, as for Spark's own writer.
     """
-    inputs = list(zip(uris, sizes or [None] * len(uris), strict=True))
+    sizes = sizes or [None] * len(uris)
+    inputs = [(uri, size, i) for i, (uri, size) in enumerate(zip(uris, sizes, strict=True))]
     rows = spark.sparkContext.parallelize(inputs, max(1, len(inputs)))
-    files = spark.createDataFrame(rows, "uri string, size long")
+    files = spark.createDataFrame(rows, "uri string, size long, index long")
     failures = spark.sparkContext.accumulator([], _Rows())
-    docs = files.mapInArrow(
-        functools.partial(_documents, cfg=cfg.ingest, failures=failures), spark_schema(INGEST)
-    )
-    tmp = temp_path(out, Layout(out).stage(STAGE, batch))
-    docs.write.parquet(str(tmp.resolve()))
+    tmp = temp_path(out, Layout(out).stage(STAGE, batch)).resolve()
+    tmp.mkdir(parents=True)
+    write = functools.partial(_documents, cfg=cfg.ingest, directory=str(tmp), failures=failures)
+    files.mapInArrow(write, spark_schema(_WRITTEN)).write.format("noop").mode("overwrite").save()
+    for partial in tmp.glob(f".{PART_PREFIX}*"):  # left by attempts that died
+        partial.unlink()
     # A task that ran twice reports its file twice: one entry per (file, error).
     failed = sorted(
         {(r["input_file"], r["input_error"], r["input_retryable"]) for r in failures.value}
     )
     deferred = [{"path": path, "error": error} for path, error, retryable in failed if retryable]
-    if deferred:  # rare: rewrite the table without the rows of the files set aside
-        set_aside = [f["path"] for f in deferred]
-        whole, tmp = tmp, temp_path(out, Layout(out).stage(STAGE, batch))
-        table = spark.read.parquet(str(whole.resolve()))
-        table.where(~F.col("input_file").isin(set_aside)).write.parquet(str(tmp.resolve()))
-        shutil.rmtree(whole)
     extra = {
         "input_files": len(inputs) - len(deferred),
         "failed_inputs": [

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
@@ -15,6 +16,7 @@ from gristmill.pipeline.config import Config
 from gristmill.pipeline.inputs import resolve_inputs
 from gristmill.pipeline.layout import Layout
 from gristmill.schemas.stats import check_counts
+from gristmill.schemas.tables import INGEST
 
 HTML = ("text/html", "application/xhtml+xml")
 
@@ -56,11 +58,11 @@ def ingested(spark, shared_data, tmp_path_factory):
     out = tmp / "out"
     stats = run_ingest(spark, uris, out, cfg)
     table = spark.read.parquet(str(Layout(out).stage("ingest"))).toPandas()
-    return stats, table, bad, out
+    return stats, table, bad, out, uris
 
 
 def test_counts_match_an_independent_parser(ingested, shared_data):
-    _stats, table, _bad, _out = ingested
+    _stats, table, _bad, _out, _uris = ingested
     per_file = Counter(table["input_file"])
     for path in sorted((shared_data / "warc").iterdir()):
         docs, html = warcio_counts(path)
@@ -71,7 +73,7 @@ def test_counts_match_an_independent_parser(ingested, shared_data):
 
 
 def test_funnel_reconciles(ingested):
-    stats, table, _bad, out = ingested
+    stats, table, _bad, out, _uris = ingested
     check_counts("ingest", stats)
     assert stats["in"] == len(table)
     assert stats["out"] == int(table["drop_reason"].isna().sum())
@@ -81,7 +83,7 @@ def test_funnel_reconciles(ingested):
 
 
 def test_every_kept_document_has_text_and_language(ingested):
-    _stats, table, _bad, _out = ingested
+    _stats, table, _bad, _out, _uris = ingested
     kept = table[table["drop_reason"].isna()]
     assert len(kept) > 1300
     assert kept["text"].str.len().min() > 0
@@ -94,7 +96,7 @@ def test_every_kept_document_has_text_and_language(ingested):
 
 def test_languages_agree_with_the_manifest(ingested, shared_data):
     """The real pages' manifest has a langid.py guess per page; lid.176 should mostly agree."""
-    _stats, table, _bad, _out = ingested
+    _stats, table, _bad, _out, _uris = ingested
     with gzip.open(shared_data / "realpages.manifest.tsv.gz", "rt") as f:
         header = f.readline().rstrip("\n").split("\t")
         rows = [dict(zip(header, line.rstrip("\n").split("\t"), strict=True)) for line in f]
@@ -106,7 +108,7 @@ def test_languages_agree_with_the_manifest(ingested, shared_data):
 
 
 def test_cc_excerpt_languages_and_charsets(ingested):
-    _stats, table, _bad, _out = ingested
+    _stats, table, _bad, _out, _uris = ingested
     cc = table[table["input_file"].str.endswith("CC-MAIN-2020-34.resiliparse-excerpt.warc.gz")]
     by_url = {r.url: r for r in cc.itertuples()}
     assert by_url["http://003338.cn/l41/481397.html"].lang == "zh"
@@ -122,7 +124,7 @@ def test_cc_excerpt_languages_and_charsets(ingested):
 
 
 def test_failed_inputs_are_listed_and_keep_their_good_records(ingested, shared_data):
-    stats, table, bad, _out = ingested
+    stats, table, bad, _out, _uris = ingested
     failed = {Path(f["path"]).name: f["error"] for f in stats["failed_inputs"]}
     truncated = "edge.truncated-response.resiliparse-clipped.warc.gz"
     assert "truncated" in failed[truncated]
@@ -139,3 +141,18 @@ def test_failed_inputs_are_listed_and_keep_their_good_records(ingested, shared_d
         n = int((table["input_file"] == str(bad[name])).sum())
         assert 0 < n < full, name
     assert len(failed) == 5
+
+
+def test_one_whole_part_per_input(ingested):
+    """The Python workers write the table themselves: one Parquet file per input, named by its
+    place in the batch, holding that input's rows in order; no attempt's hidden partial file
+    is left in the committed table."""
+    _stats, table, _bad, out, uris = ingested
+    stage = Layout(out).stage("ingest")
+    files = sorted(p.name for p in stage.iterdir() if p.name != "_stats.json")
+    assert files == [f"part-{i:06d}.parquet" for i in range(len(uris))]
+    for i, uri in enumerate(uris):
+        part = pq.read_table(stage / files[i])
+        assert part.schema.equals(INGEST)
+        assert set(part.column("input_file").to_pylist()) <= {uri}
+        assert part.num_rows == int((table["input_file"] == uri).sum())
