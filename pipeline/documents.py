@@ -1,9 +1,10 @@
 """Ingest's core: WARC records of one input file -> document rows (text, language, drop reason).
 
-Pure Python over pyarrow batches; ``jobs/ingest.py`` runs :func:`ingest_batches` in
-``mapInArrow`` with one input file per task. Every document record becomes exactly one row, kept
-or with a drop reason, so the stage's counts reconcile; a file that fails part-way adds one row
-with a null doc_id and the error, after the rows of the records read before the failure.
+Pure Python over pyarrow batches; ``jobs/ingest.py`` runs :func:`ingest_batches` inside a
+``mapInArrow`` task, one input file each, whose Python worker writes the rows. Every document
+record becomes exactly one row, kept or with a drop reason, so the stage's counts reconcile; a
+file that fails part-way adds one row with a null doc_id and the error, after the rows of the
+records read before the failure.
 """
 
 from __future__ import annotations
@@ -154,8 +155,8 @@ def _with_language(rows: list[dict[str, Any]]) -> pa.RecordBatch:
 def ingest_batches(
     batches: Iterable[pa.RecordBatch], cfg: IngestConfig
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: input URIs in (columns ``uri`` and ``size``, the length the ledger
-    recorded or null), ingest rows out in batches."""
+    """Input URIs in (columns ``uri`` and ``size``, the length the ledger recorded or null),
+    ingest rows out in batches."""
     for batch in batches:
         sizes = batch.column("size").to_pylist()
         for uri, size in zip(batch.column("uri").to_pylist(), sizes, strict=True):

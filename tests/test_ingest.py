@@ -7,11 +7,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
-from gristmill.jobs.ingest import run_ingest
+from gristmill.jobs.ingest import _accept, run_ingest
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.inputs import resolve_inputs
 from gristmill.pipeline.layout import Layout
@@ -145,8 +146,8 @@ def test_failed_inputs_are_listed_and_keep_their_good_records(ingested, shared_d
 
 def test_one_whole_part_per_input(ingested):
     """The Python workers write the table themselves: one Parquet file per input, named by its
-    place in the batch, holding that input's rows in order; no attempt's hidden partial file
-    is left in the committed table."""
+    place in the batch, holding that input's rows in the order of its records; no attempt's
+    hidden file is left in the committed table."""
     _stats, table, _bad, out, uris = ingested
     stage = Layout(out).stage("ingest")
     files = sorted(p.name for p in stage.iterdir() if p.name != "_stats.json")
@@ -156,3 +157,31 @@ def test_one_whole_part_per_input(ingested):
         assert part.schema.equals(INGEST)
         assert set(part.column("input_file").to_pylist()) <= {uri}
         assert part.num_rows == int((table["input_file"] == uri).sum())
+        if Path(uri).name.startswith("realpages-"):
+            with open(uri, "rb") as f:
+                order = [r.rec_headers.get_header("WARC-Record-ID") for r in WarcioIterator(f)]
+            ids = part.column("warc_record_id").to_pylist()
+            assert ids == [r for r in order if r in set(ids)] and len(ids) > 50
+
+
+def test_the_accepted_attempt_names_each_part(tmp_path):
+    """Of several attempts at an input (a retry, a speculative copy), the one Spark answered
+    becomes the part and the others' files go; an input set aside on the network gets an empty
+    part whatever its attempt wrote."""
+    rows = pa.table({n: pa.nulls(2, INGEST.field(n).type) for n in INGEST.names}).set_column(
+        0, "doc_id", pa.array(["a", "b"])
+    )
+    for name in ("won", "lost", "died", "deferred"):
+        pq.write_table(rows.cast(INGEST), tmp_path / f".part-{name}.parquet")
+    retryable = [{"input_file": "s3://x", "input_error": "503", "input_retryable": True}]
+    damaged = [{"input_file": "b.warc.gz", "input_error": "truncated", "input_retryable": False}]
+    written = [
+        {"index": 0, "partial": ".part-won.parquet", "errors": json.dumps(damaged)},
+        {"index": 1, "partial": ".part-deferred.parquet", "errors": json.dumps(retryable)},
+    ]
+    failures = _accept(tmp_path, written)
+    parts = sorted(tmp_path.iterdir())
+    assert [p.name for p in parts] == ["part-000000.parquet", "part-000001.parquet"]
+    assert pq.read_table(parts[0]).column("doc_id").to_pylist() == ["a", "b"]
+    assert pq.read_table(parts[1]).num_rows == 0
+    assert failures == damaged + retryable

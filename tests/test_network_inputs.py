@@ -110,6 +110,9 @@ def test_a_file_that_fails_a_whole_run_is_ingested_by_the_next(spark, shared_dat
         # None of the set-aside file's records were kept in batch 1.
         table = pq.read_table(out / "stages" / "ingest").to_pylist()
         assert {r["input_file"] for r in table} == {uris[0]}
+        # Its part is there and empty, though its task wrote the records it read.
+        part = Layout(out).stage("ingest", 1) / "part-000001.parquet"
+        assert pq.read_metadata(part).num_rows == 0
 
         down.clear()
         ingest_run(spark, uris, out, max_attempts=3)

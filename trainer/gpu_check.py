@@ -97,12 +97,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {number}")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gristmill.trainer.gpu_check", description=__doc__)
     p.add_argument("--manifest", type=Path, help="shards/manifest.json (default: demo sample)")
-    p.add_argument("--steps", type=int, help="default: 300 on CUDA, 20 on CPU")
+    p.add_argument("--steps", type=_positive, help="default: 300 on CUDA, 20 on CPU")
     p.add_argument(
-        "--batch-size", type=int, help="sequences per step (default: 16 on CUDA, 4 on CPU)"
+        "--batch-size", type=_positive, help="sequences per step (default: 16 on CUDA, 4 on CPU)"
     )
     p.add_argument(
         "--peak-flops", type=float, help="this device's peak FLOP/s, if not in the table"
