@@ -1,11 +1,13 @@
 """Main-text extraction from HTML.
 
-resiliparse is the default, with comment sections left out and a line pass over its output
-(:func:`trim_boilerplate`). On the shared truth sets (``python -m bench.extraction_f1``, token
-F1 for scrapinghub's 181 and readability's 94 pages, snippet F1 for trafilatura's 981) that
-pass took resiliparse from 0.916 / 0.909 / 0.849 to 0.939 / 0.925 / 0.886, and reading the
-whole page where the main content holds no prose to 0.939 / 0.933 / 0.888, against
-trafilatura's 0.960 / 0.940 / 0.926 at a twelfth to a thirteenth of the speed. trafilatura is
+resiliparse is the default, with comment sections and blog-post metadata left out and a line
+pass over its output (:func:`trim_boilerplate`). On the shared truth sets (``python -m
+bench.extraction_f1``, token F1 for scrapinghub's 181 and readability's 94 pages, snippet F1
+for trafilatura's 981) that pass took resiliparse from 0.916 / 0.909 / 0.849 to 0.939 / 0.925
+/ 0.886; reading the whole page where the main content holds no prose to 0.939 / 0.933 /
+0.888; leaving out post metadata to 0.943 / 0.934 / 0.888; and reading where links are (a
+line mostly link text bounds no article, a run of them is a menu) to 0.945 / 0.935 / 0.892,
+against trafilatura's 0.960 / 0.940 / 0.926 at about a twelfth of the speed. trafilatura is
 an option for runs that can afford it.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
+from itertools import pairwise
 
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
@@ -20,9 +24,16 @@ from resiliparse.parse.html import HTMLTree
 # Part of the ingest stage's digest: a change to what an extractor returns redoes ingest (and
 # every later stage) on an existing output, rather than mixing two extractions across batches,
 # whose texts would then no longer match for cross-batch exact dedup. 2: comment sections left
-# out and the line pass; 3: the whole page where the main content has no prose.
-EXTRACTOR_VERSIONS = {"resiliparse": 3, "trafilatura": 1}
+# out and the line pass; 3: the whole page where the main content has no prose; 4: post
+# metadata left out, link lines, items of numbered lists bulleted.
+EXTRACTOR_VERSIONS = {"resiliparse": 4, "trafilatura": 1}
 _WORD = re.compile(r"\w+")
+# A line with at least this share of its characters inside links.
+_LINKED = 0.5
+_TAG = re.compile(r"<[^>\n]*>")
+# A link's text: up to its end tag, or the block tag that ends one resiliparse left open.
+_LINK_TEXT = re.compile(r"<a\b[^>]*>(.*?)(?=</a>|</?(?:p|li|ul|ol|pre|h[1-6])\b|$)")
+_BULLET = "\u2022 "
 _TERMINAL = tuple('.!?"”’)…:;。！？」')
 # Lines a page's chrome puts between paragraphs, recognised by how they begin.
 _CHROME = re.compile(
@@ -45,32 +56,54 @@ def _is_prose(line: str) -> bool:
     return n >= 39 and len(_WORD.findall(line)) >= 20
 
 
-def trim_boilerplate(text: str) -> str:
+def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     """The text from its first prose line to its last, without the chrome lines in between.
 
     What resiliparse's main-content heuristics leave around an article is mostly short lines
     before and after it (bylines, datelines, "Most Popular", headline lists, share bars, cookie
     prompts) and a few inside ("Advertisement", "Read more"); headings inside the article stay.
-    A page with no prose line is returned as it is, for the quality rules to judge.
+    ``link_shares`` (one per line, the share of its characters inside links) marks what the
+    text alone cannot: a line mostly link text is a headline or a menu entry, never the
+    article's first or last line, and a run of such lines that are not sentences is a menu,
+    left out wherever it stands. A page with no prose line is returned as it is, for the quality
+    rules to judge.
     """
-    return _prose_span(text) or text
-
-
-def _prose_span(text: str) -> str | None:
-    """:func:`trim_boilerplate`'s answer, or None where the text has no prose line."""
     lines = text.split("\n")
+    return _prose_span(lines, link_shares or [0.0] * len(lines)) or text
+
+
+def _prose_span(lines: list[str], link_shares: list[float]) -> str | None:
+    """:func:`trim_boilerplate`'s answer, or None where the lines hold no prose."""
     stripped = [line.strip() for line in lines]
-    prose = [_is_prose(line) for line in stripped]
+    sentence = [_is_prose(line) for line in stripped]
+    linked = [share >= _LINKED for share in link_shares]
     # A footer sentence ("Copyright 2019 The Herald. All rights reserved.") reads as prose but
     # must not stretch the article to the headline list above it.
-    bounds = [i for i, line in enumerate(stripped) if prose[i] and not _CHROME.match(line)]
+    bounds = [
+        i
+        for i, line in enumerate(stripped)
+        if sentence[i] and not linked[i] and not _CHROME.match(line)
+    ]
     if not bounds:
         return None
+    menu = _menu_lines(stripped, sentence, linked)
     return "\n".join(
         lines[i]
         for i in range(bounds[0], bounds[-1] + 1)
-        if prose[i] or not _CHROME.match(stripped[i])
+        if i not in menu and (sentence[i] or not _CHROME.match(stripped[i]))
     )
+
+
+def _menu_lines(stripped: list[str], sentence: list[bool], linked: list[bool]) -> set[int]:
+    """The lines, not sentences, of each run of two or more non-blank lines mostly link text:
+    a menu, a tag cloud, a list of headlines. One such line alone may be a heading or a
+    reference the article makes, and stays."""
+    candidates = [i for i, line in enumerate(stripped) if line]
+    menu: set[int] = set()
+    for a, b in pairwise(candidates):
+        if linked[a] and linked[b]:
+            menu.update(i for i in (a, b) if not sentence[i])
+    return menu
 
 
 def _resiliparse(html: str) -> str:
@@ -84,17 +117,81 @@ def _resiliparse(html: str) -> str:
     CC-MAIN-2020-34 excerpt, half of them listings and spam, the crawl's own mix.
     """
     tree = HTMLTree.parse(html)
-    main = _plain_text(tree, main_content=True)
-    span = _prose_span(main)
+    lines, shares = _text_lines(tree, main_content=True)
+    span = _prose_span(lines, shares)
     if span is None:
-        span = _prose_span(_plain_text(tree, main_content=False))
-    return span or main
+        span = _prose_span(*_text_lines(tree, main_content=False))
+    return span or "\n".join(lines)
 
 
-def _plain_text(tree: HTMLTree, main_content: bool) -> str:
-    return extract_plain_text(
-        tree, main_content=main_content, alt_texts=False, links=False, comments=False
+def _text_lines(tree: HTMLTree, main_content: bool) -> tuple[list[str], list[float]]:
+    """The extracted text's lines, each with the share of its characters inside links.
+
+    resiliparse marks links only in its minimal-HTML output, which costs no more than its plain
+    text; the tags are read off here. Blog-post metadata (bylines, dates, "Posted in") is left
+    out, as trafilatura does.
+    """
+    markup = extract_plain_text(
+        tree,
+        preserve_formatting="minimal_html",
+        main_content=main_content,
+        alt_texts=False,
+        links=True,
+        comments=False,
+        post_meta=False,
     )
+    return markup_lines(markup)
+
+
+def markup_lines(markup: str) -> tuple[list[str], list[float]]:
+    """resiliparse's minimal HTML as plain text, line by line, with each line's share of
+    characters inside ``<a>``: list items get a bullet, list containers' own lines go, entities
+    are decoded. Items of a numbered list get a bullet too, as in trafilatura's text: a number
+    that the page's markup, not its author, put there.
+
+    resiliparse leaves an empty link open (``<a href="">`` without its end tag), so a link is
+    taken to end at the next block tag or blank line, as links in HTML do not span paragraphs.
+    """
+    lines: list[str] = []
+    shares: list[float] = []
+    in_link = False
+    bullet = ""  # an item's bullet, for its first line of text
+    # Tags never span lines (text's "<" comes escaped): one pass strips them all.
+    untagged = _TAG.sub("", markup.replace("<li>", _BULLET)).split("\n")
+    for raw, bare in zip(markup.split("\n"), untagged, strict=True):
+        if not raw.strip():
+            in_link = False
+            if lines and lines[-1]:  # one blank line where a dropped tag line left two
+                lines.append("")
+                shares.append(0.0)
+            continue
+        text = (unescape(bare) if "&" in bare else bare).rstrip()
+        linked = 0
+        if in_link or "<a" in raw:
+            linked, in_link = _link_chars(raw, in_link)
+        if text.strip() == _BULLET.strip():  # an item whose text starts a line of its own
+            bullet = text + " "
+        elif text.strip():  # a line of list containers' tags alone is no line of text
+            if bullet:
+                text, bullet = bullet + text.lstrip(), ""
+            lines.append(text)
+            shares.append(linked / len(text.strip()))
+    return lines, shares
+
+
+def _link_chars(raw: str, in_link: bool) -> tuple[int, bool]:
+    """A line's characters inside links, and whether a link is still open at its end."""
+    linked, still_open = 0, False
+    line = "<a>" + raw if in_link else raw
+    for link in _LINK_TEXT.finditer(line):
+        linked += len(_plain(link.group(1)).strip())
+        still_open = link.end() == len(line)
+    return linked, still_open
+
+
+def _plain(markup: str) -> str:
+    text = _TAG.sub("", markup) if "<" in markup else markup
+    return (unescape(text) if "&" in text else text).rstrip()
 
 
 def _trafilatura(html: str) -> str:
