@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 from gristmill.filters.perplexity import FIRST_BATCH, cutoffs_files
 from gristmill.jobs.progress import progress
 from gristmill.jobs.stage_io import clear_temp
-from gristmill.pipeline import stages
+from gristmill.pipeline import langid, stages
 from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import EXECUTION_ONLY, Config
 from gristmill.pipeline.errors import fail_usage
@@ -70,6 +70,7 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
         for key in EXECUTION_ONLY:
             parts["ingest"].pop(key)
         parts["extractor_version"] = EXTRACTOR_VERSIONS[cfg.ingest.extractor]
+        parts["langid_chars"] = langid.MAX_CHARS
     if stage == "quality":
         perplexity = cfg.quality.perplexity
         parts["models"] = [

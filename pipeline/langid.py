@@ -20,9 +20,12 @@ from pathlib import Path
 import fasttext
 
 MODEL_LICENSE = "CC BY-SA 3.0 (fastText lid.176, Joulin et al. 2016)"
-# fastText averages word vectors, so a prefix decides as well as the whole page; capping the
-# prefix bounds the cost of huge pages.
-MAX_CHARS = 10_000
+# fastText averages its n-gram vectors, so a prefix decides as well as the whole page, and
+# its cost grows with the text. Measured on the 1,255 real pages with text (median 3,843
+# characters): against the manifest's langid.py guesses, 2,000 characters agree on 1,238 and
+# 10,000 on 1,235 (3 labels change, all on pages mixing two languages), and predict costs 0.59
+# against 1.51 s, a fifth of extraction's cost before. Part of ingest's digest.
+MAX_CHARS = 2_000
 LID_ENV = "GRISTMILL_LID_MODEL"
 
 

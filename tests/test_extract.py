@@ -93,15 +93,19 @@ def test_a_page_whose_main_content_holds_no_prose_is_read_whole():
 
 
 def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
-    """What the extractor returns is part of ingest's digest: an output made by an earlier
-    extraction is redone, not mixed with the new one across batches."""
+    """What the extractor returns, and the prefix language ID reads, are part of ingest's
+    digest: an output made by an earlier extraction is redone, not mixed with the new one
+    across batches."""
     from gristmill.jobs import batches
     from gristmill.pipeline.config import config_from_dict
 
     cfg = config_from_dict({})
     before = batches.stage_digest("ingest", cfg, tmp_path)
     monkeypatch.setitem(batches.EXTRACTOR_VERSIONS, "resiliparse", 99)
-    assert batches.stage_digest("ingest", cfg, tmp_path) != before
+    after = batches.stage_digest("ingest", cfg, tmp_path)
+    assert after != before
+    monkeypatch.setattr(batches.langid, "MAX_CHARS", 99)  # language ID on another prefix
+    assert batches.stage_digest("ingest", cfg, tmp_path) != after
 
 
 def test_f1_on_real_pages_with_ground_truth(shared_data):
