@@ -1,14 +1,15 @@
 """Main-text extraction from HTML.
 
-resiliparse is the default, with comment sections and blog-post metadata left out and a line
-pass over its output (:func:`trim_boilerplate`). On the shared truth sets (``python -m
-bench.extraction_f1``, token F1 for scrapinghub's 181 and readability's 94 pages, snippet F1
-for trafilatura's 981) that pass took resiliparse from 0.916 / 0.909 / 0.849 to 0.939 / 0.925
-/ 0.886; reading the whole page where the main content holds no prose to 0.939 / 0.933 /
-0.888; leaving out post metadata to 0.943 / 0.934 / 0.888; and reading where links are (a
-line mostly link text bounds no article, a run of them is a menu) to 0.945 / 0.935 / 0.892,
-against trafilatura's 0.960 / 0.940 / 0.926 at about a twelfth of the speed. trafilatura is
-an option for runs that can afford it.
+resiliparse is the default, with comment sections left out and a line pass over its output
+(:func:`trim_boilerplate`). On the shared truth sets (``python -m bench.extraction_f1``, token
+F1 for scrapinghub's 181 and readability's 94 pages, snippet F1 for trafilatura's 981) that
+pass took resiliparse from 0.916 / 0.909 / 0.849 to 0.939 / 0.925 / 0.886; reading the whole
+page where the main content holds no prose to 0.939 / 0.933 / 0.888; and reading where links
+are (a line mostly link text bounds no article, a run of them is a menu) to 0.941 / 0.934 /
+0.892, against trafilatura's 0.960 / 0.940 / 0.926 at about a twelfth of the speed.
+resiliparse's ``post_meta=False`` (bylines and dates out) would add 0.004 on scrapinghub, but
+it drops the whole article of WordPress themes that mark it ``class="post ..."``: 3 of the
+1,356 real pages lost their article. trafilatura is an option for runs that can afford it.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from resiliparse.parse.html import HTMLTree
 # Part of the ingest stage's digest: a change to what an extractor returns redoes ingest (and
 # every later stage) on an existing output, rather than mixing two extractions across batches,
 # whose texts would then no longer match for cross-batch exact dedup. 2: comment sections left
-# out and the line pass; 3: the whole page where the main content has no prose; 4: post
-# metadata left out, link lines, items of numbered lists bulleted.
+# out and the line pass; 3: the whole page where the main content has no prose; 4: link
+# lines, items of numbered lists bulleted.
 EXTRACTOR_VERSIONS = {"resiliparse": 4, "trafilatura": 1}
 _WORD = re.compile(r"\w+")
 # A line with at least this share of its characters inside links.
 _LINKED = 0.5
 _TAG = re.compile(r"<[^>\n]*>")
-# A link's text: up to its end tag, or the block tag that ends one resiliparse left open.
-_LINK_TEXT = re.compile(r"<a\b[^>]*>(.*?)(?=</a>|</?(?:p|li|ul|ol|pre|h[1-6])\b|$)")
+# A link's opening tag and text: up to its end tag, or a block tag if that never comes.
+_LINK_TEXT = re.compile(r"(<a\b[^>]*>)(.*?)(?=(</a>)|</?(?:p|li|ul|ol|pre|h[1-6])\b|$)")
+_EMPTY_LINK = '<a href="">'
 _BULLET = "\u2022 "
 _TERMINAL = tuple('.!?"”’)…:;。！？」')
 # Lines a page's chrome puts between paragraphs, recognised by how they begin.
@@ -69,7 +71,10 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     rules to judge.
     """
     lines = text.split("\n")
-    return _prose_span(lines, link_shares or [0.0] * len(lines)) or text
+    shares = [0.0] * len(lines) if link_shares is None else link_shares
+    if len(shares) != len(lines):
+        raise ValueError(f"{len(shares)} link shares for {len(lines)} lines")
+    return _prose_span(lines, shares) or text
 
 
 def _prose_span(lines: list[str], link_shares: list[float]) -> str | None:
@@ -127,9 +132,8 @@ def _resiliparse(html: str) -> str:
 def _text_lines(tree: HTMLTree, main_content: bool) -> tuple[list[str], list[float]]:
     """The extracted text's lines, each with the share of its characters inside links.
 
-    resiliparse marks links only in its minimal-HTML output, which costs no more than its plain
-    text; the tags are read off here. Blog-post metadata (bylines, dates, "Posted in") is left
-    out, as trafilatura does.
+    resiliparse marks links only in its minimal-HTML output, which costs about 5% more than its
+    plain text; the tags are read off here.
     """
     markup = extract_plain_text(
         tree,
@@ -138,7 +142,6 @@ def _text_lines(tree: HTMLTree, main_content: bool) -> tuple[list[str], list[flo
         alt_texts=False,
         links=True,
         comments=False,
-        post_meta=False,
     )
     return markup_lines(markup)
 
@@ -146,46 +149,59 @@ def _text_lines(tree: HTMLTree, main_content: bool) -> tuple[list[str], list[flo
 def markup_lines(markup: str) -> tuple[list[str], list[float]]:
     """resiliparse's minimal HTML as plain text, line by line, with each line's share of
     characters inside ``<a>``: list items get a bullet, list containers' own lines go, entities
-    are decoded. Items of a numbered list get a bullet too, as in trafilatura's text: a number
-    that the page's markup, not its author, put there.
-
-    resiliparse leaves an empty link open (``<a href="">`` without its end tag), so a link is
-    taken to end at the next block tag or blank line, as links in HTML do not span paragraphs.
+    are decoded, runs of blank lines outside ``<pre>`` become one. Items of a numbered list get
+    a bullet too, as in trafilatura's text: a number that the page's markup, not its author,
+    put there.
     """
     lines: list[str] = []
     shares: list[float] = []
-    in_link = False
-    bullet = ""  # an item's bullet, for its first line of text
+    in_link = in_pre = False
+    bullet = ""  # the bullet of an item whose text starts on a later line
     # Tags never span lines (text's "<" comes escaped): one pass strips them all.
     untagged = _TAG.sub("", markup.replace("<li>", _BULLET)).split("\n")
     for raw, bare in zip(markup.split("\n"), untagged, strict=True):
         if not raw.strip():
             in_link = False
-            if lines and lines[-1]:  # one blank line where a dropped tag line left two
+            if in_pre or (lines and lines[-1]):
                 lines.append("")
                 shares.append(0.0)
             continue
+        in_pre = ("<pre>" in raw or in_pre) and "</pre>" not in raw
         text = (unescape(bare) if "&" in bare else bare).rstrip()
         linked = 0
         if in_link or "<a" in raw:
             linked, in_link = _link_chars(raw, in_link)
-        if text.strip() == _BULLET.strip():  # an item whose text starts a line of its own
-            bullet = text + " "
-        elif text.strip():  # a line of list containers' tags alone is no line of text
+        if "<li>" in raw:
+            bullet = ""  # a new item: an earlier one never had text
+            if raw.endswith("<li>"):
+                bullet = text + " "
+                continue
+        content = text.strip().removeprefix(_BULLET.strip()).lstrip()
+        if content:  # list containers' tags, or an item without text, make no line of text
             if bullet:
                 text, bullet = bullet + text.lstrip(), ""
             lines.append(text)
-            shares.append(linked / len(text.strip()))
+            shares.append(linked / len(content))
+        elif "</li>" in raw:
+            bullet = ""
     return lines, shares
 
 
 def _link_chars(raw: str, in_link: bool) -> tuple[int, bool]:
-    """A line's characters inside links, and whether a link is still open at its end."""
+    """A line's characters inside links, and whether a link is still open at its end.
+
+    resiliparse writes a link without text or target (``<a name=...>``, an icon's link) as
+    ``<a href="">`` and never closes it: what follows is not link text. Any other link is taken
+    to end at the next block tag or blank line if its end tag never comes, as links in HTML do
+    not span paragraphs.
+    """
     linked, still_open = 0, False
     line = "<a>" + raw if in_link else raw
     for link in _LINK_TEXT.finditer(line):
-        linked += len(_plain(link.group(1)).strip())
-        still_open = link.end() == len(line)
+        opener, text, closed = link.groups()
+        if closed or opener != _EMPTY_LINK:
+            linked += len(_plain(text).strip())
+            still_open = not closed and link.end() == len(line)
     return linked, still_open
 
 
