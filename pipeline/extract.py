@@ -168,7 +168,7 @@ def markup_lines(markup: str) -> tuple[list[str], list[float]]:
                 shares.append(0.0)
             continue
         in_pre = ("<pre>" in raw or in_pre) and "</pre>" not in raw
-        text = (unescape(bare) if "&" in bare else bare).rstrip()
+        text = _plain(bare)
         linked = 0
         if in_link or "<a" in raw:
             linked, in_link = _link_chars(raw, in_link)
