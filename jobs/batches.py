@@ -71,6 +71,8 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
             parts["ingest"].pop(key)
         parts["extractor_version"] = EXTRACTOR_VERSIONS[cfg.ingest.extractor]
         parts["langid_chars"] = langid.MAX_CHARS
+        if model := langid.chosen_model_sha256():  # absent for the packaged model: old digests hold
+            parts["langid_model"] = model
     if stage == "quality":
         perplexity = cfg.quality.perplexity
         parts["models"] = [

@@ -55,6 +55,14 @@ def model_info() -> dict[str, str]:
     return {"path": str(resource), "sha256": sha256, "license": MODEL_LICENSE}
 
 
+def chosen_model_sha256() -> str | None:
+    """The sha256 of the model GRISTMILL_LID_MODEL names, for ingest's digest: another model
+    labels some pages otherwise. None for the packaged model, whose bytes never change. The
+    driver reads the file as the dataset card does (on a cluster, the path must hold the same
+    file on the driver and the executors)."""
+    return model_info()["sha256"] if os.environ.get(LID_ENV) else None
+
+
 @functools.cache
 def _model() -> fasttext.FastText._FastText:
     fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning

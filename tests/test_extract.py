@@ -109,9 +109,9 @@ def test_a_page_whose_main_content_holds_no_prose_is_read_whole():
 
 
 def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
-    """What the extractor returns, and the prefix language ID reads, are part of ingest's
-    digest: an output made by an earlier extraction is redone, not mixed with the new one
-    across batches."""
+    """What the extractor returns, the prefix language ID reads and the bytes of a language-ID
+    model GRISTMILL_LID_MODEL names are part of ingest's digest: an output made by an earlier
+    extraction is redone, not mixed with the new one across batches."""
     from gristmill.jobs import batches
     from gristmill.pipeline.config import config_from_dict
 
@@ -121,7 +121,19 @@ def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
     after = batches.stage_digest("ingest", cfg, tmp_path)
     assert after != before
     monkeypatch.setattr(batches.langid, "MAX_CHARS", 99)  # language ID on another prefix
-    assert batches.stage_digest("ingest", cfg, tmp_path) != after
+    prefix = batches.stage_digest("ingest", cfg, tmp_path)
+    assert prefix != after
+    # Another language-ID model: its bytes count, not its path.
+    packaged = batches.langid.model_resource().read_bytes()
+    (tmp_path / "lid.ftz").write_bytes(packaged)
+    monkeypatch.setenv(batches.langid.LID_ENV, str(tmp_path / "lid.ftz"))
+    same_bytes = batches.stage_digest("ingest", cfg, tmp_path)
+    assert same_bytes != prefix
+    (tmp_path / "other.ftz").write_bytes(packaged)
+    monkeypatch.setenv(batches.langid.LID_ENV, str(tmp_path / "other.ftz"))
+    assert batches.stage_digest("ingest", cfg, tmp_path) == same_bytes
+    (tmp_path / "other.ftz").write_bytes(packaged + b"\0")
+    assert batches.stage_digest("ingest", cfg, tmp_path) != same_bytes
 
 
 def test_f1_on_real_pages_with_ground_truth(shared_data):
