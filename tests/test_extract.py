@@ -167,3 +167,26 @@ def test_f1_on_real_pages_with_ground_truth(shared_data):
     read = [(text, corpus[rid][2]) for rid, text in readability.items() if rid in corpus]
     assert len(read) == 94
     assert scrapinghub_metric([(t, extract(h)) for t, h in read])["f1"] >= 0.93
+
+
+def test_containers_whose_class_names_chrome_are_left_out():
+    """An author bio or a related-stories box after the article reads as prose, but its class
+    says what it is, and it is skipped. An <article>, a class that also names content, and a
+    theme's wrapper whose class holds a chrome word keep the article: a page that skipping
+    leaves with little prose is read again whole."""
+    bio = "Jane Doe is a senior writer who covers the city council and its long budget debates."
+    related = "Storm closes every school in the county as the river rises again, officials say."
+    body = f"<p>{ARTICLE[3]}</p><p>{ARTICLE[6]}</p>"
+    extract = extractor("resiliparse")
+    page = (
+        f"<html><body><h1>Budget</h1>{body}<div class='author-bio'><p>{bio}</p></div>"
+        f"<aside class='Related-Stories'><p>{related}</p></aside></body></html>"
+    )
+    assert extract(page).split() == f"{ARTICLE[3]} {ARTICLE[6]}".split()
+    for wrapper, end in (
+        ("<article class='post author-jane'>", "</article>"),
+        ("<div class='post-content has-sidebar'>", "</div>"),
+        ("<div class='l-sidebar-layout'>", "</div>"),
+    ):
+        page = f"<html><body><h1>Budget</h1>{wrapper}{body}{end}</body></html>"
+        assert extract(page).split() == f"{ARTICLE[3]} {ARTICLE[6]}".split(), wrapper
