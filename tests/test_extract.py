@@ -159,14 +159,15 @@ def test_f1_on_real_pages_with_ground_truth(shared_data):
         return extract_plain_text(HTMLTree.parse(html), main_content=True, alt_texts=False)
 
     without = scrapinghub_metric([(t, bare(h)) for t, h in pairs])
-    # Measured: 0.941 (P 0.920, R 0.964) against 0.916 (P 0.860, R 0.981) without the pass.
-    assert ours["f1"] >= 0.94 and ours["precision"] > without["precision"] + 0.05
+    # Measured: 0.946 (P 0.929, R 0.963) against 0.916 (P 0.860, R 0.981) without the pass and
+    # with chrome containers; 0.941 before they were skipped.
+    assert ours["f1"] >= 0.944 and ours["precision"] > without["precision"] + 0.06
     assert ours["recall"] >= 0.95
-    # Readability's 94 pages: 0.934, of which 0.008 from reading the whole page where the main
-    # content holds no prose.
+    # Readability's 94 pages: 0.941, of which 0.008 from reading the whole page where the main
+    # content holds no prose and 0.007 from skipping chrome containers.
     read = [(text, corpus[rid][2]) for rid, text in readability.items() if rid in corpus]
     assert len(read) == 94
-    assert scrapinghub_metric([(t, extract(h)) for t, h in read])["f1"] >= 0.93
+    assert scrapinghub_metric([(t, extract(h)) for t, h in read])["f1"] >= 0.938
 
 
 def test_containers_whose_class_names_chrome_are_left_out():
