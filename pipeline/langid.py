@@ -29,6 +29,16 @@ MAX_CHARS = 2_000
 LID_ENV = "GRISTMILL_LID_MODEL"
 
 
+def _packaged() -> Traversable:
+    return resources.files("gristmill") / "models" / "lid.176.ftz"
+
+
+def _sha256(resource: Traversable) -> str:
+    with resource.open("rb") as f:  # streamed: GRISTMILL_LID_MODEL may be the 126 MB lid.176.bin
+        # typeshed asks for readinto(), which this buffered binary file has.
+        return hashlib.file_digest(f, "sha256").hexdigest()  # type: ignore[arg-type]
+
+
 def model_resource() -> Traversable:
     """The model file: GRISTMILL_LID_MODEL, else the copy in the gristmill package (a file in
     site-packages, or a member of the --py-files zip on a cluster's executors)."""
@@ -37,7 +47,7 @@ def model_resource() -> Traversable:
         if not path.is_file():
             raise FileNotFoundError(f"{LID_ENV}={path}: no such file (lid.176.ftz or .bin)")
         return path
-    resource = resources.files("gristmill") / "models" / "lid.176.ftz"
+    resource = _packaged()
     if not resource.is_file():
         raise FileNotFoundError(
             f"{resource}: the gristmill package lacks its lid.176 model; reinstall it, or set "
@@ -49,18 +59,19 @@ def model_resource() -> Traversable:
 def model_info() -> dict[str, str]:
     """Where the model is and its sha256, for the dataset card."""
     resource = model_resource()
-    with resource.open("rb") as f:  # streamed: GRISTMILL_LID_MODEL may be the 126 MB lid.176.bin
-        # typeshed asks for readinto(), which this buffered binary file has.
-        sha256 = hashlib.file_digest(f, "sha256").hexdigest()  # type: ignore[arg-type]
-    return {"path": str(resource), "sha256": sha256, "license": MODEL_LICENSE}
+    return {"path": str(resource), "sha256": _sha256(resource), "license": MODEL_LICENSE}
 
 
 def chosen_model_sha256() -> str | None:
-    """The sha256 of the model GRISTMILL_LID_MODEL names, for ingest's digest: another model
-    labels some pages otherwise. None for the packaged model, whose bytes never change. The
-    driver reads the file as the dataset card does (on a cluster, the path must hold the same
-    file on the driver and the executors)."""
-    return model_info()["sha256"] if os.environ.get(LID_ENV) else None
+    """The sha256 of a model GRISTMILL_LID_MODEL names, for ingest's digest: another model
+    labels some pages otherwise. None for the packaged model's bytes, wherever they lie, so a
+    copy of it redoes nothing. The driver reads the file as the dataset card does (on a
+    cluster, the path must hold the same file on the driver and the executors)."""
+    if not os.environ.get(LID_ENV):
+        return None
+    chosen = _sha256(model_resource())
+    packaged = _packaged()
+    return None if packaged.is_file() and _sha256(packaged) == chosen else chosen
 
 
 @functools.cache

@@ -123,17 +123,18 @@ def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
     monkeypatch.setattr(batches.langid, "MAX_CHARS", 99)  # language ID on another prefix
     prefix = batches.stage_digest("ingest", cfg, tmp_path)
     assert prefix != after
-    # Another language-ID model: its bytes count, not its path.
+    # Another language-ID model: its bytes count, not its path; a copy of the packaged model
+    # is the packaged model.
     packaged = batches.langid.model_resource().read_bytes()
     (tmp_path / "lid.ftz").write_bytes(packaged)
     monkeypatch.setenv(batches.langid.LID_ENV, str(tmp_path / "lid.ftz"))
-    same_bytes = batches.stage_digest("ingest", cfg, tmp_path)
-    assert same_bytes != prefix
-    (tmp_path / "other.ftz").write_bytes(packaged)
-    monkeypatch.setenv(batches.langid.LID_ENV, str(tmp_path / "other.ftz"))
-    assert batches.stage_digest("ingest", cfg, tmp_path) == same_bytes
-    (tmp_path / "other.ftz").write_bytes(packaged + b"\0")
-    assert batches.stage_digest("ingest", cfg, tmp_path) != same_bytes
+    assert batches.stage_digest("ingest", cfg, tmp_path) == prefix
+    (tmp_path / "lid.ftz").write_bytes(packaged + b"\0")
+    other = batches.stage_digest("ingest", cfg, tmp_path)
+    assert other != prefix
+    (tmp_path / "moved.ftz").write_bytes(packaged + b"\0")
+    monkeypatch.setenv(batches.langid.LID_ENV, str(tmp_path / "moved.ftz"))
+    assert batches.stage_digest("ingest", cfg, tmp_path) == other
 
 
 def test_f1_on_real_pages_with_ground_truth(shared_data):
@@ -171,23 +172,26 @@ def test_f1_on_real_pages_with_ground_truth(shared_data):
 
 
 def test_containers_whose_class_names_chrome_are_left_out():
-    """An author bio or a related-stories box after the article reads as prose, but its class
-    says what it is, and it is skipped. An <article>, a class that also names content, and a
-    theme's wrapper whose class holds a chrome word keep the article: a page that skipping
-    leaves with little prose is read again whole."""
+    """An author bio after the article reads as prose, but its class says what it is, and it
+    is skipped. A class that also names content, or an <article>, is not skipped; a theme's
+    wrapper whose class holds a chrome word is, and a page that skipping leaves with little
+    prose is read again whole. A page with no prose keeps its chrome."""
     bio = "Jane Doe is a senior writer who covers the city council and its long budget debates."
-    related = "Storm closes every school in the county as the river rises again, officials say."
     body = f"<p>{ARTICLE[3]}</p><p>{ARTICLE[6]}</p>"
     extract = extractor("resiliparse")
     page = (
-        f"<html><body><h1>Budget</h1>{body}<div class='author-bio'><p>{bio}</p></div>"
-        f"<aside class='Related-Stories'><p>{related}</p></aside></body></html>"
+        f"<html><body><h1>Budget</h1>{body}<div class='Author-Bio'><p>{bio}</p></div></body></html>"
     )
     assert extract(page).split() == f"{ARTICLE[3]} {ARTICLE[6]}".split()
-    for wrapper, end in (
-        ("<article class='post author-jane'>", "</article>"),
-        ("<div class='post-content has-sidebar'>", "</div>"),
-        ("<div class='l-sidebar-layout'>", "</div>"),
+    # Prose outside the wrapper, so the whole-page fallback cannot be what keeps the article.
+    # With 300 characters and more of it there is no second reading: only the class decides.
+    short, long = "A short standfirst sentence sits above the article body.", ARTICLE[3] * 4
+    for lead, wrapper, end in (
+        (long, "<article class='post author-jane'>", "</article>"),
+        (long, "<div class='entry-content author-jane'>", "</div>"),
+        (short, "<div class='elementor-widget-wrap'>", "</div>"),  # skipped, read again whole
     ):
-        page = f"<html><body><h1>Budget</h1>{wrapper}{body}{end}</body></html>"
-        assert extract(page).split() == f"{ARTICLE[3]} {ARTICLE[6]}".split(), wrapper
+        page = f"<html><body><h1>Budget</h1><p>{lead}</p>{wrapper}{body}{end}</body></html>"
+        assert extract(page).split() == f"{lead} {ARTICLE[3]} {ARTICLE[6]}".split(), wrapper
+    menu = "<html><body><div class='widget'><p>Home</p><p>About us</p></div></body></html>"
+    assert extract(menu).split() == ["Home", "About", "us"]
