@@ -8,14 +8,14 @@ truth sets (``python -m bench.extraction_f1``, token F1 for scrapinghub's 181 an
 to 0.939 / 0.933 / 0.888; reading where links are (a line mostly link text bounds no article,
 a run of them is a menu) to 0.941 / 0.934 / 0.892; skipping chrome containers (author boxes,
 related stories, teasers, widgets, footers) to 0.946 / 0.941 / 0.903; by their ids too, with
-captions, headers and print-only blocks, to 0.954 / 0.942 / 0.907; and counting a Chinese or
-Japanese line's characters as words (:func:`_is_prose`) to 0.954 / 0.945 / 0.907, against
-trafilatura's 0.960 / 0.940 / 0.926. On 58 Chinese pages whose truth lies outside the bench
-(the Chinese Web Content Extraction Dataset's, character 4-grams) that last rule took F1 from
-0.877 to 0.903, trafilatura's 0.872. resiliparse's ``post_meta=False`` (bylines and dates
-out) would add 0.004 on scrapinghub, but it drops the whole article of WordPress themes that
-mark it ``class="post ..."``: 3 of the 1,356 real pages lost their article. trafilatura is an
-option for runs that can afford a tenth of the speed.
+captions and headers, to 0.954 / 0.942 / 0.907; and counting a Chinese or Japanese line's
+characters as words (:func:`_is_prose`) to 0.953 / 0.945 / 0.907, against trafilatura's
+0.960 / 0.940 / 0.926. On 58 Chinese pages whose truth lies outside the bench (the Chinese Web
+Content Extraction Dataset's, character 4-grams) that last rule took F1 from 0.877 to 0.904,
+trafilatura's 0.872. resiliparse's ``post_meta=False`` (bylines and dates out) would add
+0.004 on scrapinghub, but it drops the whole article of WordPress themes that mark it
+``class="post ..."``: 3 of the 1,356 real pages lost their article. trafilatura is an option
+for runs that can afford a tenth of the speed.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from resiliparse.parse.html import HTMLTree
 # whose texts would then no longer match for cross-batch exact dedup. 2: comment sections left
 # out and the line pass; 3: the whole page where the main content has no prose; 4: link
 # lines, items of numbered lists bulleted; 5: chrome containers skipped; 6: chrome named by
-# ids too, captions, headers and print-only blocks; 7: Chinese and Japanese lines read as
-# prose by their characters.
+# ids too, captions, headers (and print-only blocks, dropped in 7); 7: Chinese and Japanese
+# lines read as prose by their characters.
 EXTRACTOR_VERSIONS = {"resiliparse": 7, "trafilatura": 1}
 _WORD = re.compile(r"\w+")
 # Characters of the scripts written without spaces between words: kana and CJK ideographs.
@@ -57,16 +57,19 @@ _CHROME = re.compile(
 
 # Words in the class or id of a container of a page's chrome, from readability's and
 # trafilatura's lists of unlikely candidates, and words that make a name content all the same
-# (readability's "ok maybe it's a candidate"): an element whose class or id holds both is not
-# skipped, nor is an <article>, <main> or <body>. Words whose containers resiliparse's
-# main-content rules drop already (nav, menu, sidebar, breadcrumb) or that matched nothing those
-# rules left (tags, subscribe, recommend, most-popular, outbrain, taboola) changed no truth
-# set's F1 by more than 0.001. Captions, headers (a headline and its byline) and print-only
-# blocks are not the article's prose either: on scrapinghub's pages, whose truth leaves them
-# out, those three words took F1 from 0.946 to 0.954.
+# (readability's "ok maybe it's a candidate"): an element whose class or id holds a content
+# word is not skipped (class and id read as one name, as readability reads them), nor is an
+# <article>, <main> or <body>. Words whose containers resiliparse's main-content rules drop
+# already (nav, menu, sidebar, breadcrumb) or that matched nothing those rules left (tags,
+# subscribe, recommend, most-popular, outbrain, taboola) changed no truth set's F1 by more than
+# 0.001. Captions and headers (a headline and its byline) are not the article's prose either:
+# on scrapinghub's pages, whose truth leaves them out, ids and those two words took F1 from
+# 0.946 to 0.954. "print" is not one: it names print-only chrome (noprint, hide-for-print) and
+# the article itself (printableArea) alike. A word may still name a theme's wrapper of the
+# whole article (has-header-image, author-jane): :func:`_resiliparse` reads such a page again.
 CHROME_NAMES = (
     "advert", "author", "banner", "byline", "caption", "cookie", "footer", "header",
-    "newsletter", "print", "promo", "related", "teaser", "widget",
+    "newsletter", "promo", "related", "teaser", "widget",
 )  # fmt: skip
 CONTENT_NAMES = ("and", "article", "body", "column", "content", "main", "shadow")
 
@@ -96,8 +99,8 @@ def _is_prose(line: str) -> bool:
     n = len(line)
     if n >= 150:
         return True
-    if line.endswith(_TERMINAL):
-        return n >= 40 or (n >= 12 and len(_WORD.findall(line)) >= 6)
+    if line.endswith(_TERMINAL) and (n >= 40 or (n >= 12 and len(_WORD.findall(line)) >= 6)):
+        return True
     if n >= 39 and len(_WORD.findall(line)) >= 20:
         return True
     return n >= 30 and not line.isascii() and len(_UNSPACED.findall(line)) >= 30
