@@ -91,8 +91,8 @@ def test_a_link_left_open_ends_at_the_next_block():
 
 def test_a_page_whose_main_content_holds_no_prose_is_read_whole():
     """resiliparse's main-content heuristics drop an article kept in a container whose class
-    reads as chrome; the line pass then finds it in the whole page, and a page with no prose
-    anywhere keeps its main content as it is."""
+    reads as chrome; the line pass then finds it in the whole page, chrome containers left out
+    there too, and a page with no prose anywhere keeps its main content as it is."""
     article = ARTICLE[3] + " " + ARTICLE[6]
     page = (
         "<html><body><nav><a href='/'>Home</a></nav><h1>Budget</h1>"
@@ -102,6 +102,23 @@ def test_a_page_whose_main_content_holds_no_prose_is_read_whole():
     main = extract_plain_text(HTMLTree.parse(page), main_content=True, comments=False)
     assert ARTICLE[3] not in main
     assert extractor("resiliparse")(page).split() == article.split()
+    # The whole page is read with chrome containers skipped too: a cookie dialog's sentences
+    # after the article do not stretch the span to them ...
+    cookies = "This website uses cookies to give you the best experience, as our policy explains."
+    dialog = f"<div id='gdpr-cookie-modal' role='complementary'><p>{cookies}</p></div>"
+    assert extractor("resiliparse")(page.replace("<footer>", dialog + "<footer>")).split() == (
+        article.split()
+    )
+    # ... and always read again whole, where the skipping took the article with a wrapper's
+    # name: what it left (a footer's 300 characters of prose and more) passes any floor.
+    story = [ARTICLE[3] * 3, ARTICLE[6] * 3]
+    note = "Every story on this site is written and checked by our own small team of reporters. "
+    wrapped = (
+        "<html><body><h1>Budget</h1><div class='sidebar header-wrap'>"
+        + "".join(f"<p>{line}</p>" for line in story)
+        + f"</div><footer><p>{note * 4}</p></footer></body></html>"
+    )
+    assert extractor("resiliparse")(wrapped).split() == " ".join([*story, note * 4]).split()
     bare = "<html><body><h1>Budget</h1><div class='sidebar'>Home</div><p>Contact</p></body></html>"
     options = {"main_content": True, "alt_texts": False, "comments": False}
     assert extractor("resiliparse")(bare) == extract_plain_text(HTMLTree.parse(bare), **options)
