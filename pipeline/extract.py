@@ -20,6 +20,7 @@ tenth of the speed."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -57,32 +58,37 @@ _CHROME = re.compile(
 )
 
 
-# Words in the class or id of a container of a page's chrome, from readability's and
-# trafilatura's lists of unlikely candidates, and words that make a name content all the same
-# (readability's "ok maybe it's a candidate"): an element whose class or id holds a content
-# word is not skipped (class and id read as one name, as readability reads them), nor is an
-# <article>, <main> or <body>. Words whose containers resiliparse's main-content rules drop
-# already (nav, menu, sidebar, breadcrumb) or that matched nothing those rules left (tags,
-# subscribe, recommend, most-popular, outbrain, taboola) changed no truth set's F1 by more than
-# 0.001. Captions and headers (a headline and its byline) are not the article's prose either:
-# on scrapinghub's pages, whose truth leaves them out, ids and those two words took F1 from
-# 0.946 to 0.954. "print" is not one: it names print-only chrome (noprint, hide-for-print) and
-# the article itself (printableArea) alike. Comment sections resiliparse's own rules miss
-# (comments-area, commentlist), consent and sign-up dialogs and a footer's copyright and
-# disclaimer lines: those five words took F1 from 0.953 / 0.945 / 0.908 to 0.955 / 0.945 /
-# 0.910, each adding on one set at least, taking from none. "forum" added 0.0005 on evaldata
-# but names the posts of a forum's thread (three Chinese bbs pages of the 1,356 hold all their
-# text in such a container). Each word is a test of every element that has a class or an id
-# (the selector costs a sixth of resiliparse's own extraction time): "advert", "banner" and
-# "teaser", left out one at a time, moved no set's F1 by more than 0.0002 (resiliparse drops
-# ads and banners by their names itself, teasers are link lines), and went. A word may still
-# name a theme's wrapper of the whole article (has-header-image, author-jane):
-# :func:`_resiliparse` reads such a page again.
+# Words in the class or id of a container of a page's chrome, from readability's and trafilatura's
+# lists of unlikely candidates, and words that make a name content all the same (readability's "ok
+# maybe it's a candidate"): an element whose class or id holds a content word is not skipped (class
+# and id read as one name, as readability reads them), nor is an <article>, <main> or <body>. Words
+# whose containers resiliparse's main-content rules drop already (nav, menu, sidebar, breadcrumb)
+# or that matched nothing those rules left (tags, subscribe, recommend, most-popular, outbrain,
+# taboola) changed no truth set's F1 by more than 0.001. Captions and headers (a headline and its
+# byline) are not the article's prose either: on scrapinghub's pages, whose truth leaves them out,
+# ids and those two words took F1 from 0.946 to 0.954. "print" is not one: it names print-only
+# chrome (noprint, hide-for-print) and the article itself (printableArea) alike. Comment sections
+# named as resiliparse's own rule does not read them (commentsWrapper; and any, in the whole page,
+# where that rule does not run), consent and sign-up dialogs and a footer's copyright and
+# disclaimer lines: those five words took F1 from 0.953 / 0.945 / 0.908 to 0.955 / 0.945 / 0.910,
+# each adding on one set at least, taking from none. "commentary" (an opinion piece's wrapper,
+# Drupal's node-commentary) and "hentry" (hAtom's entry: WordPress puts it on every post's wrapper,
+# beside category- and tag- classes that may hold any word) name content: no F1 change, one page of
+# the 1,356 changes (a Wikipedia page keeps 161 more characters). "forum" added 0.0005 on evaldata
+# but names the posts of a forum's thread (three Chinese bbs pages of the 1,356 hold all their text
+# in such a container). Each word is a test of every element that has a class or an id (the
+# selector costs a sixth of resiliparse's own extraction time): "advert", "banner" and "teaser",
+# left out one at a time, moved no set's F1 by more than 0.0002 (resiliparse drops ads and banners
+# by their names itself, teasers are link lines), and went. A word may still name a theme's wrapper
+# of the whole article (has-header-image, author-jane): :func:`_resiliparse` reads such a page
+# again.
 CHROME_NAMES = (
     "author", "byline", "caption", "comment", "consent", "cookie", "copyright", "disclaimer",
     "footer", "header", "newsletter", "promo", "related", "signup", "widget",
 )  # fmt: skip
-CONTENT_NAMES = ("and", "article", "body", "column", "content", "main", "shadow")
+CONTENT_NAMES = (
+    "and", "article", "body", "column", "commentary", "content", "hentry", "main", "shadow",
+)  # fmt: skip
 
 
 def _named(words: tuple[str, ...]) -> str:
@@ -97,7 +103,8 @@ def _named(words: tuple[str, ...]) -> str:
 
 # One selector: resiliparse matches it as it walks the tree, and skips what it matches.
 _SKIP_CHROME = [f":is({_named(CHROME_NAMES)}):not(article,main,body,{_named(CONTENT_NAMES)})"]
-# Prose characters under which a page read without its chrome containers is read again whole.
+# Prose characters under which the main content read without its chrome containers is read
+# again whole (the whole page is read again always: see :func:`_resiliparse`).
 _FEW_PROSE = 300
 
 
@@ -182,8 +189,8 @@ def _resiliparse(html: str) -> str:
     "unlikely candidates" are. A theme may still put such a word on the article's own
     container (``author-jane``, ``node-promoted``, ``elementor-widget-wrap``): where the
     skipped text keeps under :data:`_FEW_PROSE` characters of prose, the main content is read
-    again whole and kept if it holds twice the prose, or if the skipped text held none (105 of
-    the 1,356 shared real pages read twice, 88 kept).
+    again whole and kept if it holds twice the prose, or if the skipped text held none (95 of
+    the 1,356 shared real pages read twice, 77 kept).
 
     resiliparse's main-content heuristics sometimes keep only a page's chrome and drop the
     article (a body in an unusual container, a page its class names mislead): about 2% of the
@@ -196,26 +203,29 @@ def _resiliparse(html: str) -> str:
     lost readability's 0.008 on one page.
 
     What the readings cost, against one reading of the main content as it is: 1.11-1.14x on
-    the 1,356 shared real pages (old and new interleaved); a page without prose in its main
+    the 1,356 shared real pages (old and new interleaved). A page without prose in its main
     content is read four times at most (main content and whole page, each with chrome skipped
-    and whole), so the 6 HTML pages of the CC-MAIN-2020-34 excerpt, listings and spam, cost
-    1.6x what they did with two readings.
+    and whole): 27 of the 1,356 pages, whose readings of the whole page take 3% of the CPU
+    that extracting all 1,356 takes.
     """
     tree = HTMLTree.parse(html)
-    lines, span, prose = _read(tree, main_content=True, reread_below=_FEW_PROSE)
+    has_chrome = functools.cache(lambda: _skips_any(tree))  # asked once at most per page
+    lines, span, prose = _read(tree, True, _FEW_PROSE, has_chrome)
     if not prose:
-        _, span, prose = _read(tree, main_content=False, reread_below=math.inf)
+        _, span, prose = _read(tree, False, math.inf, has_chrome)
     return span if prose else "\n".join(lines)
 
 
-def _read(tree: HTMLTree, main_content: bool, reread_below: float) -> tuple[list[str], str, int]:
+def _read(
+    tree: HTMLTree, main_content: bool, reread_below: float, has_chrome: Callable[[], bool]
+) -> tuple[list[str], str, int]:
     """(lines, prose span, prose characters) of one reading with chrome containers skipped;
     read again whole where it holds under ``reread_below`` characters of prose and the page
     has a chrome container, and that reading kept if it holds twice the prose or the first
     none."""
     lines, shares = _text_lines(tree, main_content, skip=_SKIP_CHROME)
     span, prose = _prose_span(lines, shares)
-    if prose < reread_below and _skips_any(tree):
+    if prose < reread_below and has_chrome():
         whole = _text_lines(tree, main_content)
         whole_span, whole_prose = _prose_span(*whole)
         if not prose or whole_prose > 2 * prose:

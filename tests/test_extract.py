@@ -209,7 +209,7 @@ def test_containers_whose_class_or_id_names_chrome_are_left_out():
         f"<div class='wp-caption'><p>{caption}</p></div>",
         f"<div class='entry-header'><p>{caption}</p></div>",
         f"<div class='editorial-disclaimer'><p>{caption}</p></div>",
-        f"<ol id='commentlist'><li>{bio}</li></ol>",
+        f"<div id='commentsWrapper'><p>{bio}</p></div>",  # a name resiliparse's rule misses
     ):
         page = f"<html><body><h1>Budget</h1>{body}{chrome}</body></html>"
         assert extract(page).split() == f"{ARTICLE[3]} {ARTICLE[6]}".split(), chrome
@@ -223,6 +223,8 @@ def test_containers_whose_class_or_id_names_chrome_are_left_out():
     for lead, wrapper, end in (
         (long, "<article class='post author-jane'>", "</article>"),
         (long, "<div class='entry-content author-jane'>", "</div>"),
+        (long, "<div class='node node-commentary'>", "</div>"),  # an opinion piece
+        (long, "<div class='post-9 post format-video hentry tag-copyright'>", "</div>"),
         (short, "<div class='elementor-widget-wrap'>", "</div>"),  # skipped, read again whole
     ):
         page = f"<html><body><h1>Budget</h1><p>{lead}</p>{wrapper}{body}{end}</body></html>"
