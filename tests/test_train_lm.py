@@ -128,12 +128,27 @@ def test_compiled_normalization_equals_its_definition(shared_data):
     pieces = [
         *"aZz9 .!?…,'’\n\r\t\u00a0\u2028\x0b\x1c\x85é\u0301ΣİﬁＡ５％-\u200b\u3002\uff01\uff1f",
         *("e.g.", "1,234.5", "ΟΔΟΣ", "\u1100\u1161", "Dr. Smith", "one!  now", "ा", "ǅ"),
+        *("ệ", "ǖ", "ΐ", "\u0344", "\u0958", "ো", "\u09c7", "\u09be", "\u0b47\u0b3e", "Å"),
+        *("\u1100\u0301\u1161", "\u0f73", "\u0301\u0327", "가\u11a8", "\u0dd9\u0dca"),
     ]
     rng = random.Random(5)
     for _ in range(20_000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
         assert lm_lines(text) == reference_lm_lines(text), text
         assert normalize(text) == " ".join(" ".join(reference_lm_lines(text)).split())
+
+
+def test_accents_stripped_character_by_character_as_whole_texts():
+    """Step 3 goes by a per-character table where that gives what stripping the whole text
+    gives: every character with a decomposition, alone and between a letter, a combining mark,
+    a Hangul jamo and an Indic vowel sign, as the definition strips it."""
+    decomposing = [
+        chr(c) for c in range(0x30000) if unicodedata.decomposition(chr(c)) and chr(c) != "\n"
+    ]
+    neighbours = ("a", "\u0301", "\u1161", "\u09be", "\u0b3e", "\u11a8", "ᄀ", "\u0327")
+    for char in decomposing:
+        for text in (char, *(n + char + n for n in neighbours)):
+            assert lm_lines(text) == reference_lm_lines(text), ascii(text)
 
 
 def test_wikitext_detokenizer():
