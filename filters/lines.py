@@ -16,7 +16,7 @@ import functools
 import numba
 import numpy as np
 
-from gristmill.filters.words import SPACE, char_classes, code_points, fnv1a
+from gristmill.filters.words import SPACE, char_classes, code_points, fnv1a, text_code_points
 from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
 
 NEWLINE = 10
@@ -111,6 +111,23 @@ def split_lines(cps: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.n
         starts[k], ends[k] = piece, n
         k += 1
     return starts[:k], ends[:k]
+
+
+@numba.njit(cache=True)
+def _whitespace_words(cps: np.ndarray, space: np.ndarray) -> int:
+    words, inside = 0, False
+    for c in cps:
+        if space[c]:
+            inside = False
+        elif not inside:
+            words, inside = words + 1, True
+    return words
+
+
+def whitespace_words(text: str) -> int:
+    """``len(text.split())``, counted over the text's code points, which the rules that read
+    the text converted already: the quality table's ``n_words`` without a list of every word."""
+    return _whitespace_words(text_code_points(text), spaces())
 
 
 @numba.njit(cache=True)

@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from gristmill.filters import c4, pii
+from gristmill.filters.lines import whitespace_words
 from gristmill.filters.perplexity import perplexities
 from gristmill.filters.quality_classifier import pareto_keep, scores
 from gristmill.filters.rule_sets import CLEANED, EXTRACTED, RULE_SETS, URL
@@ -77,7 +78,7 @@ def _signal_rows(batch: pa.RecordBatch, cfg: QualityConfig) -> list[dict[str, An
             row.update(rule_set.module.signals(texts[rule_set.reads], config, lang=row["lang"]))
         row["text"] = cleaned
         row.update(masked)
-        row["n_words"], row["n_chars"] = len(cleaned.split()), len(cleaned)
+        row["n_words"], row["n_chars"] = whitespace_words(cleaned), len(cleaned)
     quality, perplexity = _scores([r["text"] for r in rows], [r["lang"] for r in rows], cfg)
     for row, original, q, p in zip(rows, originals, quality, perplexity, strict=True):
         row["quality_score"], row["perplexity"] = q, p

@@ -16,6 +16,7 @@ import pytest
 
 from gristmill.filters import c4, fineweb, gopher_quality, gopher_repetition, url
 from gristmill.filters import words as tokenizer
+from gristmill.filters.lines import whitespace_words
 from gristmill.filters.rule_sets import RULE_SETS
 from gristmill.pipeline.config import QualityConfig
 from gristmill.pipeline.config_checks import ConfigError
@@ -256,10 +257,11 @@ def test_repetition_signals_equal_the_literal_definitions():
 
 
 def test_line_signals_equal_the_literal_definitions():
-    """FineWeb's and Gopher quality's line measurements (compiled, over code points) against
-    their definitions over Python strings, on texts mixing every kind of line end, blank lines,
-    bullets and ellipses."""
-    pieces = [*"ab.!?…•-\n\n\r\t \u2028\x0c\u3002", "...", "\r\n", "word", "x" * 31]
+    """FineWeb's and Gopher quality's line measurements and the whitespace word count (compiled,
+    over code points) against their definitions over Python strings, on texts mixing every kind
+    of line end and space, blank lines, bullets and ellipses."""
+    pieces = [*"ab.!?…•-\n\n\r\t \u2028\x0c\x1f\xa0\u3000\u3002", "...", "\r\n", "word"]
+    pieces.append("x" * 31)
     rng = random.Random(3)
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
@@ -280,6 +282,7 @@ def test_line_signals_equal_the_literal_definitions():
         assert sig["fineweb_char_dup_ratio"] == pytest.approx(
             dup_chars / text_chars if text_chars else 0.0
         )
+        assert whitespace_words(text) == len(text.split())
         split = text.splitlines()
         per_split = 1 / len(split) if split else 0.0
         sig = gopher_quality.signals(text)
