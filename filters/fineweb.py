@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from gristmill.filters.lines import newline_pieces, nonblank, repeated, spaces
-from gristmill.filters.words import code_points, text_code_points, word_table
+from gristmill.filters.words import code_points, text_code_points, word_count
 from gristmill.pipeline.config_checks import check
 
 TOO_FEW_PUNCT_LINES = "fineweb_too_few_punct_lines"
@@ -107,7 +107,7 @@ def signals(
         "fineweb_line_punct_ratio": int(_line_ends()[cps[ends - 1]].sum()) * per_line,
         "fineweb_short_line_ratio": int((ends - starts <= SHORT_LINE_CHARS).sum()) * per_line,
         "fineweb_char_dup_ratio": dup_chars / text_chars if text_chars else 0.0,
-        "fineweb_newline_ratio": n_newlines / max(len(word_table(text)), 1),
+        "fineweb_newline_ratio": n_newlines / max(word_count(text), 1),
     }
 
 

@@ -150,7 +150,8 @@ def test_words_split_as_datatrove_english_tokenizer_does(text, expected):
 
 def test_compiled_scan_finds_the_tokens_of_its_regex():
     """The numba scan against the regex its docstring states, with Python's own classes, on
-    strings mixing every class it distinguishes (marks, digits, "_", "+", runs of . - / :)."""
+    strings mixing every class it distinguishes (marks, digits, "_", "+", runs of . - / :); and
+    the word count against the word table."""
     w = rf"\w{tokenizer._MARKS}"
     regex = re.compile(rf"[{w}]+(?:[^{w}\s]+[{w}]+)*\+*|\.{{2,}}|-{{2,}}|/{{2,}}|:{{2,}}|[^{w}\s]")
     pieces = [*"aZ9_+ .-/:,'\n\t²Ⅻ谢ಟ\u0301\u00a0\u2028\x1c…", "Dr", "U.S", "im", "cannot"]
@@ -159,6 +160,7 @@ def test_compiled_scan_finds_the_tokens_of_its_regex():
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
         starts, ends, _ = tokenizer._scan(tokenizer.code_points(text), tokenizer.char_classes())
         assert [text[s:e] for s, e in zip(starts, ends, strict=True)] == regex.findall(text)
+        assert tokenizer.word_count(text) == len(tokenizer.word_table(text))
 
 
 # --- Gopher repetition ---------------------------------------------------------------------------
