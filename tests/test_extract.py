@@ -119,6 +119,12 @@ def test_a_page_whose_main_content_holds_no_prose_is_read_whole():
         + f"</div><footer><p>{note * 4}</p></footer></body></html>"
     )
     assert extractor("resiliparse")(wrapped).split() == " ".join([*story, note * 4]).split()
+    # A line without a letter is no prose: a main content of a live ticker's minutes alone is
+    # read whole too.
+    minutes = "’ ".join(["95", "88", "81", "74", "73", "65", "52", "46", "45", "14", "2"]) + "’"
+    ticker = page.replace("<h1>Budget</h1>", f"<main><h1>Live</h1><p>{minutes}</p></main>")
+    assert minutes in extract_plain_text(HTMLTree.parse(ticker), main_content=True)
+    assert extractor("resiliparse")(ticker).split() == article.split()
     bare = "<html><body><h1>Budget</h1><div class='sidebar'>Home</div><p>Contact</p></body></html>"
     options = {"main_content": True, "alt_texts": False, "comments": False}
     assert extractor("resiliparse")(bare) == extract_plain_text(HTMLTree.parse(bare), **options)
