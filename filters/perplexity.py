@@ -27,6 +27,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -77,12 +78,12 @@ def load_model(model_path: str | os.PathLike[str]) -> LanguageModel:
 
 
 def document_perplexity(text: str, model: LanguageModel) -> float:
-    log10_sum = 0.0
-    tokens = 0
-    for line in lm_lines(text, model.pieces):
-        log10_sum += model.kenlm.score(line, bos=True, eos=True)
-        tokens += line.count(" ") + 2  # words + </s>
-    return 10.0 ** (-log10_sum / tokens) if tokens else math.nan
+    lines = lm_lines(text, model.pieces)
+    if not lines:
+        return math.nan
+    log10_sum = sum(map(model.kenlm.score, lines))  # each line with <s> and </s>, the default
+    tokens = sum(map(str.count, lines, repeat(" "))) + 2 * len(lines)  # words + each </s>
+    return 10.0 ** (-log10_sum / tokens)
 
 
 def perplexities(texts: list[str], model_path: str) -> list[float]:
