@@ -366,7 +366,8 @@ def word_table(text: str) -> WordTable:
 
 def word_count(text: str) -> int:
     """``len(word_table(text))``, without describing the words: for a rule that only counts
-    them (FineWeb's newlines per word, over a text no other rule splits into words)."""
+    them (FineWeb's newlines per word, over the cleaned text, which the other rules split into
+    words only where cleaning changed nothing)."""
     return _spans(text)[0].size
 
 

@@ -116,8 +116,10 @@ def _is_prose(line: str) -> bool:
     ideographs, as a Chinese word averages about 1.5 characters, where ``\\w+`` would count a
     whole line as one word). Words are counted only where the length cannot decide: six words
     and a full stop take 12 characters at least, 20 words 39. A line without a letter is none,
-    however long: a live ticker's row of minutes ("95' 88' 81'") kept one sports page's whole
-    report out, as the prose of a main content that held nothing else."""
+    however long: a live ticker's row of minutes (95, 88, 81 and on, each with a closing quote,
+    40 characters and more) kept one sports page's whole report out, as the prose of a main
+    content that held nothing else. A letter is what ``\\w`` holds but digits and "_" (so a
+    numeral such as "²" counts, as in :mod:`gristmill.filters.words`)."""
     return _long_enough(line) and _LETTER.search(line) is not None
 
 

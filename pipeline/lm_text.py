@@ -66,10 +66,15 @@ _ZERO = ord("0")
 # A code point a table deletes.
 _DELETE = np.uint32(0xFFFFFFFF)
 # In the accent table (step 3): a code point that stripping its accents does not turn into one
-# code point that stays as it is beside any other (see :func:`_tables`).
+# code point that stays as it is beside any other (see :func:`_accents`).
 _UNFOLDED = np.uint32(0xFFFFFFFE)
-# Hangul vowels and final consonants, which compose with the syllable before them.
+# Hangul vowels, which compose with a leading consonant before them, and final consonants, which
+# compose with a syllable of those two.
 _HANGUL_SECOND = (range(0x1161, 0x1176), range(0x11A8, 0x11C3))
+# Where the accent table looks for decompositions and marks: the planes above, and the CJK
+# compatibility ideographs of plane 2 (NFKC, step 2, has replaced them already; the table maps
+# them all the same). tests/test_train_lm.py checks that no other code point has either.
+_ACCENT_RANGES = (*_PLANES, range(0x2F800, 0x2FA20))
 
 
 def _stripped(char: str) -> str:
@@ -83,14 +88,16 @@ def _stripped(char: str) -> str:
 def _accents(marks: np.ndarray) -> np.ndarray:
     """Step 3 character by character: the code point each one becomes, _DELETE, or _UNFOLDED.
 
-    A text of NFC characters each of which stays one code point (or none) that composes with
-    nothing before it (the first of its decomposition is a starter that ends no canonical pair)
-    is its own NFC, so stripping its characters one by one strips the text. Any other code
-    point is _UNFOLDED: its text is stripped whole."""
+    Stripping a text is NFC over its characters' stripped forms joined (canonical reordering
+    only moves marks, and the marks dropped are dropped wherever they stand). Where each form
+    is one code point or none, and no form's decomposition starts with a code point that could
+    compose with what stands before it (the second of a canonical pair, a Hangul vowel or final
+    consonant, a mark of nonzero combining class), that NFC changes nothing: the forms joined
+    are the answer. Any other code point is _UNFOLDED, and its text is stripped whole."""
     table = marks.copy()
     seconds = [c for r in _HANGUL_SECOND for c in r]
     decomposable = []
-    for plane in _PLANES:
+    for plane in _ACCENT_RANGES:
         for code in plane:
             char = chr(code)
             fields = unicodedata.decomposition(char).split()

@@ -42,6 +42,7 @@ from gristmill.filters.perplexity import (
 )
 from gristmill.jobs import train_lm
 from gristmill.jobs.text_inputs import read_text_documents
+from gristmill.pipeline import lm_text
 from gristmill.pipeline.config import IngestConfig, load_config
 from gristmill.pipeline.documents import ingest_input
 from gristmill.pipeline.errors import UsageError
@@ -116,10 +117,10 @@ def reference_lm_lines(text: str) -> list[str]:
 
 
 def test_compiled_normalization_equals_its_definition(shared_data):
-    """lm_lines (numba passes over code points, accent stripping skipped where it changes
-    nothing) against the definition, on real pages and on strings mixing every case it treats:
-    stops before spaces, lowercase and line ends of every kind, CJK stops, digit grouping,
-    accents, combining marks, compatibility forms, final sigma, Hangul, invisible characters."""
+    """lm_lines (numba passes over code points, accents stripped by a per-character table)
+    against the definition, on real pages and on strings mixing every case it treats: stops
+    before spaces, lowercase and line ends of every kind, CJK stops, digit grouping, accents,
+    combining marks, compatibility forms, final sigma, Hangul, invisible characters."""
     warc = sorted((shared_data / "warc").glob("realpages-*.warc.gz"))[0]
     pages = [row["text"] for row in ingest_input(str(warc), IngestConfig()) if row.get("text")]
     assert len(pages) > 50
@@ -140,15 +141,23 @@ def test_compiled_normalization_equals_its_definition(shared_data):
 
 def test_accents_stripped_character_by_character_as_whole_texts():
     """Step 3 goes by a per-character table where that gives what stripping the whole text
-    gives: every character with a decomposition, alone and between a letter, a combining mark,
-    a Hangul jamo and an Indic vowel sign, as the definition strips it."""
+    gives: every character with a decomposition, alone and between a letter, combining marks
+    of every kind, Hangul jamo and syllables and Indic vowel signs, as the definition strips
+    it; and no code point outside the table's ranges has a decomposition or is a mark."""
     decomposing = [
         chr(c) for c in range(0x30000) if unicodedata.decomposition(chr(c)) and chr(c) != "\n"
     ]
-    neighbours = ("a", "\u0301", "\u1161", "\u09be", "\u0b3e", "\u11a8", "ᄀ", "\u0327")
+    neighbours = ("a", "\u0301", "\u1161", "\u09be", "\u0b3e", "\u11a8", "ᄀ", "\u0327", "가")
+    neighbours += ("\U0001d165", "\u302e", "\u093c", "\u0bbe")
     for char in decomposing:
         for text in (char, *(n + char + n for n in neighbours)):
             assert lm_lines(text) == reference_lm_lines(text), ascii(text)
+    # The table looks for decompositions and marks where this Unicode database has them.
+    scanned = {c for r in lm_text._ACCENT_RANGES for c in r}
+    for char in (chr(c) for c in range(0x110000) if c not in scanned):
+        fields = unicodedata.decomposition(char)
+        assert not fields or fields.startswith("<"), ascii(char)
+        assert not unicodedata.combining(char) and unicodedata.category(char) != "Mn", ascii(char)
 
 
 def test_wikitext_detokenizer():
