@@ -79,11 +79,11 @@ _CHROME = re.compile(
 # the 1,356 changes (a Wikipedia page keeps 161 more characters). "forum" added 0.0005 on evaldata
 # but names the posts of a forum's thread (three Chinese bbs pages of the 1,356 hold all their text
 # in such a container). Each word is a test of every element that has a class or an id (the
-# selector costs a sixth of resiliparse's own extraction time): "advert", "banner" and "teaser",
-# left out one at a time, moved no set's F1 by more than 0.0002 (resiliparse drops ads and banners
-# by their names itself, teasers are link lines), and went. A word may still name a theme's wrapper
-# of the whole article (has-header-image, author-jane): :func:`_resiliparse` reads such a page
-# again.
+# selector is a sixth to a fifth of resiliparse's own extraction time, in two measurements):
+# "advert", "banner" and "teaser", left out one at a time, moved no set's F1 by more than 0.0002
+# (resiliparse drops ads and banners by their names itself, teasers are link lines), and went. A
+# word may still name a theme's wrapper of the whole article (has-header-image, author-jane):
+# :func:`_resiliparse` reads such a page again.
 CHROME_NAMES = (
     "author", "byline", "caption", "comment", "consent", "cookie", "copyright", "disclaimer",
     "footer", "header", "newsletter", "promo", "related", "signup", "widget",
