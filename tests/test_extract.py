@@ -149,6 +149,22 @@ def test_a_page_whose_main_content_holds_no_prose_is_read_whole():
     assert "Home" not in extractor("resiliparse")(bare)
 
 
+def test_a_page_swallowed_by_a_noscript_is_read_as_a_browser_with_scripts_shows_it():
+    """lexbor parses as a browser without scripts: a div left open inside <noscript> takes
+    the rest of the page in, and resiliparse, which leaves noscript content out, reads nothing.
+    Read again without noscript elements, the article is there."""
+    body = f"<div class='story'><h1>Budget</h1><p>{ARTICLE[3]}</p><p>{ARTICLE[6]}</p></div>"
+    page = f"<html><body><noscript><div id='nojs'></noscript>{body}</body></html>"
+    tree = HTMLTree.parse(page)
+    assert not extract_plain_text(tree, main_content=False).strip()
+    assert extractor("resiliparse")(page).split() == (ARTICLE[3] + " " + ARTICLE[6]).split()
+    # Read once again at most: without prose there either, what that reading holds; a noscript
+    # that never ends is text to a browser with scripts, and left as it is.
+    extract = extractor("resiliparse")
+    assert extract("<html><body><noscript><div></noscript>Hi</body></html>") == "Hi"
+    assert extract("<html><body><noscript><div>Hi</body></html>") == ""
+
+
 def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
     """What the extractor returns, the prefix language ID reads and the bytes of a language-ID
     model GRISTMILL_LID_MODEL names are part of ingest's digest: an output made by an earlier
