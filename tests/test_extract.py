@@ -44,6 +44,10 @@ def test_link_lines_bound_no_article_and_a_run_of_them_is_a_menu():
     shares = [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0]
     kept = trim_boilerplate("\n".join(lines), shares).split("\n")
     assert kept == [ARTICLE[3], ARTICLE[6], "Full report", ARTICLE[6]]
+    # A menu's heading, no sentence and no link, goes with it.
+    lines = [ARTICLE[3], "More on this topic", "", "Budget", "Schools", ARTICLE[6]]
+    kept = trim_boilerplate("\n".join(lines), [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]).split("\n")
+    assert kept == [ARTICLE[3], "", ARTICLE[6]]
     # Without link shares the span runs from the first sentence to the last.
     assert trim_boilerplate("\n".join(lines)).split("\n") == lines
 
