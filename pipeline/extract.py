@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable
 from html import unescape
 from itertools import pairwise
+from typing import NamedTuple
 
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
@@ -59,8 +60,9 @@ _LIST_LINES = 4
 # (:func:`_article_bounds`).
 _GAP_LINES = 2
 _TAIL_SHARE = 0.1
-# A noscript element, up to its end tag, as a browser that runs scripts reads it: text.
-_NOSCRIPT = re.compile(r"(?is)<noscript\b.*?</noscript\s*>")
+# A noscript element's tags: a browser that runs scripts reads what lies between as text.
+_NOSCRIPT_START = re.compile(r"(?i)<noscript\b")
+_NOSCRIPT_END = re.compile(r"(?i)</noscript\s*>")
 _TAG = re.compile(r"<[^>\n]*>")
 # A link's opening tag and text: up to its end tag, or a block tag if that never comes.
 _LINK_TEXT = re.compile(r"(<a\b[^>]*>)(.*?)(?=(</a>)|</?(?:p|li|ul|ol|pre|h[1-6])\b|$)")
@@ -167,20 +169,37 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     holding little prose against it (a bio, teasers, a notice), goes (:func:`_article_bounds`).
     A list (four lines or more in a row: items, a table's rows)
     before the first prose line or after the last is the article's too, up to the first line
-    mostly link text or chrome (:func:`_adjoining_list`). A page with no prose line is returned
-    as it is, for the quality rules to judge.
+    mostly link text or chrome (:func:`_adjoining_list`). A text with no prose line, or whose
+    prose is scant against its other text (:attr:`_Span.scant`), is returned as it is, for the
+    quality rules to judge.
     """
     lines = text.split("\n")
     shares = [0.0] * len(lines) if link_shares is None else link_shares
     if len(shares) != len(lines):
         raise ValueError(f"{len(shares)} link shares for {len(lines)} lines")
-    span, prose = _prose_span(lines, shares)
-    return span if prose else text
+    span = _prose_span(lines, shares)
+    return span.text if span.prose and not span.scant else text
 
 
-def _prose_span(lines: list[str], link_shares: list[float]) -> tuple[str, int]:
-    """:func:`trim_boilerplate`'s answer and the characters of the prose lines that bound it;
-    ("", 0) where the lines hold no prose."""
+class _Span(NamedTuple):
+    """The prose span of some lines: its ``text`` ("" where the lines hold no prose), the
+    characters of the prose lines that bound it (``prose``) and of the ``loose`` lines: those
+    neither prose, nor mostly link text, nor chrome (list items, a table's rows, headings)."""
+
+    text: str
+    prose: int
+    loose: int
+
+    @property
+    def scant(self) -> bool:
+        """Whether the prose is a line or two in :data:`_SCANT` times as much loose text: a
+        table, a schedule or a data sheet with a note under it (a comment policy, a
+        disclaimer), where the span would keep the note alone."""
+        return 0 < self.prose < _SCANT_PROSE and self.loose >= _SCANT * self.prose
+
+
+def _prose_span(lines: list[str], link_shares: list[float]) -> _Span:
+    """:func:`trim_boilerplate`'s answer, with what its prose and loose lines hold."""
     stripped = [line.strip() for line in lines]
     sentence = [_is_prose(line) for line in stripped]
     linked = [share >= _LINKED for share in link_shares]
@@ -191,11 +210,16 @@ def _prose_span(lines: list[str], link_shares: list[float]) -> tuple[str, int]:
         for i, line in enumerate(stripped)
         if sentence[i] and not linked[i] and not _CHROME.match(line)
     ]
+    loose = sum(
+        len(line)
+        for i, line in enumerate(stripped)
+        if line and not sentence[i] and not linked[i] and not _CHROME.match(line)
+    )
     if not bounds:
-        return "", 0
+        return _Span("", 0, loose)
     bounds = _article_bounds(stripped, bounds)
     menu = _menu_lines(stripped, sentence, linked)
-    stops = [link or prose for link, prose in zip(linked, sentence, strict=True)]
+    stops = [linked[i] or sentence[i] or i in menu for i in range(len(lines))]
     first = _adjoining_list(stripped, stops, bounds[0], -1)
     last = _adjoining_list(stripped, stops, bounds[-1], 1)
     span = "\n".join(
@@ -203,7 +227,7 @@ def _prose_span(lines: list[str], link_shares: list[float]) -> tuple[str, int]:
         for i in range(first, last + 1)
         if i not in menu and (sentence[i] or not _CHROME.match(stripped[i]))
     )
-    return span, sum(len(stripped[i]) for i in bounds)
+    return _Span(span, sum(len(stripped[i]) for i in bounds), loose)
 
 
 def _article_bounds(stripped: list[str], bounds: list[int]) -> list[int]:
@@ -220,7 +244,10 @@ def _article_bounds(stripped: list[str], bounds: list[int]) -> list[int]:
     Chinese pages' 0.8986 -> 0.9025; 198 of the 1,356 real pages change. A share of 0.05, 0.15
     or 0.2 gives evaldata 0.9192-0.9221, scrapinghub 0.9604-0.9626, the Chinese pages
     0.9009-0.9034. Blocks before the article stay: cutting them too loses lead paragraphs set
-    apart by a picture and its caption (evaldata 0.9167, the Chinese pages 0.8959).
+    apart by a picture and its caption (evaldata 0.9167, the Chinese pages 0.8959). The rule
+    cuts at the article's own separators as well: a closing line after a list of the article's
+    or a picture and its credit, holding under a tenth of the prose before, goes with the
+    chrome (13 of evaldata's wanted snippets).
     """
     blocks: list[list[int]] = [[bounds[0]]]
     for a, b in pairwise(bounds):
@@ -234,19 +261,19 @@ def _article_bounds(stripped: list[str], bounds: list[int]) -> list[int]:
 
 
 def _adjoining_list(stripped: list[str], stops: list[bool], bound: int, step: int) -> int:
-    """The far end of the last list or table reached from the prose line ``bound`` going
-    ``step`` (1: down, -1: up) before a line of ``stops`` (prose, or mostly link text) or of
-    chrome, or ``bound`` where there is none. A list is :data:`_LIST_LINES` lines or more in
+    """The far end of the last list or table reached from the prose line ``bound`` going ``step``
+    (1: down, -1: up) before a line of ``stops`` (prose, mostly link text, a menu's heading) or
+    of chrome, or ``bound`` where there is none. A list is :data:`_LIST_LINES` lines or more in
     a row without a blank line between them (items, a table's rows, a schedule); the lines
     between it and the prose (the list's heading, a short paragraph) come with it.
 
-    Items are rarely sentences, so the prose span alone left out a list that closes an
-    article (a tour's dates, a game's features) or opens it (a recipe's ingredients, a
-    schedule under its title): scrapinghub's F1 0.955 -> 0.958, readability's 0.945 -> 0.946,
-    evaldata's 0.910 -> 0.912; the Chinese pages' F1 unchanged. A run of three lines reaches
-    a page's title, date and share line above the article as often as a list (evaldata
-    0.9117 against 0.9116 with four, scrapinghub 0.9576 against 0.9579), and a footer's
-    lines below it (the Chinese pages 0.8969 against 0.8982).
+    Items are rarely sentences, so the prose span alone left out a list that closes an article
+    (a tour's dates, a game's features) or opens it (a recipe's ingredients, a schedule under
+    its title): scrapinghub's F1 0.955 -> 0.958, readability's 0.945 -> 0.946, evaldata's 0.910
+    -> 0.912; the Chinese pages' F1 unchanged (0.8982). A run of three lines reaches a page's
+    title, date and share line above the article as often as a list (evaldata 0.9117 against
+    0.9116 with four, scrapinghub 0.9576 against 0.9579), and a footer's lines below it (the
+    Chinese pages 0.8969 against 0.8982).
     """
     edge, run = bound, 0
     i = bound + step
@@ -261,22 +288,25 @@ def _adjoining_list(stripped: list[str], stops: list[bool], bound: int, step: in
 def _menu_lines(stripped: list[str], sentence: list[bool], linked: list[bool]) -> set[int]:
     """The lines, not sentences, of each run of two or more non-blank lines mostly link text:
     a menu, a tag cloud, a list of headlines; and the line before such a run where it is no
-    sentence and no link: the list's heading ("More on this topic", "Latest articles", "Share
-    this article"), which took evaldata's F1 from 0.9120 to 0.9130 (7 unwanted snippets out,
-    none wanted lost), scrapinghub's 0.9579 to 0.9581, readability's 0.9459 to 0.9458. One
-    link line alone may be a heading or a reference the article makes, and stays."""
+    sentence, no link and no list item: the list's heading ("More on this topic", "Latest
+    articles", "Share this article"), which took evaldata's F1 from 0.9120 to 0.9130 (7
+    unwanted snippets out, none wanted lost), scrapinghub's 0.9579 to 0.9581, readability's
+    0.9459 to 0.9458, the Chinese pages' 0.8982 to 0.8986. One link line alone may be a
+    heading or a reference the article makes, and stays."""
     candidates = [i for i, line in enumerate(stripped) if line]
     menu: set[int] = set()
     for a, b in pairwise(candidates):
         if linked[a] and linked[b]:
             menu.update(i for i in (a, b) if not sentence[i])
     menu.update(
-        a for a, b in pairwise(candidates) if b in menu and not linked[a] and not sentence[a]
+        a
+        for a, b in pairwise(candidates)
+        if b in menu and not linked[a] and not sentence[a] and not stripped[a].startswith("\u2022")
     )
     return menu
 
 
-def _resiliparse(html: str) -> str:
+def _resiliparse(html: str, *, reread: bool = True) -> str:
     """The main content's prose span, chrome containers left out; read again with them where
     that leaves little prose, and the whole page's where the main content holds none.
 
@@ -299,19 +329,20 @@ def _resiliparse(html: str) -> str:
     lost readability's 0.008 on one page.
 
     A main content whose prose is a line or two (under :data:`_SCANT_PROSE` characters) in
-    five times as much other text is a table, a schedule, a product's data sheet, and its
-    prose a note under it (a comment policy, a disclaimer): the prose span would keep the note
-    alone, so the main content is returned as it is, as where it holds no prose at all, for
-    the quality rules to judge. 3 of the 1,356 real pages, scrapinghub's F1 0.9581 -> 0.9632
-    (one page: a racing calendar whose only prose was the comment policy below it), evaldata's
-    0.9130 -> 0.9136, readability's and the Chinese pages' unchanged. With three times, two
-    more pages change, and the Chinese pages' F1 drops 0.002.
+    five times as much loose text (neither prose, nor link lines, nor chrome) is a table, a
+    schedule, a product's data sheet, and its prose a note under it (a comment policy, a
+    disclaimer): the prose span would keep the note alone, so the main content is returned as
+    it is, for the quality rules to judge (where it holds no prose at all, the whole page is
+    read instead: its article may be elsewhere). 3 of the 1,356 real pages, scrapinghub's F1
+    0.9581 -> 0.9632 (one page: a racing calendar whose only prose was the comment policy below
+    it), evaldata's 0.9130 -> 0.9136, readability's and the Chinese pages' unchanged. A short
+    news item over a list of headlines is no such page: link lines are not loose text.
 
     lexbor parses as a browser that runs no scripts, where a ``<noscript>``'s content is
     markup: an element left open inside it (``<noscript><div id="nojs"></noscript>``) takes
     the rest of the page in, and resiliparse, which leaves noscript content out, finds no text
-    at all. A page without prose anywhere is read again without its noscript elements, as a
-    browser that runs scripts shows it (1 of the 1,356 real pages, an article of 4,109
+    at all. A page without prose anywhere is read again, once, without its noscript elements,
+    as a browser that runs scripts shows it (1 of the 1,356 real pages, an article of 4,109
     characters; evaldata's F1 0.9116 -> 0.9120). Removing them from every page (829 of the
     1,356 have one) would also drop "please enable JavaScript" notices, which lexbor moves
     from ``<head>`` into the body, from 5 more pages, but costs about 8% of extraction.
@@ -319,36 +350,52 @@ def _resiliparse(html: str) -> str:
     What the readings cost, against one reading of the main content as it is: 1.11-1.14x on
     the 1,356 shared real pages (old and new interleaved). A page without prose in its main
     content is read four times at most (main content and whole page, each with chrome skipped
-    and whole): 27 of the 1,356 pages, whose readings of the whole page take 3% of the CPU
-    that extracting all 1,356 takes.
+    and whole), and four times again if it has noscript elements to remove: 27 of the 1,356
+    pages, whose readings of the whole page take 3% of the CPU that extracting all 1,356 takes.
     """
     tree = HTMLTree.parse(html)
     has_chrome = functools.cache(lambda: _skips_any(tree))  # asked once at most per page
-    lines, span, prose = _read(tree, True, _FEW_PROSE, has_chrome)
-    if 0 < prose < _SCANT_PROSE and sum(map(len, map(str.strip, lines))) >= _SCANT * prose:
+    lines, span = _read(tree, True, _FEW_PROSE, has_chrome)
+    if span.scant:
         return "\n".join(lines)
-    if not prose:
-        _, span, prose = _read(tree, False, math.inf, has_chrome)
-    if not prose and _NOSCRIPT.search(html):
-        return _resiliparse(_NOSCRIPT.sub("", html))
-    return span if prose else "\n".join(lines)
+    if not span.prose:
+        span = _read(tree, False, math.inf, has_chrome)[1]
+    if not span.prose and reread:
+        bare = _without_noscript(html)
+        if bare != html:
+            return _resiliparse(bare, reread=False)
+    return span.text if span.prose else "\n".join(lines)
+
+
+def _without_noscript(html: str) -> str:
+    """``html`` without its noscript elements, each from its start tag to the first end tag
+    after it; one that never ends stays (to a browser that runs scripts, the rest of the page
+    is its text). In one pass: a regex's lazy match would scan to the end again from every
+    start tag that no end tag follows."""
+    pieces, done = [], 0
+    while start := _NOSCRIPT_START.search(html, done):
+        end = _NOSCRIPT_END.search(html, start.end())
+        if end is None:
+            break
+        pieces.append(html[done : start.start()])
+        done = end.end()
+    return "".join(pieces) + html[done:] if pieces else html
 
 
 def _read(
     tree: HTMLTree, main_content: bool, reread_below: float, has_chrome: Callable[[], bool]
-) -> tuple[list[str], str, int]:
-    """(lines, prose span, prose characters) of one reading with chrome containers skipped;
-    read again whole where it holds under ``reread_below`` characters of prose and the page
-    has a chrome container, and that reading kept if it holds twice the prose or the first
-    none."""
+) -> tuple[list[str], _Span]:
+    """The lines and prose span of one reading with chrome containers skipped; read again
+    whole where it holds under ``reread_below`` characters of prose and the page has a chrome
+    container, and that reading kept if it holds twice the prose or the first none."""
     lines, shares = _text_lines(tree, main_content, skip=_SKIP_CHROME)
-    span, prose = _prose_span(lines, shares)
-    if prose < reread_below and has_chrome():
-        whole = _text_lines(tree, main_content)
-        whole_span, whole_prose = _prose_span(*whole)
-        if not prose or whole_prose > 2 * prose:
-            return whole[0], whole_span, whole_prose
-    return lines, span, prose
+    span = _prose_span(lines, shares)
+    if span.prose < reread_below and has_chrome():
+        whole, whole_shares = _text_lines(tree, main_content)
+        whole_span = _prose_span(whole, whole_shares)
+        if not span.prose or whole_span.prose > 2 * span.prose:
+            return whole, whole_span
+    return lines, span
 
 
 def _skips_any(tree: HTMLTree) -> bool:

@@ -44,12 +44,19 @@ def test_link_lines_bound_no_article_and_a_run_of_them_is_a_menu():
     shares = [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0]
     kept = trim_boilerplate("\n".join(lines), shares).split("\n")
     assert kept == [ARTICLE[3], ARTICLE[6], "Full report", ARTICLE[6]]
-    # A menu's heading, no sentence and no link, goes with it.
+    # Without link shares the span runs from the first sentence to the last.
+    assert trim_boilerplate("\n".join(lines)).split("\n") == lines
+    # A menu's heading, no sentence, no link and no list item, goes with it, and a list's
+    # reach stops there: three lines before it are no list.
     lines = [ARTICLE[3], "More on this topic", "", "Budget", "Schools", ARTICLE[6]]
     kept = trim_boilerplate("\n".join(lines), [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]).split("\n")
     assert kept == [ARTICLE[3], "", ARTICLE[6]]
-    # Without link shares the span runs from the first sentence to the last.
-    assert trim_boilerplate("\n".join(lines)).split("\n") == lines
+    lines = [ARTICLE[6], "a", "b", "c", "More on this topic", "Budget", "Schools"]
+    assert trim_boilerplate("\n".join(lines), [0.0] * 5 + [1.0, 1.0]) == ARTICLE[6]
+    items = ["Sources:", "\u2022 the budget", "\u2022 the minutes", "\u2022 the mayor's office"]
+    lines = [ARTICLE[6], *items, "Budget PDF", "Minutes PDF"]
+    kept = trim_boilerplate("\n".join(lines), [0.0] * 5 + [1.0, 1.0]).split("\n")
+    assert kept == [ARTICLE[6], *items]
 
 
 def test_a_block_of_little_prose_after_the_article_is_left_out():
@@ -182,6 +189,10 @@ def test_a_main_content_of_scant_prose_is_read_as_it_is():
     )
     text = extractor("resiliparse")(page)
     assert text.split() == f"Stock Car calendar 2018 {' '.join(rounds)} {note}".split()
+    # A short item over a list of headlines is no such page: link lines are not loose text.
+    headlines = "".join(f"<p><a href='/{n}'>{line}</a></p>" for n, line in enumerate(rounds))
+    item = page.replace(f"<p>{'</p><p>'.join(rounds)}</p>", "").replace(note, ARTICLE[3])
+    assert extractor("resiliparse")(item.replace("</div>", headlines + "</div>")) == ARTICLE[3]
     # Prose of 150 characters and more is an article's, whatever the text around it.
     longer = note + " Please keep to the subject of each story, and be kind to one another there."
     assert len(longer) >= 150
@@ -202,6 +213,13 @@ def test_a_page_swallowed_by_a_noscript_is_read_as_a_browser_with_scripts_shows_
     extract = extractor("resiliparse")
     assert extract("<html><body><noscript><div></noscript>Hi</body></html>") == "Hi"
     assert extract("<html><body><noscript><div>Hi</body></html>") == ""
+    nested = "<noscript></noscript>"
+    for _ in range(2000):  # each removal makes another noscript of the tags around it
+        nested = f"<nos{nested}cript></noscript>"
+    assert extract(f"<html><body><script>{nested}</script><p>Hi</p></body></html>") == "Hi"
+    # Start tags that no end tag follows: the page stays as it is (one scan, where a lazy
+    # regex scanned to the end from each of them: 30 s for 16,000).
+    assert extract("<html><body>" + "<noscript><div>x</div>" * 20000 + "</body></html>") == ""
 
 
 def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
