@@ -60,6 +60,9 @@ _LIST_LINES = 4
 # (:func:`_article_bounds`).
 _GAP_LINES = 2
 _TAIL_SHARE = 0.1
+# Prose characters of a block after the article that make it the page's anyway (a blog's next
+# post, not a bio or a teaser).
+_TAIL_PROSE = 500
 # A noscript element's tags: a browser that runs scripts reads what lies between as text.
 _NOSCRIPT_START = re.compile(r"(?i)<noscript\b")
 _NOSCRIPT_END = re.compile(r"(?i)</noscript\s*>")
@@ -247,7 +250,12 @@ def _article_bounds(stripped: list[str], bounds: list[int]) -> list[int]:
     apart by a picture and its caption (evaldata 0.9167, the Chinese pages 0.8959). The rule
     cuts at the article's own separators as well: a closing line after a list of the article's
     or a picture and its credit, holding under a tenth of the prose before, goes with the
-    chrome (13 of evaldata's wanted snippets).
+    chrome (13 of evaldata's wanted snippets). A block of :data:`_TAIL_PROSE` prose characters
+    or more stays, whatever the largest: on a blog's front page of 71,326 characters the last
+    post (4,700) went, as under a tenth of the first; bios, notices and teasers run shorter.
+    That floor took readability's F1 0.9465 -> 0.9481, the Chinese pages' 0.9025 -> 0.9030,
+    evaldata's 0.9213 -> 0.9209, scrapinghub's unchanged (300: 0.9191 on evaldata, 1,000:
+    0.9210, readability 0.9467).
     """
     blocks: list[list[int]] = [[bounds[0]]]
     for a, b in pairwise(bounds):
@@ -255,7 +263,7 @@ def _article_bounds(stripped: list[str], bounds: list[int]) -> list[int]:
             blocks.append([])
         blocks[-1].append(b)
     prose = [sum(len(stripped[i]) for i in block) for block in blocks]
-    floor = _TAIL_SHARE * max(prose)
+    floor = min(_TAIL_SHARE * max(prose), _TAIL_PROSE)
     last = max(k for k, chars in enumerate(prose) if chars >= floor)
     return [i for block in blocks[: last + 1] for i in block]
 

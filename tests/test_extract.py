@@ -70,6 +70,10 @@ def test_a_block_of_little_prose_after_the_article_is_left_out():
     assert trim_boilerplate("\n".join([*article, *tail[1:]])).split("\n") == [*article, *tail[1:]]
     short = [*article[:2], *tail]
     assert trim_boilerplate("\n".join(short)).split("\n") == short
+    # A block of 500 prose characters or more stays whatever the article's length: a post.
+    post = [ARTICLE[3], ARTICLE[6]] * 3
+    lines = [*article * 8, *tail[:2], *post]  # 5,632 characters of prose, then 528
+    assert trim_boilerplate("\n".join(lines)).split("\n") == lines
     # The list reached from the article's end stops at the block's prose.
     dates = [f"June {day} - Tampa, FL" for day in (9, 10, 14, 17)]
     lines = [*article, *tail, *dates]
