@@ -170,9 +170,9 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     article's first or last line, and a run of such lines that are not sentences is a menu,
     left out wherever it stands. A block of prose after the article, set apart from it and
     holding little prose against it (a bio, teasers, a notice), goes (:func:`_article_bounds`).
-    A list (four lines or more in a row: items, a table's rows)
-    before the first prose line or after the last is the article's too, up to the first line
-    mostly link text or chrome (:func:`_adjoining_list`). A text with no prose line, or whose
+    A list (four lines or more in a row: items, a table's rows) before the first prose line or
+    after the last is the article's too, up to a line of prose, links or chrome or a menu's
+    heading (:func:`_adjoining_list`). A text with no prose line, or whose
     prose is scant against its other text (:attr:`_Span.scant`), is returned as it is, for the
     quality rules to judge.
     """
