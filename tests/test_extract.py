@@ -36,6 +36,31 @@ def test_the_article_is_kept_from_its_first_prose_line_to_its_last():
     assert trim_boilerplate("\n".join([*ARTICLE, footer])).split("\n")[-1] == ARTICLE[6]
 
 
+def test_chrome_lines_are_known_in_the_languages_of_the_crawl():
+    """Pointers to other pages, prompts and a post's metadata go wherever they stand, in German,
+    French, Polish or Chinese as in English, whatever their case; a sentence that begins as
+    one stays inside the article, but bounds it nowhere."""
+    article = [
+        "Der Stadtrat hat am Dienstag nach langer Debatte den neuen Haushalt beschlossen.",
+        "Die Schulen erhalten im nächsten Jahr mehr Geld für Lehrer und Pflegekräfte.",
+    ]
+    for chrome in (
+        "Lesen Sie auch",
+        "MEHR ZUM THEMA",
+        "Das könnte Sie auch interessieren:",
+        "Dieser Beitrag wurde am 3. Mai veröffentlicht",
+        "» Lire aussi",
+        "Czytaj także",
+        "[打印]",
+        "相关链接",
+    ):
+        lines = [article[0], chrome, article[1], chrome]
+        assert trim_boilerplate("\n".join(lines)).split("\n") == article, chrome
+    sentence = "Print editions lost a third of their readers in ten years, the report says."
+    lines = [article[0], sentence, article[1], sentence]
+    assert trim_boilerplate("\n".join(lines)).split("\n") == lines[:3]
+
+
 def test_link_lines_bound_no_article_and_a_run_of_them_is_a_menu():
     """A teaser's linked headline that reads as a sentence does not stretch the article; two
     or more link lines in a row are a menu wherever they stand; one link line inside stays."""
