@@ -18,7 +18,7 @@ import pyarrow as pa
 from gristmill.pipeline import langid
 from gristmill.pipeline.charset import decode_html, looks_binary
 from gristmill.pipeline.config import IngestConfig
-from gristmill.pipeline.extract import extractor
+from gristmill.pipeline.extract import composed, extractor
 from gristmill.pipeline.inputs import display_name
 from gristmill.pipeline.remote import NetworkError
 from gristmill.pipeline.warc import CorruptInput, Record, read_records
@@ -62,6 +62,7 @@ def _document(
         return None, None, TOO_LARGE
     if record.kind == "conversion":  # WET: already plain UTF-8 text
         text, charset, bad = decode_html(record.payload, "utf-8")
+        text = composed(text)
     else:
         if record.http_status is not None and not 200 <= record.http_status < 300:
             return None, None, HTTP_STATUS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 from pathlib import Path
 
 from warcio.statusandheaders import StatusAndHeaders
@@ -20,6 +21,8 @@ from gristmill.pipeline.documents import (
 
 PAGE = "<html><body><article><p>{}</p></article></body></html>"
 TEXT = "A paragraph of ordinary English prose about rivers and bridges, long enough to keep. " * 5
+# "Café" with its accent as a combining mark: every text comes out in NFC.
+DECOMPOSED = "The Cafe\u0301 on the river serves coffee to everyone who crosses the bridge. " * 5
 
 
 def write_warc(path: Path, records: list[tuple[str, str, bytes, str]]) -> None:
@@ -53,6 +56,7 @@ def test_each_record_gets_a_row_with_its_reason(tmp_path):
             ("https://a.example/gone", "404 Not Found", html, "text/html"),
             ("https://a.example/blank", "200 OK", b"<html><body></body></html>", "text/html"),
             ("https://a.example/wet", "conversion", TEXT.encode(), "text/plain"),
+            ("https://a.example/nfd", "conversion", DECOMPOSED.encode(), "text/plain"),
         ],
     )
     cfg = IngestConfig(max_record_bytes=100_000)
@@ -65,8 +69,10 @@ def test_each_record_gets_a_row_with_its_reason(tmp_path):
         "gone": HTTP_STATUS,
         "blank": EMPTY,
         "wet": None,
+        "nfd": None,
     }
     assert rows["ok"]["text"].startswith("A paragraph of ordinary English prose")
     assert rows["wet"]["text"] == TEXT.strip()
+    assert rows["nfd"]["text"] == unicodedata.normalize("NFC", DECOMPOSED).strip() != DECOMPOSED
     assert rows["big"]["text"] is None and rows["big"]["payload_bytes"] > cfg.max_record_bytes
-    assert len({r["doc_id"] for r in rows.values()}) == 7
+    assert len({r["doc_id"] for r in rows.values()}) == 8

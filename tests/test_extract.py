@@ -4,6 +4,7 @@ ground truth (../shared/data/extraction)."""
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 from resiliparse.extract.html2text import extract_plain_text
@@ -59,6 +60,21 @@ def test_chrome_lines_are_known_in_the_languages_of_the_crawl():
     sentence = "Print editions lost a third of their readers in ten years, the report says."
     lines = [article[0], sentence, article[1], sentence]
     assert trim_boilerplate("\n".join(lines)).split("\n") == lines[:3]
+
+
+def test_extracted_text_is_in_nfc():
+    """A character a page writes in a form that is not Unicode's canonical one (an accent as a
+    combining mark, in the text or an entity; Bengali's precomposed "য়") comes out composed."""
+    sentence = (
+        "The Cafe\u0301 by the river sells cre&#x300;me brule&#x301;e again after the floods."
+    )
+    bengali = "\u0995\u09c1\u09b7\u09cd\u099f\u09bf\u09df\u09be \u099c\u09c7\u09b2\u09be\u09b0 " * 8
+    page = f"<html><body><p>{sentence}</p><p>{bengali}</p></body></html>"
+    text = extractor("resiliparse")(page)
+    decoded = sentence.replace("&#x300;", "\u0300").replace("&#x301;", "\u0301")
+    assert text == unicodedata.normalize("NFC", f"{decoded}\n\n{bengali}".strip())
+    assert "Caf\u00e9" in text and "cr\u00e8me brul\u00e9e" in text
+    assert "\u09df" not in text and "\u09af\u09bc" in text
 
 
 def test_link_lines_bound_no_article_and_a_run_of_them_is_a_menu():
