@@ -15,8 +15,9 @@ letter read as prose); and keeping a list that adjoins the article, leaving a me
 with it, and reading a page whose body a noscript element took in to 0.958 / 0.946 / 0.913; and
 returning a main content of scant prose as it is to 0.963 / 0.946 / 0.914; and leaving out blocks of
 little prose set apart after the article to 0.964 / 0.948 / 0.921; and knowing chrome lines in
-the crawl's other languages to 0.964 / 0.948 / 0.924, against trafilatura's 0.960 / 0.940 /
-0.926. On 58 Chinese pages whose truth lies outside the bench (the Chinese Web Content
+the crawl's other languages to 0.964 / 0.948 / 0.924; and leaving pictures' captions out, every
+text in NFC (:func:`composed`), to 0.9639 / 0.9482 / 0.9257, against trafilatura's 0.9598 /
+0.9397 / 0.9259. On 58 Chinese pages whose truth lies outside the bench (the Chinese Web Content
 Extraction Dataset's, character 4-grams) the Chinese rule took F1 from 0.877 to 0.904, trafilatura's
 0.872. resiliparse's ``post_meta=False`` (bylines and dates out) would add 0.004 on scrapinghub, but
 it drops the whole article of WordPress themes that mark it ``class="post ..."``: 3 of the 1,356
@@ -31,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from html import unescape
-from itertools import accumulate, pairwise
+from itertools import accumulate, compress, pairwise
 from typing import NamedTuple
 
 from resiliparse.extract.html2text import extract_plain_text
@@ -48,7 +49,7 @@ from resiliparse.parse.html import HTMLTree
 # letter is no prose; 10: a list that adjoins the prose span joins it, a menu's heading goes
 # with it, blocks of little prose after the article go, a main content of scant prose read as
 # it is, a page without prose read again without its noscript elements; 11: chrome lines in
-# languages other than English, every text in NFC (a WET record's too).
+# languages other than English, captions left out, every text in NFC (a WET record's too).
 EXTRACTOR_VERSIONS = {"resiliparse": 11, "trafilatura": 1}
 _WORD = re.compile(r"\w+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -114,6 +115,18 @@ _CHROME = re.compile(rf"^\W*(?:{'|'.join(_CHROME_STARTS)})")
 # Characters of a line that :func:`_is_chrome` reads: the longest start above, after a run of
 # bullets or brackets.
 _CHROME_PREFIX = 80
+
+
+# A picture's caption: a line that ends with its credit, the photographer or agency after
+# "Foto:", "photo:", "Bild:", "Credit:" or "©" ("(Foto: dpa)", "| © Getty Images"), read in its
+# last _CREDIT_CHARS characters (a credit ends without a full stop, where a sentence that
+# mentions a photo does); or one that begins as a figure's caption ("Abbildung 2:").
+_CREDIT = re.compile(
+    r"(?:^|[\s|(,])(?:photos?|fotos?|bild(?:er)?|credits?|images?)\s*:[^!?]{0,80}(?<!\.)$"
+    r"|©[^!?]{0,60}(?<!\.)$"
+)
+_CREDIT_CHARS = 100
+_FIGURE = re.compile(r"(?i)\s*(?:abb(?:ildung|\.)|fig(?:ure|\.))\s*\d*\s*:")
 
 
 # Words in the class or id of a container of a page's chrome, from readability's and trafilatura's
@@ -210,6 +223,19 @@ def _is_chrome(line: str) -> bool:
     return _CHROME.match(line[:_CHROME_PREFIX].lower()) is not None
 
 
+def _is_caption(line: str) -> bool:
+    """Whether a line is a picture's caption (:data:`_CREDIT`, :data:`_FIGURE`). Captions sit
+    between the article's paragraphs and read as sentences, so only their credit tells them
+    apart; the truth sets leave them out. Leaving them out wherever they stand took evaldata's
+    F1 from 0.9247 to 0.9257 (10 unwanted snippets out, 3 wanted lost where a caption had
+    bounded a block of the article), scrapinghub's 0.9635 to 0.9639, readability's 0.9481 to
+    0.9482 (a Czech page's "| Foto: Reuters"); the Chinese pages' unchanged."""
+    tail = line.rstrip()[-_CREDIT_CHARS:]
+    if ("©" in tail or ":" in tail) and _CREDIT.search(tail.lower()):
+        return True
+    return _FIGURE.match(line) is not None
+
+
 def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     """The text from its first prose line to its last, with a list that adjoins either end,
     without the chrome lines in between.
@@ -224,7 +250,8 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     holding little prose against it (a bio, teasers, a notice), goes (:func:`_article_bounds`).
     A list (four lines or more in a row: items, a table's rows) before the first prose line or
     after the last is the article's too, up to a line of prose, links or chrome or a menu's
-    heading (:func:`_adjoining_list`). A text with no prose line, or whose
+    heading (:func:`_adjoining_list`). A picture's caption goes wherever it stands
+    (:func:`_is_caption`). A text with no prose line, or whose
     prose is scant against its other text (:attr:`_Span.scant`), is returned as it is, for the
     quality rules to judge.
     """
@@ -255,6 +282,10 @@ class _Span(NamedTuple):
 
 def _prose_span(lines: list[str], link_shares: list[float]) -> _Span:
     """:func:`trim_boilerplate`'s answer, with what its prose and loose lines hold."""
+    uncaptioned = [not _is_caption(line) for line in lines]
+    if not all(uncaptioned):
+        lines = list(compress(lines, uncaptioned))
+        link_shares = list(compress(link_shares, uncaptioned))
     stripped = [line.strip() for line in lines]
     sentence = [_is_prose(line) for line in stripped]
     linked = [share >= _LINKED for share in link_shares]

@@ -77,6 +77,22 @@ def test_extracted_text_is_in_nfc():
     assert "\u09df" not in text and "\u09af\u09bc" in text
 
 
+def test_a_picture_s_caption_is_left_out_wherever_it_stands():
+    """A caption reads as a sentence: its credit ("(Photo: dpa)", "| © Getty Images") or a
+    figure's label tells it apart, inside the article as at its ends. A sentence that names a
+    photo ends with a full stop, where a credit does not."""
+    captions = [
+        "The mayor at Tuesday's meeting of the council. (Photo: Jane Doe/Herald)",
+        "Abbildung 2: Die Ausgaben der Stadt für Schulen seit 2010, in Millionen Euro",
+        "Nurses will start in the schools next autumn, the council says. | © Getty Images",
+    ]
+    lines = [captions[0], ARTICLE[3], captions[1], ARTICLE[6], captions[2]]
+    assert trim_boilerplate("\n".join(lines)).split("\n") == [ARTICLE[3], ARTICLE[6]]
+    sentence = "The council kept one thing from the old plan, the mayor's photo: the new school."
+    lines = [ARTICLE[3], sentence, ARTICLE[6]]
+    assert trim_boilerplate("\n".join(lines)).split("\n") == lines
+
+
 def test_link_lines_bound_no_article_and_a_run_of_them_is_a_menu():
     """A teaser's linked headline that reads as a sentence does not stretch the article; two
     or more link lines in a row are a menu wherever they stand; one link line inside stays."""
