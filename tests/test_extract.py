@@ -50,6 +50,7 @@ def test_chrome_lines_are_known_in_the_languages_of_the_crawl():
         "MEHR ZUM THEMA",
         "Das könnte Sie auch interessieren:",
         "Dieser Beitrag wurde am 3. Mai veröffentlicht",
+        "Entdecken Sie jetzt",
         "» Lire aussi",
         "Czytaj także",
         "[打印]",
