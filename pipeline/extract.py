@@ -14,15 +14,15 @@ five more chrome words to 0.955 / 0.945 / 0.910 (evaldata 0.9095, and 0.9101 wit
 letter read as prose); and keeping a list that adjoins the article, leaving a menu's heading out
 with it, and reading a page whose body a noscript element took in to 0.958 / 0.946 / 0.913; and
 returning a main content of scant prose as it is to 0.963 / 0.946 / 0.914; and leaving out blocks of
-little prose set apart after the article to 0.964 / 0.948 / 0.921; and knowing chrome lines in
-the crawl's other languages to 0.964 / 0.948 / 0.924; and leaving pictures' captions out, every
-text in NFC (:func:`composed`), to 0.9639 / 0.9482 / 0.9257; and "discover more" prompts to
-0.9639 / 0.9482 / 0.9262, against trafilatura's 0.9598 / 0.9397 / 0.9259. On 58 Chinese pages whose truth lies outside the bench (the Chinese Web Content
-Extraction Dataset's, character 4-grams) the Chinese rule took F1 from 0.877 to 0.904, trafilatura's
-0.872. resiliparse's ``post_meta=False`` (bylines and dates out) would add 0.004 on scrapinghub, but
-it drops the whole article of WordPress themes that mark it ``class="post ..."``: 3 of the 1,356
-real pages lost their article. trafilatura is an option for runs that can afford a tenth of the
-speed."""
+little prose set apart after the article to 0.964 / 0.948 / 0.921; and knowing chrome lines in the
+crawl's other languages to 0.964 / 0.948 / 0.924; and leaving pictures' captions out, every text in
+NFC (:func:`composed`), to 0.9639 / 0.9482 / 0.9257; and "discover more" prompts to 0.9639 / 0.9482
+/ 0.9262, against trafilatura's 0.9598 / 0.9397 / 0.9259. On 58 Chinese pages whose truth lies
+outside the bench (the Chinese Web Content Extraction Dataset's, character 4-grams) the Chinese rule
+took F1 from 0.877 to 0.904, trafilatura's 0.872. resiliparse's ``post_meta=False`` (bylines and
+dates out) would add 0.004 on scrapinghub, but it drops the whole article of WordPress themes that
+mark it ``class="post ..."``: 3 of the 1,356 real pages lost their article. trafilatura is an option
+for runs that can afford a tenth of the speed."""
 
 from __future__ import annotations
 
