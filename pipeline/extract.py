@@ -49,7 +49,8 @@ from resiliparse.parse.html import HTMLTree
 # letter is no prose; 10: a list that adjoins the prose span joins it, a menu's heading goes
 # with it, blocks of little prose after the article go, a main content of scant prose read as
 # it is, a page without prose read again without its noscript elements; 11: chrome lines in
-# languages other than English, captions left out, every text in NFC (a WET record's too).
+# languages other than English, captions left out, the full stops of more scripts, every text
+# in NFC (a WET record's too).
 EXTRACTOR_VERSIONS = {"resiliparse": 11, "trafilatura": 1}
 _WORD = re.compile(r"\w+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -75,7 +76,12 @@ _TAG = re.compile(r"<[^>\n]*>")
 _LINK_TEXT = re.compile(r"(<a\b[^>]*>)(.*?)(?=(</a>)|</?(?:p|li|ul|ol|pre|h[1-6])\b|$)")
 _EMPTY_LINK = '<a href="">'
 _BULLET = "\u2022 "
-_TERMINAL = tuple('.!?"”’)…:;。！？」')
+# What a sentence ends with: Latin and CJK stops, and the full stops and question marks of the
+# crawl's other scripts: Devanagari's and Bengali's danda, Arabic's question mark and Urdu's full
+# stop, Armenian's, Ethiopic's, Myanmar's and Khmer's full stops. Hindi and Bengali lines count
+# as prose by their words anyway (``\w`` leaves their vowel signs out, so a word counts as
+# several); an Armenian line of 60 characters and seven words ending in "։" did not.
+_TERMINAL = tuple('.!?"”’)…:;。！？」।॥؟۔։።။។')
 # Lines a page's chrome puts between paragraphs, recognised by how they begin: pointers to other
 # pages, prompts to share, sign up or print, captions and credits, a post's metadata. Half of
 # Common Crawl is not English, and its chrome says the same in each language: evaldata's pages,

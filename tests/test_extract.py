@@ -415,3 +415,15 @@ def test_a_line_of_chinese_counts_its_characters_as_words():
     # With a full stop too (33 characters, one \w+ word), and not under 30 ideographs.
     assert _is_prose(lines[0] + "。")
     assert not _is_prose("山路两旁长满了高大的枫树风一吹过红色和黄色的叶子")
+
+
+def test_a_sentence_ends_with_the_full_stops_of_other_scripts():
+    """Armenian, Urdu, Amharic: a sentence of six words or 40 characters ends with its own
+    script's full stop."""
+    for sentence in (
+        "Հայաստանի կառավարությունը այսօր հայտարարեց նոր ծրագրի մասին։",
+        "حکومت نے آج شہر میں عوامی نقل و حمل کے لیے نیا منصوبہ پیش کیا۔",
+        "የኢትዮጵያ መንግሥት ዛሬ በአዲስ አበባ ከተማ አዲስ የሕዝብ ትራንስፖርት ዕቅድ ይፋ አደረገ።",
+    ):
+        assert _is_prose(sentence), sentence
+        assert not _is_prose(sentence[:-1]), sentence
