@@ -95,7 +95,7 @@ _CHROME_STARTS = (
     "popular on", "tags?:", "photo:", "credit:", r"copyright\b", "©", "explore further",
     "you (?:may|might) also (?:like|be interested)", "more stories", "further reading",
     "recommended for you", "this entry was posted", r"posted (?:by|in)\b", "filed under",
-    r"print\b", "discover more",
+    r"print(?: this| article| page)*\W*$", "discover more",
     # German
     "lesen sie auch", "lies auch", "mehr zum thema",
     "(?:ähnliche|verwandte|weitere) (?:beiträge|artikel)", "neueste artikel",

@@ -58,9 +58,12 @@ def test_chrome_lines_are_known_in_the_languages_of_the_crawl():
     ):
         lines = [article[0], chrome, article[1], chrome]
         assert trim_boilerplate("\n".join(lines)).split("\n") == article, chrome
-    sentence = "Print editions lost a third of their readers in ten years, the report says."
+    sentence = "Read more of the plan, which the council will publish in full on Friday."
     lines = [article[0], sentence, article[1], sentence]
     assert trim_boilerplate("\n".join(lines)).split("\n") == lines[:3]
+    # A print button is chrome; a line of code that prints is not.
+    lines = [article[0], "Print this article", "print(total)", article[1]]
+    assert trim_boilerplate("\n".join(lines)).split("\n") == [article[0], *lines[2:]]
 
 
 def test_extracted_text_is_in_nfc():
