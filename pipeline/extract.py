@@ -123,6 +123,9 @@ _CHROME = re.compile(rf"^\W*(?:{'|'.join(_CHROME_STARTS)})")
 # Characters of a line that :func:`_is_chrome` reads: the longest start above, after a run of
 # bullets or brackets.
 _CHROME_PREFIX = 80
+# A line that starts as code does (a call, an index, an attribute, an assignment): a tutorial's
+# "duration = end - start" or "share(link)" begins with a chrome word, but is no chrome.
+_CODE = re.compile(r"\w+(?:\(|\[|\.\w|\s*[-+*/%]?=(?!=))")
 
 
 # A picture's caption: a line that ends with its credit, the photographer or agency after
@@ -231,7 +234,7 @@ def _is_chrome(line: str) -> bool:
     set's gain is measured on the pages it was found on; the other sets show what they cost
     elsewhere. A cookie notice ("Wir verwenden Cookies") is no such line: recipes are about
     cookies too (3 wanted snippets lost, 4 unwanted out)."""
-    return _CHROME.match(line[:_CHROME_PREFIX].lower()) is not None
+    return _CHROME.match(line[:_CHROME_PREFIX].lower()) is not None and not _CODE.match(line)
 
 
 def _is_caption(line: str) -> bool:

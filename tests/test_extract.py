@@ -61,9 +61,11 @@ def test_chrome_lines_are_known_in_the_languages_of_the_crawl():
     sentence = "Read more of the plan, which the council will publish in full on Friday."
     lines = [article[0], sentence, article[1], sentence]
     assert trim_boilerplate("\n".join(lines)).split("\n") == lines[:3]
-    # A print button is chrome; a line of code that prints is not.
-    lines = [article[0], "Print this article", "print(total)", article[1]]
-    assert trim_boilerplate("\n".join(lines)).split("\n") == [article[0], *lines[2:]]
+    # A print button or a duration is chrome; a line of code that prints or sets one is not.
+    lines = [article[0], "Print this article", "print(total)", "Duration: 3:45"]
+    lines += ["duration = end - start", article[1]]
+    kept = [article[0], "print(total)", "duration = end - start", article[1]]
+    assert trim_boilerplate("\n".join(lines)).split("\n") == kept
 
 
 def test_extracted_text_is_in_nfc():
