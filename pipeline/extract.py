@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from html import unescape
-from itertools import accumulate, compress, pairwise
+from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 from resiliparse.extract.html2text import extract_plain_text
@@ -50,8 +50,8 @@ from resiliparse.parse.html import HTMLTree
 # with it, blocks of little prose after the article go, a main content of scant prose read as
 # it is, a page without prose read again without its noscript elements; 11: chrome lines in
 # languages other than English, captions left out, the full stops of more scripts, every text
-# in NFC (a WET record's too).
-EXTRACTOR_VERSIONS = {"resiliparse": 11, "trafilatura": 1}
+# in NFC (a WET record's too, whichever the extractor: trafilatura's 2, its own text NFC already).
+EXTRACTOR_VERSIONS = {"resiliparse": 11, "trafilatura": 2}
 _WORD = re.compile(r"\w+")
 _LETTER = re.compile(r"[^\W\d_]")
 # Characters of the scripts written without spaces between words: kana and CJK ideographs.
@@ -95,16 +95,16 @@ _CHROME_STARTS = (
     "popular on", "tags?:", "photo:", "credit:", r"copyright\b", "©", "explore further",
     "you (?:may|might) also (?:like|be interested)", "more stories", "further reading",
     "recommended for you", "this entry was posted", r"posted (?:by|in)\b", "filed under",
-    r"print(?: this| article| page)*\W*$", "discover more",
+    r"print(?: this| article| page)*\W*$", r"discover more\W*$",
     # German
     "lesen sie auch", "lies auch", "mehr zum thema",
     "(?:ähnliche|verwandte|weitere) (?:beiträge|artikel)", "neueste artikel",
     "die meistgelesenen", "meist ?(?:gelesen|gesucht|geklickt)", "top themen", "weiterlesen",
-    "auch interessant", "entdecke(?:n sie)? (?:jetzt|mehr|weitere)",
+    r"auch interessant\W*$", "entdecke(?:n sie)? (?:jetzt|mehr|weitere)",
     r"(?:das|dies\w*)\b[^.!?]{0,30}auch interessieren",
-    "(?:dieser|der) (?:eintrag|beitrag|text) wurde",
+    r"(?:dieser|der) (?:eintrag|beitrag|text) wurde\b.{0,60}?(?:veröffentlicht|abgelegt|gepostet)",
     r"(?:abonnier\w*|unser\w*|redaktions)\W+newsletter", "jetzt registrieren",
-    r"(?:rezept )?drucken\b",
+    r"(?:rezept )?drucken\b(?! sie\b)",
     # French, Spanish, Italian, Portuguese
     "(?:à |a )?lire (?:aussi|également|la suite)", "voir aussi", "sur le même sujet",
     "articles similaires", "découvrez (?:aussi|également|plus)", "descubre (?:más|también)",
@@ -112,12 +112,12 @@ _CHROME_STARTS = (
     "(?:noticias|artículos) relacionad[oa]s", "leggi anche", "articoli correlati",
     "potrebbe interessarti", "leia (?:também|mais)", "veja também", "notícias relacionadas",
     # Polish, Dutch
-    "czytaj (?:także|też|więcej)", "zobacz (?:także|też)", "polecamy", "opublikowano",
-    "lees (?:ook|meer)", "gerelateerde artikelen",
+    "czytaj (?:także|też|więcej)", "zobacz (?:także|też)", r"polecamy\W*$",
+    r"opublikowano\W*(?:$|:|\d)", "lees (?:ook|meer)", "gerelateerde artikelen",
     # Chinese, Japanese
     "相关(?:阅读|文章|链接|新闻|条目|推荐)", "延伸阅读", "推荐阅读", "热门(?:文章|推荐)",
-    "最新评论", "打印", "返回", "上一篇", "下一篇", "责任编辑", "广告", "関連記事",
-    "あわせて読みたい",
+    "最新评论", r"打印(?:本页|此页|文章)?\W*$", r"返回(?:首页|顶部|上一页|列表|目录|主页)?\W*$",
+    "上一篇", "下一篇", "责任编辑", r"广告\W*$", "関連記事", "あわせて読みたい",
 )  # fmt: skip
 _CHROME = re.compile(rf"^\W*(?:{'|'.join(_CHROME_STARTS)})")
 # Characters of a line that :func:`_is_chrome` reads: the longest start above, after a run of
@@ -125,16 +125,26 @@ _CHROME = re.compile(rf"^\W*(?:{'|'.join(_CHROME_STARTS)})")
 _CHROME_PREFIX = 80
 # A line that starts as code does (a call, an index, an attribute, an assignment): a tutorial's
 # "duration = end - start" or "share(link)" begins with a chrome word, but is no chrome.
-_CODE = re.compile(r"\w+(?:\(|\[|\.\w|\s*[-+*/%]?=(?!=))")
+_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\(|\[|\.[A-Za-z_]|\s*[-+*/%]?=(?!=))")
 
 
 # A picture's caption: a line that ends with its credit, the photographer or agency after
-# "Foto:", "photo:", "Bild:", "Credit:" or "©" ("(Foto: dpa)", "| © Getty Images"), read in its
-# last _CREDIT_CHARS characters (a credit ends without a full stop, where a sentence that
-# mentions a photo does); or one that begins as a figure's caption ("Abbildung 2:").
+# "Foto:", "photo:", "Bild:", "Image credit:" or "©" ("(Foto: dpa)", ", photo: Archives",
+# "| © Getty Images"), read in its last _CREDIT_CHARS characters; or one that begins as a
+# figure's caption ("Abbildung 2:"). The credit is the line's end: a name, without a full stop
+# or a colon after it (where a sentence that mentions a photo ends with one); the word before it
+# ends a sentence or stands after "|", "," or "/", or in parentheses at the end, or begins the
+# line capitalised or before a credit of two words (a YAML key, "image: nginx", is none).
+_CREDIT_WORD = (
+    r"(?:(?:image|photo|featured|cover|left|right|top)\s+)?"
+    r"(?:photos?|fotos?|bild(?:er)?|credits?|images?)"
+)
+_CREDIT_NAME = r"[^\s!?:][^!?:]{0,79}(?<![.:])$"
 _CREDIT = re.compile(
-    r"(?:^|[\s|(,])(?:photos?|fotos?|bild(?:er)?|credits?|images?)\s*:[^!?]{0,80}(?<!\.)$"
-    r"|©[^!?]{0,60}(?<!\.)$"
+    rf"\((?i:{_CREDIT_WORD})\s*:[^()!?]{{1,80}}\)$"
+    rf"|(?:[|,/]\s*|[.!?]\s+)(?i:{_CREDIT_WORD})\s*:\s*{_CREDIT_NAME}"
+    rf"|^(?:(?=[A-ZÀ-Þ])(?i:{_CREDIT_WORD})|(?i:{_CREDIT_WORD})(?=\s*:\s*\S+\s))\s*:\s*{_CREDIT_NAME}"
+    r"|©[^!?]{1,60}(?<![.:])$"
 )
 _CREDIT_CHARS = 100
 _FIGURE = re.compile(r"(?i)\s*(?:abb(?:ildung|\.)|fig(?:ure|\.))\s*\d*\s*:")
@@ -244,8 +254,8 @@ def _is_caption(line: str) -> bool:
     F1 from 0.9247 to 0.9257 (10 unwanted snippets out, 3 wanted lost where a caption had
     bounded a block of the article), scrapinghub's 0.9635 to 0.9639, readability's 0.9481 to
     0.9482 (a Czech page's "| Foto: Reuters"); the Chinese pages' unchanged."""
-    tail = line.rstrip()[-_CREDIT_CHARS:]
-    if ("©" in tail or ":" in tail) and _CREDIT.search(tail.lower()):
+    tail = line.strip()[-_CREDIT_CHARS:]
+    if ("©" in tail or ":" in tail) and _CREDIT.search(tail):
         return True
     return _FIGURE.match(line) is not None
 
@@ -264,8 +274,8 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     holding little prose against it (a bio, teasers, a notice), goes (:func:`_article_bounds`).
     A list (four lines or more in a row: items, a table's rows) before the first prose line or
     after the last is the article's too, up to a line of prose, links or chrome or a menu's
-    heading (:func:`_adjoining_list`). A picture's caption goes wherever it stands
-    (:func:`_is_caption`). A text with no prose line, or whose
+    heading (:func:`_adjoining_list`). A picture's caption goes wherever it stands in a text
+    that has prose (:func:`_is_caption`). A text with no prose line, or whose
     prose is scant against its other text (:attr:`_Span.scant`), is returned as it is, for the
     quality rules to judge.
     """
@@ -275,6 +285,19 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
         raise ValueError(f"{len(shares)} link shares for {len(lines)} lines")
     span = _prose_span(lines, shares)
     return span.text if span.prose and not span.scant else text
+
+
+def _without_captions(lines: list[str], link_shares: list[float]) -> tuple[list[str], list[float]]:
+    """The lines and their link shares without the captions, and without the blank line that
+    would stand next to another where a caption stood between two."""
+    kept: list[str] = []
+    shares: list[float] = []
+    for line, share in zip(lines, link_shares, strict=True):
+        if _is_caption(line) or (not line.strip() and kept and not kept[-1].strip()):
+            continue
+        kept.append(line)
+        shares.append(share)
+    return kept, shares
 
 
 class _Span(NamedTuple):
@@ -296,10 +319,8 @@ class _Span(NamedTuple):
 
 def _prose_span(lines: list[str], link_shares: list[float]) -> _Span:
     """:func:`trim_boilerplate`'s answer, with what its prose and loose lines hold."""
-    uncaptioned = [not _is_caption(line) for line in lines]
-    if not all(uncaptioned):
-        lines = list(compress(lines, uncaptioned))
-        link_shares = list(compress(link_shares, uncaptioned))
+    if any(map(_is_caption, lines)):
+        lines, link_shares = _without_captions(lines, link_shares)
     stripped = [line.strip() for line in lines]
     sentence = [_is_prose(line) for line in stripped]
     linked = [share >= _LINKED for share in link_shares]

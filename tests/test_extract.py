@@ -61,6 +61,14 @@ def test_chrome_lines_are_known_in_the_languages_of_the_crawl():
     sentence = "Read more of the plan, which the council will publish in full on Friday."
     lines = [article[0], sentence, article[1], sentence]
     assert trim_boilerplate("\n".join(lines)).split("\n") == lines[:3]
+    # Where a chrome word opens an ordinary sentence, the sentence bounds the article.
+    for sentence in (
+        "Auch interessant ist, dass die Stadt im nächsten Jahr zwei neue Schulen bauen will.",
+        "Der Beitrag wurde zum 1. Januar um zwei Euro im Monat auf achtzehn Euro erhöht.",
+        "返回舱于今日上午在东风着陆场成功着陆，航天员身体状况良好，此次任务取得圆满成功。",
+    ):
+        lines = [article[0], sentence]
+        assert trim_boilerplate("\n".join(lines)).split("\n") == lines, sentence
     # A print button or a duration is chrome; a line of code that prints or sets one is not.
     lines = [article[0], "Print this article", "print(total)", "Duration: 3:45"]
     lines += ["duration = end - start", article[1]]
@@ -94,9 +102,20 @@ def test_a_picture_s_caption_is_left_out_wherever_it_stands():
     ]
     lines = [captions[0], ARTICLE[3], captions[1], ARTICLE[6], captions[2]]
     assert trim_boilerplate("\n".join(lines)).split("\n") == [ARTICLE[3], ARTICLE[6]]
-    sentence = "The council kept one thing from the old plan, the mayor's photo: the new school."
-    lines = [ARTICLE[3], sentence, ARTICLE[6]]
-    assert trim_boilerplate("\n".join(lines)).split("\n") == lines
+    # Where a caption stood between two blank lines, one blank line stays.
+    text = f"{ARTICLE[3]}\n\n{captions[0]}\n\n{ARTICLE[6]}"
+    assert trim_boilerplate(text) == f"{ARTICLE[3]}\n\n{ARTICLE[6]}"
+    # A sentence, a heading or a line of code that names a photo or an image is no caption.
+    for line in (
+        "The council kept one thing from the old plan, the mayor's photo: the new school.",
+        "Next, build the Docker image:",
+        "Best camera settings for photos: a beginner's guide",
+        "Our new kitchen (photo: before the renovation) looks great now",
+        "image: nginx",
+        "image: nginx:1.25",
+    ):
+        lines = [ARTICLE[3], line, ARTICLE[6]]
+        assert trim_boilerplate("\n".join(lines)).split("\n") == lines, line
 
 
 def test_link_lines_bound_no_article_and_a_run_of_them_is_a_menu():
