@@ -288,12 +288,19 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
 
 
 def _without_captions(lines: list[str], link_shares: list[float]) -> tuple[list[str], list[float]]:
-    """The lines and their link shares without the captions, and without the blank line that
-    would stand next to another where a caption stood between two."""
+    """The lines and their link shares without the captions, and without a blank line that
+    would follow another where captions stood between them (a blank run elsewhere, in a
+    ``<pre>``, stays)."""
     kept: list[str] = []
     shares: list[float] = []
+    after_caption = False  # no line kept since the last caption but blank ones
     for line, share in zip(lines, link_shares, strict=True):
-        if _is_caption(line) or (not line.strip() and kept and not kept[-1].strip()):
+        if _is_caption(line):
+            after_caption = True
+            continue
+        if line.strip():
+            after_caption = False
+        elif after_caption and kept and not kept[-1].strip():
             continue
         kept.append(line)
         shares.append(share)

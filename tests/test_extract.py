@@ -102,9 +102,10 @@ def test_a_picture_s_caption_is_left_out_wherever_it_stands():
     ]
     lines = [captions[0], ARTICLE[3], captions[1], ARTICLE[6], captions[2]]
     assert trim_boilerplate("\n".join(lines)).split("\n") == [ARTICLE[3], ARTICLE[6]]
-    # Where a caption stood between two blank lines, one blank line stays.
-    text = f"{ARTICLE[3]}\n\n{captions[0]}\n\n{ARTICLE[6]}"
-    assert trim_boilerplate(text) == f"{ARTICLE[3]}\n\n{ARTICLE[6]}"
+    # Where captions stood between two blank lines, one blank line stays; blank lines
+    # elsewhere (in a <pre>) stay as they are.
+    text = f"{ARTICLE[3]}\n\n{captions[0]}\n\n{captions[2]}\n\n{ARTICLE[6]}\n\n\n{ARTICLE[3]}"
+    assert trim_boilerplate(text) == f"{ARTICLE[3]}\n\n{ARTICLE[6]}\n\n\n{ARTICLE[3]}"
     # A sentence, a heading or a line of code that names a photo or an image is no caption.
     for line in (
         "The council kept one thing from the old plan, the mayor's photo: the new school.",
