@@ -10,7 +10,13 @@ from pathlib import Path
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
-from gristmill.pipeline.extract import _is_prose, extractor, markup_lines, trim_boilerplate
+from gristmill.pipeline.extract import (
+    _is_chrome,
+    _is_prose,
+    extractor,
+    markup_lines,
+    trim_boilerplate,
+)
 
 ARTICLE = [
     "By Jane Doe",
@@ -74,6 +80,9 @@ def test_chrome_lines_are_known_in_the_languages_of_the_crawl():
     lines += ["duration = end - start", article[1]]
     kept = [article[0], "print(total)", "duration = end - start", article[1]]
     assert trim_boilerplate("\n".join(lines)).split("\n") == kept
+    # A button's words end its line: a line that goes on past what is read of it is no button.
+    rule = "Print " + "-" * 90 + " and the rest of the page"
+    assert _is_chrome("Print -----") and not _is_chrome(rule)
 
 
 def test_extracted_text_is_in_nfc():
