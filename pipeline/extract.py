@@ -290,15 +290,17 @@ def trim_boilerplate(text: str, link_shares: list[float] | None = None) -> str:
     return span.text if span.prose and not span.scant else text
 
 
-def _without_captions(lines: list[str], link_shares: list[float]) -> tuple[list[str], list[float]]:
-    """The lines and their link shares without the captions, and without a blank line that
+def _without_captions(
+    lines: list[str], link_shares: list[float], captions: list[bool]
+) -> tuple[list[str], list[float]]:
+    """The lines and their link shares without the ``captions``, and without a blank line that
     would follow another where captions stood between them (a blank run elsewhere, in a
     ``<pre>``, stays)."""
     kept: list[str] = []
     shares: list[float] = []
     after_caption = False  # no line kept since the last caption but blank ones
-    for line, share in zip(lines, link_shares, strict=True):
-        if _is_caption(line):
+    for line, share, caption in zip(lines, link_shares, captions, strict=True):
+        if caption:
             after_caption = True
             continue
         if line.strip():
@@ -329,8 +331,9 @@ class _Span(NamedTuple):
 
 def _prose_span(lines: list[str], link_shares: list[float]) -> _Span:
     """:func:`trim_boilerplate`'s answer, with what its prose and loose lines hold."""
-    if any(map(_is_caption, lines)):
-        lines, link_shares = _without_captions(lines, link_shares)
+    captions = [_is_caption(line) for line in lines]
+    if any(captions):
+        lines, link_shares = _without_captions(lines, link_shares, captions)
     stripped = [line.strip() for line in lines]
     sentence = [_is_prose(line) for line in stripped]
     linked = [share >= _LINKED for share in link_shares]
