@@ -7,7 +7,8 @@ reason).
 ``--reselect`` re-applies the selection rules of a new config to the stored signals of an
 earlier run of this stage on the batch, without rescoring. It applies thresholds, language and
 classifier selection and perplexity buckets; a change to C4's line rules or to a model needs a
-full run.
+full run. Documents in a language that the earlier run dropped were not scored: a new config
+that admits their language scores them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import write_json
 from gristmill.pipeline.ledger import Ledger, file_sha256
 from gristmill.pipeline.quality import (
+    SCORED,
     decide_batches,
     recleaned_batches,
     scored_batches,
@@ -153,6 +155,19 @@ def _model_info(path: str | None) -> dict[str, str] | None:
     return {"path": path, "sha256": file_sha256(path)}
 
 
+def stored_signals(spark: SparkSession, out: Path, batch: int, cfg: Config) -> DataFrame:
+    """The batch's stored signals, for a re-selection. The rows that the scoring run's language
+    rule dropped hold none (:func:`~gristmill.pipeline.quality.is_scored`): those that this
+    config's language rule admits are scored now, from the ingest table's text."""
+    stored = read_table(spark, out, STAGE, [batch]).select(*QUALITY.names)
+    unscored = stored.where(F.col(SCORED).isNull()).select(*ROW_KEY)
+    texts = read_kept(spark, out, "ingest", [batch]).join(unscored, list(ROW_KEY), "left_semi")
+    rescored = texts.mapInArrow(
+        functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)
+    )
+    return stored.where(F.col(SCORED).isNotNull()).unionByName(rescored).drop("drop_reason")
+
+
 def with_cleaned_texts(
     spark: SparkSession, out: Path, decided: DataFrame, batch: int, cfg: Config
 ) -> DataFrame:
@@ -196,8 +211,7 @@ def run_batch(
     freeze = freezes_cutoffs(out, cfg)
     scored: DataFrame | None = None
     if reselect:  # a stored table: reading it twice costs little
-        stored = read_table(spark, out, STAGE, [batch])
-        scored = stored.select(*QUALITY.names).drop("drop_reason")
+        scored = stored_signals(spark, out, batch, cfg)
     elif freeze:  # scored twice over: for the cut-offs, then the decisions
         scored = read_kept(spark, out, "ingest", [batch]).mapInArrow(
             functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)

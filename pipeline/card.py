@@ -160,8 +160,9 @@ def _signals(signals: dict[str, dict[str, Any]], stats_sample: int) -> list[str]
     return [
         "## Quality signals",
         "",
-        "Over every document the quality stage scored (before its decisions): exact counts, "
-        f"quantiles of a uniform sample of up to {stats_sample:,} of them.",
+        "Over every document the quality stage scored (before its decisions; a document in a "
+        "language the run does not keep is not scored): exact counts, quantiles of a uniform "
+        f"sample of up to {stats_sample:,} of them.",
         "",
         "| signal | documents | p10 | p50 | p90 |",
         "|---|---:|---:|---:|---:|",

@@ -39,8 +39,8 @@ def values(table: pa.Table, column: str, log: bool = False) -> np.ndarray:
 
 
 def quantiles(table: pa.Table, column: str, qs: tuple[float, ...]) -> list[float] | None:
-    x = values(table, column)
     """Quantiles that are sampled values, as Spark's percentile_approx gives."""
+    x = values(table, column)
     return [float(v) for v in np.quantile(x, qs, method="inverted_cdf")] if len(x) else None
 
 

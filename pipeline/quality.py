@@ -2,11 +2,11 @@
 
 Signals are columns of the stage table, so a later selection with other thresholds re-reads them
 instead of recomputing (dolma's taggers and mixer split the same way). Two passes, because one
-rule needs the whole corpus: :func:`signal_batches` scores every document (URL lists, heuristics,
-classifier, perplexity), the job computes each language's perplexity percentiles, and
-:func:`decide_batches` applies the rule sets of :mod:`gristmill.filters.rule_sets` in their
-order (FineWeb's, datatrove's ``examples/fineweb.py``), then the classifier and the perplexity
-bucket.
+rule needs the whole corpus: :func:`signal_batches` scores every document in a language the run
+keeps (URL lists, heuristics, classifier, perplexity; :func:`is_scored`), the job computes each
+language's perplexity percentiles, and :func:`decide_batches` applies the rule sets of
+:mod:`gristmill.filters.rule_sets` in their order (FineWeb's, datatrove's
+``examples/fineweb.py``), then the classifier and the perplexity bucket.
 
 Two steps change the text, both in :func:`cleaned_text`: C4's line cleaning, then PII masking
 (e-mail and public IP addresses). Each rule set reads the text its table entry names; the
@@ -23,11 +23,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from gristmill.filters import c4, pii
+from gristmill.filters import c4, language, pii
 from gristmill.filters.lines import whitespace_words
 from gristmill.filters.perplexity import perplexities
 from gristmill.filters.quality_classifier import pareto_keep, scores
-from gristmill.filters.rule_sets import CLEANED, EXTRACTED, RULE_SETS, URL
+from gristmill.filters.rule_sets import CLEANED, EXTRACTED, RULE_SETS, URL, RuleSet
 from gristmill.pipeline.config import QualityConfig
 from gristmill.schemas.tables import QUALITY
 
@@ -64,27 +64,58 @@ def cleaned_text(original: str, cfg: QualityConfig) -> tuple[str, dict[str, int]
     return pii.mask(text, cfg.pii)
 
 
+def is_scored(row: dict[str, Any], cfg: QualityConfig) -> bool:
+    """Whether the signal pass reads a row past the URL filter: not where the language rule
+    drops it. Half of a crawl is in a language a run does not keep (71% of the crawl-sized
+    bench batch with the default ``languages: [en]``), and every signal after that rule (the
+    heuristics, C4's cleaning, the classifier, the LM) is computed for a decision that the
+    language rule has made already: datatrove, CCNet and NeMo Curator filter languages first
+    for the same reason. Such a row keeps its URL signals (the URL filter decides before the
+    language rule, so its reason stays the first) and holds no other signal: ``n_chars``, set
+    for every scored row, is null (:data:`SCORED`). A re-selection that admits its language
+    scores it then (``jobs/quality.py``)."""
+    return language.decide(row, cfg) is None
+
+
+# The column that is null exactly where the signal pass did not score a row (:func:`is_scored`).
+SCORED = "n_chars"
+_BEFORE_LANGUAGE = RULE_SETS[: [r.module for r in RULE_SETS].index(language)]
+
+
 def _signal_rows(batch: pa.RecordBatch, cfg: QualityConfig) -> list[dict[str, Any]]:
-    """Kept ingest rows in, rows with every signal out; the text only where cleaning changed it."""
+    """Kept ingest rows in, rows with every signal out (the URL filter's alone where the
+    language rule drops the row, :func:`is_scored`); the text only where cleaning changed it."""
     rows = batch.to_pylist()
-    originals = []
+    scored, originals = [], []
     for row in rows:
         original = row["text"]
+        texts = {URL: row["url"], EXTRACTED: original}
+        if not is_scored(row, cfg):
+            _add_signals(row, _BEFORE_LANGUAGE, texts, cfg)
+            row["text"] = row["quality_score"] = row["perplexity"] = None
+            continue
+        scored.append(row)
         originals.append(original)
         cleaned, masked = cleaned_text(original, cfg)
-        texts = {URL: row["url"], EXTRACTED: original, CLEANED: cleaned}
-        for rule_set in RULE_SETS:
-            config = rule_set.config(cfg)
-            row.update(rule_set.module.signals(texts[rule_set.reads], config, lang=row["lang"]))
+        texts[CLEANED] = cleaned
+        _add_signals(row, RULE_SETS, texts, cfg)
         row["text"] = cleaned
         row.update(masked)
         row["n_words"], row["n_chars"] = whitespace_words(cleaned), len(cleaned)
-    quality, perplexity = _scores([r["text"] for r in rows], [r["lang"] for r in rows], cfg)
-    for row, original, q, p in zip(rows, originals, quality, perplexity, strict=True):
+    quality, perplexity = _scores([r["text"] for r in scored], [r["lang"] for r in scored], cfg)
+    for row, original, q, p in zip(scored, originals, quality, perplexity, strict=True):
         row["quality_score"], row["perplexity"] = q, p
         if row["text"] == original:
             row["text"] = None
     return rows
+
+
+def _add_signals(
+    row: dict[str, Any], rule_sets: Iterable[RuleSet], texts: dict[str, str], cfg: QualityConfig
+) -> None:
+    for rule_set in rule_sets:
+        config = rule_set.config(cfg)
+        row.update(rule_set.module.signals(texts[rule_set.reads], config, lang=row["lang"]))
 
 
 def signal_batches(

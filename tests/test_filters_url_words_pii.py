@@ -19,9 +19,9 @@ from gristmill.filters import bad_words, pii, url
 from gristmill.filters.words import code_points
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.config_checks import ConfigError
-from gristmill.pipeline.quality import decide_batches, signal_batches
+from gristmill.pipeline.quality import decide_batches, scored_batches, signal_batches
 from gristmill.pipeline.warc import read_records
-from gristmill.schemas.tables import INGEST, QUALITY
+from gristmill.schemas.tables import INGEST, QUALITY, QUALITY_SIGNALS
 
 
 def write_list(path: Path, entries: list[str]) -> str:
@@ -238,3 +238,45 @@ def test_lists_are_checked_before_spark_and_recipes_set_pii(tmp_path):
     assert not c4.emails and not c4.ip_addresses
     mine = config_from_dict({"quality": {"recipe": "c4", "pii": {"emails": True}}}).quality.pii
     assert mine.emails and not mine.ip_addresses
+
+
+def test_rows_dropped_by_language_are_not_scored_and_decide_alike(real_urls, crawl_texts, tmp_path):
+    """The signal pass reads a row the language rule drops no further than the URL filter: its
+    other signals are null, and every decision is the one the fully scored rows get, the URL
+    filter's reason first where both rules drop."""
+    texts = crawl_texts[:40]
+    urls = real_urls[: len(texts)]
+    blocked = parent(host(urls[3]))
+    langs = [("en", 0.9), ("de", 0.95), ("en", 0.3), ("fr", 0.8)]
+    rows = [
+        {f.name: None for f in INGEST}
+        | {"doc_id": str(i), "url": u, "text": t, "lang": lang, "lang_score": score}
+        for i, (u, t, (lang, score)) in enumerate(
+            zip(urls, texts, [langs[i % 4] for i in range(len(texts))], strict=True)
+        )
+    ]
+    batch = pa.RecordBatch.from_pylist(rows, schema=INGEST)
+    url_filter = {"blocked_domains": [write_list(tmp_path / "d", [blocked])]}
+    gated = config_from_dict({"quality": {"url_filter": url_filter}}).quality
+    everything = config_from_dict(
+        {"quality": {"url_filter": url_filter, "languages": [], "min_lang_score": 0.0}}
+    ).quality
+    partial = pa.Table.from_batches(list(signal_batches([batch], gated)), schema=QUALITY)
+    whole = pa.Table.from_batches(list(signal_batches([batch], everything)), schema=QUALITY)
+    signal_names = [f.name for f in QUALITY_SIGNALS]
+    for row, full in zip(partial.to_pylist(), whole.to_pylist(), strict=True):
+        assert row["url_blocked_domain"] == full["url_blocked_domain"]
+        if (row["lang"], row["lang_score"]) == ("en", 0.9):
+            assert row == full
+        else:
+            assert row["n_chars"] is None and row["text"] is None
+            assert {row[n] for n in signal_names if not n.startswith("url_")} == {None}
+    decided = [
+        pa.Table.from_batches(list(decide_batches(t.to_batches(), gated, 0, {})), schema=QUALITY)
+        for t in (partial, whole)
+    ]
+    in_one_pass = pa.Table.from_batches(list(scored_batches([batch], gated, 0, {})), schema=QUALITY)
+    reasons = [t.column("drop_reason").to_pylist() for t in (*decided, in_one_pass)]
+    assert reasons[0] == reasons[1] == reasons[2]
+    assert {"lang_not_allowed", "lang_score_low", url.BLOCKED_DOMAIN} <= set(reasons[0])
+    assert reasons[0][3] == url.BLOCKED_DOMAIN  # a French page on a blocked domain

@@ -338,7 +338,9 @@ def test_demo_classifier_selects_in_pareto_mode(result, spark, sample, demo_conf
 def test_reselection_restores_the_cleaned_text_of_revived_documents(
     result, spark, demo_config, tmp_path
 ):
-    """A dropped document's cleaned text is not stored; kept by a re-selection, it gets it."""
+    """A dropped document's cleaned text is not stored; kept by a re-selection, it gets it. A
+    document in a language the first selection dropped was not scored; a re-selection that
+    admits its language scores it, as a full run would."""
     out, _stats, _expected, _docs = result
     loose = deep_merge(
         demo_config,
@@ -355,6 +357,17 @@ def test_reselection_restores_the_cleaned_text_of_revived_documents(
     ingest = pq.read_table(out / "stages" / "ingest").to_pandas().set_index("doc_id")
     revived = after[after["drop_reason"].isna() & before["drop_reason"].notna()]
     assert revived["text"].notna().sum() > 0
+    by_language = before["drop_reason"].isin(["lang_not_allowed", "lang_score_low"])
+    assert by_language.sum() > 0 and before.loc[by_language, "n_chars"].isna().all()
+    assert before.loc[~by_language, "n_chars"].notna().all()
+    assert after["n_chars"].notna().all() and after["gopher_words"].notna().all()
+    full = tmp_path / "full"
+    shutil.copytree(out / "stages", full / "stages")
+    shutil.copy(Layout(out).ledger, Layout(full).ledger)
+    run_stage("quality", spark, full, config_from_dict(loose))
+    rescored = pq.read_table(full / "stages" / "quality").to_pandas().set_index("doc_id")
+    signals = ["drop_reason", "n_chars", "gopher_words", "c4_sentences", "quality_score"]
+    assert after[signals].sort_index().equals(rescored[signals].sort_index())
     for doc_id, row in after[after["drop_reason"].isna()].iterrows():
         text = row["text"] if row["text"] is not None else ingest.loc[doc_id, "text"]
         assert len(text) == row["n_chars"], doc_id
