@@ -36,7 +36,14 @@ from gristmill.filters.perplexity import (
 from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.options import job_main
-from gristmill.jobs.stage_io import ROW_KEY, aggregated, read_kept, read_table, write_stage
+from gristmill.jobs.stage_io import (
+    EVERY_KEPT_TEXT,
+    ROW_KEY,
+    aggregated,
+    read_kept,
+    read_table,
+    write_stage,
+)
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import write_json
@@ -241,6 +248,7 @@ def run_batch(
                 for lang, path in sorted(cfg.quality.perplexity.models.items())
             },
             "reselected": reselect,
+            EVERY_KEPT_TEXT: True,
         }
         if reselect:
             decided = with_cleaned_texts(spark, out, decided, batch, cfg)

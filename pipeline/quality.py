@@ -11,8 +11,11 @@ language's perplexity percentiles, and :func:`decide_batches` applies the rule s
 Two steps change the text, both in :func:`cleaned_text`: C4's line cleaning, then PII masking
 (e-mail and public IP addresses). Each rule set reads the text its table entry names; the
 classifier and the LM see the cleaned text, as in datatrove's FineWeb recipe. The table stores
-the cleaned text only for the documents it keeps and where cleaning changed it (nearly every
-real page loses a line or two); the rest is the ingest table's text.
+the cleaned text of every document it keeps, and no other: cleaning changes nearly every real
+page (99.3% of those kept in the crawl-sized bench batch lose a line or two), so storing the
+few it leaves as they were costs little, and the later stages read their texts here without
+joining the ingest table, every document's text, to find those few
+(:func:`gristmill.jobs.stage_io.read_kept_texts`).
 """
 
 from __future__ import annotations
@@ -84,29 +87,25 @@ _BEFORE_LANGUAGE = RULE_SETS[: [r.module for r in RULE_SETS].index(language)]
 
 def _signal_rows(batch: pa.RecordBatch, cfg: QualityConfig) -> list[dict[str, Any]]:
     """Kept ingest rows in, rows with every signal out (the URL filter's alone where the
-    language rule drops the row, :func:`is_scored`); the text only where cleaning changed it."""
+    language rule drops the row, :func:`is_scored`) and the cleaned text."""
     rows = batch.to_pylist()
-    scored, originals = [], []
+    scored = []
     for row in rows:
-        original = row["text"]
-        texts = {URL: row["url"], EXTRACTED: original}
+        texts = {URL: row["url"], EXTRACTED: row["text"]}
         if not is_scored(row, cfg):
             _add_signals(row, _BEFORE_LANGUAGE, texts, cfg)
             row["text"] = row["quality_score"] = row["perplexity"] = None
             continue
         scored.append(row)
-        originals.append(original)
-        cleaned, masked = cleaned_text(original, cfg)
+        cleaned, masked = cleaned_text(row["text"], cfg)
         texts[CLEANED] = cleaned
         _add_signals(row, RULE_SETS, texts, cfg)
         row["text"] = cleaned
         row.update(masked)
         row["n_words"], row["n_chars"] = whitespace_words(cleaned), len(cleaned)
     quality, perplexity = _scores([r["text"] for r in scored], [r["lang"] for r in scored], cfg)
-    for row, original, q, p in zip(scored, originals, quality, perplexity, strict=True):
+    for row, q, p in zip(scored, quality, perplexity, strict=True):
         row["quality_score"], row["perplexity"] = q, p
-        if row["text"] == original:
-            row["text"] = None
     return rows
 
 
@@ -121,8 +120,8 @@ def _add_signals(
 def signal_batches(
     batches: Iterable[pa.RecordBatch], cfg: QualityConfig
 ) -> Iterator[pa.RecordBatch]:
-    """First pass (mapInArrow body): kept ingest rows in, rows with every signal out; the text
-    only where cleaning changed it."""
+    """First pass (mapInArrow body): kept ingest rows in, rows with every signal and the
+    cleaned text out."""
     for batch in batches:
         yield pa.RecordBatch.from_pylist(_signal_rows(batch, cfg), schema=QUALITY)
 
@@ -203,12 +202,12 @@ def recleaned_batches(
     batches: Iterable[pa.RecordBatch], cfg: QualityConfig
 ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body for a re-selection: rows with ``ingest_text`` in, QUALITY rows out, a kept
-    row without a stored text given its cleaned text again (it was dropped, so not stored)."""
+    row without a stored text given its cleaned text again: it was dropped, so not stored (or
+    kept unchanged by a version of this stage that stored changed texts only)."""
     for batch in batches:
         rows = batch.to_pylist()
         for row in rows:
             original = row.pop("ingest_text")
             if row["drop_reason"] is None and row["text"] is None and original is not None:
-                cleaned, _ = cleaned_text(original, cfg)
-                row["text"] = cleaned if cleaned != original else None
+                row["text"] = cleaned_text(original, cfg)[0]
         yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pytest
 
-from gristmill.filters import bad_words, pii, url
+from gristmill.filters import bad_words, c4, pii, url
 from gristmill.filters.words import code_points
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.config_checks import ConfigError
@@ -186,7 +186,7 @@ def test_emails_are_searched_in_the_words_holding_an_at_sign(crawl_texts):
 def test_quality_passes_drop_by_url_and_mask_the_kept_text(real_urls, crawl_texts, tmp_path):
     """The quality stage's two mapInArrow bodies over real URLs and crawl text: a blocked domain
     drops with its reason before any other rule, addresses are masked in the stored text and
-    counted, and a page with nothing to mask or clean stores no text."""
+    counted, and every kept page stores its cleaned text, a dropped one none."""
     with_email = [t for t in crawl_texts if pii.mask(t, pii.PiiConfig())[1]["pii_emails"]][:5]
     texts = with_email + crawl_texts[:20]
     urls = real_urls[: len(texts)]
@@ -216,8 +216,10 @@ def test_quality_passes_drop_by_url_and_mask_the_kept_text(real_urls, crawl_text
         if row["drop_reason"] is None and row["pii_emails"]:
             assert "email@example.com" in row["text"]
             assert not [m for m in pii.EMAIL.findall(row["text"]) if "example." not in m]
-        if row["drop_reason"] is None and row["text"] is not None:
-            assert row["text"] != original
+        if row["drop_reason"] is None:
+            assert row["text"] == pii.mask(c4.clean(original, cfg.c4)[0], cfg.pii)[0]
+        else:
+            assert row["text"] is None
     assert sum(r["pii_emails"] for r in out) >= 5
 
 

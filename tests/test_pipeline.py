@@ -9,6 +9,7 @@ import shutil
 import zlib
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from gristmill.filters.perplexity import cutoffs_for, read_cutoffs
 from gristmill.jobs import decontaminate, ingest, tokenize_shards
 from gristmill.jobs import run as run_job
 from gristmill.jobs.batches import StageOptions, run_stage
+from gristmill.jobs.stage_io import EVERY_KEPT_TEXT, read_kept_texts
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.layout import Layout
@@ -371,6 +373,57 @@ def test_reselection_restores_the_cleaned_text_of_revived_documents(
     for doc_id, row in after[after["drop_reason"].isna()].iterrows():
         text = row["text"] if row["text"] is not None else ingest.loc[doc_id, "text"]
         assert len(text) == row["n_chars"], doc_id
+
+
+def test_later_stages_read_texts_from_quality_not_ingest(result, spark, tmp_path):
+    """The quality table stores every kept document's text, so the later stages' texts come
+    without the ingest table (here removed); a quality table written before it did (texts of
+    unchanged documents null, no flag in its stats) still gets them from ingest."""
+    out, _stats, _expected, _docs = result
+
+    def texts(root: Path, stage: str) -> dict[str, str]:
+        df = read_kept_texts(spark, root, stage, [1]).select("doc_id", "text")
+        return dict(df.toPandas().itertuples(index=False, name=None))
+
+    expected = {s: texts(out, s) for s in ("quality", "dedup", "decontaminate")}
+    assert all(v is not None for v in expected["decontaminate"].values())
+    without_ingest = tmp_path / "without-ingest"
+    shutil.copytree(
+        out / "stages", without_ingest / "stages", ignore=shutil.ignore_patterns("ingest")
+    )
+    assert {s: texts(without_ingest, s) for s in expected} == expected
+
+    older = tmp_path / "older"
+    shutil.copytree(out / "stages", older / "stages")
+    quality = older / "stages" / "quality" / "batch=00001"
+    stats = json.loads((quality / "_stats.json").read_text())
+    del stats[EVERY_KEPT_TEXT]
+    (quality / "_stats.json").write_text(json.dumps(stats))
+    # Every kept text of the sample changed in cleaning: make every other one a text that
+    # cleaning left as it was, stored in ingest only.
+    moved: dict[str, str] = {}
+    for part in sorted(quality.glob("*.parquet")):
+        table = pq.read_table(part)
+        stored = table.column("text").to_pylist()
+        for i, doc_id in enumerate(table.column("doc_id").to_pylist()):
+            if stored[i] is not None and len(moved) % 2 == 0:
+                moved[doc_id], stored[i] = stored[i], None
+            elif stored[i] is not None:
+                moved[f"kept {doc_id}"] = stored[i]
+        index = table.schema.get_field_index("text")
+        pq.write_table(table.set_column(index, "text", pa.array(stored, pa.string())), part)
+        part.with_name(f".{part.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum
+    for part in (older / "stages" / "ingest").rglob("*.parquet"):
+        table = pq.read_table(part)
+        column = [
+            moved.get(d, t)
+            for d, t in zip(table["doc_id"].to_pylist(), table["text"].to_pylist(), strict=True)
+        ]
+        index = table.schema.get_field_index("text")
+        pq.write_table(table.set_column(index, "text", pa.array(column, pa.string())), part)
+        part.with_name(f".{part.name}.crc").unlink(missing_ok=True)
+    assert sum(not k.startswith("kept ") for k in moved) > 10
+    assert {s: texts(older, s) for s in expected} == expected
 
 
 def test_join_path_decontaminates_like_the_broadcast_path(result, spark, demo_config, tmp_path):
