@@ -60,10 +60,11 @@ QUALITY = pa.schema(
     [f for f in INGEST if f.name != "drop_reason"] + QUALITY_SIGNALS + [DROP_REASON]
 )
 
-# Text is stored once: the ingest table holds every document's text, and a later stage table
-# only the texts that stage changed (quality: C4 line cleaning; decontaminate: cuts), null for the
-# others. :func:`gristmill.jobs.stage_io.read_kept_texts` gives a stage's documents with their
-# text as of that stage.
+# Text is stored where a stage changes it: the ingest table holds every document's text, the
+# quality table the cleaned text of every document it keeps (C4 line cleaning changes nearly all),
+# decontaminate's only the texts it cut, null for the others.
+# :func:`gristmill.jobs.stage_io.read_kept_texts` gives a stage's documents with their text as of
+# that stage.
 TEXT = pa.field("text", pa.string())
 
 # Dedup changes no text, so its table has none.
