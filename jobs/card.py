@@ -39,7 +39,6 @@ from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import Layout, batches_of, write_json
 from gristmill.pipeline.ledger import Ledger, crawl_id_of
 from gristmill.pipeline.manifest import Manifest
-from gristmill.pipeline.quality import SCORED
 from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
 from gristmill.pipeline.tokenizer import load_encoding
 from gristmill.schemas.stats import check_counts
@@ -200,8 +199,7 @@ def batch_summary(
     }
     tmp = temp_path(out, folder)
     tmp.mkdir(parents=True)
-    scored = quality.where(F.col(SCORED).isNotNull())  # not the rows dropped by language
-    pq.write_table(bottom_k(scored, list(NUMERIC_SIGNALS)), tmp / "quality.parquet")
+    pq.write_table(bottom_k(quality, list(NUMERIC_SIGNALS)), tmp / "quality.parquet")
     histogrammed = [c for c, *_ in HISTOGRAMS]
     pq.write_table(bottom_k(documents, histogrammed), tmp / "documents.parquet")
     write_json(tmp / "summary.json", summary)

@@ -162,15 +162,19 @@ def _model_info(path: str | None) -> dict[str, str] | None:
     return {"path": path, "sha256": file_sha256(path)}
 
 
-def stored_signals(spark: SparkSession, out: Path, batch: int, cfg: Config) -> DataFrame:
+def stored_signals(
+    spark: SparkSession, out: Path, batch: int, cfg: Config, every_language: bool
+) -> DataFrame:
     """The batch's stored signals, for a re-selection. The rows that the scoring run's language
     rule dropped hold none (:func:`~gristmill.pipeline.quality.is_scored`): those that this
-    config's language rule admits are scored now, from the ingest table's text."""
+    config's language rule admits are scored now, from the ingest table's text (all of them
+    with ``every_language``, for a batch that freezes the perplexity cut-offs)."""
     stored = read_table(spark, out, STAGE, [batch]).select(*QUALITY.names)
     unscored = stored.where(F.col(SCORED).isNull()).select(*ROW_KEY)
     texts = read_kept(spark, out, "ingest", [batch]).join(unscored, list(ROW_KEY), "left_semi")
     rescored = texts.mapInArrow(
-        functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)
+        functools.partial(signal_batches, cfg=cfg.quality, every_language=every_language),
+        spark_schema(QUALITY),
     )
     return stored.where(F.col(SCORED).isNotNull()).unionByName(rescored).drop("drop_reason")
 
@@ -217,12 +221,14 @@ def run_batch(
     # Once a batch: it hashes the perplexity models, which may be gigabytes.
     freeze = freezes_cutoffs(out, cfg)
     scored: DataFrame | None = None
-    if reselect:  # a stored table: reading it twice costs little
-        scored = stored_signals(spark, out, batch, cfg)
-    elif freeze:  # scored twice over: for the cut-offs, then the decisions
+    if reselect:  # the stored signals, and the rows a new language list admits scored now
+        scored = stored_signals(spark, out, batch, cfg, freeze)
+    elif freeze:  # read twice over: for the cut-offs, then the decisions
         scored = read_kept(spark, out, "ingest", [batch]).mapInArrow(
-            functools.partial(signal_batches, cfg=cfg.quality), spark_schema(QUALITY)
+            functools.partial(signal_batches, cfg=cfg.quality, every_language=True),
+            spark_schema(QUALITY),
         )
+    if scored is not None:
         scored = scored.persist(StorageLevel.DISK_ONLY)
     try:
         cutoffs, frozen = frozen_cutoffs(out, cfg, scored if freeze else None, batch)

@@ -122,9 +122,10 @@ def holds_every_kept_text(out: Path, stage: str, batches: Iterable[int] | None =
     """Whether the stage's table stores the text of every document it kept, in each of these
     batches (None: every committed batch), so that no earlier table need be read for one."""
     chosen = batches_of(Layout(out).stage(stage)) if batches is None else list(batches)
-    return bool(chosen) and all(
-        json.loads(Layout(out).stage_stats(stage, b).read_text()).get(EVERY_KEPT_TEXT, False)
-        for b in chosen
+    stats = [Layout(out).stage_stats(stage, b) for b in chosen]
+    return bool(stats) and all(
+        path.is_file() and json.loads(path.read_text()).get(EVERY_KEPT_TEXT, False)
+        for path in stats
     )
 
 
@@ -139,6 +140,7 @@ def read_kept_texts(
     holds every document's text, kept or not: on the crawl-sized bench batch (43,392
     documents, 9,929 kept by quality) each such join shuffled 262 MB, and dedup, decontamination
     (twice) and tokenization each ran one."""
+    batches = None if batches is None else list(batches)  # read once per table below
     df = read_kept(spark, out, stage, batches)
     order = BATCH_STAGES.index(stage)
     text = F.col("text") if stage in TEXT_STAGES else None

@@ -76,7 +76,10 @@ def is_scored(row: dict[str, Any], cfg: QualityConfig) -> bool:
     for the same reason. Such a row keeps its URL signals (the URL filter decides before the
     language rule, so its reason stays the first) and holds no other signal: ``n_chars``, set
     for every scored row, is null (:data:`SCORED`). A re-selection that admits its language
-    scores it then (``jobs/quality.py``)."""
+    scores it then (``jobs/quality.py``). The batch that freezes the perplexity cut-offs scores
+    every row (``every_language``), so that the frozen distribution covers every language and
+    language score, as it did before: the cut-offs of a language admitted later, and those of a
+    kept language, whose distribution its low-confidence documents are part of."""
     return language.decide(row, cfg) is None
 
 
@@ -85,14 +88,17 @@ SCORED = "n_chars"
 _BEFORE_LANGUAGE = RULE_SETS[: [r.module for r in RULE_SETS].index(language)]
 
 
-def _signal_rows(batch: pa.RecordBatch, cfg: QualityConfig) -> list[dict[str, Any]]:
+def _signal_rows(
+    batch: pa.RecordBatch, cfg: QualityConfig, every_language: bool = False
+) -> list[dict[str, Any]]:
     """Kept ingest rows in, rows with every signal out (the URL filter's alone where the
-    language rule drops the row, :func:`is_scored`) and the cleaned text."""
+    language rule drops the row, :func:`is_scored`, unless ``every_language``) and the cleaned
+    text of those it keeps."""
     rows = batch.to_pylist()
     scored = []
     for row in rows:
         texts = {URL: row["url"], EXTRACTED: row["text"]}
-        if not is_scored(row, cfg):
+        if not every_language and not is_scored(row, cfg):
             _add_signals(row, _BEFORE_LANGUAGE, texts, cfg)
             row["text"] = row["quality_score"] = row["perplexity"] = None
             continue
@@ -118,12 +124,13 @@ def _add_signals(
 
 
 def signal_batches(
-    batches: Iterable[pa.RecordBatch], cfg: QualityConfig
+    batches: Iterable[pa.RecordBatch], cfg: QualityConfig, every_language: bool = False
 ) -> Iterator[pa.RecordBatch]:
     """First pass (mapInArrow body): kept ingest rows in, rows with every signal and the
-    cleaned text out."""
+    cleaned text out; ``every_language``: the rows the language rule drops scored too."""
     for batch in batches:
-        yield pa.RecordBatch.from_pylist(_signal_rows(batch, cfg), schema=QUALITY)
+        rows = _signal_rows(batch, cfg, every_language)
+        yield pa.RecordBatch.from_pylist(rows, schema=QUALITY)
 
 
 def perplexity_bucket(perplexity: float | None, cutoffs: tuple[float, float] | None) -> str | None:

@@ -3,12 +3,14 @@ funnel reconciles, the planted cases come out right, and the shards are the docu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
 import zlib
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -340,36 +342,51 @@ def test_demo_classifier_selects_in_pareto_mode(result, spark, sample, demo_conf
 def test_reselection_restores_the_cleaned_text_of_revived_documents(
     result, spark, demo_config, tmp_path
 ):
-    """A dropped document's cleaned text is not stored; kept by a re-selection, it gets it. A
-    document in a language the first selection dropped was not scored; a re-selection that
-    admits its language scores it, as a full run would."""
+    """A dropped document's cleaned text is not stored; kept by a re-selection, it gets it. The
+    batch that froze the perplexity cut-offs scored every document; a later one does not score
+    those in a language the selection drops, and a re-selection that admits their language
+    scores them, as a full run would, against the same frozen cut-offs."""
     out, _stats, _expected, _docs = result
-    loose = deep_merge(
-        demo_config,
-        {
-            "quality": {"languages": [], "min_lang_score": 0.0},
-        },
-    )
-    copy = tmp_path / "copy"
-    shutil.copytree(out / "stages", copy / "stages")
-    shutil.copy(Layout(out).ledger, Layout(copy).ledger)
-    run_stage("quality", spark, copy, config_from_dict(loose), options=RESELECT)
-    after = pq.read_table(copy / "stages" / "quality").to_pandas().set_index("doc_id")
-    before = pq.read_table(out / "stages" / "quality").to_pandas().set_index("doc_id")
-    ingest = pq.read_table(out / "stages" / "ingest").to_pandas().set_index("doc_id")
-    revived = after[after["drop_reason"].isna() & before["drop_reason"].notna()]
-    assert revived["text"].notna().sum() > 0
+    loose = deep_merge(demo_config, {"quality": {"languages": [], "min_lang_score": 0.0}})
+    frozen = pq.read_table(out / "stages" / "quality").to_pandas().set_index("doc_id")
+    assert frozen["n_chars"].notna().all()
+
+    def copied(name: str) -> Path:
+        copy = tmp_path / name
+        for folder in ("stages", "models"):  # the cut-offs frozen: no batch freezes them again
+            shutil.copytree(out / folder, copy / folder)
+        shutil.copy(Layout(out).ledger, Layout(copy).ledger)
+        return copy
+
+    def quality(root: Path) -> pd.DataFrame:
+        return pq.read_table(root / "stages" / "quality").to_pandas().set_index("doc_id")
+
+    gated = copied("gated")
+    run_stage("quality", spark, gated, config_from_dict(demo_config))
+    before = quality(gated)
     by_language = before["drop_reason"].isin(["lang_not_allowed", "lang_score_low"])
     assert by_language.sum() > 0 and before.loc[by_language, "n_chars"].isna().all()
     assert before.loc[~by_language, "n_chars"].notna().all()
+    signals = ["drop_reason", "n_chars", "gopher_words", "quality_score", "perplexity_bucket"]
+    scored = before.index[~by_language]
+    same = functools.partial(pd.testing.assert_frame_equal, check_dtype=False)  # ints with nulls
+    same(before.loc[scored, signals].sort_index(), frozen.loc[scored, signals].sort_index())
+    assert before["drop_reason"].sort_index().equals(frozen["drop_reason"].sort_index())
+    reselected = tmp_path / "reselected"
+    shutil.copytree(gated, reselected)
+    run_stage("quality", spark, reselected, config_from_dict(loose), options=RESELECT)
+    after = quality(reselected)
+    revived = after[
+        after["drop_reason"].isna() & before["drop_reason"].reindex(after.index).notna()
+    ]
+    assert revived["text"].notna().sum() > 0
     assert after["n_chars"].notna().all() and after["gopher_words"].notna().all()
-    full = tmp_path / "full"
-    shutil.copytree(out / "stages", full / "stages")
-    shutil.copy(Layout(out).ledger, Layout(full).ledger)
+    full = copied("full")
     run_stage("quality", spark, full, config_from_dict(loose))
-    rescored = pq.read_table(full / "stages" / "quality").to_pandas().set_index("doc_id")
-    signals = ["drop_reason", "n_chars", "gopher_words", "c4_sentences", "quality_score"]
-    assert after[signals].sort_index().equals(rescored[signals].sort_index())
+    rescored = quality(full)
+    signals += ["c4_sentences", "perplexity", "text"]
+    same(after[signals].sort_index(), rescored[signals].sort_index())
+    ingest = pq.read_table(out / "stages" / "ingest").to_pandas().set_index("doc_id")
     for doc_id, row in after[after["drop_reason"].isna()].iterrows():
         text = row["text"] if row["text"] is not None else ingest.loc[doc_id, "text"]
         assert len(text) == row["n_chars"], doc_id
