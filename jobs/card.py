@@ -56,6 +56,12 @@ HISTOGRAMS = (
     ("n_words", True, "Document length", "log10 words"),
 )
 BINS = 30
+# Input files named in a batch's summary, in stats.json and in the card: the first, by name. The
+# ledger lists every input; a card naming each file of every night's crawl would grow with the
+# corpus (80,000 names a night), and every night's card would gather them all on the driver.
+LISTED_PATHS = 20
+# Part of a batch summary's key: a summary written in another form is computed again.
+SUMMARY_FORMAT = 2
 
 
 def _row_tokens(batches: Iterator[pa.RecordBatch], encoding: str) -> Iterator[pa.RecordBatch]:
@@ -178,8 +184,12 @@ def batch_summary(
     """What the card needs of one batch, computed once and kept in ``card/batches/batch=N/``
     under the ledger's records of its stages (a batch redone is summarized again): input paths,
     WARC-Date range, signal counts, languages, and bottom-k samples of its quality signals and
-    documents. A nightly card reads these, never the whole corpus."""
-    key = {s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in BATCH_STAGES}
+    documents. A nightly card reads these, never the whole corpus; and names the batch's first
+    :data:`LISTED_PATHS` input files, not all of them."""
+    key: dict[str, Any] = {
+        s: [records.get(s, {}).get(k) for k in ("completed", "digest")] for s in BATCH_STAGES
+    }
+    key["summary"] = SUMMARY_FORMAT
     folder = Layout(out).card_batch(batch)
     if (folder / "summary.json").is_file():
         cached = json.loads((folder / "summary.json").read_text())
@@ -190,9 +200,12 @@ def batch_summary(
     quality = read_table(spark, out, "quality", [batch])
     counts = aggregated(quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS])).asDict()
     documents = spark.read.parquet(str(Layout(out).documents(batch).resolve()))
+    paths = sorted(r[0] for r in ingest.select("input_file").distinct().collect())
     summary = {
         "key": key,
-        "paths": sorted(r[0] for r in ingest.select("input_file").distinct().collect()),
+        "files": len(paths),
+        "paths": paths[:LISTED_PATHS],
+        "crawl_ids": sorted({c for p in paths if (c := crawl_id_of(p))}),
         "warc_dates": [first, last],
         "signal_counts": counts,
         "languages": dict(documents.groupBy("lang").count().collect()),
@@ -307,7 +320,8 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str,
         b: batch_summary(spark, out, b, recorded.get(b, {})) for b in batches_of(layout.documents())
     }
     samples = merged_samples(out, summaries)
-    paths = sorted({p for s in summaries.values() for p in s["paths"]})
+    # The first LISTED_PATHS of all batches are among each batch's own first LISTED_PATHS.
+    paths = sorted({p for s in summaries.values() for p in s["paths"]})[:LISTED_PATHS]
     dates = [d for s in summaries.values() for d in s["warc_dates"] if d]
     first, last = (min(dates), max(dates)) if dates else (None, None)
     languages: Counter[str] = Counter()
@@ -315,7 +329,7 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str,
         languages.update(s["languages"])
     sources = ledger.sources()
     crawls = {c for b in sources for c in b["crawl_ids"]} | {
-        c for p in paths if (c := crawl_id_of(p))
+        c for s in summaries.values() for c in s["crawl_ids"]
     }
     quality_models = stages.get("quality", {}).get("models", {})
     stats: dict[str, Any] = {

@@ -65,7 +65,12 @@ def _sources(inputs: dict[str, Any]) -> list[str]:
         "",
         f"Common Crawl crawls: {', '.join(inputs.get('crawl_ids', [])) or 'none named'}. "
         f"Records dated {dates.get('first')} to {dates.get('last')} (WARC-Date). "
-        f"{inputs['files']} input files:",
+        f"{inputs['files']} input files"
+        + (
+            ":"
+            if len(inputs["paths"]) >= inputs["files"]
+            else f", the first {len(inputs['paths'])} by name (`ledger.json` lists every one):"
+        ),
         "",
         *[f"- `{display_name(p)}`" for p in inputs["paths"]],
         "",

@@ -154,3 +154,19 @@ def test_dedup_precision_and_recall_on_labelled_pairs(result, spark, demo_config
     assert e["precision"] == 1.0 and e["recall"] >= 0.8
     text = (copy / "DATASET_CARD.md").read_text()
     assert f"precision {e['precision']:.3f}, recall {e['recall']:.3f}" in text
+
+
+def test_sources_name_a_bounded_number_of_input_files(rendered):
+    """The card and stats.json name the first LISTED_PATHS input files, not a whole crawl's:
+    the ledger lists every input."""
+    from gristmill.pipeline.card import _sources
+
+    _out, stats, _manifest, text, _docs = rendered
+    inputs = stats["inputs"]
+    assert inputs["paths"] and len(inputs["paths"]) <= card.LISTED_PATHS
+    assert f"{inputs['files']} input files:" in text
+    many = [f"s3://bucket/CC-MAIN-2024-10/segments/{i:05d}.warc.gz" for i in range(75)]
+    listed = {**inputs, "files": len(many), "paths": many[: card.LISTED_PATHS]}
+    section = "\n".join(_sources(listed))
+    assert f"75 input files, the first {card.LISTED_PATHS} by name" in section
+    assert section.count("- `") == card.LISTED_PATHS
