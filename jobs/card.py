@@ -60,6 +60,8 @@ BINS = 30
 # ledger lists every input; a card naming each file of every night's crawl would grow with the
 # corpus (80,000 names a night), and every night's card would gather them all on the driver.
 LISTED_PATHS = 20
+# Values of one option shown in the card's command line (:func:`command_line`).
+LISTED_ARGUMENTS = 5
 # Part of a batch summary's key: a summary written in another form is computed again.
 SUMMARY_FORMAT = 2
 
@@ -307,6 +309,27 @@ def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, 
     }
 
 
+def command_line(argv: list[str]) -> str:
+    """The command as given, an option's values cut to the first :data:`LISTED_ARGUMENTS` and a
+    count: ``--input`` over a crawl's files (the shell expands a glob to every name) would put
+    each file's name in every night's card, and the ledger lists every input."""
+    words, values = ["gristmill"], []
+    for arg in argv:
+        if arg.startswith("-"):
+            words += _shown(values)
+            words.append(arg)
+            values = []
+        else:
+            values.append(arg)
+    return " ".join(words + _shown(values))
+
+
+def _shown(values: list[str]) -> list[str]:
+    if len(values) <= LISTED_ARGUMENTS:
+        return values
+    return [*values[:LISTED_ARGUMENTS], f"... ({len(values) - LISTED_ARGUMENTS} more)"]
+
+
 def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str, Any], pa.Table]:
     """stats.json's content, and the sample of documents the figures are drawn from."""
     layout = Layout(out)
@@ -357,7 +380,7 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str,
         "sample_rows": SAMPLE_ROWS,
         "reproducibility": {
             "config_digest": cfg.digest(),
-            "command": " ".join(["gristmill", *sys.argv[1:]]) if sys.argv else "",
+            "command": command_line(sys.argv[1:]),
             "python": platform.python_version(),
             "packages": {p: metadata.version(p) for p in PACKAGES},
         },

@@ -170,3 +170,14 @@ def test_sources_name_a_bounded_number_of_input_files(rendered):
     section = "\n".join(_sources(listed))
     assert f"75 input files, the first {card.LISTED_PATHS} by name" in section
     assert section.count("- `") == card.LISTED_PATHS
+
+
+def test_command_line_shows_the_first_values_of_an_option():
+    """A whole crawl's files after --input would put every name in every night's card."""
+    files = [f"crawl/CC-MAIN-2024-10-{i:05d}.warc.gz" for i in range(80)]
+    argv = ["run", "--input", *files, "--output", "out", "--master", "local[2]"]
+    shown = " ".join(files[: card.LISTED_ARGUMENTS])
+    expected = f"gristmill run --input {shown} ... (75 more) --output out --master local[2]"
+    assert card.command_line(argv) == expected
+    short = ["run", "--input", *files[:2], "--output", "out"]
+    assert card.command_line(short) == " ".join(["gristmill", *short])
