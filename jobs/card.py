@@ -313,7 +313,8 @@ def command_line(argv: list[str]) -> str:
     """The command as given, an option's values cut to the first :data:`LISTED_ARGUMENTS` and a
     count: ``--input`` over a crawl's files (the shell expands a glob to every name) would put
     each file's name in every night's card, and the ledger lists every input."""
-    words, values = ["gristmill"], []
+    words: list[str] = ["gristmill"]
+    values: list[str] = []
     for arg in argv:
         if arg.startswith("-"):
             words += _shown(values)
