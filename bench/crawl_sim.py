@@ -15,7 +15,6 @@ earlier-batch-wins rule).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from bench.corpus import benchmark_files
 from bench.pipeline_runs import make_corpus, run_pipeline, write_config
 from bench.timing import report
+from gristmill.pipeline.ledger import Ledger
 from tests.flaky_http import CUT, OK, SHORT, SLOW_DOWN, TOO_MANY, flaky_server
 from tests.test_batching import DECONTAMINATION, by_doc
 
@@ -118,9 +118,10 @@ def measure(nights: int = NIGHTS, copies_per_night: int = COPIES_PER_NIGHT) -> d
             whole = root / "whole"
             run_pipeline(first_three, whole, config, MASTER, benchmarks)
         given = {url(f) for fs, _ in copies for f in fs}
-        ledger = json.loads((out / "ledger.json").read_text())
-        ingested = {i["uri"] for b in ledger["batches"] for i in b["inputs"]}
-        waiting = {u for u, r in ledger.get("retry", {}).items() if not r["given_up"]}
+        ledger = Ledger.load(out)
+        inputs = [i for b in ledger.batches for i in ledger.inputs(b["batch"])]
+        ingested = {i["uri"] for i in inputs}
+        waiting = {u for u, r in ledger.retries.items() if not r["given_up"]}
         rewritten = sum(
             size
             for night, before in enumerate(shards_after[:-1])
@@ -146,10 +147,8 @@ def measure(nights: int = NIGHTS, copies_per_night: int = COPIES_PER_NIGHT) -> d
             "failed_share": weather.failed / max(1, weather.total),
             "inputs_given": len(given),
             "inputs_lost": len(given - ingested - waiting),
-            "inputs_given_up": sum(r["given_up"] for r in ledger.get("retry", {}).values()),
-            "inputs_ingested_after_a_failed_night": sum(
-                i.get("attempts", 0) >= 2 for b in ledger["batches"] for i in b["inputs"]
-            ),
+            "inputs_given_up": len(ledger.given_up()),
+            "inputs_ingested_after_a_failed_night": sum(i.get("attempts", 0) >= 2 for i in inputs),
             "rewritten_shard_bytes": rewritten,
             "output_bytes": total,
             "ingest_documents_shards_bytes": base,

@@ -22,6 +22,7 @@ from bench import (
     extraction_f1,
     filter_agreement,
     ingest_throughput,
+    ledger_scale,
     minhash_vs_datasketch,
     pipeline_scaling,
     pipeline_vs_datatrove,
@@ -59,6 +60,7 @@ MEASUREMENTS = {
     "pipeline_scaling": pipeline_scaling.measure,
     "pipeline_vs_datatrove": pipeline_vs_datatrove.measure,
     "crawl_sim": crawl_sim.measure,
+    "ledger_scale": ledger_scale.measure,
     "ablation": ablation.measure,
 }
 
@@ -98,6 +100,8 @@ def summarize(m: dict[str, dict]) -> int:
             "pipeline_vs_extract_floor": scaling["pipeline_vs_extract_floor"],
             "crawl_night8_vs_night2": crawl["night8_vs_night2"],
             "crawl_output_vs_ingest_documents_shards": crawl["output_vs_ingest_documents_shards"],
+            # A night's ledger work after 30 nights of 80,000 files over that after one (goal ~1).
+            "ledger_night30_vs_night1": m["ledger_scale"]["night30_vs_night1"],
         },
         "crawl_sim": {
             k: crawl[k]
@@ -166,6 +170,7 @@ def summarize(m: dict[str, dict]) -> int:
             "pipeline_scaling": scaling,
             "pipeline_vs_datatrove": datatrove,
             "crawl_sim": crawl,
+            "ledger_scale": m["ledger_scale"],
             "filter_agreement": m["filter_agreement"],
             "decontaminate_recall": m["decontaminate_recall"],
             "ablation": m["ablation"],

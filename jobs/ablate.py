@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import shutil
@@ -209,24 +208,15 @@ def seed_run(src: Path, dst: Path, stages: list[str]) -> None:
                 shutil.copytree(path, twin)
             else:
                 shutil.copy2(path, twin)
-    data = copy.deepcopy(Ledger.load(src).data)
-    for batch in data["batches"]:
-        batch["stages"] = {s: r for s, r in batch["stages"].items() if s in stages}
-        batch.pop("redo", None)
-    data["final"] = {}
-    write_json(target.ledger, data)
+    Ledger.load(src).copy_to(dst, stages).save()
 
 
 def follow_plan(base: Path, out: Path) -> None:
     """Give ``out``'s ledger every batch of ``base``'s it lacks, with the same inputs and no
     stage done: the baseline alone plans batches (``--max-files``, network retries), so every
     configuration reads the same inputs."""
-    source, target = Ledger.load(base), Ledger.load(out)
-    have = {b["batch"] for b in target.batches}
-    for batch in source.batches:
-        if batch["batch"] not in have:
-            fresh = {k: copy.deepcopy(v) for k, v in batch.items() if k not in ("stages", "redo")}
-            target.batches.append({**fresh, "stages": {}})
+    target = Ledger.load(out)
+    target.follow(Ledger.load(base))
     target.save()
 
 

@@ -205,7 +205,7 @@ def run_batch(
     ledger: Ledger,
     options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
-    inputs = ledger.batch(batch)["inputs"]
+    inputs = ledger.inputs(batch)
     uris, sizes = [i["uri"] for i in inputs], [i["size"] for i in inputs]
     stats = run_ingest(spark, uris, out, cfg, batch, sizes)
     ledger.settle_inputs(batch, stats["deferred_inputs"], cfg.ingest.network.max_attempts)

@@ -4,7 +4,8 @@ Spelled here once, so a job asks ``Layout(out).documents(batch)`` rather than jo
 its own, and the tree below is the whole truth (the README's "Output layout" shows the same)::
 
     <output>/
-      ledger.json                     inputs seen and stages done, per batch
+      ledger.json                     batches: their stages done, crawl ids, input list
+      ledger/inputs-N-<hash>.jsonl    the inputs of batch N (uri, size, checksum)
       .gristmill.lock                 held while a run writes
       stats.json, DATASET_CARD.md     the run's accounting and its dataset card
       stages/<stage>/batch=N/         each batch stage's table, dropped rows included, + _stats.json
@@ -70,6 +71,11 @@ class Layout:
     @property
     def ledger(self) -> Path:
         return self.root / "ledger.json"
+
+    @property
+    def input_lists(self) -> Path:
+        """Each batch's inputs, apart from ledger.json (a night of a crawl is 80,000 files)."""
+        return self.root / "ledger"
 
     @property
     def lock(self) -> Path:

@@ -1,8 +1,14 @@
 """The ledger: what an output directory holds, so that a scheduled re-run does only new work.
 
-``<output>/ledger.json`` records every input (uri, size, sha256) and the batch it went into, and
-for each batch which of the per-batch stages (ingest, quality, dedup, decontaminate) completed,
-with their counts. The final stages (manifest, card) are recorded with the batches they covered
+``<output>/ledger.json`` records each batch: its crawl ids, how many input files it read, which
+of the per-batch stages (ingest, quality, dedup, decontaminate) completed, with their counts, and
+the file under ``<output>/ledger/`` that lists its inputs (uri, size, sha256), one JSON line each.
+A whole crawl is 80,000 files a night: kept in ledger.json, a year of them would be gigabytes read
+and rewritten after every stage. Apart, a run reads the input lists of the batches that share a
+crawl with its candidates (inputs outside a crawl's layout: of the batches that have such inputs),
+and writes only its own batch's. An input list's name carries its content's hash and a new one is
+written before the ledger.json naming it, so the ledger and its lists change together or not at
+all. The final stages (manifest, card) are recorded with the batches they covered
 and are run again whenever a batch is added. A re-run of the same command therefore processes
 the inputs it has not seen and the stages that did not finish, and nothing else.
 
@@ -17,13 +23,14 @@ run over A and B together; the same batch plan always gives the same output.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +40,7 @@ from gristmill.pipeline.layout import Layout, write_json
 from gristmill.pipeline.remote import RetryPolicy, describe_remote
 from gristmill.pipeline.stages import BATCH_STAGES, CROSS_BATCH_STAGES, FINAL_STAGES
 
-LEDGER_VERSION = 1
+LEDGER_VERSION = 2
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
 
@@ -67,6 +74,10 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _list_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:12]
+
+
 def describe_input(uri: str, policy: RetryPolicy | None = None) -> dict[str, Any]:
     """(uri, size, checksum) of an input. A local file is hashed (sha256, read in 1 MiB blocks);
     a remote one is not downloaded twice: its length and ETag come from a HEAD request (retried
@@ -81,6 +92,9 @@ def describe_input(uri: str, policy: RetryPolicy | None = None) -> dict[str, Any
 class Ledger:
     path: Path
     data: dict[str, Any]
+    # Input lists read or changed by this run, by batch; those changed are written at save().
+    _inputs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    _changed: set[int] = field(default_factory=set)
 
     @classmethod
     def load(cls, out: Path) -> Ledger:
@@ -93,11 +107,21 @@ class Ledger:
             raise LedgerError(
                 f"{path} is not valid JSON ({exc}); it was not written by gristmill"
             ) from exc
-        if data.get("version") != LEDGER_VERSION:
+        ledger = cls(path, data)
+        if data.get("version") == 1:
+            ledger._move_inputs_out()
+        elif data.get("version") != LEDGER_VERSION:
             raise LedgerError(
                 f"{path} has version {data.get('version')}, expected {LEDGER_VERSION}"
             )
-        return cls(path, data)
+        return ledger
+
+    def _move_inputs_out(self) -> None:
+        """A version-1 ledger held every batch's inputs itself; they go to their own lists at the
+        next save (until then this ledger reads them from memory)."""
+        for batch in self.batches:
+            self._set_inputs(batch, batch.pop("inputs"))
+        self.data["version"] = LEDGER_VERSION
 
     @classmethod
     def of_imported_batch(cls, out: Path, stages: Iterable[str]) -> Ledger:
@@ -111,7 +135,32 @@ class Ledger:
         return ledger
 
     def save(self) -> None:
+        """Write the changed input lists, then ledger.json (the commit), then remove the lists
+        it no longer names."""
+        folder = Layout(self.path.parent).input_lists
+        for batch_id in sorted(self._changed):
+            body = "".join(
+                json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+                for entry in self._inputs[batch_id]
+            ).encode()
+            name = f"inputs-{batch_id:05d}-{_list_hash(body)}.jsonl"
+            target = folder / name
+            if not target.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = folder / f".{name}.tmp"
+                with open(tmp, "wb") as handle:
+                    handle.write(body)
+                    handle.flush()
+                    os.fsync(handle.fileno())  # on disk before a ledger.json names it
+                tmp.replace(target)
+            self.batch(batch_id)["input_list"] = name
+        self._changed.clear()
         write_json(self.path, self.data)
+        if folder.is_dir():
+            named = {b["input_list"] for b in self.batches if "input_list" in b}
+            for path in folder.iterdir():
+                if path.name not in named:
+                    path.unlink()
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -125,25 +174,64 @@ class Ledger:
                 return b
         raise LedgerError(f"batch {batch_id} is not in {self.path}")
 
-    def known_inputs(self) -> dict[str, dict[str, Any]]:
-        return {i["uri"]: i for b in self.batches for i in b["inputs"]}
+    def inputs(self, batch_id: int) -> list[dict[str, Any]]:
+        """A batch's inputs (uri, size, checksum, attempts when retried), in the order read."""
+        if batch_id not in self._inputs:
+            record = self.batch(batch_id)
+            path = Layout(self.path.parent).input_lists / record["input_list"]
+            try:
+                body = path.read_bytes()
+            except FileNotFoundError as exc:
+                raise LedgerError(
+                    f"{path}, the inputs of batch {batch_id} in {self.path}, is missing"
+                ) from exc
+            if not path.name.endswith(f"-{_list_hash(body)}.jsonl"):
+                raise LedgerError(
+                    f"{path}, the inputs of batch {batch_id}, is damaged: its content does not "
+                    "match the hash in its name"
+                )
+            # Split on newlines alone: JSON escapes them, not U+2028 or U+0085 in a name.
+            lines = body.decode("utf-8").split("\n")[:-1]
+            self._inputs[batch_id] = [json.loads(line) for line in lines]
+        return self._inputs[batch_id]
+
+    def _set_inputs(self, batch: dict[str, Any], inputs: list[dict[str, Any]]) -> None:
+        self._inputs[batch["batch"]] = inputs
+        self._changed.add(batch["batch"])
+        batch["files"] = len(inputs)
+        batch["crawl_ids"] = sorted({c for i in inputs if (c := crawl_id_of(i["uri"]))})
+        batch["outside_crawls"] = sum(crawl_id_of(i["uri"]) is None for i in inputs)
+
+    def _known(self, uris: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+        """(batch, description) of those of ``uris`` an earlier batch read, from the input lists
+        of the batches that could hold them: those of the same crawls, and, for a uri outside
+        Common Crawl's layout, those that read such inputs."""
+        crawls = {crawl_id_of(uri) for uri in uris}
+        known = {}
+        for batch in self.batches:
+            if crawls & set(batch["crawl_ids"]) or (None in crawls and batch["outside_crawls"]):
+                for entry in self.inputs(batch["batch"]):
+                    known[entry["uri"]] = (batch["batch"], entry)
+        return known
 
     def new_inputs(self, uris: Iterable[str]) -> list[str]:
         """The URIs not in any batch nor on the retry list yet, in order. A known local file whose
         size changed is an error: its documents are already in the output, and silently
         re-reading or skipping it would both be wrong."""
-        known = self.known_inputs()
+        uris = list(uris)
+        known = self._known(uris)
         fresh = []
         for uri in uris:
-            seen = known.get(uri)
-            if seen is None:
+            if uri not in known:
                 if uri not in self.retries:
                     fresh.append(uri)
-            elif not is_remote(uri) and seen["size"] is not None:
+                continue
+            batch_id, seen = known[uri]
+            if not is_remote(uri) and seen["size"] is not None:
                 size = os.path.getsize(uri) if os.path.exists(uri) else None
                 if size is not None and size != seen["size"]:
                     raise LedgerError(
-                        f"input {uri} changed since batch {self._batch_of(uri)} read it "
+                        f"input {uri} changed since batch {batch_id} read it "
                         f"({seen['size']} -> {size} bytes); rename it or use a new --output"
                     )
         return fresh
@@ -157,8 +245,11 @@ class Ledger:
         return self.data.setdefault("retry", {})
 
     def pending_retries(self) -> list[str]:
-        """Inputs to plan again, in order: set aside, not yet given up."""
-        return sorted(uri for uri, r in self.retries.items() if not r["given_up"])
+        """Inputs to plan again, in order: set aside, not yet given up, nor in a batch planned
+        already (a run killed before that batch's ingest must not plan them twice)."""
+        return sorted(
+            uri for uri, r in self.retries.items() if not r["given_up"] and "planned" not in r
+        )
 
     def _retry_list(self, given_up: bool) -> list[dict[str, Any]]:
         return [
@@ -182,10 +273,9 @@ class Ledger:
         its rows were kept) for the retry list, with one attempt more, and is given up after
         ``max_attempts``; one that was on the list and has now been read leaves it, keeping its
         attempt count in the batch's inputs."""
-        batch = self.batch(batch_id)
         errors = {f["path"]: f["error"] for f in deferred}
         kept = []
-        for entry in batch["inputs"]:
+        for entry in self.inputs(batch_id):
             uri = entry["uri"]
             prior = self.retries.pop(uri, None)
             attempts = (prior["attempts"] if prior else entry.get("attempts", 0)) + 1
@@ -199,27 +289,44 @@ class Ledger:
                 }
                 continue
             if prior:
-                entry["attempts"] = attempts
+                entry = {**entry, "attempts": attempts}
             kept.append(entry)
-        batch["inputs"] = kept
-
-    def _batch_of(self, uri: str) -> int:
-        return next(b["batch"] for b in self.batches if any(i["uri"] == uri for i in b["inputs"]))
+        self._set_inputs(self.batch(batch_id), kept)
 
     def add_batch(self, inputs: list[dict[str, Any]]) -> int:
         """Record a new batch of described inputs; returns its id (1, 2, ...)."""
         batch_id = max((b["batch"] for b in self.batches), default=0) + 1
-        crawls = sorted({c for i in inputs if (c := crawl_id_of(i["uri"]))})
-        self.batches.append(
-            {
-                "batch": batch_id,
-                "created": now(),
-                "crawl_ids": crawls,
-                "inputs": inputs,
-                "stages": {},
-            }
-        )
+        batch: dict[str, Any] = {"batch": batch_id, "created": now(), "stages": {}}
+        self.batches.append(batch)
+        self._set_inputs(batch, inputs)
+        for entry in inputs:
+            if retry := self.retries.get(entry["uri"]):
+                retry["planned"] = batch_id  # until its ingest settles it, not to plan again
         return batch_id
+
+    def copy_to(self, out: Path, stages: Iterable[str]) -> Ledger:
+        """This ledger for another output: the same batches, inputs and retries, with only
+        ``stages`` done and no final stage (an ablation starts from a baseline's first stages)."""
+        data = copy.deepcopy(self.data)
+        kept = set(stages)
+        for batch in data["batches"]:
+            batch["stages"] = {s: r for s, r in batch["stages"].items() if s in kept}
+            batch.pop("redo", None)
+        data["final"] = {}
+        twin = Ledger(Layout(out).ledger, data)
+        for batch in twin.batches:
+            twin._set_inputs(batch, self.inputs(batch["batch"]))
+        return twin
+
+    def follow(self, plan: Ledger) -> None:
+        """Add every batch of ``plan`` this ledger lacks, with the same inputs and no stage done
+        (an ablation's configurations read the inputs its baseline planned)."""
+        have = {b["batch"] for b in self.batches}
+        for batch in plan.batches:
+            if batch["batch"] not in have:
+                fresh = {k: copy.deepcopy(batch[k]) for k in ("batch", "created")}
+                self.batches.append({**fresh, "stages": {}})
+                self._set_inputs(self.batches[-1], plan.inputs(batch["batch"]))
 
     def done(self, batch_id: int, stage: str) -> bool:
         return stage in self.batch(batch_id)["stages"]
@@ -318,7 +425,7 @@ class Ledger:
                 "batch": b["batch"],
                 "created": b["created"],
                 "crawl_ids": b["crawl_ids"],
-                "files": len(b["inputs"]),
+                "files": b["files"],
             }
             for b in self.batches
         ]

@@ -177,7 +177,8 @@ def test_later_configurations_share_equal_stages(ablation) -> None:
 
 
 def inputs(run: Path) -> list[list[str]]:
-    return [[i["uri"] for i in b["inputs"]] for b in Ledger.load(run).batches]
+    ledger = Ledger.load(run)
+    return [[i["uri"] for i in ledger.inputs(b["batch"])] for b in ledger.batches]
 
 
 def test_next_batch_retrains_then_nothing_new_and_runs_compare(

@@ -14,6 +14,7 @@ from gristmill.jobs import decontaminate, ingest
 from gristmill.jobs import run as run_job
 from gristmill.jobs.stage_io import read_stage_stats
 from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.lm_text import detokenize_wikitext
 from tests.conftest import deep_merge
 from tests.test_documents import write_warc
@@ -50,8 +51,8 @@ def test_one_batch_and_three_batches_give_the_same_answers(spark, sample, demo_c
     whole, nightly = tmp_path / "whole", tmp_path / "nightly"
     run_batches(spark, parts, [sample.benchmark], whole, config)
     run_batches(spark, parts, [sample.benchmark], nightly, config, max_files=1)
-    ledger = json.loads((nightly / "ledger.json").read_text())
-    assert [len(b["inputs"]) for b in ledger["batches"]] == [1, 1, 1]
+    ledger = Ledger.load(nightly)
+    assert [len(ledger.inputs(b["batch"])) for b in ledger.batches] == [1, 1, 1]
 
     # Stats add up over batches: three nights' sums are the one run's counts.
     for stage in ("ingest", "quality"):

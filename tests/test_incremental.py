@@ -106,11 +106,9 @@ def two_batches(spark, shared_data, tmp_path_factory):
 def test_second_batch_holds_only_new_inputs(two_batches):
     out, first, mirror, *_ = two_batches
     ledger = json.loads(Layout(out).ledger.read_text())
-    assert [[i["uri"] for i in b["inputs"]] for b in ledger["batches"]] == [
-        [str(first)],
-        [str(mirror)],
-    ]
-    described = ledger["batches"][1]["inputs"][0]
+    inputs = Ledger.load(out).inputs
+    assert [[i["uri"] for i in inputs(b)] for b in (1, 2)] == [[str(first)], [str(mirror)]]
+    described = inputs(2)[0]
     assert described["size"] == mirror.stat().st_size
     assert described["checksum"] == "sha256:" + hashlib.sha256(mirror.read_bytes()).hexdigest()
     for batch in ledger["batches"]:
@@ -203,7 +201,7 @@ def test_max_files_takes_the_next_files(spark, shared_data, tmp_path):
     assert plan_batch(ledger, uris, 2, cfg) == 1
     assert plan_batch(ledger, uris, 2, cfg) == 2
     assert plan_batch(ledger, uris, 2, cfg) is None
-    assert [len(b["inputs"]) for b in ledger.batches] == [2, 1]
+    assert [len(ledger.inputs(b["batch"])) for b in ledger.batches] == [2, 1]
     assert Ledger.load(out).batches == ledger.batches
 
 

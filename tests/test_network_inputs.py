@@ -15,6 +15,7 @@ from gristmill.pipeline.config import Config, IngestConfig, config_from_dict
 from gristmill.pipeline.documents import ingest_input
 from gristmill.pipeline.inputs import open_input
 from gristmill.pipeline.layout import Layout
+from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.remote import NetworkError, RetryPolicy
 from tests.flaky_http import CUT, OK, SHORT, SLOW_DOWN, flaky_server, scripted
 
@@ -100,9 +101,9 @@ def test_a_file_that_fails_a_whole_run_is_ingested_by_the_next(spark, shared_dat
     with flaky_server(shared_data / "warc", plan) as server:
         uris = [f"{server.url}/{n}" for n in PAGES]
         first = ingest_run(spark, uris, out, max_attempts=3)
-        ledger = json.loads(Layout(out).ledger.read_text())
-        assert [i["uri"] for i in ledger["batches"][0]["inputs"]] == [uris[0]]
-        retry = ledger["retry"][uris[1]]
+        ledger = Ledger.load(out)
+        assert [i["uri"] for i in ledger.inputs(1)] == [uris[0]]
+        retry = ledger.retries[uris[1]]
         assert (retry["attempts"], retry["given_up"], retry["last_batch"]) == (1, False, 1)
         assert "503" in retry["last_error"]
         assert first["deferred_inputs"][0]["path"] == uris[1]
@@ -116,9 +117,9 @@ def test_a_file_that_fails_a_whole_run_is_ingested_by_the_next(spark, shared_dat
 
         down.clear()
         ingest_run(spark, uris, out, max_attempts=3)
-    ledger = json.loads(Layout(out).ledger.read_text())
-    assert [[i["uri"] for i in b["inputs"]] for b in ledger["batches"]] == [[uris[0]], [uris[1]]]
-    assert ledger["batches"][1]["inputs"][0]["attempts"] == 2 and ledger["retry"] == {}
+    ledger = Ledger.load(out)
+    assert [[i["uri"] for i in ledger.inputs(b)] for b in (1, 2)] == [[uris[0]], [uris[1]]]
+    assert ledger.inputs(2)[0]["attempts"] == 2 and ledger.retries == {}
     # Every record of both files, each exactly once, as a local read gives them.
     table = pq.read_table(out / "stages" / "ingest").to_pylist()
     local = [r for n in PAGES for r in ingest_input(str(shared_data / "warc" / n), IngestConfig())]
@@ -137,8 +138,8 @@ def test_an_input_is_given_up_after_max_attempts_runs(spark, shared_data, tmp_pa
         requests = server.requests[PAGES[1]]
         ingest_run(spark, uris, out, max_attempts=2)  # nothing new, nothing to retry
         assert server.requests[PAGES[1]] == requests
-    ledger = json.loads(Layout(out).ledger.read_text())
-    assert len(ledger["batches"]) == 2 and ledger["batches"][1]["inputs"] == []
+    ledger = Ledger.load(out)
+    assert len(ledger.batches) == 2 and ledger.inputs(2) == [] and ledger.batch(2)["files"] == 0
     # The card names it, with its error.
     inputs = {
         "files": 1, "paths": [uris[0]], "failed": [], "crawl_ids": [], "batches": [],
