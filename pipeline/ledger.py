@@ -79,13 +79,14 @@ def _list_hash(body: bytes) -> str:
 
 
 def describe_input(uri: str, policy: RetryPolicy | None = None) -> dict[str, Any]:
-    """(uri, size, checksum) of an input. A local file is hashed (sha256, read in 1 MiB blocks);
-    a remote one is not downloaded twice: its length and ETag come from a HEAD request (retried
-    like a read)."""
+    """(uri, size, checksum) of an input, as planned. Nothing is read: a remote input's length
+    and ETag come from a HEAD request (retried like a read); a local file's sha256 is taken by
+    the ingest task that reads it (:meth:`Ledger.settle_inputs`), on the executors, where the
+    driver would read a night's terabytes a second time, alone."""
     if is_remote(uri):
         size, checksum = describe_remote(uri, policy or RetryPolicy())
         return {"uri": uri, "size": size, "checksum": checksum}
-    return {"uri": uri, "size": os.path.getsize(uri), "checksum": f"sha256:{file_sha256(uri)}"}
+    return {"uri": uri, "size": os.path.getsize(uri), "checksum": None}
 
 
 @dataclass
@@ -267,12 +268,18 @@ class Ledger:
         return self._retry_list(given_up=True)
 
     def settle_inputs(
-        self, batch_id: int, deferred: list[dict[str, Any]], max_attempts: int
+        self,
+        batch_id: int,
+        deferred: list[dict[str, Any]],
+        max_attempts: int,
+        checksums: dict[str, str] | None = None,
     ) -> None:
         """After a batch's ingest: an input that failed on the network leaves the batch (none of
         its rows were kept) for the retry list, with one attempt more, and is given up after
         ``max_attempts``; one that was on the list and has now been read leaves it, keeping its
-        attempt count in the batch's inputs."""
+        attempt count in the batch's inputs. ``checksums``: the sha256 the ingest tasks took of
+        the local files they read, by uri."""
+        checksums = checksums or {}
         errors = {f["path"]: f["error"] for f in deferred}
         kept = []
         for entry in self.inputs(batch_id):
@@ -290,6 +297,8 @@ class Ledger:
                 continue
             if prior:
                 entry = {**entry, "attempts": attempts}
+            if uri in checksums:
+                entry = {**entry, "checksum": checksums[uri]}
             kept.append(entry)
         self._set_inputs(self.batch(batch_id), kept)
 

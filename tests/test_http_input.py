@@ -36,8 +36,8 @@ def server(shared_data):
 def test_http_inputs_stream_like_local_files(spark, shared_data, server, tmp_path):
     cfg = Config()
     urls = [f"{server}/{name}" for name in FILES] + [f"{server}/missing.warc.gz"]
-    stats = run_ingest(spark, resolve_inputs(urls, cfg.ingest.cc_base_url), tmp_path / "h", cfg)
-    local = run_ingest(
+    stats, _ = run_ingest(spark, resolve_inputs(urls, cfg.ingest.cc_base_url), tmp_path / "h", cfg)
+    local, _ = run_ingest(
         spark,
         resolve_inputs([str(shared_data / "warc" / n) for n in FILES], cfg.ingest.cc_base_url),
         tmp_path / "l",
@@ -63,7 +63,7 @@ def test_cc_paths_manifest_is_prefixed_with_the_base_url(spark, server, tmp_path
     uris = resolve_inputs([str(manifest)], cc_base_url=server + "/")
     assert uris == sorted(f"{server}/{n}" for n in FILES)
     assert resolve_inputs([str(manifest)], server, max_files=1) == [f"{server}/{FILES[0]}"]
-    stats = run_ingest(spark, uris, tmp_path / "m", Config())
+    stats, _ = run_ingest(spark, uris, tmp_path / "m", Config())
     assert stats["in"] == 38 and stats["failed_inputs"] == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -57,8 +58,12 @@ def ingested(spark, shared_data, tmp_path_factory):
     cfg = Config()
     uris = resolve_inputs([str(shared_data / "warc"), str(tmp / "bad")], cfg.ingest.cc_base_url)
     out = tmp / "out"
-    stats = run_ingest(spark, uris, out, cfg)
+    stats, checksums = run_ingest(spark, uris, out, cfg)
     table = spark.read.parquet(str(Layout(out).stage("ingest"))).toPandas()
+    # Each task hashed the local file it read, damaged ones included, for the ledger.
+    assert checksums == {
+        u: f"sha256:{hashlib.sha256(Path(u).read_bytes()).hexdigest()}" for u in uris
+    }
     return stats, table, bad, out, uris
 
 

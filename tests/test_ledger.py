@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gristmill.pipeline.layout import Layout
-from gristmill.pipeline.ledger import Ledger, LedgerError
+from gristmill.pipeline.ledger import Ledger, LedgerError, describe_input
 
 CRAWL = "https://data.commoncrawl.org/crawl-data/{}/segments/1/warc/CC-MAIN-{:05d}.warc.gz"
 
@@ -173,3 +173,17 @@ def test_a_retry_planned_into_a_batch_is_not_planned_again(three_batches):
     assert again.pending_retries() == [] and again.new_inputs([failed]) == []
     again.settle_inputs(4, [{"path": failed, "error": "503 again"}], max_attempts=3)
     assert again.pending_retries() == [failed] and again.retries[failed]["attempts"] == 2
+
+
+def test_a_local_input_is_hashed_by_the_task_that_reads_it(tmp_path):
+    """Planning reads no input (a night of local WARCs is terabytes for the driver alone); the
+    sha256 the ingest task took is recorded when the batch settles."""
+    warc = tmp_path / "a.warc.gz"
+    warc.write_bytes(b"x" * 10)
+    planned = describe_input(str(warc))
+    assert planned == {"uri": str(warc), "size": 10, "checksum": None}
+    ledger = Ledger.load(tmp_path / "out")
+    ledger.add_batch([planned])
+    ledger.settle_inputs(1, [], max_attempts=3, checksums={str(warc): "sha256:abc"})
+    ledger.save()
+    assert Ledger.load(tmp_path / "out").inputs(1)[0]["checksum"] == "sha256:abc"

@@ -242,7 +242,7 @@ def test_memory_stays_bounded(corpus, name):
 
 def test_spark_ingest_of_the_whole_corpus_reconciles(corpus, spark, tmp_path):
     uris = sorted(str(c["path"]) for c in corpus.values())
-    stats = run_ingest(spark, uris, tmp_path / "out", Config())
+    stats, _ = run_ingest(spark, uris, tmp_path / "out", Config())
     assert stats["in"] == stats["out"] + sum(stats["dropped"].values())
     failed = {Path(f["path"]).name: f["error"] for f in stats["failed_inputs"]}
     assert failed.keys() == {n for n, c in corpus.items() if c["error"]}

@@ -198,9 +198,9 @@ def test_s3_inputs_read_like_local_files(spark, shared_data, s3_server, tmp_path
     # requests (s3_anonymous, as for a public bucket), which moto serves for public-read objects.
     anonymous = RetryPolicy(**FAST, s3_endpoint=endpoint, s3_anonymous=True)
     cfg = Config(ingest=IngestConfig(network=anonymous))
-    stats = ingest.run_ingest(
+    stats, checksums = ingest.run_ingest(
         spark, [*uris, "s3://commoncrawl-test/missing.warc.gz"], tmp_path, cfg
     )
-    assert stats["in"] == len(local) and stats["deferred_inputs"] == []
+    assert stats["in"] == len(local) and stats["deferred_inputs"] == [] and checksums == {}
     (failed,) = stats["failed_inputs"]
     assert failed["path"].endswith("missing.warc.gz") and "does not exist" in failed["error"]
