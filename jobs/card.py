@@ -32,7 +32,7 @@ from gristmill.jobs.stage_io import (
     temp_path,
 )
 from gristmill.pipeline import ablation, card_plots, langid
-from gristmill.pipeline.card import render_card
+from gristmill.pipeline.card import LISTED_PATHS, render_card
 from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
@@ -56,10 +56,6 @@ HISTOGRAMS = (
     ("n_words", True, "Document length", "log10 words"),
 )
 BINS = 30
-# Input files named in a batch's summary, in stats.json and in the card: the first, by name. The
-# ledger lists every input; a card naming each file of every night's crawl would grow with the
-# corpus (80,000 names a night), and every night's card would gather them all on the driver.
-LISTED_PATHS = 20
 # Values of one option shown in the card's command line (:func:`command_line`).
 LISTED_ARGUMENTS = 5
 # Part of a batch summary's key: a summary written in another form is computed again.

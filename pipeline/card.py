@@ -16,6 +16,12 @@ from gristmill.pipeline.langid import MODEL_LICENSE
 from gristmill.pipeline.manifest import Manifest
 from gristmill.pipeline.stages import BATCH_STAGES
 
+# Input files named in a batch's summary, in stats.json and in the card: the first, by name. The
+# ledger's input lists (ledger/) hold every one; a card naming each file of every night's crawl
+# would grow with the corpus (80,000 names a night), and every night's card would gather them all
+# on the driver. The card's lists of failed inputs stop there too.
+LISTED_PATHS = 20
+
 
 def _size_category(n: int) -> str:
     for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
@@ -69,7 +75,7 @@ def _sources(inputs: dict[str, Any]) -> list[str]:
         + (
             ":"
             if len(inputs["paths"]) >= inputs["files"]
-            else f", the first {len(inputs['paths'])} by name (`ledger.json` lists every one):"
+            else f", the first {len(inputs['paths'])} by name (`ledger/` lists every one):"
         ),
         "",
         *[f"- `{display_name(p)}`" for p in inputs["paths"]],
@@ -89,24 +95,34 @@ def _sources(inputs: dict[str, Any]) -> list[str]:
         ]
     failed = inputs["failed"]
     lines += [f"Failed inputs (damaged, read as far as they go): {len(failed)}."]
-    lines += [f"- `{display_name(f['path'])}`: {f['error']}" for f in failed]
+    lines += _first([f"- `{display_name(f['path'])}`: {f['error']}" for f in failed])
     retrying = inputs.get("retrying", [])
     if retrying:
         lines += [
             "",
             f"Inputs set aside by network failures, to be read by the next run: {len(retrying)}.",
         ]
-        lines += [
-            f"- `{display_name(f['path'])}` ({f['attempts']} attempt(s)): {f['error']}"
-            for f in retrying
-        ]
+        lines += _first(
+            [
+                f"- `{display_name(f['path'])}` ({f['attempts']} attempt(s)): {f['error']}"
+                for f in retrying
+            ]
+        )
     given_up = inputs.get("given_up", [])
     lines += [
         "",
         f"Inputs given up after repeated network failures (not in this dataset): {len(given_up)}.",
     ]
-    lines += [f"- `{f['path']}` ({f['attempts']} attempts): {f['error']}" for f in given_up]
+    lines += _first([f"- `{f['path']}` ({f['attempts']} attempts): {f['error']}" for f in given_up])
     return [*lines, ""]
+
+
+def _first(items: list[str]) -> list[str]:
+    """The first :data:`LISTED_PATHS` of a list of inputs, and how many more stats.json names:
+    a year of nights' damaged files, one line each, would crowd out the card."""
+    if len(items) <= LISTED_PATHS:
+        return items
+    return [*items[:LISTED_PATHS], f"- ... and {len(items) - LISTED_PATHS} more (stats.json)"]
 
 
 def _on(flag: bool) -> str:

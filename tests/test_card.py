@@ -170,6 +170,12 @@ def test_sources_name_a_bounded_number_of_input_files(rendered):
     section = "\n".join(_sources(listed))
     assert f"75 input files, the first {card.LISTED_PATHS} by name" in section
     assert section.count("- `") == card.LISTED_PATHS
+    # A year of damaged inputs: the first ones, and how many more.
+    failed = [{"path": p, "error": "truncated"} for p in many]
+    section = "\n".join(_sources({**listed, "failed": failed}))
+    assert "Failed inputs (damaged, read as far as they go): 75." in section
+    assert section.count("- `") == 2 * card.LISTED_PATHS
+    assert f"- ... and {75 - card.LISTED_PATHS} more (stats.json)" in section
 
 
 def test_command_line_shows_the_first_values_of_an_option():
