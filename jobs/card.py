@@ -11,7 +11,7 @@ import json
 import platform
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -260,18 +260,24 @@ def signal_quantiles(
     return result
 
 
+def first_by_url(rows: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Each URL's first document, earliest batch then lowest doc_id, whatever order Spark
+    returned them in: a page crawled again on a later night, or twice in one crawl, is read
+    more than once."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["batch"], r["doc_id"]), reverse=True):
+        first[row["url"]] = row
+    return first
+
+
 def dedup_evaluation(spark: SparkSession, out: Path, labels: Path) -> dict[str, Any]:
     """Precision and recall of dedup's decisions on labelled page pairs: a pair is predicted
     duplicate when both pages are in one near-duplicate cluster or have the same text hash."""
     pairs = [json.loads(line) for line in labels.read_text().splitlines() if line.strip()]
     urls = sorted({p[k] for p in pairs for k in ("a", "b")})
-    rows = (
-        read_table(spark, out, "dedup")
-        .where(F.col("url").isin(urls))
-        .select("url", "doc_id", "text_hash")
-        .collect()
-    )
-    by_url = {r["url"]: r for r in rows}
+    labelled = read_table(spark, out, "dedup").where(F.col("url").isin(urls))
+    rows = [r.asDict() for r in labelled.select("url", "doc_id", "text_hash", "batch").collect()]
+    by_url = first_by_url(rows)
     component: dict[str, int] = {}
     if Layout(out).dedup_clusters().exists():
         clusters = spark.read.parquet(str(Layout(out).dedup_clusters().resolve()))

@@ -178,6 +178,18 @@ def test_sources_name_a_bounded_number_of_input_files(rendered):
     assert f"- ... and {75 - card.LISTED_PATHS} more (stats.json)" in section
 
 
+def test_a_url_read_twice_stands_for_its_first_document():
+    rows = [
+        {"url": "u", "doc_id": "b", "batch": 2, "text_hash": "later night"},
+        {"url": "u", "doc_id": "c", "batch": 1, "text_hash": "second copy"},
+        {"url": "u", "doc_id": "a", "batch": 1, "text_hash": "first"},
+        {"url": "v", "doc_id": "z", "batch": 3, "text_hash": "only"},
+    ]
+    for order in (rows, rows[::-1], rows[1:] + rows[:1]):
+        chosen = card.first_by_url(order)
+        assert {u: r["text_hash"] for u, r in chosen.items()} == {"u": "first", "v": "only"}
+
+
 def test_command_line_shows_the_first_values_of_an_option():
     """A whole crawl's files after --input would put every name in every night's card."""
     files = [f"crawl/CC-MAIN-2024-10-{i:05d}.warc.gz" for i in range(80)]
