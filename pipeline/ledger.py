@@ -160,8 +160,8 @@ class Ledger:
         if folder.is_dir():
             named = {b["input_list"] for b in self.batches if "input_list" in b}
             for path in folder.iterdir():
-                if path.name not in named:
-                    path.unlink()
+                if path.name.lstrip(".").startswith("inputs-") and path.name not in named:
+                    path.unlink()  # replaced, or left by a killed run; nothing else of ours
 
     # -- batches -------------------------------------------------------------------------------
 

@@ -84,7 +84,11 @@ def test_a_changed_list_replaces_the_old_one_only_when_the_ledger_names_it(three
     assert Ledger.load(out).inputs(1)[7]["uri"] == failed
     stray = Layout(out).input_lists / "inputs-00009-000000000000.jsonl"
     stray.write_text("left by a killed run\n")
+    notes = Layout(out).input_lists / "NOTES.txt"
+    notes.write_text("a user's file\n")
     ledger.save()
+    assert notes.exists()
+    notes.unlink()
     again = Ledger.load(out)
     assert again.batch(1)["input_list"] != before and again.batch(1)["files"] == 299
     assert failed not in {i["uri"] for i in again.inputs(1)} and failed in again.retries
