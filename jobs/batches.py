@@ -127,8 +127,8 @@ def plan_batch(ledger: Ledger, uris: list[str], max_files: int | None, cfg: Conf
 
 
 def describe_threads() -> int:
-    """Inputs described at once: sha256 of local files releases the GIL and HEAD requests wait
-    on the network, so a few per core."""
+    """Inputs described at once: HEAD requests wait on the network (and a local file's size on
+    a network file system), so a few per core."""
     return 4 * (os.cpu_count() or 1)
 
 

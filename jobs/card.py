@@ -261,9 +261,9 @@ def signal_quantiles(
 
 
 def first_by_url(rows: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """Each URL's first document, earliest batch then lowest doc_id, whatever order Spark
-    returned them in: a page crawled again on a later night, or twice in one crawl, is read
-    more than once."""
+    """One document per URL, the same whatever order Spark returned them in: the earliest
+    batch's, then the lowest doc_id's (a page crawled again on a later night, or twice in one
+    crawl, is read more than once)."""
     first: dict[str, Mapping[str, Any]] = {}
     for row in sorted(rows, key=lambda r: (r["batch"], r["doc_id"]), reverse=True):
         first[row["url"]] = row

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -118,7 +119,7 @@ def _write_input(source: pa.RecordBatch, cfg: IngestConfig, directory: Path) -> 
                 buffered = 0
         _flush(writer, pending)
     index = source.column("index")[0].as_py()
-    checksum = _local_checksum(source.column("uri")[0].as_py())
+    checksum = _local_checksum(source.column("uri")[0].as_py(), source.column("size")[0].as_py())
     return {
         "index": index,
         "partial": partial.name,
@@ -127,14 +128,18 @@ def _write_input(source: pa.RecordBatch, cfg: IngestConfig, directory: Path) -> 
     }
 
 
-def _local_checksum(uri: str) -> str | None:
+def _local_checksum(uri: str, planned_size: int | None) -> str | None:
     """The sha256 of a local input, read again just after its documents (from the page cache,
-    as a rule: about 1 s a GB, against minutes to extract its pages); None for a URL (the ledger
-    has its ETag) or a file that cannot be read (its error is reported already)."""
+    as a rule: about 1 s a GB, against minutes to extract its pages). None for a URL (the ledger
+    has its ETag), a file that cannot be read (its error is reported already), or one whose
+    size is no longer the size the ledger planned: its hash would describe other bytes."""
+    path = uri.removeprefix("file://")
     if is_remote(uri):
         return None
     try:
-        return f"sha256:{file_sha256(uri.removeprefix('file://'))}"
+        if planned_size is not None and os.path.getsize(path) != planned_size:
+            return None
+        return f"sha256:{file_sha256(path)}"
     except OSError:
         return None
 

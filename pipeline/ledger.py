@@ -2,7 +2,8 @@
 
 ``<output>/ledger.json`` records each batch: its crawl ids, how many input files it read, which
 of the per-batch stages (ingest, quality, dedup, decontaminate) completed, with their counts, and
-the file under ``<output>/ledger/`` that lists its inputs (uri, size, sha256), one JSON line each.
+the file under ``<output>/ledger/`` that lists its inputs (uri, size, and the ETag of a URL or
+the sha256 its ingest task took of a local file), one JSON line each.
 A whole crawl is 80,000 files a night: kept in ledger.json, a year of them would be gigabytes read
 and rewritten after every stage. Apart, a run reads the input lists of the batches that share a
 crawl with its candidates (inputs outside a crawl's layout: of the batches that have such inputs),

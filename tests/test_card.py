@@ -178,7 +178,7 @@ def test_sources_name_a_bounded_number_of_input_files(rendered):
     assert f"- ... and {75 - card.LISTED_PATHS} more (stats.json)" in section
 
 
-def test_a_url_read_twice_stands_for_its_first_document():
+def test_a_url_read_twice_is_judged_by_the_same_row_in_any_order():
     rows = [
         {"url": "u", "doc_id": "b", "batch": 2, "text_hash": "later night"},
         {"url": "u", "doc_id": "c", "batch": 1, "text_hash": "second copy"},

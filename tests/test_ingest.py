@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
-from gristmill.jobs.ingest import _accept, run_ingest
+from gristmill.jobs.ingest import _accept, _local_checksum, run_ingest
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.inputs import resolve_inputs
 from gristmill.pipeline.layout import Layout
@@ -190,3 +190,15 @@ def test_the_accepted_attempt_names_each_part(tmp_path):
     assert pq.read_table(parts[0]).column("doc_id").to_pylist() == ["a", "b"]
     assert pq.read_table(parts[1]).num_rows == 0
     assert failures == damaged + retryable
+
+
+def test_a_local_input_that_changed_since_it_was_planned_gets_no_checksum(tmp_path):
+    """The ledger pairs the planned size with the hash; a file of another size by the time its
+    task hashes it would pair two different files."""
+    warc = tmp_path / "a.warc.gz"
+    warc.write_bytes(b"x" * 10)
+    expected = f"sha256:{hashlib.sha256(b'x' * 10).hexdigest()}"
+    assert _local_checksum(str(warc), 10) == _local_checksum(f"file://{warc}", None) == expected
+    assert _local_checksum(str(warc), 11) is None
+    assert _local_checksum(str(tmp_path / "gone.warc.gz"), None) is None
+    assert _local_checksum("https://example.org/a.warc.gz", 10) is None
