@@ -119,8 +119,13 @@ class KeyIndex:
         self.runs.append(self._write(rows, 0, (batch,)))
         self._compact()
 
-    def _write(self, rows: DataFrame, level: int, batches: tuple[int, ...]) -> Run:
-        count = rows.count()
+    def _write(
+        self, rows: DataFrame, level: int, batches: tuple[int, ...], count: int | None = None
+    ) -> Run:
+        """``rows`` as a run; ``count``, their number where it is known already (a merge's is
+        the sum of its runs': counting would read them all once more)."""
+        if count is None:
+            count = rows.count()
         bits = bits_for(count, self.target_bytes)
         run = Run(
             f"run-{batches[0]:05d}-{batches[-1]:05d}-{uuid.uuid4().hex[:8]}",
@@ -153,7 +158,8 @@ class KeyIndex:
                     merged = same[:FANOUT]
                     batches = tuple(sorted(b for r in merged for b in r.batches))
                     self.runs = [r for r in self.runs if r not in merged]
-                    self.runs.append(self._write(self._read(merged), level + 1, batches))
+                    rows = sum(r.rows for r in merged)
+                    self.runs.append(self._write(self._read(merged), level + 1, batches, rows))
                     break
             else:
                 break

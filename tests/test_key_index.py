@@ -99,6 +99,13 @@ def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
     manifest = json.loads((root / "manifest.json").read_text())
     levels = sorted((r["level"], tuple(r["batches"])) for r in manifest["runs"])
     assert levels == [(0, (FANOUT + 1,)), (1, tuple(range(1, FANOUT + 1)))]
+    # The merged run's count is its runs' sum, not counted again: it must match what it holds.
+    merged = next(r for r in manifest["runs"] if r["level"] == 1)
+    held = sum(
+        pa.ipc.open_file(pa.memory_map(str(f))).read_all().num_rows
+        for f in (root / merged["name"]).glob("*.arrow")
+    )
+    assert merged["rows"] == held == 600 * FANOUT
     assert {p.name for p in root.iterdir() if p.is_dir()} == {r["name"] for r in manifest["runs"]}
     assert all(r["bits"] >= 1 for r in manifest["runs"])  # split into files by key prefix
 
