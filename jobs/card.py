@@ -201,7 +201,6 @@ def batch_summary(
     paths = sorted(r[0] for r in ingest.select("input_file").distinct().collect())
     summary = {
         "key": key,
-        "files": len(paths),
         "paths": paths[:LISTED_PATHS],
         "crawl_ids": sorted({c for p in paths if (c := crawl_id_of(p))}),
         "warc_dates": [first, last],
