@@ -32,7 +32,7 @@ except ModuleNotFoundError:  # torch is the optional 'trainer' extra
 
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.layout import MANIFEST_FILE
-from gristmill.pipeline.shards import ShardFormatError
+from gristmill.pipeline.shards import ShardFormatError, read_index, read_shard
 from gristmill.trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
 from gristmill.trainer.heldout import load_heldout
 from gristmill.trainer.local_shards import build_shards
@@ -98,7 +98,7 @@ def test_manifest_is_loaded_and_checked(shards: Path) -> None:
         (split, bucket) for split in ("train", "val") for bucket in ("long", "short")
     }
     assert len(data.select("train", "long")) > 1  # several shards per bucket
-    assert sum(len(s.tokens) for s in data.shards) == sum(f["tokens"] for f in m["shards"])
+    assert sum(s.tokens for s in data.shards) == sum(f["tokens"] for f in m["shards"])
 
 
 def test_bucket_frequencies_match_manifest_weights(shards: Path) -> None:
@@ -112,7 +112,7 @@ def test_bucket_frequencies_match_manifest_weights(shards: Path) -> None:
     for w in windows:
         shard = data.shards[w.shard]
         assert (shard.split, shard.bucket) == ("train", w.bucket)
-        assert w.start >= 0 and w.start + 65 <= len(shard.tokens)
+        assert w.start >= 0 and w.start + 65 <= shard.tokens
     x, y = sampler.read(windows[:8])
     assert x.shape == y.shape == (8, 64) and x.dtype == np.int64
     assert (x[:, 1:] == y[:, :-1]).all()  # targets are the inputs shifted by one
@@ -123,7 +123,7 @@ def test_aligned_windows_start_at_documents(shards: Path) -> None:
     sampler = WindowSampler(data, "train", 64, 8, seed=1, align_to_docs=True)
     for i in range(20):
         for w in sampler.windows(i):
-            assert w.start in set(data.shards[w.shard].starts.tolist())
+            assert w.start in set(read_index(data.shards[w.shard].path).tolist())
     x, _ = sampler.next_batch()
     assert (x[:, 0] != data.eot).all()
 
@@ -222,6 +222,74 @@ def test_manifest_must_fit_the_model(shards: Path, tmp_path: Path) -> None:
     (copy / MANIFEST_FILE).write_text(json.dumps(m))
     with pytest.raises(DataError, match="do not match tokenizer gpt2"):
         load_dataset(copy / MANIFEST_FILE)
+
+
+def test_many_shards_train_within_a_small_open_file_limit(shards: Path, tmp_path: Path) -> None:
+    """A year of nightly crawls is hundreds of thousands of shards. The trainer holds none of
+    them open: 400 shards (links to the real ones) load and sample under a limit of 64 open
+    files, where mapping each shard and its index took two descriptors a shard."""
+    copy = tmp_path / "shards"
+    copy.mkdir()
+    m = json.loads(shards.read_text())
+    entries = []
+    for k in range(400):
+        entry = m["shards"][k % len(m["shards"])]
+        name = f"copy-{k:04d}.bin"
+        os.link(shards.parent / entry["path"], copy / name)
+        os.link(shards.parent / Path(entry["path"]).with_suffix(".idx"), copy / f"copy-{k:04d}.idx")
+        entries.append(entry | {"path": name})
+    (copy / MANIFEST_FILE).write_text(json.dumps(m | {"shards": entries}))
+    script = (
+        "import resource, sys\n"
+        "from gristmill.trainer.data import WindowSampler, load_dataset\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"
+        "data = load_dataset(sys.argv[1])\n"
+        "for align in (False, True):\n"
+        "    sampler = WindowSampler(data, 'train', 64, 32, 0, align_to_docs=align)\n"
+        "    for _ in range(20):\n"
+        "        x, y = sampler.next_batch()\n"
+        "print(len(data.shards), len({w.shard for w in sampler.windows(0)}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(copy / MANIFEST_FILE)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, touched = map(int, result.stdout.split())
+    assert loaded == 400 and touched > 16  # one batch reads from many shards
+
+
+def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "shards"
+    shutil.copytree(shards.parent, copy)
+    entry = json.loads(shards.read_text())["shards"][0]
+    index = (copy / entry["path"]).with_suffix(".idx")
+    starts = read_index(index).copy()
+    index.write_bytes(starts[:-1].tobytes())  # a document short
+    with pytest.raises(DataError, match=f"index of {len(starts) - 1} documents"):
+        load_dataset(copy / MANIFEST_FILE)
+    index.unlink()
+    with pytest.raises(DataError, match="index of 0 documents"):
+        load_dataset(copy / MANIFEST_FILE)
+    swapped = starts.copy()
+    swapped[[1, 2]] = swapped[[2, 1]]
+    index.write_bytes(swapped.tobytes())  # first and last entries right, the order wrong
+    data = load_dataset(copy / MANIFEST_FILE)
+    WindowSampler(data, "train", 64, 8, seed=0)  # windows at any offset do not read the index
+    with pytest.raises(ShardFormatError, match="strictly increase"):
+        WindowSampler(data, "train", 64, 8, seed=0, align_to_docs=True)
+    index.write_bytes(starts.tobytes())
+    data = load_dataset(copy / MANIFEST_FILE)
+    shard = data.shards[0]
+    tail = read_shard(copy / entry["path"])[-5:].tolist()
+    assert shard.read(shard.tokens - 5, 5).tolist() == tail and tail[-1] == data.eot
+    (copy / entry["path"]).write_bytes((copy / entry["path"]).read_bytes()[:-2])  # cut short
+    with pytest.raises(DataError, match="changed since the run started"):
+        shard.read(shard.tokens - 3, 3)
 
 
 def test_model_shapes_and_flops() -> None:

@@ -1,9 +1,11 @@
 """Training data from a gristmill ``shards/`` directory: the manifest, the shards, the sampler.
 
-Shards are memory-mapped through :mod:`gristmill.pipeline.shards` (the one definition of the
-format, which checks magic, version and token count against the file size), and each is checked
-against its manifest entry, so a stale or swapped file is refused before training starts rather than
-silently trained on.
+Shards are read through :mod:`gristmill.pipeline.shards` (the one definition of the format, which
+checks magic, version and token count against the file size), and each is checked against its
+manifest entry, so a stale or swapped file is refused before training starts rather than silently
+trained on. No shard stays open: a window is read from its file when it is drawn
+(:func:`~gristmill.pipeline.shards.read_tokens`), so the number of shards a run trains on is
+bounded by neither the open-file limit nor the kernel's maps, as a year of nightly crawls needs.
 
 Sampling follows the manifest's mix (GPT-3 table 2.2): each sequence first draws its bucket with
 probability ``buckets[name].weight``, then a window of ``block_size + 1`` tokens uniformly among
@@ -25,7 +27,15 @@ import numpy as np
 
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.manifest import SPLITS, Manifest, ManifestError, ShardEntry
-from gristmill.pipeline.shards import HEADER_INTS, LLMC_FORMATS, read_index, read_shard
+from gristmill.pipeline.shards import (
+    HEADER_INTS,
+    LLMC_FORMATS,
+    index_path,
+    read_header,
+    read_starts,
+    read_tokens,
+    starts_up_to,
+)
 from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
 
 
@@ -35,11 +45,38 @@ class DataError(UsageError):
 
 @dataclass(frozen=True)
 class Shard:
+    """One shard as its manifest entry describes it, checked against its files at load."""
+
     path: Path
     split: str
     bucket: str
-    tokens: np.memmap  # read-only view of the token array
-    starts: np.ndarray  # uint64 document start offsets
+    tokens: int  # tokens in the file, EOTs included
+    docs: int
+    itemsize: int  # bytes per token
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """``count`` tokens from ``start``; a shorter read means the file changed since load."""
+        tokens = read_tokens(self.path, self.itemsize, start, count)
+        if len(tokens) != count:
+            raise DataError(
+                f"{self.path}: {len(tokens)} tokens at offset {start}, expected {count} "
+                f"(the shard holds {self.tokens}: changed since the run started, or its "
+                "index is out of order)"
+            )
+        return tokens
+
+    def doc_start(self, doc: int) -> int:
+        """Where document ``doc`` starts (its offset in tokens)."""
+        start = read_starts(self.path, doc)
+        if not start.size:
+            raise DataError(f"{index_path(self.path)}: no document {doc}: changed since load")
+        return int(start[0])
+
+    def docs_fitting(self, length: int) -> int:
+        """How many documents start early enough for ``length`` tokens from there: the first
+        ones, as the index is in increasing order (which this checks: a shard's index is read
+        whole only for document-aligned sampling, the only reading that relies on it)."""
+        return starts_up_to(self.path, self.tokens - length)
 
 
 @dataclass(frozen=True)
@@ -56,34 +93,41 @@ class Dataset:
         return [i for i, s in enumerate(self.shards) if s.split == split and s.bucket == bucket]
 
 
-def _open_shard(root: Path, entry: ShardEntry, dtype: np.dtype, eot: int) -> Shard:
-    """Map one shard (header checked by read_shard) and hold it to its manifest entry."""
+def _check_shard(root: Path, entry: ShardEntry, dtype: np.dtype, eot: int) -> Shard:
+    """Hold one shard's files (header checked by read_header) to its manifest entry; what is
+    read is the header, the index's first and last entries and the last token, so the check
+    costs the same for a shard of any size."""
     path = root / entry.path
     if not path.exists():
         raise DataError(f"{path}: listed in the manifest but missing")
-    tokens = read_shard(path)
-    if tokens.dtype.itemsize != dtype.itemsize:
+    tokens, itemsize = read_header(path)
+    if itemsize != dtype.itemsize:
+        raise DataError(f"{path}: {itemsize}-byte tokens, the manifest says {dtype.name}")
+    if tokens != entry.tokens:
         raise DataError(
-            f"{path}: {tokens.dtype.itemsize}-byte tokens, the manifest says {dtype.name}"
-        )
-    if len(tokens) != entry.tokens:
-        raise DataError(
-            f"{path}: header says {len(tokens)} tokens, the manifest {entry.tokens} "
+            f"{path}: header says {tokens} tokens, the manifest {entry.tokens} "
             "(shard and manifest are from different runs)"
         )
-    starts = read_index(path)
-    if len(starts) != entry.docs or int(starts[-1]) >= len(tokens) or tokens[-1] != eot:
+    index = index_path(path)
+    size = index.stat().st_size if index.exists() else 0
+    bounded = (
+        size == 8 * entry.docs > 0
+        and read_starts(path, 0)[0] == 0
+        and read_starts(path, entry.docs - 1)[0] < tokens
+    )
+    if not bounded or read_tokens(path, itemsize, tokens - 1, 1)[0] != eot:
+        odd = f" and {size % 8} bytes" if size % 8 else ""
         raise DataError(
-            f"{path}: index of {len(starts)} documents does not match the manifest's "
+            f"{path}: index of {size // 8} documents{odd} does not match the manifest's "
             f"{entry.docs} or the shard does not end with EOT {eot}"
         )
     if entry.split not in SPLITS:
         raise DataError(f"{path}: split {entry.split!r} is not one of {SPLITS}")
-    return Shard(path, entry.split, entry.bucket, tokens, starts)
+    return Shard(path, entry.split, entry.bucket, tokens, entry.docs, itemsize)
 
 
 def load_dataset(manifest: Path | str) -> Dataset:
-    """Read ``manifest.json``, check its tokenizer and format, and map every shard it lists.
+    """Read ``manifest.json``, check its tokenizer and format, and check every shard it lists.
 
     The tokenizer is rebuilt from its name to confirm the manifest's vocabulary size, EOT id and
     token width; shard paths are relative to the manifest's directory.
@@ -110,7 +154,7 @@ def load_dataset(manifest: Path | str) -> Dataset:
         )
     weights = {name: float(b.weight) for name, b in m.buckets.items()}
     root = manifest.parent
-    shards = [_open_shard(root, e, np.dtype(m.dtype), m.eot) for e in m.shards]
+    shards = [_check_shard(root, e, np.dtype(m.dtype), m.eot) for e in m.shards]
     unknown = {s.bucket for s in shards} - set(weights)
     if unknown:
         raise DataError(f"{manifest}: shards of bucket(s) {sorted(unknown)} not in 'buckets'")
@@ -145,26 +189,21 @@ class Window:
 
 @dataclass(frozen=True)
 class _Pool:
-    """Every window start of one bucket, as a virtual concatenation over its shards."""
+    """Every window start of one bucket, as a virtual concatenation over its shards: a shard's
+    window ``k`` starts at its ``k``-th document where ``aligned``, else at offset ``k``."""
 
     shards: list[int]
-    starts: list[np.ndarray | None]  # per shard: aligned starts, or None for every offset
+    aligned: bool
     cumulative: np.ndarray  # cumulative[i] = windows in shards[:i + 1]
 
 
 def _pool(data: Dataset, shard_ids: list[int], block_size: int, align: bool) -> _Pool:
-    counts, starts = [], []
-    for i in shard_ids:
-        n = len(data.shards[i].tokens)
-        if align:
-            s = data.shards[i].starts
-            s = s[s + block_size + 1 <= n]
-            starts.append(s)
-            counts.append(len(s))
-        else:
-            starts.append(None)
-            counts.append(max(0, n - block_size))
-    return _Pool(shard_ids, starts, np.cumsum(counts, dtype=np.int64))
+    shards = [data.shards[i] for i in shard_ids]
+    if align:
+        counts = [s.docs_fitting(block_size + 1) for s in shards]
+    else:
+        counts = [max(0, s.tokens - block_size) for s in shards]
+    return _Pool(shard_ids, align, np.cumsum(counts, dtype=np.int64))
 
 
 class WindowSampler:
@@ -215,16 +254,17 @@ class WindowSampler:
             k = int(rng.integers(pool.cumulative[-1]))
             j = int(np.searchsorted(pool.cumulative, k, side="right"))
             k -= int(pool.cumulative[j - 1]) if j else 0
-            starts = pool.starts[j]
-            out.append(Window(bucket, pool.shards[j], int(starts[k]) if starts is not None else k))
+            shard = pool.shards[j]
+            start = self.data.shards[shard].doc_start(k) if pool.aligned else k
+            out.append(Window(bucket, shard, start))
         return out
 
     def read(self, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
         """Inputs and next-token targets, int64 arrays of shape (batch, block_size)."""
         T = self.block_size
-        rows = np.stack(
-            [self.data.shards[w.shard].tokens[w.start : w.start + T + 1] for w in windows]
-        ).astype(np.int64)
+        rows = np.stack([self.data.shards[w.shard].read(w.start, T + 1) for w in windows]).astype(
+            np.int64
+        )
         return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
