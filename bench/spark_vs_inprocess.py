@@ -87,7 +87,6 @@ def in_process(files: list[Path], cfg: Config, benchmarks: list[Path]) -> dict[s
 
     started = time.perf_counter()
     index = build_index([read_configured(b, cfg) for b in benchmarks], cfg.decontaminate)
-    index = index.cutting(cfg.decontaminate.ngram)
     cleaned = pa.Table.from_batches(
         decontaminate_batches(docs.to_batches(max_chunksize=256), index, cfg.decontaminate)
     )

@@ -181,20 +181,28 @@ def broadcast_path(
     work: Path,
     keep: list[DataFrame],
 ) -> Decontaminated:
-    """The benchmark n-grams go to every executor as a file of sorted uint64 arrays (16 bytes an
-    n-gram with its owner mask; GPT-3's whole evaluation suite is a few tens of MB), which each
-    worker memory-maps and binary-searches."""
+    """The benchmark n-grams go to every executor as a file of sorted uint64 arrays (24 bytes an
+    n-gram with its owner mask and kind; GPT-3's whole evaluation suite is a few tens of MB),
+    which each worker memory-maps and binary-searches, in both passes. The n-grams too common to
+    act on, which differ with every batch, go with the cutting pass's tasks (an array, bounded
+    by the benchmarks' n-grams): a file of each batch's own index would be one more
+    file on every executor's disk, and one more map in every worker, for each batch that a
+    Spark application decontaminates (a redo over a year of nights is 365)."""
+    shipped = ship(spark, index, work)
     pairs = docs.select("doc_id", "text").mapInArrow(
-        functools.partial(_with_index, body=matched_hashes, index=ship(spark, index, work)),
+        functools.partial(_with_index, body=matched_hashes, index=shipped),
         "doc_id string, ngram long",
     )
     pairs = cached(pairs, keep)
     counts = document_counts(pairs, before)
     acted, ignored = too_common(pairs, counts, cfg)
-    active = ship(spark, index.without(ignored).cutting(cfg.decontaminate.ngram), work)
     cleaned = docs.mapInArrow(
         functools.partial(
-            _with_index, body=decontaminate_batches, index=active, cfg=cfg.decontaminate
+            _with_index,
+            body=decontaminate_batches,
+            index=shipped,
+            cfg=cfg.decontaminate,
+            ignored=ignored,
         ),
         spark_schema(DECONTAMINATE),
     )

@@ -142,18 +142,6 @@ class NgramIndex:
         wanted[list(self.lengths)] = True
         return wanted
 
-    def _subset(self, keep: np.ndarray, lengths: tuple[int, ...]) -> NgramIndex:
-        return NgramIndex(
-            self.hashes[keep], self.owners[keep], self.names, self.kinds[keep], lengths
-        )
-
-    def without(self, ignored: np.ndarray) -> NgramIndex:
-        return self._subset(~np.isin(self.hashes, ignored), self.lengths)
-
-    def cutting(self, n: int) -> NgramIndex:
-        """The entries the training text is cut by (all of them ``n`` words long)."""
-        return self._subset((self.kinds & CUT) > 0, (n,))
-
     def benchmarks_of(self, owner_mask: int) -> list[str]:
         return [name for bit, name in enumerate(self.names) if owner_mask >> bit & 1]
 
@@ -329,11 +317,20 @@ def cut(
     return new_text, None, len(text) - sum(len(p) for p in kept)
 
 
-def decontaminate_row(row: dict, index: NgramIndex, cfg: DecontaminateConfig) -> dict:
-    """Cut one document's matched n-grams (``index`` holds the n-grams acted on)."""
+_NONE_IGNORED = np.empty(0, np.uint64)
+
+
+def decontaminate_row(
+    row: dict, index: NgramIndex, cfg: DecontaminateConfig, ignored: np.ndarray = _NONE_IGNORED
+) -> dict:
+    """Cut one document's matched n-grams: those of ``index`` marked :data:`CUT` (all
+    ``cfg.ngram`` words long), but not the ``ignored`` ones (too common to act on)."""
     n, text = cfg.ngram, row["text"]
-    pos = index.lookup(text_ngram_hashes(text, n))
+    hashes = text_ngram_hashes(text, n)
+    pos = index.lookup(hashes)
     hit = np.nonzero(pos >= 0)[0]
+    if len(hit):
+        hit = hit[((index.kinds[pos[hit]] & CUT) > 0) & ~np.isin(hashes[hit], ignored)]
     row["contaminated_ngrams"] = len(hit)
     row["benchmarks_matched"] = []
     row["chars_removed"] = 0
@@ -350,11 +347,17 @@ def decontaminate_row(row: dict, index: NgramIndex, cfg: DecontaminateConfig) ->
 
 
 def decontaminate_batches(
-    batches: Iterable[pa.RecordBatch], index: NgramIndex, cfg: DecontaminateConfig
+    batches: Iterable[pa.RecordBatch],
+    index: NgramIndex,
+    cfg: DecontaminateConfig,
+    ignored: np.ndarray = _NONE_IGNORED,
 ) -> Iterator[pa.RecordBatch]:
-    """Second pass (mapInArrow body): cut matched n-grams out of each document."""
+    """Second pass (mapInArrow body): cut matched n-grams out of each document. The index is
+    the first pass's, whole: the n-grams too common to act on (``ignored``, which change with
+    every batch) are left out at each lookup rather than from a copy of the index, so every
+    batch's tasks map the one file that every executor already holds."""
     for batch in batches:
-        rows = [decontaminate_row(row, index, cfg) for row in batch.to_pylist()]
+        rows = [decontaminate_row(row, index, cfg, ignored) for row in batch.to_pylist()]
         yield pa.RecordBatch.from_pylist(rows, schema=DECONTAMINATE)
 
 

@@ -78,7 +78,7 @@ def test_cut_drops_documents_split_into_too_many_pieces():
 def test_planted_gsm8k_question_is_cut_out(shared_data):
     bench = read_benchmark(shared_data / "benchmarks" / "gsm8k_test.jsonl")
     assert len(bench.examples) == 1319
-    index = build_index([bench], CFG).cutting(CFG.ngram)
+    index = build_index([bench], CFG)
     question = bench.examples[42].texts[0]
     before, after = filler(400, 1), filler(400, 2)
     row = run(f"{before} {question} {after}", index)
@@ -89,6 +89,16 @@ def test_planted_gsm8k_question_is_cut_out(shared_data):
     assert row["text"].endswith(after[200:])
     clean = run(f"{before} {after}", index)
     assert clean["contaminated_ngrams"] == 0 and clean["text"] == f"{before} {after}"
+    # The n-grams too common to act on are passed with the whole index, and left alone.
+    planted = f"{before} {question} {after}"
+    common = text_ngram_hashes(question, CFG.ngram)
+    row = {name: None for name in DEDUP.names} | {"doc_id": "d", "text": planted}
+    batch = pa.RecordBatch.from_pylist([row], schema=with_text(DEDUP))
+    (out,) = list(decontaminate_batches([batch], index, CFG, common))
+    assert out.to_pylist()[0]["contaminated_ngrams"] == 0
+    assert out.to_pylist()[0]["text"] == planted
+    (out,) = list(decontaminate_batches([batch], index, CFG, common[1:]))
+    assert out.to_pylist()[0]["contaminated_ngrams"] == 1  # the one not ignored still cuts
 
 
 def test_passages_planted_in_real_web_text_are_cut_exactly(shared_data):
@@ -100,7 +110,7 @@ def test_passages_planted_in_real_web_text_are_cut_exactly(shared_data):
     pages = [r["text"] for r in ingest_input(str(warc), IngestConfig()) if r.get("text")]
     page = max(pages, key=len)
     piqa = read_benchmark(shared_data / "benchmarks" / "piqa_valid.jsonl")
-    index = build_index([piqa], CFG).cutting(CFG.ngram)
+    index = build_index([piqa], CFG)
     assert run(page, index)["contaminated_ngrams"] == 0
     long_solutions = (t for ex in piqa.examples for t in ex.texts if len(t.split()) >= 25)
     first, second = next(long_solutions).strip(), next(long_solutions).strip()
