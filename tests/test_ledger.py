@@ -74,6 +74,22 @@ def test_new_inputs_reads_only_the_lists_that_could_hold_them(three_batches):
         Ledger.load(out).new_inputs(plans[2])
 
 
+def test_a_saved_list_is_read_when_asked_not_held(three_batches):
+    """A run that redoes ingest over a year of nights reads every batch's list: none stays in
+    memory once read or saved, so a list damaged on disk since is refused, not answered from
+    a copy."""
+    out, plans = three_batches
+    ledger = Ledger.load(out)
+    assert ledger.new_inputs(plans[0]) == []  # read batch 1's list
+    ledger.settle_inputs(2, [], max_attempts=3)  # set batch 2's, then saved
+    ledger.save()
+    for batch in (1, 2):
+        path = Layout(out).input_lists / ledger.batch(batch)["input_list"]
+        path.write_bytes(path.read_bytes().replace(b"CC-MAIN-000", b"CC-MAIN-999", 1))
+        with pytest.raises(LedgerError, match=f"the inputs of batch {batch}, is damaged"):
+            ledger.inputs(batch)
+
+
 def test_a_changed_list_replaces_the_old_one_only_when_the_ledger_names_it(three_batches):
     out, plans = three_batches
     ledger = Ledger.load(out)
