@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -108,24 +110,32 @@ def tokenize_batches(
         )
 
 
+def _keyed_tokens(
+    batches: Iterable[pa.RecordBatch],
+) -> Iterator[tuple[tuple[str, str, int], bytes]]:
+    """((split, bucket, shard), tokens) of each row, one Arrow batch in memory at a time."""
+    for batch in batches:
+        cols = batch.to_pydict()
+        keys = zip(cols["split"], cols["bucket"], cols["shard"], strict=True)
+        yield from zip(keys, cols["tokens"], strict=True)
+
+
 def write_shard_batches(
     batches: Iterable[pa.RecordBatch], shard_dir: str, encoding: str
 ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body over rows sorted by (shard_id, order_key): write each shard's file.
 
-    A shard's documents are held in memory until the shard is written (at most
-    ``tokenize.shard_tokens`` tokens), then the file is written atomically by this task.
+    Each document goes to its shard's file as its batch arrives (the file is renamed into place
+    when the shard's last document is in), so a task holds one Arrow batch, not a shard: at
+    the default ``tokenize.shard_tokens`` a shard is 200 MB of gpt2 tokens (400 MB with a
+    larger vocabulary's uint32), and the setting may go up to 2**31 tokens.
     """
     enc = load_encoding(encoding)
     eot, dtype = eot_token(enc), token_dtype(enc.n_vocab)
-    current: tuple[str, str, int] | None = None
-    docs: list[np.ndarray] = []
-
-    def flush() -> pa.RecordBatch:
-        assert current is not None  # called with a shard's documents in hand
-        split, bucket, shard = current
+    for (split, bucket, shard), rows in groupby(_keyed_tokens(batches), key=itemgetter(0)):
+        docs = (np.frombuffer(tokens, dtype=dtype) for _, tokens in rows)
         info = write_shard(Path(shard_dir) / shard_name(split, bucket, shard), docs, eot, dtype)
-        return pa.RecordBatch.from_pylist(
+        yield pa.RecordBatch.from_pylist(
             [
                 {
                     "split": split,
@@ -139,17 +149,3 @@ def write_shard_batches(
             ],
             schema=SHARD_FILES,
         )
-
-    for batch in batches:
-        cols = batch.to_pydict()
-        for split, bucket, shard, tokens in zip(
-            cols["split"], cols["bucket"], cols["shard"], cols["tokens"], strict=True
-        ):
-            key = (split, bucket, shard)
-            if key != current:
-                if current is not None:
-                    yield flush()
-                current, docs = key, []
-            docs.append(np.frombuffer(tokens, dtype=dtype))
-    if current is not None:
-        yield flush()

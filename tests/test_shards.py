@@ -215,3 +215,50 @@ def test_split_documents_checks_index(index: list[int]) -> None:
     assert [d.tolist() for d in split_documents(tokens, np.array([0, 3]), EOT)] == [[1, 2], [4]]
     with pytest.raises(ValueError, match="index does not match tokens"):
         split_documents(tokens, np.array(index, dtype=np.uint64), EOT)
+
+
+def test_shards_are_written_as_their_documents_arrive(tmp_path: Path) -> None:
+    """The tokenize stage's writer holds one Arrow batch, not a shard: 24 MB of tokens over two
+    shards go through with well under one shard's bytes traced (the bytes objects each batch's
+    rows become), and the files hold every document in order."""
+    import tracemalloc
+
+    import pyarrow as pa
+
+    from gristmill.pipeline.token_shards import TOKENIZED, write_shard_batches
+
+    rng = np.random.default_rng(0)
+    doc = rng.integers(0, EOT, size=2_000, dtype=np.uint16).tobytes()  # 4 KB a document
+    per_batch, batches_per_shard = 250, 12  # 1 MB a batch, 12 MB a shard
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for shard in range(2):
+            for _ in range(batches_per_shard):
+                rows = {
+                    "split": ["train"] * per_batch,
+                    "bucket": ["head"] * per_batch,
+                    "shard": [shard] * per_batch,
+                    "tokens": [doc] * per_batch,
+                }
+                yield pa.RecordBatch.from_pydict(
+                    rows,
+                    schema=pa.schema(
+                        [TOKENIZED.field(n) for n in ("split", "bucket")]
+                        + [pa.field("shard", pa.int64()), TOKENIZED.field("tokens")]
+                    ),
+                )
+
+    load_encoding("gpt2")  # its ranks, built once per process, are not the writer's
+    tracemalloc.start()
+    try:
+        written = [b.to_pylist()[0] for b in write_shard_batches(batches(), str(tmp_path), "gpt2")]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    docs = per_batch * batches_per_shard
+    assert [(w["shard"], w["docs"], w["tokens"]) for w in written] == [
+        (s, docs, docs * 2_001) for s in (0, 1)
+    ]
+    assert peak < 4_000_000, peak  # a shard is 12 MB
+    tokens = read_shard(tmp_path / written[1]["path"])
+    assert tokens[:2_000].tobytes() == doc and int(tokens[2_000]) == EOT
