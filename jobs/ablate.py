@@ -38,6 +38,7 @@ from gristmill.jobs.ingest import resolve_uris
 from gristmill.jobs.options import job_main
 from gristmill.jobs.run import check_config, run_pipeline
 from gristmill.pipeline import ablation
+from gristmill.pipeline.atomic import write_atomic
 from gristmill.pipeline.benchmarks import benchmark_name
 from gristmill.pipeline.config import Config, load_config
 from gristmill.pipeline.errors import fail_usage
@@ -330,9 +331,8 @@ def link_from_cards(runs: dict[str, Path], report: Path) -> None:
         write_json(links_file, links)
         card = run / CARD_FILE
         if card.is_file():
-            tmp = card.with_name(f".{card.name}.tmp")
-            tmp.write_text(ablation.with_card_section(card.read_text(), links))
-            tmp.replace(card)
+            text = ablation.with_card_section(card.read_text(), links)
+            write_atomic(card, text.encode("utf-8"))
 
 
 def run(spark: SparkSession | None, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

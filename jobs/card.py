@@ -32,6 +32,7 @@ from gristmill.jobs.stage_io import (
     temp_path,
 )
 from gristmill.pipeline import ablation, card_plots, langid
+from gristmill.pipeline.atomic import write_atomic
 from gristmill.pipeline.card import LISTED_PATHS, render_card
 from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
 from gristmill.pipeline.config import Config
@@ -430,14 +431,11 @@ def write_card(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:
     write_json(layout.stats, stats)
     manifest = Manifest.read(layout.manifest)
     figures = draw_figures(out, stats, manifest, documents)
-    card = layout.card
-    tmp = card.with_name(f".{card.name}.tmp")
     text = render_card(stats, manifest, cfg.to_dict(), figures)
     links = out / ablation.RUN_LINKS  # written by gristmill ablate
     if links.is_file():
         text = ablation.with_card_section(text, json.loads(links.read_text()))
-    tmp.write_text(text)
-    tmp.replace(card)
+    write_atomic(layout.card, text.encode("utf-8"))
     return stats
 
 

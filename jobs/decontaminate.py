@@ -33,6 +33,7 @@ from gristmill.jobs.stage_io import (
     temp_path,
     write_stage,
 )
+from gristmill.pipeline.atomic import atomic_file
 from gristmill.pipeline.benchmarks import (
     TEXT_FIELDS,
     Benchmark,
@@ -105,10 +106,8 @@ def ship(spark: SparkSession, index: NgramIndex, work: Path) -> ShippedIndex:
     path = (work / name).resolve()
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{name}.tmp")
-        with tmp.open("wb") as f:
+        with atomic_file(path) as f:
             np.save(f, data)
-        tmp.replace(path)
     sc = spark.sparkContext
     if not any(f.endswith(f"/{name}") for f in sc.listFiles):
         sc.addFile(str(path))

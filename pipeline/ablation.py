@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from gristmill.pipeline.atomic import write_atomic
 from gristmill.pipeline.layout import write_json
 
 REPORT_JSON = "ablation.json"
@@ -211,9 +212,7 @@ def write_report(folder: Path, report: dict[str, Any]) -> None:
     """ablation.json, the plots and ABLATION.md, in ``folder``."""
     plots = plot(report, folder / "plots")
     write_json(folder / REPORT_JSON, report)
-    tmp = folder / f".{REPORT_MD}.tmp"
-    tmp.write_text(render(report, plots))
-    tmp.replace(folder / REPORT_MD)
+    write_atomic(folder / REPORT_MD, render(report, plots).encode("utf-8"))
 
 
 def card_section(links: list[dict[str, str]]) -> list[str]:

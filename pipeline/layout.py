@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gristmill.pipeline.atomic import write_atomic
+
 BATCH_COLUMN = "batch"
 STAGE_STATS_FILE = "_stats.json"
 MANIFEST_FILE = "manifest.json"
@@ -50,12 +52,11 @@ def batches_of(folder: Path) -> list[int]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename), keys sorted so equal data gives equal bytes:
-    a reader, or a run killed mid-write, sees the old file or the new one, never half of one."""
+    """Write JSON atomically (:mod:`gristmill.pipeline.atomic`), keys sorted so equal data gives
+    equal bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _batched(base: Path, batch: int | None) -> Path:

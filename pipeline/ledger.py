@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gristmill.pipeline.atomic import write_atomic
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.inputs import is_remote
 from gristmill.pipeline.layout import Layout, write_json
@@ -150,12 +151,7 @@ class Ledger:
             target = folder / name
             if not target.exists():
                 folder.mkdir(parents=True, exist_ok=True)
-                tmp = folder / f".{name}.tmp"
-                with open(tmp, "wb") as handle:
-                    handle.write(body)
-                    handle.flush()
-                    os.fsync(handle.fileno())  # on disk before a ledger.json names it
-                tmp.replace(target)
+                write_atomic(target, body)  # on disk before a ledger.json names it
             self.batch(batch_id)["input_list"] = name
         self._inputs.clear()
         write_json(self.path, self.data)

@@ -24,18 +24,16 @@ retried Spark task simply overwrites.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
+from gristmill.pipeline.atomic import atomic_file
 from gristmill.pipeline.errors import UsageError
 
 # Bytes per token -> llm.c's (magic, version) for shards of that width.
@@ -90,35 +88,6 @@ def _header(tokens: int, itemsize: int) -> bytes:
     return header.tobytes()
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable: it lives in the directory entry, not in the file."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A read-write temp file next to ``path`` that replaces it only if the block succeeds.
-
-    Created with ``open(..., "x")`` rather than ``mkstemp`` so the final file gets the usual
-    umask-based permissions instead of 0600.
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "x+b") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def write_shard(
     path: Path | str, docs: Iterable[np.ndarray], eot: int, dtype: npt.DTypeLike
 ) -> ShardInfo:
@@ -135,7 +104,7 @@ def write_shard(
     eot_bytes = np.array([eot], dtype=dt).tobytes()
     starts: list[int] = []
     count = 0
-    with _atomic_file(path) as f:
+    with atomic_file(path) as f:
         f.write(bytes(HEADER_BYTES))  # placeholder until the token count is known
         for doc in docs:
             tokens = _as_tokens(doc, dt, eot)
@@ -153,7 +122,7 @@ def write_shard(
         f.seek(0)
         # typeshed asks for readinto(), which this buffered binary file has.
         sha256 = hashlib.file_digest(f, "sha256").hexdigest()  # type: ignore[arg-type]
-        with _atomic_file(index_path(path)) as idx:
+        with atomic_file(index_path(path)) as idx:
             idx.write(np.asarray(starts, dtype="<u8").tobytes())
     return ShardInfo(path=str(path), tokens=count, docs=len(starts), sha256=sha256)
 

@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from gristmill.jobs.arguments import COMMANDS
+from gristmill.pipeline.atomic import atomic_file
 from gristmill.pipeline.errors import EXIT_USAGE, UsageError
 
 # The folders zipped for the executors, each as the gristmill subpackage it installs as (the
@@ -73,14 +74,12 @@ def build_zip(cache: Path) -> Path:
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+    with atomic_file(target) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, name in sources:
             # A fixed timestamp: the zip's bytes depend on the sources only.
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
-    tmp.replace(target)
     return target
 
 

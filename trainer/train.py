@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from gristmill.pipeline.atomic import atomic_file
 from gristmill.pipeline.log import logger
 from gristmill.trainer.data import WindowSampler, check_model_fits, load_dataset, val_samplers
 from gristmill.trainer.hardware import peak_flops
@@ -114,10 +115,9 @@ def _set_rng_state(state: dict[str, torch.Tensor | None], device: torch.device) 
 
 
 def _save(path: Path, state: dict[str, Any], keep: int) -> None:
-    """Write to a temp name and rename, so a checkpoint that exists is whole; then prune."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Write it atomically, so a checkpoint that exists is whole; then prune."""
+    with atomic_file(path) as f:
+        torch.save(state, f)
     if keep:
         for old in sorted(path.parent.glob("ckpt-*.pt"))[:-keep]:
             old.unlink()
