@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +140,10 @@ class Manifest:
         return sum(s.tokens for s in self.shards)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["shards"] = list(data["shards"])
+        """As JSON data; the shard entries (flat, a year of nights holds hundreds of thousands)
+        copied field by field rather than by ``asdict``'s deep copy, a tenth of its time."""
+        data = asdict(replace(self, shards=()))
+        data["shards"] = [dict(vars(s)) for s in self.shards]
         return data
 
     def write(self, path: Path) -> None:
