@@ -161,9 +161,10 @@ def document_counts(pairs: DataFrame, before: DataFrame | None) -> DataFrame:
 
 def too_common(pairs: DataFrame, counts: DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """(n-grams acted on, n-grams ignored as too common) among those this batch's documents
-    hold, both as sorted uint64 arrays: too common means in more than ``too_common_docs``
-    documents over every batch so far (``counts``), so a document's cuts do not depend on how
-    the inputs were split into batches (bounded by the benchmarks' n-grams)."""
+    hold, both as uint64 arrays (in the order of Spark's signed longs): too common means in more
+    than ``too_common_docs`` documents over every batch so far (``counts``), so a document's cuts
+    do not depend on how the inputs were split into batches (bounded by the benchmarks'
+    n-grams)."""
     found = counts.join(pairs.select("ngram").distinct(), "ngram", "left_semi").collect()
     limit = cfg.decontaminate.too_common_docs
     acted = np.array(sorted(r["ngram"] for r in found if r["docs"] <= limit), dtype=np.int64)

@@ -214,3 +214,16 @@ def test_every_benchmark_example_can_be_found_the_shortest_included(shared_data)
         if ex.id in planted["piqa_valid"]
     ]
     assert sum(f < CFG.ngram for f in fields) >= 3
+
+
+def test_too_common_ngrams_are_found_by_binary_search():
+    """The cutting pass asks, for each document with a hit, which hits are too common: the same
+    answer as np.isin, over the whole uint64 range (Spark's longs above 2**63 included)."""
+    from gristmill.pipeline.decontaminate import _members
+
+    rng = np.random.default_rng(3)
+    common = np.sort(rng.integers(0, 2**64, 5_000, dtype=np.uint64))
+    values = np.concatenate([common[::7], rng.integers(0, 2**64, 500, dtype=np.uint64)])
+    values = np.append(values, [np.uint64(0), np.uint64(2**64 - 1), common[-1]])
+    assert np.array_equal(_members(values, common), np.isin(values, common))
+    assert not _members(values, np.empty(0, np.uint64)).any()
