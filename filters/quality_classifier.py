@@ -18,7 +18,7 @@ import fasttext
 import numba
 import numpy as np
 
-from gristmill.filters.nfkc import nfkc
+from gristmill.filters.nfkc import nfkc_lower_code_points
 from gristmill.filters.words import SPACE, WORDCHAR, char_classes, code_points, from_code_points
 
 LABEL_HQ = "__label__hq"
@@ -77,8 +77,8 @@ def normalize(text: str) -> str:
     idempotent (normalizing a normalized text changes nothing): the training job normalizes on
     the executors before collecting, and scoring normalizes again.
     """
-    folded = nfkc(text[:MAX_CHARS]).lower()
-    return from_code_points(_words(code_points(folded), _classes()))[:MAX_CHARS].rstrip()
+    folded = nfkc_lower_code_points(code_points(text[:MAX_CHARS]))
+    return from_code_points(_words(folded, _classes())[:MAX_CHARS]).rstrip()
 
 
 @functools.cache

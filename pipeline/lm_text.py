@@ -24,13 +24,16 @@ sentence:
 ``<``, ``>`` and ``/`` are punctuation, so the model's special words ``<s>``, ``</s>`` and
 ``<unk>`` can never come out of a document. A document is normalized whole, its sentences
 joined by newlines: step 1 and steps 4-6 are compiled passes (numba) over its code points,
-step 2 NFKC (:mod:`gristmill.filters.nfkc`) and Python's lowercasing, step 3 a lookup per
-character in a table (:func:`_accents`; Python's NFD and NFC over the whole text only where the
-table cannot say, one of the 1,355 shared real pages). The regular expressions and per-sentence
-loop this replaces took twice as long; steps 2-6 took 0.23 s over the 1,355 pages with NFD
-and NFC over every text with an accent (916 of them), 0.17 s with the table; and
-``tests/test_train_lm.py`` holds the definition to the compiled form. The tables are built once
-per process (about 0.17 s).
+and steps 2 and 3 one lookup per character in a table of what NFKC, lowercasing and stripping
+accents make of each character (:func:`_folds`, from
+:func:`gristmill.filters.nfkc.lower_forms` and :func:`_accents`). Where a character's answer
+depends on its neighbours (a combining mark, a Hangul jamo, a capital sigma) the text goes
+through :func:`_normalized`, the steps one after the other over the whole text: 20 of the
+1,355 shared real pages after C4's cleaning. The regular expressions and per-sentence loop this
+replaces took twice as long as that path, which took 0.22 s over the pages' cleaned texts (the
+string round trips between steps most of it); with the table, 0.13 s. ``tests/test_train_lm.py``
+holds the definition to the compiled form. The tables are built once per process (about
+0.35 s).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ import pyarrow as pa
 import sentencepiece
 
 from gristmill.filters.lines import LINE_BOUNDARIES, spaces
-from gristmill.filters.nfkc import nfkc
+from gristmill.filters.nfkc import Forms, forms_table, lower_forms, mapped, nfkc
 from gristmill.filters.words import code_points, from_code_points
 
 # Sentence breaks (step 1), as classes of code points: every line boundary that str.splitlines
@@ -241,15 +244,44 @@ def _normalized(text: str) -> str:
     return from_code_points(_tokens(cps, chars, classes))
 
 
+@functools.cache
+def _folds() -> Forms:
+    """Steps 2 and 3 as one per-character table: what NFKC, lowercasing and stripping accents
+    make of each code point (:func:`gristmill.filters.nfkc.lower_forms` then the accents table),
+    CONTEXT where either step needs the character's neighbours."""
+    accents = _tables()[1]
+    lower = lower_forms()
+    changed = np.flatnonzero(accents != np.arange(accents.size, dtype=np.uint32)).tolist()
+    forms: dict[int, str | None] = {}
+    for code in sorted({*lower, *changed}):
+        form = lower.get(code, chr(code))
+        stripped = None if form is None else accents[code_points(form)]
+        if stripped is None or (stripped == _UNFOLDED).any():
+            forms[code] = None
+        else:
+            forms[code] = from_code_points(stripped[stripped != _DELETE])
+    return forms_table(forms)
+
+
+def _normalized_code_points(cps: np.ndarray) -> str:
+    """``_normalized`` of the text of ``cps``: steps 2 and 3 a table lookup per character
+    (:func:`_folds`) where no character needs its neighbours, as in nearly every page."""
+    folded, alone = mapped(cps, *_folds())
+    if not alone:
+        return _normalized(from_code_points(cps))
+    chars, _, _, classes = _tables()
+    return from_code_points(_tokens(folded, chars, classes))
+
+
 def normalize(line: str) -> str:
     """One line (sentence) -> its tokens joined by single spaces; '' when nothing is left."""
-    return " ".join(_normalized(line).split())
+    return " ".join(_normalized_code_points(code_points(line)).split())
 
 
 def lm_lines(text: str, pieces: Pieces | None = None) -> list[str]:
     """A document as the model sees it: its normalized, non-empty sentences; with a
     SentencePiece model, each as its pieces joined by spaces (CCNet's tokenization)."""
-    normalized = _normalized(from_code_points(_with_breaks(code_points(text), _tables()[3])))
+    normalized = _normalized_code_points(_with_breaks(code_points(text), _tables()[3]))
     lines = normalized.split("\n") if normalized else []
     if pieces is None or not lines:
         return lines

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
-from gristmill.filters.nfkc import nfkc
+from gristmill.filters.nfkc import nfkc_lower
 
 
 def normalize(text: str) -> str:
-    return " ".join(nfkc(text).lower().split())
+    return " ".join(nfkc_lower(text).split())
 
 
 def text_hash(text: str) -> str:
