@@ -11,6 +11,7 @@ import random
 import re
 from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -161,6 +162,31 @@ def test_compiled_scan_finds_the_tokens_of_its_regex():
         starts, ends, _ = tokenizer._scan(tokenizer.code_points(text), tokenizer.char_classes())
         assert [text[s:e] for s, e in zip(starts, ends, strict=True)] == regex.findall(text)
         assert tokenizer.word_count(text) == len(tokenizer.word_table(text))
+
+
+def test_compiled_split_equals_the_regexes():
+    """The compiled split of composite tokens against ``_split`` (the contraction and infix
+    regexes), on tokens mixing cases, both apostrophes, every infix character, letters and
+    digits past ASCII, and the four characters the case-insensitive regex takes for ASCII
+    letters (which the compiled split hands to ``_split``)."""
+    alphabet = [*"aAzZsSmMdDtTnNrReEvVlL09'’.-+*^:<>=/,_@…–—éßüİıſ\u212a٣²\u0301"]
+    alphabet += ["http", "www.", "n't", "'s", "'re", "don", "Can", "IS", "...", "’LL", "DOES"]
+    rng = random.Random(17)
+    for _ in range(20_000):
+        text = " ".join(
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(3)
+        )
+        cps = tokenizer.code_points(text)
+        starts, ends, kinds = tokenizer._scan(cps, tokenizer.char_classes())
+        composite = kinds == tokenizer.COMPOSITE
+        spans = zip(starts[composite].tolist(), ends[composite].tolist(), strict=True)
+        expected = [n for s, e in spans for n in tokenizer._split(text[s:e])]
+        parts = tokenizer._spans(text)  # merged with _split's answers where it was asked
+        literal = tokenizer._word_spans(
+            cps, starts, ends, kinds, np.array(expected, np.int64),
+            tokenizer._ABBREVIATION_CPS, tokenizer._ABBREVIATION_ENDS,
+        )  # fmt: skip
+        assert all(map(np.array_equal, parts, literal)), text
 
 
 # --- Gopher repetition ---------------------------------------------------------------------------
