@@ -24,10 +24,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.lines import newline_pieces, nonblank, repeated, spaces
+from gristmill.filters.lines import NEWLINE, newline_pieces, nonblank, repeated, spaces
 from gristmill.filters.words import code_points, text_code_points, word_count
 from gristmill.pipeline.config_checks import check
 
@@ -90,24 +91,40 @@ class FineWebConfig:
         check(self.max_newline_ratio >= 0, key + "max_newline_ratio", "must be >= 0")
 
 
+@numba.njit(cache=True)
+def _line_counts(
+    cps: np.ndarray, space: np.ndarray, line_end: np.ndarray
+) -> tuple[int, int, int, int, int]:
+    """Non-blank lines (pieces between newlines), those ending in punctuation, the short ones,
+    the characters of those that repeat an earlier one, and the newlines."""
+    starts, ends = newline_pieces(cps, 0, cps.size, 1)
+    kept = nonblank(cps, starts, ends, space)
+    starts, ends = starts[kept], ends[kept]
+    punct, short = 0, 0
+    for p in range(starts.size):
+        punct += line_end[cps[ends[p] - 1]]
+        short += ends[p] - starts[p] <= SHORT_LINE_CHARS
+    newlines = 0
+    for c in cps:
+        newlines += c == NEWLINE
+    return starts.size, punct, short, repeated(cps, starts, ends)[1], newlines
+
+
 def signals(
     text: str, cfg: FineWebConfig | None = None, *, lang: str | None = None
 ) -> dict[str, int | float]:
     """FineWeb's line measurements of one document (0.0 where a ratio has no denominator),
     under any config."""
-    cps = text_code_points(text)
-    starts, ends = newline_pieces(cps, 0, cps.size, 1)
-    kept = nonblank(cps, starts, ends, spaces())
-    starts, ends = starts[kept], ends[kept]
-    n_newlines = text.count("\n")
-    text_chars = len(text) - n_newlines
-    per_line = 1.0 / starts.size if starts.size else 0.0
-    dup_chars = repeated(cps, starts, ends)[1]
+    lines, punct, short, dup_chars, newlines = _line_counts(
+        text_code_points(text), spaces(), _line_ends()
+    )
+    text_chars = len(text) - newlines
+    per_line = 1.0 / lines if lines else 0.0
     return {
-        "fineweb_line_punct_ratio": int(_line_ends()[cps[ends - 1]].sum()) * per_line,
-        "fineweb_short_line_ratio": int((ends - starts <= SHORT_LINE_CHARS).sum()) * per_line,
+        "fineweb_line_punct_ratio": punct * per_line,
+        "fineweb_short_line_ratio": short * per_line,
         "fineweb_char_dup_ratio": dup_chars / text_chars if text_chars else 0.0,
-        "fineweb_newline_ratio": n_newlines / max(word_count(text), 1),
+        "fineweb_newline_ratio": newlines / max(word_count(text), 1),
     }
 
 

@@ -66,7 +66,7 @@ STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 BULLETS = ("•", "-")
 ELLIPSES = ("...", "…")
 _BULLET, _HYPHEN = (ord(c) for c in BULLETS)
-_FULL_STOP, _ELLIPSIS = ord(ELLIPSES[0][0]), ord(ELLIPSES[1])
+_FULL_STOP, _ELLIPSIS, _HASH = ord(ELLIPSES[0][0]), ord(ELLIPSES[1]), ord("#")
 
 _STOP_WORD_HASHES = word_hashes(sorted(STOP_WORDS))
 
@@ -115,11 +115,13 @@ class GopherQualityConfig:
 
 @numba.njit(cache=True)
 def _marked_lines(
-    cps: np.ndarray, starts: np.ndarray, ends: np.ndarray, space: np.ndarray
-) -> tuple[int, int]:
-    """How many lines start with a bullet after their leading whitespace, and how many end with
-    an ellipsis before their trailing whitespace (``line.lstrip().startswith(BULLETS)``,
-    ``line.rstrip().endswith(ELLIPSES)``)."""
+    cps: np.ndarray, boundary: np.ndarray, space: np.ndarray
+) -> tuple[int, int, int, int, int]:
+    """Lines, how many start with a bullet after their leading whitespace and how many end with
+    an ellipsis before their trailing whitespace (``str.splitlines``; ``line.lstrip()
+    .startswith(BULLETS)``, ``line.rstrip().endswith(ELLIPSES)``); and the text's hash signs
+    and ellipses (``text.count("#")``, ``text.count("...") + text.count("…")``)."""
+    starts, ends = split_lines(cps, boundary)
     bullets, ellipses = 0, 0
     for p in range(starts.size):
         first, last = starts[p], ends[p]
@@ -135,7 +137,34 @@ def _marked_lines(
             last - first >= 3 and cps[last - 1] == cps[last - 2] == cps[last - 3] == _FULL_STOP
         ):
             ellipses += 1
-    return bullets, ellipses
+    hashes, ellipsis_marks, dots = 0, 0, 0
+    for c in cps:
+        hashes += c == _HASH
+        ellipsis_marks += c == _ELLIPSIS
+        if c == _FULL_STOP:
+            dots += 1
+        else:
+            ellipsis_marks += dots // 3  # "..." counted without overlap, as str.count does
+            dots = 0
+    return starts.size, bullets, ellipses, hashes, ellipsis_marks + dots // 3
+
+
+@numba.njit(cache=True)
+def _word_counts(
+    hashes: np.ndarray, lengths: np.ndarray, letter: np.ndarray, wordchar: np.ndarray
+) -> tuple[int, int, int, int]:
+    """Words (tokens with a letter, digit or "_"), their characters, tokens with a letter, and
+    how many of the stop words occur."""
+    words, chars, letters = 0, 0, 0
+    found = np.zeros(_STOP_WORD_HASHES.size, np.bool_)
+    for w in range(hashes.size):
+        letters += letter[w]
+        if wordchar[w]:
+            words += 1
+            chars += lengths[w]
+            for s in range(found.size):
+                found[s] |= hashes[w] == _STOP_WORD_HASHES[s]
+    return words, chars, letters, found.sum()
 
 
 def signals(
@@ -144,25 +173,23 @@ def signals(
     """The Gopher quality measurements of one document (0 where a ratio has no denominator);
     the same under any config, so a new threshold re-selects without rescoring."""
     tokens = word_table(text)
-    n_tokens = len(tokens)
-    symbols = ~tokens.wordchar  # no letter, digit or "_": punctuation and symbols only
-    n_words = n_tokens - int(symbols.sum())
-    word_chars = int(tokens.lengths.sum() - tokens.lengths[symbols].sum())
-    cps = text_code_points(text)
-    starts, ends = split_lines(cps, boundaries())
-    n_lines = starts.size
-    bullet_lines, ellipsis_lines = _marked_lines(cps, starts, ends, spaces())
-    per_token = 1.0 / n_tokens if n_tokens else 0.0
-    per_line = 1.0 / n_lines if n_lines else 0.0
+    n_words, word_chars, letters, stop_words = _word_counts(
+        tokens.hashes, tokens.lengths, tokens.letter, tokens.wordchar
+    )
+    lines, bullet_lines, ellipsis_lines, hashes, ellipses = _marked_lines(
+        text_code_points(text), boundaries(), spaces()
+    )
+    per_token = 1.0 / len(tokens) if len(tokens) else 0.0
+    per_line = 1.0 / lines if lines else 0.0
     return {
         "gopher_words": n_words,
         "gopher_mean_word_length": word_chars / n_words if n_words else 0.0,
-        "gopher_hash_ratio": text.count("#") * per_token,
-        "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) * per_token,
+        "gopher_hash_ratio": hashes * per_token,
+        "gopher_ellipsis_ratio": ellipses * per_token,
         "gopher_bullet_lines_ratio": bullet_lines * per_line,
         "gopher_ellipsis_lines_ratio": ellipsis_lines * per_line,
-        "gopher_alpha_words_ratio": int(tokens.letter.sum()) * per_token,
-        "gopher_stop_words": int((tokens.hashes[:, None] == _STOP_WORD_HASHES).any(axis=0).sum()),
+        "gopher_alpha_words_ratio": letters * per_token,
+        "gopher_stop_words": stop_words,
     }
 
 

@@ -288,7 +288,7 @@ def test_line_signals_equal_the_literal_definitions():
     """FineWeb's and Gopher quality's line measurements and the whitespace word count (compiled,
     over code points) against their definitions over Python strings, on texts mixing every kind
     of line end and space, blank lines, bullets and ellipses."""
-    pieces = [*"ab.!?…•-\n\n\r\t \u2028\x0c\x1f\xa0\u3000\u3002", "...", "\r\n", "word"]
+    pieces = [*"ab.!?…•-#\n\n\r\t \u2028\x0c\x1f\xa0\u3000\u3002", "...", "\r\n", "word"]
     pieces.append("x" * 31)
     rng = random.Random(3)
     for _ in range(3000):
@@ -320,6 +320,10 @@ def test_line_signals_equal_the_literal_definitions():
         assert sig["gopher_ellipsis_lines_ratio"] == pytest.approx(
             sum(line.rstrip().endswith(gopher_quality.ELLIPSES) for line in split) * per_split
         )
+        per_token = 1 / len(tokenizer.word_table(text)) if tokenizer.word_table(text) else 0.0
+        assert sig["gopher_hash_ratio"] == pytest.approx(text.count("#") * per_token)
+        ellipses = text.count("...") + text.count("…")
+        assert sig["gopher_ellipsis_ratio"] == pytest.approx(ellipses * per_token)
 
 
 # --- C4 ------------------------------------------------------------------------------------------
