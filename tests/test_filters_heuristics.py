@@ -394,9 +394,10 @@ def test_c4_cleaning_equals_its_literal_definition():
     the kept lines) against the literal one, under the default, C4's and a permissive config,
     on lines mixing stops, closers, runs of spaces, lowercase continuations, citation markers,
     phrases in any case (the Kelvin sign lower-cases to "k"), brackets and long words."""
-    pieces = [*"aZ .!?\"')]’”\t{", "  ", "[1]", "[edit]", "jav[2]ascript", "JavaScript",
+    pieces = [*"aZ .!?\"')]’”\t{[", "  ", "[1]", "[edit]", "jav[2]ascript", "JavaScript",
               "Privacy Policy", "uses coo\u212aies", "use of cookies", "Lorem Ipsum", "İ",
-              "end. next", "end.  next", "x" * 12, "\n", "\n", "\r\n", " \n "]  # fmt: skip
+              "end. next", "end.  next", "x" * 12, "\n", "\n", "\r\n", " \n ", "[١٢]", "[]",
+              "[citation needed]", "TERMS of USE", "...", "\u2028", "\x85"]  # fmt: skip
     configs = [
         c4.C4Config(),
         c4.C4Config(filter_no_terminal_punct=True, max_word_length=10),
@@ -408,6 +409,15 @@ def test_c4_cleaning_equals_its_literal_definition():
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
         for cfg in configs:
             assert tuple(c4._clean(text, cfg)) == _literal_c4(text, cfg), (text, cfg)
+
+
+def test_c4_phrases_are_matched_in_every_lowercase_that_is_ascii():
+    """The compiled phrase match lower-cases by a table of the code points whose lowercase is
+    one ASCII character: the same table, character by character, as str.lower gives it."""
+    table = c4._ascii_lower()
+    for code in range(0x110000):
+        lower = chr(code).lower()
+        assert table[code] == (ord(lower) if len(lower) == 1 and lower.isascii() else 0), code
 
 
 def test_c4_clean_removes_exactly_the_bad_lines():
