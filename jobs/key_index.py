@@ -141,6 +141,7 @@ class KeyIndex:
             (
                 rows.select(*RUN_SCHEMA.names)
                 .repartition(2**bits, prefix)
+                .sortWithinPartitions(prefix)  # a task then holds one file's rows at a time
                 .mapInArrow(
                     functools.partial(write_run_files, run=files), spark_schema(WRITTEN_SCHEMA)
                 )

@@ -87,18 +87,39 @@ def _write_file(table: pa.Table, path: Path) -> None:
 
 
 def write_run_files(batches: Iterable[pa.RecordBatch], run: RunFiles) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: write this task's rows (all rows of the prefixes it was given) to their
-    files; yield how many rows were written."""
-    rows = [b for b in batches if b.num_rows]
-    if not rows:
-        return
-    table = pa.Table.from_batches(rows).select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
-    keys = table.column("key").to_numpy()
+    """mapInArrow body: write this task's rows to their files, one file at a time; yield how
+    many rows were written.
+
+    The rows arrive sorted by prefix (:class:`gristmill.jobs.key_index.KeyIndex` sorts each
+    partition), so the task holds one file's rows, not its whole partition: hash partitioning
+    gives a task several prefixes (7-9 at most, of 2^16 to 2^20, at crawl scale), and holding
+    them all cost up to 9 files' rows. A prefix whose rows come back after another's is an
+    error, not a second file that would replace the first."""
     Path(run.path).mkdir(parents=True, exist_ok=True)
-    for subset in _by_file(keys, run.bits):
-        prefix = int(prefixes(keys[subset[:1]], run.bits)[0])
-        _write_file(table.take(pa.array(subset)), run.file(prefix))
-    yield pa.RecordBatch.from_pydict({"rows": [table.num_rows]}, schema=WRITTEN_SCHEMA)
+    pending: list[pa.Table] = []
+    current, written, rows = -1, set(), 0
+    for batch in batches:
+        table = pa.Table.from_batches([batch]).select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
+        keys = table.column("key").to_numpy()
+        for subset in _by_file(keys, run.bits):
+            prefix = int(prefixes(keys[subset[:1]], run.bits)[0])
+            if prefix != current:
+                if pending:
+                    _write_file(pa.concat_tables(pending), run.file(current))
+                    written.add(current)
+                    pending = []
+                if prefix in written:
+                    raise ValueError(
+                        f"rows of key prefix {prefix:x} after another prefix's: a run's rows "
+                        "must arrive sorted by prefix"
+                    )
+                current = prefix
+            pending.append(table.take(pa.array(subset)))
+            rows += len(subset)
+    if pending:
+        _write_file(pa.concat_tables(pending), run.file(current))
+    if rows:
+        yield pa.RecordBatch.from_pydict({"rows": [rows]}, schema=WRITTEN_SCHEMA)
 
 
 def read_run_files(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

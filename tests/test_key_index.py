@@ -4,13 +4,22 @@ batch redone is dropped and rebuilt from its record."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from gristmill.jobs.key_index import FANOUT, KeyIndex
-from gristmill.pipeline.key_index import ROW_BYTES, RUN_SCHEMA, RunFiles, matches, write_run_files
+from gristmill.pipeline.key_index import (
+    ROW_BYTES,
+    RUN_SCHEMA,
+    RunFiles,
+    matches,
+    prefixes,
+    write_run_files,
+)
 
 QUERY = pa.schema(
     [pa.field("q", pa.int64()), pa.field("key", pa.int64()), pa.field("lo", pa.int64())]
@@ -62,12 +71,18 @@ def found(batches) -> set[tuple[int, str, int]]:
     return {(r["q"], r["earlier_doc"], r["earlier_batch"]) for b in batches for r in b.to_pylist()}
 
 
+def by_prefix(table: pa.Table, bits: int) -> pa.Table:
+    """The rows in the order KeyIndex hands them to a task: sorted by the file they fall in."""
+    order = np.argsort(prefixes(table.column("key").to_numpy(), bits), kind="stable")
+    return table.take(pa.array(order))
+
+
 @pytest.mark.parametrize("bits", [0, 3])
 def test_sorted_files_answer_like_a_join(tmp_path, bits):
     rng = np.random.default_rng(bits)
     table = rows_of(1, 2000, rng)
     run = RunFiles(str(tmp_path), bits)
-    written = list(write_run_files(table.to_batches(max_chunksize=700), run))
+    written = list(write_run_files(by_prefix(table, bits).to_batches(max_chunksize=700), run))
     assert sum(b.column("rows")[0].as_py() for b in written) == 2000
     assert len(list(tmp_path.glob("*.arrow"))) == 2**bits
     queries = queries_for([table], rng)
@@ -77,6 +92,46 @@ def test_sorted_files_answer_like_a_join(tmp_path, bits):
     got = found(matches(queries.to_batches(max_chunksize=128), [run], schema))
     assert got == expected([table], queries)
     assert len(got) > 300  # stored keys are found, repeated keys once per stored row
+
+
+def test_rows_out_of_prefix_order_are_refused_not_overwritten(tmp_path):
+    table = by_prefix(rows_of(1, 2000, np.random.default_rng(1)), 3)
+    shuffled = pa.concat_tables([table.slice(1000), table.slice(0, 1000)])
+    with pytest.raises(ValueError, match="sorted by prefix"):
+        list(write_run_files(shuffled.to_batches(max_chunksize=700), RunFiles(str(tmp_path), 3)))
+
+
+def test_a_task_holds_one_file_of_rows_at_a_time(tmp_path):
+    """Arrow's peak allocation while a task writes 16 files from rows it reads memory-mapped:
+    about a file's rows and the copies its sort makes, not all 16 files' (in a fresh process,
+    whose pool has allocated nothing before)."""
+    n = 400_000
+    keys = np.random.default_rng(0).integers(-(2**63), 2**63 - 1, n, dtype=np.int64)
+    rows = pa.table(
+        {
+            "key": np.sort(keys.view(np.uint64)).view(np.int64),
+            "lo": np.zeros(n, np.int64),
+            "doc_id": [f"{i:032x}" for i in range(n)],
+            "batch": pa.array(np.ones(n, np.int32)),
+        },
+        schema=RUN_SCHEMA,
+    )
+    source = tmp_path / "rows.arrow"
+    with pa.OSFile(str(source), "wb") as sink, pa.ipc.new_file(sink, RUN_SCHEMA) as writer:
+        writer.write_table(rows, max_chunksize=10_000)
+    script = (
+        "import sys, pyarrow as pa\n"
+        "from gristmill.pipeline.key_index import RunFiles, write_run_files\n"
+        "batches = pa.ipc.open_file(pa.memory_map(sys.argv[1])).read_all().to_batches()\n"
+        "list(write_run_files(iter(batches), RunFiles(sys.argv[2], 4)))\n"
+        "print(pa.default_memory_pool().max_memory())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(source), str(tmp_path / "run")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    share = int(out.stdout) / rows.nbytes
+    assert share < 0.4, share  # 0.18; the writer that held its whole partition: 0.84
 
 
 def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
