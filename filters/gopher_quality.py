@@ -151,19 +151,21 @@ def _marked_lines(
 
 @numba.njit(cache=True)
 def _word_counts(
-    hashes: np.ndarray, lengths: np.ndarray, letter: np.ndarray, wordchar: np.ndarray
-) -> tuple[int, int, int, int]:
+    hashes: np.ndarray, lengths: np.ndarray, letter: np.ndarray, wordchar: np.ndarray,
+    stop_words: np.ndarray,
+) -> tuple[int, int, int, int]:  # fmt: skip
     """Words (tokens with a letter, digit or "_"), their characters, tokens with a letter, and
-    how many of the stop words occur."""
+    how many of the ``stop_words`` (hashes; an argument, as a cached kernel would keep a global
+    array's values past a change of the word hash) occur."""
     words, chars, letters = 0, 0, 0
-    found = np.zeros(_STOP_WORD_HASHES.size, np.bool_)
+    found = np.zeros(stop_words.size, np.bool_)
     for w in range(hashes.size):
         letters += letter[w]
         if wordchar[w]:
             words += 1
             chars += lengths[w]
             for s in range(found.size):
-                found[s] |= hashes[w] == _STOP_WORD_HASHES[s]
+                found[s] |= hashes[w] == stop_words[s]
     return words, chars, letters, found.sum()
 
 
@@ -174,7 +176,7 @@ def signals(
     the same under any config, so a new threshold re-selects without rescoring."""
     tokens = word_table(text)
     n_words, word_chars, letters, stop_words = _word_counts(
-        tokens.hashes, tokens.lengths, tokens.letter, tokens.wordchar
+        tokens.hashes, tokens.lengths, tokens.letter, tokens.wordchar, _STOP_WORD_HASHES
     )
     lines, bullet_lines, ellipsis_lines, hashes, ellipses = _marked_lines(
         text_code_points(text), boundaries(), spaces()
