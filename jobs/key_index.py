@@ -137,12 +137,14 @@ class KeyIndex:
         files = self._files(run)
         Path(files.path).mkdir(parents=True)
         if count:
-            prefix = F.shiftrightunsigned("key", 64 - bits) if bits else F.lit(0)
+            rows = rows.select(*RUN_SCHEMA.names)
+            if bits:  # sorted by prefix, a task holds one file's rows at a time
+                prefix = F.shiftrightunsigned("key", 64 - bits)
+                rows = rows.repartition(2**bits, prefix).sortWithinPartitions(prefix)
+            else:  # one file ("ORDER BY 0" would be a column position to Spark)
+                rows = rows.repartition(1)
             (
-                rows.select(*RUN_SCHEMA.names)
-                .repartition(2**bits, prefix)
-                .sortWithinPartitions(prefix)  # a task then holds one file's rows at a time
-                .mapInArrow(
+                rows.mapInArrow(
                     functools.partial(write_run_files, run=files), spark_schema(WRITTEN_SCHEMA)
                 )
                 .agg(F.sum("rows"))

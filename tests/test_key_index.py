@@ -184,3 +184,20 @@ def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
     other = KeyIndex(spark, root, {"v": 2}, target_bytes=ROW_BYTES * 200)
     other.prepare([1], source)
     assert rebuilt[-1] == [1] and other.batches == {1}
+
+
+def test_a_run_small_enough_for_one_file(spark, tmp_path):
+    """A run under one file's size is written unsplit (no prefix bits, nothing to sort by)."""
+    rng = np.random.default_rng(3)
+    table = rows_of(1, 500, rng)
+    index = KeyIndex(spark, tmp_path / "index", {"v": 1}, target_bytes=1 << 30)
+    index.add(spark.createDataFrame(table.to_pandas()), 1)
+    (run,) = json.loads((tmp_path / "index" / "manifest.json").read_text())["runs"]
+    assert run["bits"] == 0 and run["rows"] == 500
+    queries = queries_for([table], rng)
+    got = {
+        (r["q"], r["earlier_doc"], r["earlier_batch"])
+        for r in index.lookup(spark.createDataFrame(queries.to_pandas()), QUERY).collect()
+    }
+    assert got == expected([table], queries)
+
