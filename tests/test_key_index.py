@@ -200,4 +200,3 @@ def test_a_run_small_enough_for_one_file(spark, tmp_path):
         for r in index.lookup(spark.createDataFrame(queries.to_pandas()), QUERY).collect()
     }
     assert got == expected([table], queries)
-
