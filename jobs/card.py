@@ -41,7 +41,7 @@ from gristmill.pipeline.layout import Layout, batches_of, write_json
 from gristmill.pipeline.ledger import Ledger, crawl_id_of
 from gristmill.pipeline.manifest import Manifest
 from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
-from gristmill.pipeline.tokenizer import load_encoding
+from gristmill.pipeline.tokenizer import load_encoding, token_counts
 from gristmill.schemas.stats import check_counts
 from gristmill.schemas.tables import QUALITY_SIGNALS
 
@@ -68,8 +68,7 @@ def _row_tokens(batches: Iterator[pa.RecordBatch], encoding: str) -> Iterator[pa
     enc = load_encoding(encoding)
     for batch in batches:
         texts = batch.column("text").to_pylist()
-        counts = enc.encode_ordinary_batch([t for t in texts if t is not None])
-        lengths = iter(map(len, counts))
+        lengths = iter(token_counts(enc, [t for t in texts if t is not None]))
         tokens = pa.array([None if t is None else next(lengths) for t in texts], pa.int64())
         yield batch.drop_columns(["text"]).append_column("tokens", tokens)
 
