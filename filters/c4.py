@@ -54,7 +54,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.lines import boundaries, spaces, split_lines
+from gristmill.filters.lines import boundaries, spaces, stripped_lines
 from gristmill.filters.words import (
     ALNUM,
     LETTER,
@@ -297,16 +297,11 @@ def _kept_lines(
     line, then remove_citations, filter_no_terminal_punct, filter_javascript, filter_policy."""
     limit, min_words, citations, punct, javascript, policy = rules
     citation_words, citation_ends, points, phrase_ends, groups, firsts = phrases
-    starts, ends = split_lines(cps, boundary)
+    starts, ends = stripped_lines(cps, boundary, space)
     out = np.empty(cps.size + starts.size, np.uint32)
     k, removed, lorem, curly, emptied, kept = 0, 0, False, False, 0, 0
     for p in range(starts.size):
-        first, last = starts[p], ends[p]
-        while first < last and space[cps[first]]:
-            first += 1
-        while last > first and space[cps[last - 1]]:
-            last -= 1
-        line = cps[first:last]
+        line = cps[starts[p] : ends[p]]
         if not line.size:  # kept only when no rule drops empty lines; never counted as removed
             if min_words == 0 and not punct:
                 if kept:

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from gristmill.filters.lines import boundaries, spaces, split_lines
+from gristmill.filters.lines import boundaries, spaces, stripped_lines
 from gristmill.filters.words import text_code_points, word_hashes, word_table
 from gristmill.pipeline.config_checks import check
 
@@ -121,14 +121,10 @@ def _marked_lines(
     an ellipsis before their trailing whitespace (``str.splitlines``; ``line.lstrip()
     .startswith(BULLETS)``, ``line.rstrip().endswith(ELLIPSES)``); and the text's hash signs
     and ellipses (``text.count("#")``, ``text.count("...") + text.count("…")``)."""
-    starts, ends = split_lines(cps, boundary)
+    starts, ends = stripped_lines(cps, boundary, space)
     bullets, ellipses = 0, 0
     for p in range(starts.size):
         first, last = starts[p], ends[p]
-        while first < last and space[cps[first]]:
-            first += 1
-        while last > first and space[cps[last - 1]]:
-            last -= 1
         if first == last:
             continue
         if cps[first] == _BULLET or cps[first] == _HYPHEN:

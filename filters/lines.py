@@ -114,6 +114,21 @@ def split_lines(cps: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @numba.njit(cache=True)
+def stripped_lines(
+    cps: np.ndarray, boundary: np.ndarray, space: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lines ``str.splitlines`` gives, each as ``line.strip()`` leaves it (empty where
+    the line is blank)."""
+    starts, ends = split_lines(cps, boundary)
+    for p in range(starts.size):
+        while starts[p] < ends[p] and space[cps[starts[p]]]:
+            starts[p] += 1
+        while ends[p] > starts[p] and space[cps[ends[p] - 1]]:
+            ends[p] -= 1
+    return starts, ends
+
+
+@numba.njit(cache=True)
 def _whitespace_words(cps: np.ndarray, space: np.ndarray) -> int:
     words, inside = 0, False
     for c in cps:
