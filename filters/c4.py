@@ -61,6 +61,7 @@ from gristmill.filters.words import (
     char_classes,
     code_points,
     from_code_points,
+    packed,
     text_code_points,
 )
 from gristmill.pipeline.config_checks import check
@@ -194,24 +195,10 @@ def _ascii_lower() -> np.ndarray:
     return table
 
 
-# The phrases as one table: their code points, where each ends, the group each belongs to (a
-# bit: JAVASCRIPT, LOREM, a policy phrase) and, per ASCII character, the phrases it starts.
+# Each phrase's group, a bit: JAVASCRIPT, LOREM, a policy phrase (:func:`_phrase_tables`).
 _JAVASCRIPT, _LOREM, _POLICY = 1, 2, 4
 _PHRASES = ((JAVASCRIPT, _JAVASCRIPT), (LOREM, _LOREM), *((p, _POLICY) for p in POLICY_PHRASES))
 assert len(_PHRASES) <= 8, "the phrase table holds a bit per phrase in a byte"
-
-
-@functools.cache
-def _phrase_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The phrases' code points, where each ends, each one's group, and per code point the
-    phrases it can start (a bit each, by its lowercase)."""
-    points = code_points("".join(p for p, _ in _PHRASES))
-    ends = np.cumsum([0] + [len(p) for p, _ in _PHRASES]).astype(np.int64)
-    groups = np.array([g for _, g in _PHRASES], np.int64)
-    firsts = np.zeros(128, np.uint8)
-    for i, (phrase, _) in enumerate(_PHRASES):
-        firsts[ord(phrase[0])] |= 1 << i
-    return points, ends, groups, firsts[_ascii_lower()]
 
 
 @numba.njit(cache=True)
@@ -350,18 +337,22 @@ def _digits() -> np.ndarray:
 
 @functools.cache
 def _phrase_tables() -> tuple[np.ndarray, ...]:
-    citations = code_points("".join(_CITATION_WORDS))
-    ends = np.cumsum([0] + [len(w) for w in _CITATION_WORDS]).astype(np.int64)
-    return citations, ends, *_phrase_table()
+    """The citation words packed (:func:`gristmill.filters.words.packed`); the phrases packed,
+    each one's group, and per code point the phrases it can start (a bit each, by its
+    lowercase)."""
+    firsts = np.zeros(128, np.uint8)
+    for i, (phrase, _) in enumerate(_PHRASES):
+        firsts[ord(phrase[0])] |= 1 << i
+    groups = np.array([g for _, g in _PHRASES], np.int64)
+    phrases = packed([p for p, _ in _PHRASES])
+    return *packed(_CITATION_WORDS), *phrases, groups, firsts[_ascii_lower()]
 
 
-@functools.lru_cache(maxsize=1)
-def _clean(text: str, cfg: C4Config) -> _Cleaned:
-    """One pass over the lines: the kept lines, the removed count and the document flags.
-
-    Sentences are counted in the kept lines joined by newlines; a kept line that removing
-    citation markers emptied counts one, as every kept line does."""
-    rules = np.array(
+@functools.cache
+def _rules(cfg: C4Config) -> np.ndarray:
+    """The config's line rules as :func:`_kept_lines` reads them (once per config, not per
+    document)."""
+    return np.array(
         [
             -1 if cfg.max_word_length is None else cfg.max_word_length,
             cfg.min_words_per_line,
@@ -372,8 +363,16 @@ def _clean(text: str, cfg: C4Config) -> _Cleaned:
         ],
         np.int64,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _clean(text: str, cfg: C4Config) -> _Cleaned:
+    """One pass over the lines: the kept lines, the removed count and the document flags.
+
+    Sentences are counted in the kept lines joined by newlines; a kept line that removing
+    citation markers emptied counts one, as every kept line does."""
     joined, removed, lorem, curly, sentences = _kept_lines(
-        text_code_points(text), boundaries(), spaces(), _digits(), _ascii_lower(), rules,
+        text_code_points(text), boundaries(), spaces(), _digits(), _ascii_lower(), _rules(cfg),
         _phrase_tables(), _sentence_classes(),
     )  # fmt: skip
     return _Cleaned(from_code_points(joined).strip(), removed, lorem, curly, sentences)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
@@ -179,7 +180,7 @@ _INFIX = re.compile(
 def _split(token: str) -> tuple[int, ...]:
     """The lengths of the parts spaCy splits a composite token into, in order (they cover the
     token: a contraction's groups, or the pieces and separators of an infix split). The
-    definition, and the answer for a token :func:`_ascii_split` leaves to it."""
+    definition, and the answer for a token :func:`_split_compiled` leaves to it."""
     contraction = _CONTRACTION.match(token)
     if contraction:
         parts = contraction.groups()
@@ -190,8 +191,13 @@ def _split(token: str) -> tuple[int, ...]:
     return tuple(len(p) for p in parts if p)
 
 
-_NEGATED_CPS = code_points("".join(_NEGATED))
-_NEGATED_ENDS = np.cumsum([0] + [len(a) for a in _NEGATED]).astype(np.int64)
+def packed(words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``words`` for a compiled pass: their code points end to end, and where each word starts
+    (one more entry: where the last ends), so word ``i`` is ``cps[ends[i]:ends[i + 1]]``."""
+    return code_points("".join(words)), np.cumsum([0] + [len(w) for w in words]).astype(np.int64)
+
+
+_NEGATED_CPS, _NEGATED_ENDS = packed(_NEGATED)
 _RIGHT_QUOTE, _ELLIPSIS = 0x2019, 0x2026
 # The infixes' characters, as code points: [-–—], [-+*^], [:<>=/].
 _DASHES = tuple(map(ord, "-–—"))
@@ -355,8 +361,7 @@ def _composite_parts(
 _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "vs", "etc", "Inc", "Ltd", "Co",
                   "Mt", "Ft", "Gen", "Gov", "Sen", "Rep", "Prof", "Jan", "Feb", "Aug", "Sept",
                   "Oct", "Nov", "Dec")  # fmt: skip
-_ABBREVIATION_CPS = code_points("".join(_ABBREVIATIONS))
-_ABBREVIATION_ENDS = np.cumsum([0] + [len(a) for a in _ABBREVIATIONS]).astype(np.int64)
+_ABBREVIATION_CPS, _ABBREVIATION_ENDS = packed(_ABBREVIATIONS)
 
 
 @numba.njit(cache=True)
