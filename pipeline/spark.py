@@ -13,6 +13,7 @@ from pathlib import Path
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+from gristmill.pipeline import class_archive
 from gristmill.pipeline.config import SparkConfig
 
 QUIET_LOG4J = Path(__file__).with_name("log4j2.properties")
@@ -20,12 +21,15 @@ JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 
 def spark_session(
-    cfg: SparkConfig, master: str | None = None, verbose: bool = False
+    cfg: SparkConfig, master: str | None = None, verbose: bool = False, archive: bool = True
 ) -> SparkSession:
     """Get or create the session; ``master`` (from --master) overrides the config's.
 
     Unless ``verbose``, the driver's JVM logs errors only (``log4j2.properties`` here), from its
     first line: a user sees gristmill's progress, not Spark's start-up noise.
+
+    A local JVM starts from the class archive where one was built
+    (:mod:`gristmill.pipeline.class_archive`; not while building one, ``archive`` False).
 
     Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT is set) with the settings
     given to spark-submit (--master, --executor-memory, --conf ...): those win over the config's,
@@ -60,9 +64,10 @@ def spark_session(
         # interpreter, which may have gristmill only as --py-files, too late for the daemon.
         settings["spark.python.daemon.module"] = "gristmill.pipeline.spark_daemon"
     settings.update(cfg.conf)
-    if submitted is None and local and cfg.local_jvm_options:
+    if submitted is None and local:
+        classes = class_archive.jvm_options() if archive else ""
         given = settings.get(JAVA_OPTIONS, "")
-        settings[JAVA_OPTIONS] = f"{cfg.local_jvm_options} {given}".strip()
+        settings[JAVA_OPTIONS] = " ".join(o for o in (cfg.local_jvm_options, classes, given) if o)
     if not verbose:
         quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J.resolve().as_uri()}"
         settings[JAVA_OPTIONS] = f"{settings.get(JAVA_OPTIONS, '')} {quiet}".strip()
