@@ -89,5 +89,27 @@ def test_shuffle_partitions_follow_the_parallelism_and_are_adaptive(spark):
     assert cluster_parallelism(spark) == parallelism
     assert shuffle_partitions_for(spark, 4) == 4 * parallelism
     assert spark.conf.get("spark.sql.adaptive.enabled") == "true"
-    assert spark.conf.get("spark.sql.adaptive.coalescePartitions.parallelismFirst") == "false"
     assert config_from_dict({}).spark.shuffle_partitions is None
+
+
+def _rows_of_the_task(batches):
+    import pyarrow as pa
+
+    rows = sum(batch.num_rows for batch in batches)
+    if rows:
+        yield pa.RecordBatch.from_pydict({"rows": [rows]})
+
+
+def test_a_small_shuffle_uses_every_core_and_a_tiny_one_one_task(spark):
+    """Far under advisory_partition_mb, a shuffle of a few MB still runs on every core (the
+    stages after a join tokenize and search for benchmark n-grams in Python, CPU-heavy per
+    byte), and one under 1 MB in one task."""
+    from pyspark.sql import functions as F
+
+    def tasks(rows: int) -> int:
+        text = F.sha2(F.col("id").cast("string"), 512).alias("text")
+        spread = spark.range(rows).select("id", text).repartition("id")
+        return spread.mapInArrow(_rows_of_the_task, "rows long").count()
+
+    assert tasks(100_000) >= spark.sparkContext.defaultParallelism
+    assert tasks(100) == 1
