@@ -2,14 +2,15 @@
 file instead of loading them one by one from Spark's jars (the JDK's dynamic class-data sharing).
 
 A local run starts its own JVM, and before its first task that JVM finds, reads, verifies and
-links about ten thousand classes out of some 280 jars: on 2 cores, 10.3-10.6 s from the import to
+links about ten thousand classes out of some 280 jars: on 2 cores, 10.2-10.7 s from the import to
 a first small job's answer, 11.1-11.3 s of the JVM's CPU, one core busy while the other waits.
-With the archive: 4.8 s, 4.9 s of CPU (``SparkSession`` 5.8-6.4 -> 2.4-2.5 s, the first job
-3.2-3.3 -> 1.4-1.5 s). Every command (``gristmill run``, each stage alone, the trainings) pays
-that start once, a scheduled nightly run included.
+With the archive: 4.8-6.5 s, 4.9-6.8 s of CPU (``SparkSession`` 5.7-6.4 -> 2.4-3.4 s, the first
+job 3.2-3.7 -> 1.4-2.0 s). Every command (``gristmill run``, each stage alone, the trainings)
+pays that start once, a scheduled nightly run included.
 
-The archive is built by a short Spark job in a JVM of its own (:func:`build`; ``make install``
-runs it, ``python -m gristmill.pipeline.class_archive`` for any other install) and named after
+The archive is built by a short Spark job in a JVM of its own (:func:`build`; ``make demo``,
+``make test`` and ``make bench`` run it first, ``python -m gristmill.pipeline.class_archive``
+for any other install) and named after
 what it depends on (:func:`archive_path`): the Java runtime and Spark's jars, so an upgraded
 JDK or pyspark gets a new one rather than a stale one. The JVM checks the archive anyway (the
 runtime's build, each jar's size and time) and runs without it, silently, when it does not
