@@ -89,7 +89,7 @@ def build(path: Path) -> bool:
         raise RuntimeError("the archive needs a JVM of its own; a SparkContext is already up")
     path.parent.mkdir(parents=True, exist_ok=True)
     written = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    cfg = SparkConfig(master="local[2]")
+    cfg = SparkConfig()  # a local master: what it archives does not depend on the cores
     dump = f"{cfg.local_jvm_options} -XX:ArchiveClassesAtExit={written} {QUIET}"
     spark = spark_session(dataclasses.replace(cfg, local_jvm_options=dump), archive=False)
     try:
