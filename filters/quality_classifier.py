@@ -18,6 +18,7 @@ import fasttext
 import numba
 import numpy as np
 
+from gristmill.filters.fasttext_kernel import dense_model
 from gristmill.filters.nfkc import nfkc_lower_code_points
 from gristmill.filters.words import SPACE, WORDCHAR, char_classes, code_points, from_code_points
 
@@ -70,15 +71,20 @@ def _words(cps: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return out[:k]
 
 
+def _normalized(text: str) -> np.ndarray:
+    """The code points of :func:`normalize`'s line, before the trailing space is stripped."""
+    folded = nfkc_lower_code_points(code_points(text[:MAX_CHARS]))
+    return _words(folded, _classes())[:MAX_CHARS]
+
+
 def normalize(text: str) -> str:
     """One fastText input line: NFKC, lowercased, punctuation split off, whitespace collapsed.
-
-    Training and scoring must see the same features, so both go through this function. It is
-    idempotent (normalizing a normalized text changes nothing): the training job normalizes on
-    the executors before collecting, and scoring normalizes again.
+    Training and scoring must see the same features, so both go through this function (scoring
+    through its code points, :func:`_normalized`). It is idempotent (normalizing a normalized
+    text changes nothing): the training job normalizes on the executors before collecting, and
+    scoring normalizes again.
     """
-    folded = nfkc_lower_code_points(code_points(text[:MAX_CHARS]))
-    return from_code_points(_words(folded, _classes())[:MAX_CHARS]).rstrip()
+    return from_code_points(_normalized(text)).rstrip()
 
 
 @functools.cache
@@ -90,15 +96,26 @@ def load(model_path: str) -> fasttext.FastText._FastText:
 
 
 def scores(texts: list[str], model_path: str) -> list[float]:
-    """P(__label__hq) for each text, in one batched predict call."""
+    """P(__label__hq) for each text (0.0 where the model has no such label), in one batched
+    call: compiled over the memory-mapped model (:mod:`gristmill.filters.fasttext_kernel`),
+    or by ``fasttext`` itself for a model that kernel does not cover (a quantized one)."""
     if not texts:
         return []
-    labels, probs = load(model_path).predict([normalize(t) for t in texts], k=2)
-    # fastText's softmax output can exceed 1 by float error (1.00001).
-    return [
-        min(float(dict(zip(lab, p, strict=True)).get(LABEL_HQ, 0.0)), 1.0)
-        for lab, p in zip(labels, probs, strict=True)
-    ]
+    dense = dense_model(model_path)
+    if dense is None:
+        labels, probs = load(model_path).predict([normalize(t) for t in texts], k=-1)
+        found = [
+            dict(zip(names, values, strict=True)).get(LABEL_HQ, 0.0)
+            for names, values in zip(labels, probs, strict=True)
+        ]
+    elif LABEL_HQ in dense.labels:
+        lines = [_normalized(t) for t in texts]
+        ends = np.cumsum([line.size for line in lines])
+        found = dense.probabilities(np.concatenate(lines), ends)[:, dense.labels.index(LABEL_HQ)]
+    else:
+        found = [0.0] * len(texts)
+    # fastText reports exp(log(p + 1e-5)), which can exceed 1 (1.00001).
+    return [min(float(p), 1.0) for p in found]
 
 
 def pareto_keep(score: float, doc_id: str, seed: int, alpha: float = PARETO_ALPHA) -> bool:

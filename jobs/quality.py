@@ -25,6 +25,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.filters.fasttext_kernel import dense_model
 from gristmill.filters.perplexity import (
     FIRST_BATCH,
     PERCENTILES,
@@ -75,9 +76,14 @@ def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:
     return {r["lang"]: list(r["q"]) for r in rows if r["lang"] is not None}
 
 
-def check_cutoffs(out: Path, cfg: Config) -> None:
-    """Before Spark starts: each perplexity model needs its cut-offs (or ``first_batch``), and
-    a language's model cut-offs for that language."""
+def check_models(out: Path, cfg: Config) -> None:
+    """Before Spark starts: the classifier is a whole fastText model, each perplexity model has
+    its cut-offs (or ``first_batch``), and a language's model cut-offs for that language."""
+    classifier = cfg.quality.classifier.model
+    if classifier and not Path(classifier).is_file():
+        fail_usage(f"quality.classifier.model: {classifier}: no such file")
+    if classifier:
+        dense_model(classifier)  # a damaged file raises ModelFileError, a UsageError
     if cfg.quality.perplexity.cutoffs == FIRST_BATCH:
         return
     for lang, path in cutoffs_files(out, cfg.quality.perplexity).items():
@@ -268,7 +274,7 @@ def run_batch(
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
     check_standalone(args, STAGE)
-    check_cutoffs(args.output, cfg)
+    check_models(args.output, cfg)
     check_lists(cfg)
 
 

@@ -57,7 +57,7 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
 def check_config(out: Path, cfg: Config) -> None:
     """What a whole run needs of the config beyond its own checks: perplexity cut-offs to cut
     buckets from, the list files it names, token buckets that read document columns."""
-    quality.check_cutoffs(out, cfg)
+    quality.check_models(out, cfg)
     quality.check_lists(cfg)
     tokenize_shards.check_buckets(cfg)
 

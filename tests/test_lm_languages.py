@@ -180,4 +180,4 @@ def test_a_language_model_needs_cut_offs_for_its_language(models, tmp_path):
     en_model = str(models["en"][0] / "model.arpa")
     cfg = config_from_dict({"quality": {"perplexity": {"models": {"zh": en_model}}}})
     with pytest.raises(UsageError, match="no perplexity cut-offs for 'zh'"):
-        quality_job.check_cutoffs(tmp_path, cfg)
+        quality_job.check_models(tmp_path, cfg)

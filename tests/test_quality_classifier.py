@@ -8,6 +8,7 @@ import gzip
 import json
 import random
 import re
+import struct
 import unicodedata
 from pathlib import Path
 
@@ -16,7 +17,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gristmill.filters.quality_classifier import LABEL_HQ, MAX_CHARS, normalize, pareto_keep, scores
+from gristmill.filters.fasttext_kernel import dense_model
+from gristmill.filters.quality_classifier import (
+    LABEL_HQ,
+    MAX_CHARS,
+    load,
+    normalize,
+    pareto_keep,
+    scores,
+)
+from gristmill.filters.words import code_points
+from gristmill.jobs import quality as quality_job
 from gristmill.jobs import train_quality
 from gristmill.jobs.text_inputs import WIKITEXT_TITLE, read_text_documents
 from gristmill.pipeline.classifier_training import (
@@ -30,7 +41,7 @@ from gristmill.pipeline.classifier_training import (
     split_heldout,
     text_key,
 )
-from gristmill.pipeline.config import Config
+from gristmill.pipeline.config import Config, config_from_dict
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.quality import cleaned_text
 
@@ -279,6 +290,110 @@ def test_normalize(shared_data: Path) -> None:
         folded = unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower()
         spaced = re.sub(r"([^\w\s]|_)", r" \1 ", folded)
         assert once == " ".join(spaced.split())[:MAX_CHARS].rstrip()
+
+
+def _crawl_texts(shared_data: Path) -> list[str]:
+    """Real crawl pages, and texts built to reach every corner of the tokenizer: punctuation
+    runs, unusual spaces, non-ASCII letters, combining marks, a word longer than the cap."""
+    with gzip.open(shared_data / "reference" / "CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    rng = random.Random(3)
+    pieces = [*"aZ9_ ,.!\n\t\x00\x0b\u00a0\u2028¿…ＡﬁİΣ谢\u0301\u200b😀", " the ", " of the "]
+    pieces.append("x" * 4990)
+    mixed = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
+    return texts + mixed + ["", " ", "__label__hq"]
+
+
+def _fasttext_probabilities(model, lines: list[str], labels: tuple[str, ...]) -> np.ndarray:
+    """``fasttext``'s own ``predict`` for every label, as a float32 table (0 where it predicts
+    nothing)."""
+    found, probs = model.predict(lines, k=-1)
+    table = np.zeros((len(lines), len(labels)), np.float32)
+    for row, (names, values) in enumerate(zip(found, probs, strict=True)):
+        for name, value in zip(names, values, strict=True):
+            table[row, labels.index(name)] = value
+    return table
+
+
+def _compiled_probabilities(dense, lines: list[str]) -> np.ndarray:
+    cps = [code_points(line) for line in lines]
+    return dense.probabilities(np.concatenate(cps), np.cumsum([c.size for c in cps]))
+
+
+def test_compiled_prediction_is_fasttexts_bit_for_bit(trained, shared_data: Path) -> None:
+    """The compiled kernel over the memory-mapped model answers what fastText's ``predict``
+    answers, to the bit, for the model ``train-quality`` writes; ``scores`` reads it."""
+    out, _ = trained
+    path = str(out / "model.bin")
+    dense = dense_model(path)
+    assert dense is not None and sorted(dense.labels) == ["__label__hq", "__label__lq"]
+    assert dense.input.base is not None and not dense.input.flags.owndata  # mapped, not read
+    texts = _crawl_texts(shared_data)
+    lines = [normalize(t) for t in texts]
+    expected = _fasttext_probabilities(load(path), lines, dense.labels)
+    assert np.array_equal(_compiled_probabilities(dense, lines), expected)
+    hq = expected[:, dense.labels.index(LABEL_HQ)]
+    assert scores(texts, path) == np.minimum(hq, 1.0).astype(float).tolist()
+    assert 0.05 < np.mean(hq > 0.5) < 0.95  # the texts are of both kinds
+
+
+def test_compiled_prediction_with_character_and_longer_word_ngrams(trained, shared_data, tmp_path):
+    """A model from elsewhere may use character n-grams (``minn``/``maxn``) and longer word
+    n-grams: the kernel follows fastText there too. The model is ``train-quality``'s with those
+    options written into its header (fastText reads the bucket rows for them; training one here
+    is not repeatable, as this fastText build stops with "Encountered NaN" at random under some
+    settings). A model the kernel does not compute (one-vs-all loss here, or a quantized one) is
+    answered by fastText itself."""
+    out, _ = trained
+    data = bytearray((out / "model.bin").read_bytes())
+    args = list(struct.unpack_from("<12i", data, 8))  # dim ws epoch minCount neg wordNgrams ...
+    args[5], args[9], args[10] = 3, 2, 5  # wordNgrams, minn, maxn
+    struct.pack_into("<12i", data, 8, *args)
+    path = tmp_path / "subwords.bin"
+    path.write_bytes(data)
+    dense = dense_model(str(path))
+    assert dense is not None and (dense.minn, dense.maxn, dense.word_ngrams) == (2, 5, 3)
+    texts = _crawl_texts(shared_data)
+    lines = [normalize(t) for t in texts]
+    model = load(str(path))
+    expected = _fasttext_probabilities(model, lines, dense.labels)
+    assert np.array_equal(_compiled_probabilities(dense, lines), expected)
+    base = _fasttext_probabilities(load(str(out / "model.bin")), lines, dense.labels)
+    assert (expected != base).any(axis=1).mean() > 0.9  # the n-grams did change the answers
+
+    args[6] = 4  # loss: one-vs-all, which the kernel does not compute
+    struct.pack_into("<12i", data, 8, *args)
+    other = tmp_path / "one_vs_all.bin"
+    other.write_bytes(data)
+    assert dense_model(str(other)) is None
+    hq = dense.labels.index(LABEL_HQ)
+    answers = _fasttext_probabilities(load(str(other)), lines, dense.labels)[:, hq]
+    assert scores(texts, str(other)) == np.minimum(answers, 1.0).astype(float).tolist()
+    assert not np.array_equal(answers, expected[:, hq])
+
+
+def test_a_damaged_or_missing_model_is_refused_before_spark_starts(trained, tmp_path) -> None:
+    """fastText itself loads a model cut short and answers 0.5 for every text: the quality
+    stage's check refuses it by name, as it does a missing file or one of another format."""
+    out, _ = trained
+    whole = (out / "model.bin").read_bytes()
+    cases = {
+        "cut.bin": (whole[: len(whole) // 2], "cut short or damaged"),
+        "longer.bin": (whole + b"\0", "cut short or damaged"),
+        "dictionary.bin": (whole[:200], "cut short or damaged"),
+        "other.bin": (b"not a model at all", "not a fastText model"),
+        "empty.bin": (b"", "empty, not a fastText model"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        cfg = config_from_dict({"quality": {"classifier": {"model": str(tmp_path / name)}}})
+        with pytest.raises(UsageError, match=f"{name}: .*{message}"):
+            quality_job.check_models(tmp_path, cfg)
+        with pytest.raises(UsageError, match=message):
+            scores(["some text"], str(tmp_path / name))
+    cfg = config_from_dict({"quality": {"classifier": {"model": str(tmp_path / "gone.bin")}}})
+    with pytest.raises(UsageError, match=r"quality\.classifier\.model: .*gone\.bin: no such file"):
+        quality_job.check_models(tmp_path, cfg)
 
 
 def test_balance_and_split_are_deterministic() -> None:
