@@ -167,21 +167,20 @@ def _with_breaks(cps: np.ndarray, classes: np.ndarray) -> np.ndarray:
     n = cps.size
     out = np.empty(2 * n, np.uint32)
     k = 0
+    before = 0  # the classes of the character before (none before the first)
     for i in range(n):
         c = classes[cps[i]]
-        if i and classes[cps[i - 1]] & _CJK_STOP:
+        if before & _CJK_STOP:
             out[k] = _NEWLINE
             k += 1
         if c & _BOUNDARY or (
-            c & _SPACE
-            and i
-            and classes[cps[i - 1]] & _STOP
-            and not (i + 1 < n and classes[cps[i + 1]] & _LOWER)
+            c & _SPACE and before & _STOP and not (i + 1 < n and classes[cps[i + 1]] & _LOWER)
         ):
             out[k] = _NEWLINE
         else:
             out[k] = cps[i]
         k += 1
+        before = c
     return out[:k]
 
 
