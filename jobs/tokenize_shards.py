@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import sys
 from pathlib import Path
@@ -38,9 +37,9 @@ from gristmill.jobs.stage_io import (
 )
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
-from gristmill.pipeline.layout import Layout, batch_dir, write_json
+from gristmill.pipeline.layout import Layout, batch_dir
 from gristmill.pipeline.ledger import Ledger
-from gristmill.pipeline.manifest import Manifest, ShardEntry
+from gristmill.pipeline.manifest import BatchEntry, Manifest, ShardEntry
 from gristmill.pipeline.token_shards import (
     SHARD_FILES,
     SHARD_NAME,
@@ -144,10 +143,9 @@ def run_batch(
             )
             .collect()
         ]  # one row per shard of this batch
-        for f in files:
-            f["path"] = f"{batch_dir(batch)}/{f['path']}"
-        listed = shards_tmp / Layout(out).shard_files(batch).name
-        write_json(listed, sorted(files, key=lambda f: f["path"]))
+        prefix = f"{batch_dir(batch)}/"
+        entries = [ShardEntry(**f | {"path": prefix + f["path"]}) for f in files]
+        BatchEntry.write(shards_tmp, batch, prefix, entries)
         commit(shards_tmp, shards_final, out)
         table = placed.select(
             "doc_id",
@@ -169,15 +167,13 @@ def run_batch(
 
 
 def write_manifest(out: Path, cfg: Config, batches: list[int]) -> dict[str, Any]:
-    """``shards/manifest.json`` over the shards of ``batches`` (each batch's small
-    ``files.json``, no shard is opened): bucket weights and epochs over all of them."""
+    """``shards/manifest.json`` over the shards of ``batches`` from each batch's small
+    ``summary.json`` (no shard entry of theirs is read): bucket weights and epochs over all."""
     layout = Layout(out)
-    files = [
-        ShardEntry(**f) for b in batches for f in json.loads(layout.shard_files(b).read_text())
-    ]
-    manifest = Manifest.build(cfg, files)
+    entries = [BatchEntry.read(layout.shards(b), b, f"{batch_dir(b)}/") for b in batches]
+    manifest = Manifest.build(cfg, entries)
     manifest.write(layout.manifest)
-    return {"batches": batches, "shards": len(files), "tokens": manifest.tokens}
+    return {"batches": batches, "shards": manifest.shard_count, "tokens": manifest.tokens}
 
 
 def write_manifest_stage(spark: SparkSession, out: Path, cfg: Config) -> dict[str, Any]:

@@ -334,7 +334,7 @@ def render_card(
         "## Tokens",
         "",
         f"Tokenizer `{manifest.tokenizer}` (vocabulary {manifest.vocab_size}, EOT "
-        f"{manifest.eot}, {manifest.dtype}), {len(manifest.shards)} shards.",
+        f"{manifest.eot}, {manifest.dtype}), {manifest.shard_count} shards.",
         "",
         "| bucket | factor | weight | train tokens | val tokens | train docs | epochs |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -10,8 +10,9 @@ its own, and the tree below is the whole truth (the README's "Output layout" sho
       stats.json, DATASET_CARD.md     the run's accounting and its dataset card
       stages/<stage>/batch=N/         each batch stage's table, dropped rows included, + _stats.json
       documents/batch=N/              the final documents
-      shards/batch=N/                 token shards (*.bin, *.idx) and the batch's files.json
-      shards/manifest.json            every shard, bucket weights: what the trainer reads
+      shards/batch=N/                 token shards (*.bin, *.idx), the batch's files.json
+                                      (its shard entries) and summary.json (their totals)
+      shards/manifest.json            every batch, bucket weights: what the trainer reads
       dedup/clusters|signatures/batch=N/, dedup/index/{exact,bands}/
       decontamination/                report.json, clean/*.jsonl, batches/batch=N/report.json,
                                       ngram_counts/batch=N/

@@ -66,6 +66,15 @@ def models(spark, sample, shared_data, tmp_path_factory) -> dict[str, Path]:
     return {"classifier": root / "quality" / "model.bin", "lm": root / "lm" / "model.arpa"}
 
 
+def listed_shards(shards: Path) -> list[dict]:
+    """Every shard entry of the manifest in ``shards/`` (each batch's ``files.json``), as JSON
+    objects."""
+    from gristmill.pipeline.manifest import Manifest
+
+    manifest = Manifest.read(shards / "manifest.json")
+    return [dict(vars(e)) for e in manifest.shard_entries(shards)]
+
+
 def deep_merge(base: dict, extra: dict) -> dict:
     merged = dict(base)
     for key, value in extra.items():

@@ -25,6 +25,7 @@ from gristmill.pipeline.ledger import (
     crawl_manifest,
     describe_input,
 )
+from tests.conftest import listed_shards
 
 BASE = {"quality": {"classifier": {"mode": "off"}}, "tokenize": {"shard_tokens": 50_000}}
 
@@ -131,8 +132,12 @@ def test_a_new_batch_adds_shards_and_leaves_earlier_ones_untouched(two_batches):
         json.loads((out / "shards" / b / "files.json").read_text())
         for b in ("batch=00001", "batch=00002")
     ]
-    assert listed[0] and listed[1] == [] and manifest["shards"] == listed[0] + listed[1]
-    train = sum(s["tokens"] for s in manifest["shards"] if s["split"] == "train")
+    assert listed[0] and listed[1] == [] and listed_shards(out / "shards") == listed[0] + listed[1]
+    assert [b["files"] for b in manifest["batches"]] == [
+        "batch=00001/files.json",
+        "batch=00002/files.json",
+    ]
+    train = sum(s["tokens"] for s in listed[0] if s["split"] == "train")
     assert sum(b["tokens"]["train"] for b in manifest["buckets"].values()) == train
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,14 @@ except ModuleNotFoundError:  # torch is the optional 'trainer' extra
 
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.layout import MANIFEST_FILE
+from gristmill.pipeline.manifest import BatchEntry, ShardEntry
 from gristmill.pipeline.shards import ShardFormatError, read_index, read_shard
 from gristmill.trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
 from gristmill.trainer.heldout import load_heldout
 from gristmill.trainer.local_shards import build_shards
 from gristmill.trainer.model import GPT, preset
 from gristmill.trainer.train import TrainConfig, evaluate_heldout, lr_at, train
+from tests.conftest import listed_shards
 
 REPO = Path(__file__).resolve().parent.parent
 # Long pages in a bucket of their own; "short" pages get 4x their natural share of samples.
@@ -98,7 +101,10 @@ def test_manifest_is_loaded_and_checked(shards: Path) -> None:
         (split, bucket) for split in ("train", "val") for bucket in ("long", "short")
     }
     assert len(data.select("train", "long")) > 1  # several shards per bucket
-    assert sum(s.tokens for s in data.shards) == sum(f["tokens"] for f in m["shards"])
+    assert sum(s.tokens for s in data.shards) == sum(
+        f["tokens"] for f in listed_shards(shards.parent)
+    )
+    assert [b["files"] for b in m["batches"]] == ["files.json"]
 
 
 def test_bucket_frequencies_match_manifest_weights(shards: Path) -> None:
@@ -160,7 +166,7 @@ def test_wrong_header_is_refused(
 ) -> None:
     copy = tmp_path / "shards"
     shutil.copytree(shards.parent, copy)
-    victim = copy / json.loads(shards.read_text())["shards"][0]["path"]
+    victim = copy / listed_shards(shards.parent)[0]["path"]
     with open(victim, "r+b") as f:
         f.seek(4 * field)
         f.write(np.array([value], dtype="<i4").tobytes())
@@ -183,7 +189,9 @@ def test_wrong_header_is_refused(
 
 def test_a_manifest_from_an_earlier_writer_still_loads(shards: Path, tmp_path: Path) -> None:
     """Keys added to the manifest later (target_tokens, config_digest, factor and epochs per
-    bucket, shard and sha256 per shard) are optional to a reader; the ones it relies on are not."""
+    bucket, shard and sha256 per shard) are optional to a reader; the ones it relies on are not.
+    A manifest of every shard, as gristmill wrote before its batches' lists, is refused with
+    what to do."""
     copy = tmp_path / "shards"
     shutil.copytree(shards.parent, copy)
     m = json.loads(shards.read_text())
@@ -191,14 +199,26 @@ def test_a_manifest_from_an_earlier_writer_still_loads(shards: Path, tmp_path: P
         del m[key]
     for b in m["buckets"].values():
         del b["factor"], b["epochs"]
-    for entry in m["shards"]:
+    entries = listed_shards(shards.parent)
+    for entry in entries:
         del entry["sha256"], entry["shard"]
     (copy / MANIFEST_FILE).write_text(json.dumps(m))
+    (copy / "files.json").write_text(json.dumps(entries))
     assert load_dataset(copy / MANIFEST_FILE).weights == load_dataset(shards).weights
-    del m["shards"][0]["tokens"]
-    (copy / MANIFEST_FILE).write_text(json.dumps(m))
+    del entries[0]["tokens"]
+    (copy / "files.json").write_text(json.dumps(entries))
     with pytest.raises(DataError, match="missing key\\(s\\) tokens"):
         load_dataset(copy / MANIFEST_FILE)
+    old = {k: v for k, v in m.items() if k != "batches"} | {"shards": listed_shards(shards.parent)}
+    (copy / MANIFEST_FILE).write_text(json.dumps(old))
+    with pytest.raises(DataError, match="one entry per shard; `gristmill run` on its output"):
+        load_dataset(copy / MANIFEST_FILE)
+
+
+def _with_entries(m: dict, copy: Path, entries: list[dict]) -> None:
+    """The manifest ``m`` written in ``copy`` with ``entries`` as its one batch's shards."""
+    batch = BatchEntry.write(copy, 0, "", [ShardEntry(**e) for e in entries])
+    (copy / MANIFEST_FILE).write_text(json.dumps(m | {"batches": [asdict(batch)]}))
 
 
 def test_manifest_must_fit_the_model(shards: Path, tmp_path: Path) -> None:
@@ -214,9 +234,13 @@ def test_manifest_must_fit_the_model(shards: Path, tmp_path: Path) -> None:
     copy = tmp_path / "shards"
     shutil.copytree(shards.parent, copy)
     m = json.loads(shards.read_text())
-    m["shards"][0]["tokens"] += 1
-    (copy / MANIFEST_FILE).write_text(json.dumps(m))
-    with pytest.raises(DataError, match="different runs"):
+    entries = listed_shards(shards.parent)
+    entries[0]["tokens"] += 1
+    (copy / "files.json").write_text(json.dumps(entries))  # the list no longer fits the totals
+    with pytest.raises(DataError, match="do not add up to batch 0's totals"):
+        load_dataset(copy / MANIFEST_FILE)
+    _with_entries(m, copy, entries)  # list and totals agree, the shard's header does not
+    with pytest.raises(DataError, match=r"header says .* tokens, the manifest .*different runs"):
         load_dataset(copy / MANIFEST_FILE)
     m = json.loads(shards.read_text()) | {"vocab_size": 100277}
     (copy / MANIFEST_FILE).write_text(json.dumps(m))
@@ -231,14 +255,15 @@ def test_many_shards_train_within_a_small_open_file_limit(shards: Path, tmp_path
     copy = tmp_path / "shards"
     copy.mkdir()
     m = json.loads(shards.read_text())
+    listed = listed_shards(shards.parent)
     entries = []
     for k in range(400):
-        entry = m["shards"][k % len(m["shards"])]
+        entry = listed[k % len(listed)]
         name = f"copy-{k:04d}.bin"
         os.link(shards.parent / entry["path"], copy / name)
         os.link(shards.parent / Path(entry["path"]).with_suffix(".idx"), copy / f"copy-{k:04d}.idx")
         entries.append(entry | {"path": name})
-    (copy / MANIFEST_FILE).write_text(json.dumps(m | {"shards": entries}))
+    _with_entries(m, copy, entries)
     script = (
         "import resource, sys\n"
         "from gristmill.trainer.data import WindowSampler, load_dataset\n"
@@ -266,7 +291,7 @@ def test_many_shards_train_within_a_small_open_file_limit(shards: Path, tmp_path
 def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: Path) -> None:
     copy = tmp_path / "shards"
     shutil.copytree(shards.parent, copy)
-    entry = json.loads(shards.read_text())["shards"][0]
+    entry = listed_shards(shards.parent)[0]
     index = (copy / entry["path"]).with_suffix(".idx")
     starts = read_index(index).copy()
     index.write_bytes(starts[:-1].tobytes())  # a document short

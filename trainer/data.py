@@ -127,7 +127,8 @@ def _check_shard(root: Path, entry: ShardEntry, dtype: np.dtype, eot: int) -> Sh
 
 
 def load_dataset(manifest: Path | str) -> Dataset:
-    """Read ``manifest.json``, check its tokenizer and format, and check every shard it lists.
+    """Read ``manifest.json``, check its tokenizer and format, and check every shard its
+    batches list.
 
     The tokenizer is rebuilt from its name to confirm the manifest's vocabulary size, EOT id and
     token width; shard paths are relative to the manifest's directory.
@@ -154,7 +155,11 @@ def load_dataset(manifest: Path | str) -> Dataset:
         )
     weights = {name: float(b.weight) for name, b in m.buckets.items()}
     root = manifest.parent
-    shards = [_check_shard(root, e, np.dtype(m.dtype), m.eot) for e in m.shards]
+    try:
+        entries = m.shard_entries(root)
+    except ManifestError as exc:
+        raise DataError(str(exc)) from exc
+    shards = [_check_shard(root, e, np.dtype(m.dtype), m.eot) for e in entries]
     unknown = {s.bucket for s in shards} - set(weights)
     if unknown:
         raise DataError(f"{manifest}: shards of bucket(s) {sorted(unknown)} not in 'buckets'")

@@ -15,7 +15,7 @@ import numpy as np
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.documents import ingest_input
 from gristmill.pipeline.layout import MANIFEST_FILE
-from gristmill.pipeline.manifest import Manifest, ShardEntry
+from gristmill.pipeline.manifest import BatchEntry, Manifest, ShardEntry
 from gristmill.pipeline.shards import write_shard
 from gristmill.pipeline.token_shards import bucket_of, order_key, shard_name, split_of
 from gristmill.pipeline.tokenizer import encode_documents, eot_token, load_encoding, token_dtype
@@ -55,5 +55,6 @@ def build_shards(warc: Path, out: Path, cfg: Config) -> Path:
                     sha256=info.sha256,
                 )
             )
-    Manifest.build(cfg, files).write(out / MANIFEST_FILE)
+    batch = BatchEntry.write(out, 0, "", files)
+    Manifest.build(cfg, [batch]).write(out / MANIFEST_FILE)
     return out / MANIFEST_FILE
