@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,6 +26,7 @@ from gristmill.pipeline.ledger import (
     crawl_manifest,
     describe_input,
 )
+from gristmill.pipeline.manifest import BatchEntry
 from tests.conftest import listed_shards
 
 BASE = {"quality": {"classifier": {"mode": "off"}}, "tokenize": {"shard_tokens": 50_000}}
@@ -118,7 +120,7 @@ def test_second_batch_holds_only_new_inputs(two_batches):
     assert ledger["final"]["manifest"]["batches"] == [1, 2]
 
 
-def test_a_new_batch_adds_shards_and_leaves_earlier_ones_untouched(two_batches):
+def test_a_new_batch_adds_shards_and_leaves_earlier_ones_untouched(two_batches, tmp_path):
     """Night 2 writes shards/batch=00002/ and a new manifest over both batches; not one byte,
     inode or mtime of night 1's shards changes."""
     out = two_batches[0]
@@ -139,6 +141,16 @@ def test_a_new_batch_adds_shards_and_leaves_earlier_ones_untouched(two_batches):
     ]
     train = sum(s["tokens"] for s in listed[0] if s["split"] == "train")
     assert sum(b["tokens"]["train"] for b in manifest["buckets"].values()) == train
+    # The manifest is made of the batches' summaries (night 2 read night 1's, not its list);
+    # a batch written before there were summaries is summed from its list, to the same entry.
+    folders = [out / "shards" / b for b in ("batch=00001", "batch=00002")]
+    assert manifest["batches"] == [json.loads((f / "summary.json").read_text()) for f in folders]
+    bare = tmp_path / "batch=00001"
+    shutil.copytree(folders[0], bare)
+    (bare / "summary.json").unlink()
+    summed = BatchEntry.read(bare, 1, "batch=00001/")
+    assert summed == BatchEntry.read(folders[0], 1, "batch=00001/")
+    assert summed.shards == len(listed[0]) and summed.tokens["all"]["train"] == train
 
 
 def test_new_batch_is_deduplicated_against_earlier_batches(two_batches):
