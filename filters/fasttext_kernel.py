@@ -310,7 +310,7 @@ def _read(path: str, data: mmap.mmap) -> tuple | None:
     if version == 11:
         maxn = 0  # fastText's rule for old supervised models
     offset = 8 + _ARGS.size
-    size, nwords, _, _, pruned = _DICTIONARY.unpack_from(data, offset)
+    size, nwords, nlabels, _, pruned = _DICTIONARY.unpack_from(data, offset)
     offset += _DICTIONARY.size
     words, labels = [], []
     for _ in range(size):  # word, NUL, count (int64), type (int8)
@@ -321,6 +321,9 @@ def _read(path: str, data: mmap.mmap) -> tuple | None:
         offset = end + 10
     if model != _SUPERVISED or loss != _SOFTMAX or pruned >= 0 or data[offset]:
         return None  # data[offset]: the input matrix is quantized
+    if (len(words), len(labels)) != (nwords, nlabels):
+        found = f"{len(words)} words and {len(labels)} labels"
+        raise _damaged(path, data, f"{found}, where the header says {nwords} and {nlabels}")
     input_shape = _MATRIX.unpack_from(data, offset + 1)
     input_at = offset + 1 + _MATRIX.size
     output_flag = input_at + 4 * input_shape[0] * input_shape[1]
@@ -352,6 +355,8 @@ def dense_model(path: str) -> DenseModel | None:
     labels, words, (word_ngrams, minn, maxn), input_at, input_shape, output_at, output_shape = found
     vocab_bytes = np.frombuffer(b"".join(words), np.uint8)
     vocab_ends = np.cumsum([len(w) for w in words], dtype=np.int64)
+    # The matrices start where the dictionary ends, seldom at a multiple of 4 bytes: numba reads
+    # them as it would aligned ones, which x86-64 and AArch64 loads allow.
     mapped = np.memmap(path, np.uint8, "r")
     return DenseModel(
         labels=tuple(label.decode() for label in labels),

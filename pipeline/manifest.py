@@ -16,6 +16,7 @@ Whoever needs the shards reads the batches' lists (:meth:`Manifest.shard_entries
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -104,31 +105,37 @@ def _per_bucket_split(entries: Iterable[ShardEntry], field: str) -> dict[str, di
 @dataclass(frozen=True)
 class BatchEntry:
     """One batch's shards: the file listing them (``files``, a JSON list of shard entries,
-    relative to the manifest's folder) and their totals per bucket and split."""
+    relative to the manifest's folder, and its sha256: the manifest changes when a shard's bytes
+    do) and their totals per bucket and split."""
 
     batch: int
     files: str
+    sha256: str
     shards: int
     tokens: dict[str, dict[str, int]]  # bucket -> split -> tokens
     docs: dict[str, dict[str, int]]  # bucket -> split -> documents
 
     @classmethod
-    def of(cls, batch: int, files: str, entries: list[ShardEntry]) -> BatchEntry:
-        return cls(
+    def of(cls, batch: int, files: str, listed: bytes) -> tuple[BatchEntry, list[ShardEntry]]:
+        """The entry of a batch whose ``files.json`` holds ``listed``, and its shard entries."""
+        entries = _shard_entries(listed, files)
+        entry = cls(
             batch=batch,
             files=files,
+            sha256=hashlib.sha256(listed).hexdigest(),
             shards=len(entries),
             tokens=_per_bucket_split(entries, "tokens"),
             docs=_per_bucket_split(entries, "docs"),
         )
+        return entry, entries
 
     @classmethod
     def write(cls, folder: Path, batch: int, prefix: str, entries: list[ShardEntry]) -> BatchEntry:
         """The batch's ``files.json`` and ``summary.json`` into ``folder``, which the manifest
         reaches as ``prefix`` (``batch=N/``, or ``""`` for shards beside it)."""
-        entries = sorted(entries, key=lambda e: e.path)
-        entry = cls.of(batch, prefix + FILES_NAME, entries)
-        write_json(folder / FILES_NAME, [dict(vars(e)) for e in entries])
+        listed = folder / FILES_NAME
+        write_json(listed, [dict(vars(e)) for e in sorted(entries, key=lambda e: e.path)])
+        entry, _ = cls.of(batch, prefix + FILES_NAME, listed.read_bytes())
         write_json(folder / SUMMARY_NAME, asdict(entry))
         return entry
 
@@ -139,25 +146,36 @@ class BatchEntry:
         summary = folder / SUMMARY_NAME
         if summary.is_file():
             return _from(cls, _read_json(summary), str(summary))
-        return cls.of(batch, prefix + FILES_NAME, _shard_entries(folder / FILES_NAME))
+        return cls.of(batch, prefix + FILES_NAME, _read_bytes(folder / FILES_NAME))[0]
 
 
 FILES_NAME = "files.json"
 SUMMARY_NAME = "summary.json"
 
 
-def _read_json(path: Path) -> Any:
+def _read_bytes(path: Path) -> bytes:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        return Path(path).read_bytes()
+    except OSError as exc:
         raise ManifestError(f"{path}: cannot read it ({exc})") from exc
 
 
-def _shard_entries(path: Path) -> list[ShardEntry]:
-    data = _read_json(path)
+def _parsed(data: bytes, where: Path | str) -> Any:
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{where}: not JSON ({exc})") from exc
+
+
+def _read_json(path: Path) -> Any:
+    return _parsed(_read_bytes(path), path)
+
+
+def _shard_entries(listed: bytes, where: Path | str) -> list[ShardEntry]:
+    data = _parsed(listed, where)
     if not isinstance(data, list):
-        raise ManifestError(f"{path}: expected a list of shard entries")
-    return [_from(ShardEntry, e, f"{path} shard entry") for e in data]
+        raise ManifestError(f"{where}: expected a list of shard entries")
+    return [_from(ShardEntry, e, f"{where} shard entry") for e in data]
 
 
 def bucket_mix(cfg: Config, batches: Iterable[BatchEntry]) -> dict[str, BucketMix]:
@@ -222,16 +240,17 @@ class Manifest:
 
     def shard_entries(self, root: Path) -> list[ShardEntry]:
         """Every shard of every batch, read from the batches' lists under ``root`` (the
-        manifest's folder), each list held to its batch's totals: a list rewritten by another
-        run since is refused."""
+        manifest's folder), each list held to its sha256 and totals in the manifest: a list
+        rewritten by another run since is refused."""
         entries = []
         for b in self.batches:
             path = root / b.files
-            listed = _shard_entries(path)
-            if BatchEntry.of(b.batch, b.files, listed) != b:
+            entry, listed = BatchEntry.of(b.batch, b.files, _read_bytes(path))
+            if entry != b:
                 raise ManifestError(
-                    f"{path}: its shards do not add up to batch {b.batch}'s totals in the "
-                    "manifest (the list and the manifest are from different runs)"
+                    f"{path}: not the list of batch {b.batch} that the manifest holds (its "
+                    "sha256 or its totals differ: the list and the manifest are from "
+                    "different runs)"
                 )
             entries.extend(listed)
         return entries

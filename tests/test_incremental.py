@@ -153,6 +153,25 @@ def test_a_new_batch_adds_shards_and_leaves_earlier_ones_untouched(two_batches, 
     assert summed.shards == len(listed[0]) and summed.tokens["all"]["train"] == train
 
 
+def test_a_manifest_of_every_shard_is_written_anew_by_the_next_run(spark, two_batches, tmp_path):
+    """An output whose manifest an earlier gristmill wrote (every shard listed, the manifest
+    stage recorded under the configuration's digest alone): the next run, with no new input and
+    the same configuration, writes the manifest of batches; no batch is redone."""
+    out, first, mirror, *_ = two_batches
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    manifest = json.loads(Layout(copy).manifest.read_text())
+    old = {k: v for k, v in manifest.items() if k != "batches"}
+    Layout(copy).manifest.write_text(json.dumps(old | {"shards": listed_shards(out / "shards")}))
+    ledger = json.loads(Layout(copy).ledger.read_text())
+    ledger["final"]["manifest"]["digest"] = config_from_dict(BASE).digest()
+    Layout(copy).ledger.write_text(json.dumps(ledger))
+    incremental_run(spark, [first, mirror], copy)
+    assert json.loads(Layout(copy).manifest.read_text()) == manifest
+    stages = json.loads(Layout(copy).ledger.read_text())["batches"]
+    assert stages == json.loads(Layout(out).ledger.read_text())["batches"]
+
+
 def test_new_batch_is_deduplicated_against_earlier_batches(two_batches):
     out, _first, _mirror, exact, near, stats = two_batches
     dedup = pq.read_table(out / "stages" / "dedup" / "batch=00002").to_pylist()
