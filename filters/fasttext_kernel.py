@@ -103,7 +103,7 @@ def _word_hash(word: np.ndarray) -> np.uint32:
 
 
 @numba.njit(cache=True, inline="always")
-def _separates(c: np.uint32) -> bool:
+def _separates(c: int) -> bool:
     """fastText's token separators: space, \\n, \\r, \\t, \\v, \\f and \\0."""
     return c == 32 or c == 0 or 9 <= c <= 13
 
@@ -312,7 +312,8 @@ def _read(path: str, data: mmap.mmap) -> tuple | None:
     offset = 8 + _ARGS.size
     size, nwords, nlabels, _, pruned = _DICTIONARY.unpack_from(data, offset)
     offset += _DICTIONARY.size
-    words, labels = [], []
+    words: list[bytes] = []
+    labels: list[bytes] = []
     for _ in range(size):  # word, NUL, count (int64), type (int8)
         end = data.find(b"\0", offset)
         if end < 0:

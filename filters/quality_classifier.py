@@ -111,7 +111,8 @@ def scores(texts: list[str], model_path: str) -> list[float]:
     elif LABEL_HQ in dense.labels:
         lines = [_normalized(t) for t in texts]
         ends = np.cumsum([line.size for line in lines])
-        found = dense.probabilities(np.concatenate(lines), ends)[:, dense.labels.index(LABEL_HQ)]
+        probabilities = dense.probabilities(np.concatenate(lines), ends)
+        found = probabilities[:, dense.labels.index(LABEL_HQ)].tolist()
     else:
         found = [0.0] * len(texts)
     # fastText reports exp(log(p + 1e-5)), which can exceed 1 (1.00001).
