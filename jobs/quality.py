@@ -80,9 +80,9 @@ def check_models(out: Path, cfg: Config) -> None:
     """Before Spark starts: the classifier is a whole fastText model, each perplexity model has
     its cut-offs (or ``first_batch``), and a language's model cut-offs for that language."""
     classifier = cfg.quality.classifier.model
-    if classifier and not Path(classifier).is_file():
-        fail_usage(f"quality.classifier.model: {classifier}: no such file")
     if classifier:
+        if not Path(classifier).is_file():
+            fail_usage(f"quality.classifier.model: {classifier}: no such file")
         dense_model(classifier)  # a damaged file raises ModelFileError, a UsageError
     if cfg.quality.perplexity.cutoffs == FIRST_BATCH:
         return

@@ -36,6 +36,8 @@ from gristmill.pipeline.atomic import write_atomic
 BATCH_COLUMN = "batch"
 STAGE_STATS_FILE = "_stats.json"
 MANIFEST_FILE = "manifest.json"
+SHARD_LIST_FILE = "files.json"  # a batch's shard entries, beside its shards
+SHARD_SUMMARY_FILE = "summary.json"  # their totals, which the manifest lists
 CARD_FILE = "DATASET_CARD.md"
 REPORT_FILE = "report.json"
 
@@ -110,10 +112,6 @@ class Layout:
     @property
     def manifest(self) -> Path:
         return self.shards() / MANIFEST_FILE
-
-    def shard_files(self, batch: int) -> Path:
-        """A batch's shard entries, as the manifest lists them."""
-        return self.shards(batch) / "files.json"
 
     def dedup_clusters(self, batch: int | None = None) -> Path:
         return _batched(self.root / "dedup" / "clusters", batch)

@@ -25,7 +25,7 @@ from typing import Any
 
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import UsageError
-from gristmill.pipeline.layout import write_json
+from gristmill.pipeline.layout import SHARD_LIST_FILE, SHARD_SUMMARY_FILE, write_json
 from gristmill.pipeline.shards import HEADER_INTS, INDEX_SUFFIX, LLMC_FORMATS
 from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
 
@@ -133,24 +133,20 @@ class BatchEntry:
     def write(cls, folder: Path, batch: int, prefix: str, entries: list[ShardEntry]) -> BatchEntry:
         """The batch's ``files.json`` and ``summary.json`` into ``folder``, which the manifest
         reaches as ``prefix`` (``batch=N/``, or ``""`` for shards beside it)."""
-        listed = folder / FILES_NAME
+        listed = folder / SHARD_LIST_FILE
         write_json(listed, [dict(vars(e)) for e in sorted(entries, key=lambda e: e.path)])
-        entry, _ = cls.of(batch, prefix + FILES_NAME, listed.read_bytes())
-        write_json(folder / SUMMARY_NAME, asdict(entry))
+        entry, _ = cls.of(batch, prefix + SHARD_LIST_FILE, listed.read_bytes())
+        write_json(folder / SHARD_SUMMARY_FILE, asdict(entry))
         return entry
 
     @classmethod
     def read(cls, folder: Path, batch: int, prefix: str) -> BatchEntry:
         """A batch's entry from its ``summary.json``; for shards written before there was one,
         from its ``files.json``."""
-        summary = folder / SUMMARY_NAME
+        summary = folder / SHARD_SUMMARY_FILE
         if summary.is_file():
             return _from(cls, _read_json(summary), str(summary))
-        return cls.of(batch, prefix + FILES_NAME, _read_bytes(folder / FILES_NAME))[0]
-
-
-FILES_NAME = "files.json"
-SUMMARY_NAME = "summary.json"
+        return cls.of(batch, prefix + SHARD_LIST_FILE, _read_bytes(folder / SHARD_LIST_FILE))[0]
 
 
 def _read_bytes(path: Path) -> bytes:
