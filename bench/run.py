@@ -29,6 +29,7 @@ from bench import (
     quality_throughput,
     spark_vs_inprocess,
     tokenize_throughput,
+    trainer_start,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -61,6 +62,7 @@ MEASUREMENTS = {
     "pipeline_vs_datatrove": pipeline_vs_datatrove.measure,
     "crawl_sim": crawl_sim.measure,
     "ledger_scale": ledger_scale.measure,
+    "trainer_start": trainer_start.measure,
     "ablation": ablation.measure,
 }
 
@@ -102,6 +104,9 @@ def summarize(m: dict[str, dict]) -> int:
             "crawl_output_vs_ingest_documents_shards": crawl["output_vs_ingest_documents_shards"],
             # A night's ledger work after 30 nights of 80,000 files over that after one (goal ~1).
             "ledger_night30_vs_night1": m["ledger_scale"]["night30_vs_night1"],
+            # The trainer's start that resumes after one more night over its first start (the
+            # batches checked before are trusted; goal: well under 1).
+            "trainer_resumed_vs_first_start": m["trainer_start"]["resumed_vs_first"],
         },
         "crawl_sim": {
             k: crawl[k]
@@ -171,6 +176,7 @@ def summarize(m: dict[str, dict]) -> int:
             "pipeline_vs_datatrove": datatrove,
             "crawl_sim": crawl,
             "ledger_scale": m["ledger_scale"],
+            "trainer_start": m["trainer_start"],
             "filter_agreement": m["filter_agreement"],
             "decontaminate_recall": m["decontaminate_recall"],
             "ablation": m["ablation"],

@@ -16,9 +16,10 @@ Whoever needs the shards reads the batches' lists (:meth:`Manifest.shard_entries
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,19 @@ def _from(cls: Any, data: Any, where: str) -> Any:
     tolerated: a newer writer may add some."""
     if not isinstance(data, dict):
         raise ManifestError(f"{where}: expected an object, got {type(data).__name__}")
-    required = [f.name for f in fields(cls) if f.default is MISSING]
+    names, required = _fields(cls)
     missing = [name for name in required if name not in data]
     if missing:
         raise ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
-    return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+    return cls(**{name: data[name] for name in names if name in data})
+
+
+@functools.cache
+def _fields(cls: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A dataclass's field names, and those without a default: asked once a class, not once
+    for each of a year's shard entries."""
+    every = fields(cls)
+    return tuple(f.name for f in every), tuple(f.name for f in every if f.default is MISSING)
 
 
 @dataclass(frozen=True)
@@ -235,10 +244,13 @@ class Manifest:
         return sum(b.shards for b in self.batches)
 
     def shard_entries(self, root: Path) -> list[ShardEntry]:
-        """Every shard of every batch, read from the batches' lists under ``root`` (the
+        """Every shard of every batch (:meth:`batch_shards`)."""
+        return [e for _, entries in self.batch_shards(root) for e in entries]
+
+    def batch_shards(self, root: Path) -> Iterator[tuple[BatchEntry, list[ShardEntry]]]:
+        """Each batch with its shards, read from the batch's list under ``root`` (the
         manifest's folder), each list held to its sha256 and totals in the manifest: a list
         rewritten by another run since is refused."""
-        entries = []
         for b in self.batches:
             path = root / b.files
             entry, listed = BatchEntry.of(b.batch, b.files, _read_bytes(path))
@@ -248,8 +260,7 @@ class Manifest:
                     "sha256 or its totals differ: the list and the manifest are from "
                     "different runs)"
                 )
-            entries.extend(listed)
-        return entries
+            yield b, listed
 
     def write(self, path: Path) -> None:
         write_json(path, asdict(self))

@@ -33,13 +33,14 @@ except ModuleNotFoundError:  # torch is the optional 'trainer' extra
 
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.layout import MANIFEST_FILE
-from gristmill.pipeline.manifest import BatchEntry, ShardEntry
+from gristmill.pipeline.manifest import BatchEntry, Manifest, ShardEntry
 from gristmill.pipeline.shards import ShardFormatError, read_index, read_shard
+from gristmill.trainer import data as trainer_data
 from gristmill.trainer.data import DataError, WindowSampler, check_model_fits, load_dataset
 from gristmill.trainer.heldout import load_heldout
 from gristmill.trainer.local_shards import build_shards
 from gristmill.trainer.model import GPT, preset
-from gristmill.trainer.train import TrainConfig, evaluate_heldout, lr_at, train
+from gristmill.trainer.train import TrainConfig, checked_batches, evaluate_heldout, lr_at, train
 from tests.conftest import listed_shards
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,7 +294,7 @@ def test_many_shards_train_within_a_small_open_file_limit(shards: Path, tmp_path
 def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: Path) -> None:
     copy = tmp_path / "shards"
     shutil.copytree(shards.parent, copy)
-    entry = listed_shards(shards.parent)[0]
+    entry = next(e for e in listed_shards(shards.parent) if e["split"] == "train")
     index = (copy / entry["path"]).with_suffix(".idx")
     starts = read_index(index).copy()
     index.write_bytes(starts[:-1].tobytes())  # a document short
@@ -302,21 +303,60 @@ def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: P
     index.unlink()
     with pytest.raises(DataError, match="index of 0 documents"):
         load_dataset(copy / MANIFEST_FILE)
-    swapped = starts.copy()
-    swapped[[1, 2]] = swapped[[2, 1]]
-    index.write_bytes(swapped.tobytes())  # first and last entries right, the order wrong
+    moved = starts.copy()
+    moved[1:-1] += 1  # first and last entries right, the others one token into a document
+    index.write_bytes(moved.tobytes())
     data = load_dataset(copy / MANIFEST_FILE)
-    WindowSampler(data, "train", 64, 8, seed=0)  # windows at any offset do not read the index
-    with pytest.raises(ShardFormatError, match="strictly increase"):
-        WindowSampler(data, "train", 64, 8, seed=0, align_to_docs=True)
+    sampler = WindowSampler(data, "train", 64, 8, seed=0)
+    for i in range(20):  # windows at any offset do not read the index
+        sampler.read(sampler.windows(i))
+    aligned = WindowSampler(data, "train", 64, 8, seed=0, align_to_docs=True)
+    with pytest.raises(DataError, match=r"the token before is .*, not EOT 50256: .*damaged"):
+        for i in range(200):
+            aligned.read(aligned.windows(i))
     index.write_bytes(starts.tobytes())
     data = load_dataset(copy / MANIFEST_FILE)
-    shard = data.shards[0]
+    shard = next(s for s in data.shards if s.path == str(copy / entry["path"]))
     tail = read_shard(copy / entry["path"])[-5:].tolist()
     assert shard.read(shard.tokens - 5, 5).tolist() == tail and tail[-1] == data.eot
     (copy / entry["path"]).write_bytes((copy / entry["path"]).read_bytes()[:-2])  # cut short
-    with pytest.raises(DataError, match="changed since the run started"):
+    with pytest.raises(DataError, match="changed since the run checked it"):
         shard.read(shard.tokens - 3, 3)
+    (copy / entry["path"]).unlink()
+    with pytest.raises(DataError, match=r"cannot read it .*changed since the run checked it"):
+        shard.read(0, 3)
+
+
+def test_a_batch_is_checked_once_per_run(
+    shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run resumed after the next night's batch checks that batch's shards alone: the batches
+    its checkpoint names as checked (by their lists' sha256, for this manifest) are trusted. A
+    shard damaged since is refused where it is read. Where the file system is slow, shards are
+    checked in threads, and a failure in any of them stops the load."""
+    copy = tmp_path / "shards"
+    shutil.copytree(shards.parent, copy)
+    batch = Manifest.read(copy / MANIFEST_FILE).batches[0].sha256
+    assert load_dataset(copy / MANIFEST_FILE).checked == {batch}
+    last = listed_shards(copy)[-1]["path"]
+    (copy / last).write_bytes((copy / last).read_bytes()[:-2])
+    with pytest.raises(ShardFormatError, match=f"{last}: .*truncated"):
+        load_dataset(copy / MANIFEST_FILE)
+    monkeypatch.setattr(trainer_data, "SLOW_CHECK_S", 0.0)  # every file system is slow
+    monkeypatch.setattr(trainer_data, "CHECK_RUN", 1)  # and each shard a thread's task
+    with pytest.raises(ShardFormatError, match=f"{last}: .*truncated"):
+        load_dataset(copy / MANIFEST_FILE)
+    data = load_dataset(copy / MANIFEST_FILE, checked={batch})
+    shard = next(s for s in data.shards if s.path == str(copy / last))
+    with pytest.raises(DataError, match="changed since the run checked it"):
+        shard.read(shard.tokens - 3, 3)
+    ckpt = {
+        "data": {"checked": {"manifest": os.path.abspath(copy / MANIFEST_FILE), "batches": [batch]}}
+    }
+    assert checked_batches(ckpt, copy / MANIFEST_FILE) == [batch]
+    assert checked_batches(ckpt, shards) == []  # another manifest: its shards were not checked
+    assert checked_batches({"data": {"tokenizer": "gpt2"}}, shards) == []  # an older checkpoint
+    assert checked_batches(None, shards) == []
 
 
 def test_model_shapes_and_flops() -> None:
@@ -424,6 +464,8 @@ def test_resume_is_bit_identical(shards: Path, tmp_path: Path, one_thread: None)
     assert a["model"].keys() == b["model"].keys()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["sampler"] == b["sampler"] == {"seed": 1337, "batches": 16}
+    checked = {"manifest": os.path.abspath(shards), "batches": sorted(load_dataset(shards).checked)}
+    assert a["data"]["checked"] == b["data"]["checked"] == checked
     opt_a, opt_b = a["optimizer"]["state"], b["optimizer"]["state"]
     for i in opt_a:
         assert all(torch.equal(opt_a[i][k], opt_b[i][k]) for k in ("step", "exp_avg", "exp_avg_sq"))

@@ -3,9 +3,12 @@
 Shards are read through :mod:`gristmill.pipeline.shards` (the one definition of the format, which
 checks magic, version and token count against the file size), and each is checked against its
 manifest entry, so a stale or swapped file is refused before training starts rather than silently
-trained on. No shard stays open: a window is read from its file when it is drawn
-(:func:`~gristmill.pipeline.shards.read_tokens`), so the number of shards a run trains on is
-bounded by neither the open-file limit nor the kernel's maps, as a year of nightly crawls needs.
+trained on. A run checks a batch's shards once: its checkpoints name the batches checked (by the
+sha256 of each batch's list), and a run resumed after the next night's batch checks that batch
+alone, as a nightly run of the pipeline costs what its new batch costs. No shard stays open: a
+window is read from its file when it is drawn (:func:`~gristmill.pipeline.shards.read_tokens`),
+so the number of shards a run trains on is bounded by neither the open-file limit nor the
+kernel's maps, as a year of nightly crawls needs.
 
 Sampling follows the manifest's mix (GPT-3 table 2.2): each sequence first draws its bucket with
 probability ``buckets[name].weight``, then a window of ``block_size + 1`` tokens uniformly among
@@ -20,6 +23,10 @@ This module needs numpy only; the trainer turns the arrays into tensors.
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,15 +35,29 @@ import numpy as np
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.manifest import SPLITS, Manifest, ManifestError, ShardEntry
 from gristmill.pipeline.shards import (
+    HEADER_BYTES,
+    HEADER_FIELDS_BYTES,
     HEADER_INTS,
+    INDEX_SUFFIX,
     LLMC_FORMATS,
-    index_path,
-    read_header,
+    header_fields,
     read_starts,
     read_tokens,
-    starts_up_to,
 )
 from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
+
+# Shards checked at once: a check is a few small reads, bound by the file system's round trips
+# (about a millisecond each over a network file system), not by the CPU, so many run in flight.
+CHECK_THREADS = 32
+# A shard's check (:func:`_check_shard`) over this long waits on the file system, not the CPU.
+SLOW_CHECK_S = 100e-6
+# Shards one thread checks in a run: a thread's task costs about what a check of a shard from the
+# page cache does, so each takes many.
+CHECK_RUN = 256
+# Documents drawn for one aligned window before the sampler gives up: a document that starts
+# too near its shard's end for a whole window is drawn again (one in 10^5 of a 10^8-token shard
+# at 1,024 tokens).
+MAX_DRAWS = 1000
 
 
 class DataError(UsageError):
@@ -45,9 +66,9 @@ class DataError(UsageError):
 
 @dataclass(frozen=True)
 class Shard:
-    """One shard as its manifest entry describes it, checked against its files at load."""
+    """One shard as its manifest entry describes it (:func:`_check_shard` holds the files to it)."""
 
-    path: Path
+    path: str
     split: str
     bucket: str
     tokens: int  # tokens in the file, EOTs included
@@ -56,27 +77,29 @@ class Shard:
 
     def read(self, start: int, count: int) -> np.ndarray:
         """``count`` tokens from ``start``; a shorter read means the file changed since load."""
-        tokens = read_tokens(self.path, self.itemsize, start, count)
+        try:
+            tokens = read_tokens(Path(self.path), self.itemsize, start, count)
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot read it ({exc.strerror}): {_CHANGED}") from exc
         if len(tokens) != count:
             raise DataError(
                 f"{self.path}: {len(tokens)} tokens at offset {start}, expected {count} "
-                f"(the shard holds {self.tokens}: changed since the run started, or its "
-                "index is out of order)"
+                f"(the shard holds {self.tokens}: {_CHANGED})"
             )
         return tokens
 
     def doc_start(self, doc: int) -> int:
         """Where document ``doc`` starts (its offset in tokens)."""
-        start = read_starts(self.path, doc)
+        try:
+            start = read_starts(self.path, doc)
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot read its index ({exc.strerror})") from exc
         if not start.size:
-            raise DataError(f"{index_path(self.path)}: no document {doc}: changed since load")
+            raise DataError(f"{self.path}: no document {doc} in its index: {_CHANGED}")
         return int(start[0])
 
-    def docs_fitting(self, length: int) -> int:
-        """How many documents start early enough for ``length`` tokens from there: the first
-        ones, as the index is in increasing order (which this checks: a shard's index is read
-        whole only for document-aligned sampling, the only reading that relies on it)."""
-        return starts_up_to(self.path, self.tokens - length)
+
+_CHANGED = "changed since the run checked it"
 
 
 @dataclass(frozen=True)
@@ -87,48 +110,91 @@ class Dataset:
     eot: int
     weights: dict[str, float]  # bucket -> probability that a training sequence comes from it
     shards: list[Shard]
+    checked: frozenset[str] = frozenset()  # sha256 of each batch list whose shards were checked
 
     def select(self, split: str, bucket: str) -> list[int]:
         """Positions in ``shards`` of one split and bucket."""
         return [i for i, s in enumerate(self.shards) if s.split == split and s.bucket == bucket]
 
 
-def _check_shard(root: Path, entry: ShardEntry, dtype: np.dtype, eot: int) -> Shard:
-    """Hold one shard's files (header checked by read_header) to its manifest entry; what is
-    read is the header, the index's first and last entries and the last token, so the check
-    costs the same for a shard of any size."""
-    path = root / entry.path
-    if not path.exists():
-        raise DataError(f"{path}: listed in the manifest but missing")
-    tokens, itemsize = read_header(path)
-    if itemsize != dtype.itemsize:
-        raise DataError(f"{path}: {itemsize}-byte tokens, the manifest says {dtype.name}")
-    if tokens != entry.tokens:
+def _shard(root: Path, entry: ShardEntry, itemsize: int) -> Shard:
+    if entry.split not in SPLITS:
+        raise DataError(f"{root / entry.path}: split {entry.split!r} is not one of {SPLITS}")
+    path = os.path.join(root, entry.path)
+    return Shard(path, entry.split, entry.bucket, entry.tokens, entry.docs, itemsize)
+
+
+def _check_shard(shard: Shard, eot: int) -> None:
+    """Hold one shard's files to its manifest entry: the header (format, token width, count
+    against the file's size), the index's size and its first and last entries, and the last
+    token. One open of each file and a few bytes read, so the check costs the same for a shard
+    of any size."""
+    path = shard.path
+    try:
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            tokens, itemsize = header_fields(f.read(HEADER_FIELDS_BYTES), size, path)
+            last = os.pread(f.fileno(), itemsize, HEADER_BYTES + (tokens - 1) * itemsize)
+    except FileNotFoundError:
+        raise DataError(f"{path}: listed in the manifest but missing") from None
+    if itemsize != shard.itemsize:
         raise DataError(
-            f"{path}: header says {tokens} tokens, the manifest {entry.tokens} "
+            f"{path}: {itemsize}-byte tokens, the manifest says uint{8 * shard.itemsize}"
+        )
+    if tokens != shard.tokens:
+        raise DataError(
+            f"{path}: header says {tokens} tokens, the manifest {shard.tokens} "
             "(shard and manifest are from different runs)"
         )
-    index = index_path(path)
-    size = index.stat().st_size if index.exists() else 0
-    bounded = (
-        size == 8 * entry.docs > 0
-        and read_starts(path, 0)[0] == 0
-        and read_starts(path, entry.docs - 1)[0] < tokens
-    )
-    if not bounded or read_tokens(path, itemsize, tokens - 1, 1)[0] != eot:
+    size, first, final = _index_ends(os.path.splitext(path)[0] + INDEX_SUFFIX, shard.docs)
+    bounded = size == 8 * shard.docs > 0 and first == 0 and final < tokens
+    if not bounded or int.from_bytes(last, "little") != eot:
         odd = f" and {size % 8} bytes" if size % 8 else ""
         raise DataError(
             f"{path}: index of {size // 8} documents{odd} does not match the manifest's "
-            f"{entry.docs} or the shard does not end with EOT {eot}"
+            f"{shard.docs} or the shard does not end with EOT {eot}"
         )
-    if entry.split not in SPLITS:
-        raise DataError(f"{path}: split {entry.split!r} is not one of {SPLITS}")
-    return Shard(path, entry.split, entry.bucket, tokens, entry.docs, itemsize)
 
 
-def load_dataset(manifest: Path | str) -> Dataset:
-    """Read ``manifest.json``, check its tokenizer and format, and check every shard its
-    batches list.
+def _index_ends(path: str, docs: int) -> tuple[int, int, int]:
+    """An index file's size and its first and ``docs``-th start (-1 where it holds none)."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != 8 * docs or not docs:
+                return size, -1, -1
+            first, final = os.pread(f.fileno(), 8, 0), os.pread(f.fileno(), 8, size - 8)
+    except FileNotFoundError:
+        return 0, -1, -1
+    return size, int.from_bytes(first, "little"), int.from_bytes(final, "little")
+
+
+def _check_shards(shards: list[Shard], eot: int) -> None:
+    """:func:`_check_shard` on each; the first failure raises. Where the first
+    :data:`CHECK_RUN` checks show the file system to be slow (a network file system: a round
+    trip per read), the rest run in :data:`CHECK_THREADS` threads, runs of shards in flight. On
+    a local disk's page cache a check takes about 30 us, and threads only contend for the GIL
+    (100,000 shards: 4.3 s in one thread, 11-14 s in 4 or 32)."""
+    started = time.perf_counter()
+    for shard in shards[:CHECK_RUN]:
+        _check_shard(shard, eot)
+    if len(shards) <= CHECK_RUN:
+        return
+    slow = (time.perf_counter() - started) / CHECK_RUN > SLOW_CHECK_S
+
+    def check_run(first: int) -> None:
+        for shard in shards[first : first + CHECK_RUN]:
+            _check_shard(shard, eot)
+
+    with ThreadPoolExecutor(CHECK_THREADS if slow else 1) as pool:
+        for _ in pool.map(check_run, range(CHECK_RUN, len(shards), CHECK_RUN)):
+            pass
+
+
+def load_dataset(manifest: Path | str, checked: Collection[str] = ()) -> Dataset:
+    """Read ``manifest.json``, check its tokenizer and format, and check the shards of every
+    batch it lists but those ``checked`` names (by their lists' sha256: a run's earlier
+    checkpoint names the batches it has checked).
 
     The tokenizer is rebuilt from its name to confirm the manifest's vocabulary size, EOT id and
     token width; shard paths are relative to the manifest's directory.
@@ -155,17 +221,25 @@ def load_dataset(manifest: Path | str) -> Dataset:
         )
     weights = {name: float(b.weight) for name, b in m.buckets.items()}
     root = manifest.parent
+    itemsize = np.dtype(m.dtype).itemsize
+    shards: list[Shard] = []
+    unchecked: list[Shard] = []
     try:
-        entries = m.shard_entries(root)
+        for batch, entries in m.batch_shards(root):
+            of_batch = [_shard(root, e, itemsize) for e in entries]
+            shards += of_batch
+            if batch.sha256 not in checked:
+                unchecked += of_batch
     except ManifestError as exc:
         raise DataError(str(exc)) from exc
-    shards = [_check_shard(root, e, np.dtype(m.dtype), m.eot) for e in entries]
+    _check_shards(unchecked, m.eot)
     unknown = {s.bucket for s in shards} - set(weights)
     if unknown:
         raise DataError(f"{manifest}: shards of bucket(s) {sorted(unknown)} not in 'buckets'")
     if not any(w > 0 for w in weights.values()):
         raise DataError(f"{manifest}: no bucket has a positive weight (no train tokens?)")
-    return Dataset(manifest, m.tokenizer, m.vocab_size, m.eot, weights, shards)
+    done = frozenset(b.sha256 for b in m.batches)
+    return Dataset(manifest, m.tokenizer, m.vocab_size, m.eot, weights, shards, done)
 
 
 def check_model_fits(data: Dataset, model_vocab: int, tokenizer: str | None = None) -> None:
@@ -194,21 +268,23 @@ class Window:
 
 @dataclass(frozen=True)
 class _Pool:
-    """Every window start of one bucket, as a virtual concatenation over its shards: a shard's
-    window ``k`` starts at its ``k``-th document where ``aligned``, else at offset ``k``."""
+    """What one bucket's windows are drawn from, as a virtual concatenation over its shards: a
+    shard's window ``k`` starts at offset ``k``; ``aligned``, at its ``k``-th document, each of
+    its documents counted (one that starts too near the end for a window is drawn again: see
+    :meth:`WindowSampler.windows`), so that the pool is known from the manifest alone, without
+    reading a year of shards' indexes when a run starts."""
 
     shards: list[int]
     aligned: bool
-    cumulative: np.ndarray  # cumulative[i] = windows in shards[:i + 1]
+    cumulative: np.ndarray  # cumulative[i] = windows (aligned: documents) in shards[:i + 1]
+    fits: bool  # whether any of its shards holds a window (from its first document on)
 
 
 def _pool(data: Dataset, shard_ids: list[int], block_size: int, align: bool) -> _Pool:
     shards = [data.shards[i] for i in shard_ids]
-    if align:
-        counts = [s.docs_fitting(block_size + 1) for s in shards]
-    else:
-        counts = [max(0, s.tokens - block_size) for s in shards]
-    return _Pool(shard_ids, align, np.cumsum(counts, dtype=np.int64))
+    counts = [s.docs if align else max(0, s.tokens - block_size) for s in shards]
+    fits = any(s.tokens > block_size for s in shards)
+    return _Pool(shard_ids, align, np.cumsum(counts, dtype=np.int64), fits)
 
 
 class WindowSampler:
@@ -233,13 +309,14 @@ class WindowSampler:
     ) -> None:
         self.data, self.block_size, self.batch_size = data, block_size, batch_size
         self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.aligned = align_to_docs
         weights = data.weights if weights is None else weights
         self.buckets = [b for b, w in weights.items() if w > 0]
         self.pools = {
             b: _pool(data, data.select(split, b), block_size, align_to_docs) for b in self.buckets
         }
         for b, pool in self.pools.items():
-            if not pool.cumulative.size or pool.cumulative[-1] == 0:
+            if not pool.fits:
                 raise DataError(
                     f"{data.manifest}: bucket {b!r} has weight {weights[b]:g} but its {split} "
                     f"split has no window of {block_size + 1} tokens"
@@ -255,22 +332,49 @@ class WindowSampler:
         out = []
         for _ in range(self.batch_size):
             bucket = self.buckets[rng.choice(len(self.buckets), p=self.probs)]
-            pool = self.pools[bucket]
+            shard, start = self._draw(self.pools[bucket], rng)
+            out.append(Window(bucket, shard, start))
+        return out
+
+    def _draw(self, pool: _Pool, rng: np.random.Generator) -> tuple[int, int]:
+        """A window's shard and start: uniform over the pool's offsets, or, aligned, over the
+        documents that start a whole window: a document drawn that starts too near its shard's
+        end is drawn again, which leaves the others equally likely."""
+        for _ in range(MAX_DRAWS):
             k = int(rng.integers(pool.cumulative[-1]))
             j = int(np.searchsorted(pool.cumulative, k, side="right"))
             k -= int(pool.cumulative[j - 1]) if j else 0
             shard = pool.shards[j]
-            start = self.data.shards[shard].doc_start(k) if pool.aligned else k
-            out.append(Window(bucket, shard, start))
-        return out
+            if not pool.aligned:
+                return shard, k
+            start = self.data.shards[shard].doc_start(k)
+            if start + self.block_size < self.data.shards[shard].tokens:
+                return shard, start
+        raise DataError(
+            f"{self.data.manifest}: {MAX_DRAWS} documents drawn in a row start too near their "
+            f"shard's end for a window of {self.block_size + 1} tokens: use a smaller block "
+            "size or sample windows at any offset"
+        )
 
     def read(self, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs and next-token targets, int64 arrays of shape (batch, block_size)."""
-        T = self.block_size
-        rows = np.stack([self.data.shards[w.shard].read(w.start, T + 1) for w in windows]).astype(
-            np.int64
-        )
+        """Inputs and next-token targets, int64 arrays of shape (batch, block_size). An aligned
+        window is read from the token before it, which must be EOT: an index entry that is no
+        document start is refused where it is used, not at load (which would read a year of
+        indexes whole)."""
+        rows = np.stack([self._row(w) for w in windows]).astype(np.int64)
         return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
+
+    def _row(self, w: Window) -> np.ndarray:
+        shard, length = self.data.shards[w.shard], self.block_size + 1
+        if not (self.aligned and w.start):
+            return shard.read(w.start, length)
+        row = shard.read(w.start - 1, length + 1)
+        if row[0] != self.data.eot:
+            raise DataError(
+                f"{shard.path}: its index puts a document start at token {w.start}, where the "
+                f"token before is {row[0]}, not EOT {self.data.eot}: the index is damaged"
+            )
+        return row[1:]
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         """This rank's next batch; every rank advances the shared counter by the world size."""

@@ -202,6 +202,16 @@ def evaluate_heldout(
     return heldout.figures(sums[0].item(), int(sums[1].item()))
 
 
+def checked_batches(ckpt: dict[str, Any] | None, manifest: Path) -> list[str]:
+    """The batches (sha256 of their lists) whose shards the run resumed from checked, where it
+    read the same manifest: after a night's new batch, the resumed run checks that one alone.
+    A checkpoint from before this record, or of a manifest elsewhere, trusts none."""
+    checked = (ckpt or {}).get("data", {}).get("checked") or {}
+    return (
+        checked.get("batches", []) if checked.get("manifest") == os.path.abspath(manifest) else []
+    )
+
+
 def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     """Train as configured; returns the log records (empty on ranks other than 0)."""
     rank, local_rank, world = _distributed()
@@ -220,12 +230,12 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
         torch.backends.cuda.matmul.fp32_precision = "tf32"
         torch.backends.cudnn.conv.fp32_precision = "tf32"
 
-    data = load_dataset(cfg.manifest)
-    heldout = [load_heldout(p, data.tokenizer, cfg.heldout_tokens) for p in cfg.heldout]
     resume = latest_checkpoint(cfg.out) if cfg.resume == "latest" else cfg.resume
     if cfg.resume == "latest" and resume is None and master:
         LOG.info("no checkpoint in %s: starting from step 0", cfg.out)
     ckpt = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
+    data = load_dataset(cfg.manifest, checked_batches(ckpt, cfg.manifest))
+    heldout = [load_heldout(p, data.tokenizer, cfg.heldout_tokens) for p in cfg.heldout]
     cfg.out.mkdir(parents=True, exist_ok=True)
     if ckpt:
         model_cfg = GPTConfig(**ckpt["model_config"])
@@ -298,7 +308,14 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
                 "sampler": sampler.state_dict(),
                 "rng": rngs,
                 "model_config": dataclasses.asdict(model_cfg),
-                "data": {"tokenizer": data.tokenizer, "manifest": str(data.manifest)},
+                "data": {
+                    "tokenizer": data.tokenizer,
+                    "manifest": str(data.manifest),
+                    "checked": {
+                        "manifest": os.path.abspath(data.manifest),
+                        "batches": sorted(data.checked),
+                    },
+                },
                 "train_config": {
                     k: str(v) if isinstance(v, Path) else v
                     for k, v in dataclasses.asdict(cfg).items()
