@@ -11,7 +11,7 @@ and split (:class:`BatchEntry`, also in the batch's ``summary.json``). A night's
 then reads one small summary per batch, never a shard entry of an earlier night, and the
 manifest grows by a few hundred bytes a night where a list of every shard grew by its shards
 (a year of nights at 1,500 shards each: 142 MB rewritten and 1.6 GB on the driver every night).
-Whoever needs the shards reads the batches' lists (:meth:`Manifest.shard_entries`).
+Whoever needs the shards reads the batches' lists (:meth:`Manifest.batch_shards`).
 """
 
 from __future__ import annotations
@@ -242,10 +242,6 @@ class Manifest:
     @property
     def shard_count(self) -> int:
         return sum(b.shards for b in self.batches)
-
-    def shard_entries(self, root: Path) -> list[ShardEntry]:
-        """Every shard of every batch (:meth:`batch_shards`)."""
-        return [e for _, entries in self.batch_shards(root) for e in entries]
 
     def batch_shards(self, root: Path) -> Iterator[tuple[BatchEntry, list[ShardEntry]]]:
         """Each batch with its shards, read from the batch's list under ``root`` (the

@@ -72,7 +72,7 @@ def listed_shards(shards: Path) -> list[dict]:
     from gristmill.pipeline.manifest import Manifest
 
     manifest = Manifest.read(shards / "manifest.json")
-    return [dict(vars(e)) for e in manifest.shard_entries(shards)]
+    return [dict(vars(e)) for _, entries in manifest.batch_shards(shards) for e in entries]
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

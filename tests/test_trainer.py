@@ -314,6 +314,13 @@ def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: P
     with pytest.raises(DataError, match=r"the token before is .*, not EOT 50256: .*damaged"):
         for i in range(200):
             aligned.read(aligned.windows(i))
+    past = starts.copy()
+    past[1:-1] = entry["tokens"] + 5  # first and last entries right, the others past the end
+    index.write_bytes(past.tobytes())
+    aligned = WindowSampler(load_dataset(copy / MANIFEST_FILE), "train", 64, 8, 0, None, True)
+    with pytest.raises(DataError, match=r"at token \d+, past the shard's \d+: .*damaged"):
+        for i in range(200):
+            aligned.windows(i)
     index.write_bytes(starts.tobytes())
     data = load_dataset(copy / MANIFEST_FILE)
     shard = next(s for s in data.shards if s.path == str(copy / entry["path"]))
@@ -323,8 +330,27 @@ def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: P
     with pytest.raises(DataError, match="changed since the run checked it"):
         shard.read(shard.tokens - 3, 3)
     (copy / entry["path"]).unlink()
-    with pytest.raises(DataError, match=r"cannot read it .*changed since the run checked it"):
+    with pytest.raises(DataError, match="missing: changed since the run checked it"):
         shard.read(0, 3)
+
+
+def test_aligned_pools_count_the_documents_of_shards_that_hold_a_window(shards: Path) -> None:
+    """Aligned windows are drawn among a bucket's documents by the manifest's counts; a shard
+    too short for one window adds none, so its documents are never drawn only to be drawn
+    again, and a bucket of such shards alone has no window."""
+    data = load_dataset(shards)
+    ids = data.select("train", "short")
+    block = min(data.shards[i].tokens for i in ids)  # the smallest shard holds no window
+    longest = max(data.shards[i].tokens for i in ids)
+    short = [i for i in ids if data.shards[i].tokens <= block]
+    assert 0 < len(short) < len(ids)
+    pool = trainer_data._pool(data, ids, block, align=True)
+    assert pool.fits and pool.cumulative[-1] == sum(
+        data.shards[i].docs for i in ids if i not in short
+    )
+    assert not trainer_data._pool(data, ids, longest, align=True).fits
+    with pytest.raises(DataError, match=r"bucket 'short' .* no window of .* at a document start"):
+        WindowSampler(data, "train", longest, 8, 0, {"short": 1.0}, align_to_docs=True)
 
 
 def test_a_batch_is_checked_once_per_run(

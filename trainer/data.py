@@ -2,13 +2,16 @@
 
 Shards are read through :mod:`gristmill.pipeline.shards` (the one definition of the format, which
 checks magic, version and token count against the file size), and each is checked against its
-manifest entry, so a stale or swapped file is refused before training starts rather than silently
+manifest entry (header, index ends, last token), so a stale or swapped file is refused before it is
 trained on. A run checks a batch's shards once: its checkpoints name the batches checked (by the
 sha256 of each batch's list), and a run resumed after the next night's batch checks that batch
-alone, as a nightly run of the pipeline costs what its new batch costs. No shard stays open: a
-window is read from its file when it is drawn (:func:`~gristmill.pipeline.shards.read_tokens`),
-so the number of shards a run trains on is bounded by neither the open-file limit nor the
-kernel's maps, as a year of nightly crawls needs.
+alone, as a nightly run of the pipeline costs what its new batch costs. A shard removed or cut
+short since is refused where a window is read from it, and an index entry past its shard's end or
+not after an EOT where it is drawn; a shard rewritten in place at the same length is not seen by
+the check, which reads a few bytes of each file, not all. No shard stays open: a window is read
+from its file when it is drawn (:func:`~gristmill.pipeline.shards.read_tokens`), so the number of
+shards a run trains on is bounded by neither the open-file limit nor the kernel's maps, as a year
+of nightly crawls needs.
 
 Sampling follows the manifest's mix (GPT-3 table 2.2): each sequence first draws its bucket with
 probability ``buckets[name].weight``, then a window of ``block_size + 1`` tokens uniformly among
@@ -38,9 +41,9 @@ from gristmill.pipeline.shards import (
     HEADER_BYTES,
     HEADER_FIELDS_BYTES,
     HEADER_INTS,
-    INDEX_SUFFIX,
     LLMC_FORMATS,
     header_fields,
+    index_path,
     read_starts,
     read_tokens,
 )
@@ -56,8 +59,8 @@ SLOW_CHECK_S = 100e-6
 CHECK_RUN = 256
 # Documents drawn for one aligned window before the sampler gives up: a document that starts
 # too near its shard's end for a whole window is drawn again (one in 10^5 of a 10^8-token shard
-# at 1,024 tokens).
-MAX_DRAWS = 1000
+# at 1,024 tokens). Where only 1% of a bucket's documents fit, a window fails once in 10^43.
+MAX_DRAWS = 10_000
 
 
 class DataError(UsageError):
@@ -79,8 +82,10 @@ class Shard:
         """``count`` tokens from ``start``; a shorter read means the file changed since load."""
         try:
             tokens = read_tokens(Path(self.path), self.itemsize, start, count)
+        except FileNotFoundError:
+            raise DataError(f"{self.path}: missing: {_CHANGED}") from None
         except OSError as exc:
-            raise DataError(f"{self.path}: cannot read it ({exc.strerror}): {_CHANGED}") from exc
+            raise DataError(f"{self.path}: cannot read it ({exc.strerror or exc})") from exc
         if len(tokens) != count:
             raise DataError(
                 f"{self.path}: {len(tokens)} tokens at offset {start}, expected {count} "
@@ -93,9 +98,14 @@ class Shard:
         try:
             start = read_starts(self.path, doc)
         except OSError as exc:
-            raise DataError(f"{self.path}: cannot read its index ({exc.strerror})") from exc
+            raise DataError(f"{self.path}: cannot read its index ({exc.strerror or exc})") from exc
         if not start.size:
             raise DataError(f"{self.path}: no document {doc} in its index: {_CHANGED}")
+        if start[0] >= self.tokens:
+            raise DataError(
+                f"{self.path}: its index puts document {doc} at token {start[0]}, past the "
+                f"shard's {self.tokens}: the index is damaged"
+            )
         return int(start[0])
 
 
@@ -146,7 +156,7 @@ def _check_shard(shard: Shard, eot: int) -> None:
             f"{path}: header says {tokens} tokens, the manifest {shard.tokens} "
             "(shard and manifest are from different runs)"
         )
-    size, first, final = _index_ends(os.path.splitext(path)[0] + INDEX_SUFFIX, shard.docs)
+    size, first, final = _index_ends(index_path(path), shard.docs)
     bounded = size == 8 * shard.docs > 0 and first == 0 and final < tokens
     if not bounded or int.from_bytes(last, "little") != eot:
         odd = f" and {size % 8} bytes" if size % 8 else ""
@@ -156,7 +166,7 @@ def _check_shard(shard: Shard, eot: int) -> None:
         )
 
 
-def _index_ends(path: str, docs: int) -> tuple[int, int, int]:
+def _index_ends(path: Path, docs: int) -> tuple[int, int, int]:
     """An index file's size and its first and ``docs``-th start (-1 where it holds none)."""
     try:
         with open(path, "rb", buffering=0) as f:
@@ -269,10 +279,10 @@ class Window:
 @dataclass(frozen=True)
 class _Pool:
     """What one bucket's windows are drawn from, as a virtual concatenation over its shards: a
-    shard's window ``k`` starts at offset ``k``; ``aligned``, at its ``k``-th document, each of
-    its documents counted (one that starts too near the end for a window is drawn again: see
-    :meth:`WindowSampler.windows`), so that the pool is known from the manifest alone, without
-    reading a year of shards' indexes when a run starts."""
+    shard's window ``k`` starts at offset ``k``; ``aligned``, at its ``k``-th document, each
+    document of a shard that holds a window counted (one that starts too near the end for a
+    window is drawn again: see :meth:`WindowSampler._draw`), so that the pool is known from the
+    manifest alone, without reading a year of shards' indexes when a run starts."""
 
     shards: list[int]
     aligned: bool
@@ -282,9 +292,10 @@ class _Pool:
 
 def _pool(data: Dataset, shard_ids: list[int], block_size: int, align: bool) -> _Pool:
     shards = [data.shards[i] for i in shard_ids]
-    counts = [s.docs if align else max(0, s.tokens - block_size) for s in shards]
-    fits = any(s.tokens > block_size for s in shards)
-    return _Pool(shard_ids, align, np.cumsum(counts, dtype=np.int64), fits)
+    counts = [
+        0 if s.tokens <= block_size else s.docs if align else s.tokens - block_size for s in shards
+    ]
+    return _Pool(shard_ids, align, np.cumsum(counts, dtype=np.int64), any(counts))
 
 
 class WindowSampler:
