@@ -190,7 +190,7 @@ def read_index(path: Path | str) -> np.ndarray:
     return starts
 
 
-def _pread(path: Path, size: int, offset: int) -> bytes:
+def _pread(path: Path | str, size: int, offset: int) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
         return os.pread(fd, size, offset)
@@ -198,7 +198,7 @@ def _pread(path: Path, size: int, offset: int) -> bytes:
         os.close(fd)
 
 
-def read_tokens(path: Path, itemsize: int, start: int, count: int) -> np.ndarray:
+def read_tokens(path: Path | str, itemsize: int, start: int, count: int) -> np.ndarray:
     """``count`` tokens of a shard from token ``start`` (fewer where the file ends first), read
     without mapping it. A trainer over a nightly crawl's shards reads from hundreds of
     thousands of files: a map of each would hold a file descriptor (Python's mmap keeps one) and

@@ -81,7 +81,7 @@ class Shard:
     def read(self, start: int, count: int) -> np.ndarray:
         """``count`` tokens from ``start``; a shorter read means the file changed since load."""
         try:
-            tokens = read_tokens(Path(self.path), self.itemsize, start, count)
+            tokens = read_tokens(self.path, self.itemsize, start, count)
         except FileNotFoundError:
             raise DataError(f"{self.path}: missing: {_CHANGED}") from None
         except OSError as exc:
