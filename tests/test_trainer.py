@@ -8,6 +8,7 @@ by document length. No JVM is started, so the whole file runs in well under a mi
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -383,6 +384,52 @@ def test_a_batch_is_checked_once_per_run(
     assert checked_batches(ckpt, shards) == []  # another manifest: its shards were not checked
     assert checked_batches({"data": {"tokenizer": "gpt2"}}, shards) == []  # an older checkpoint
     assert checked_batches(None, shards) == []
+
+
+def test_a_passing_read_error_is_read_again(
+    shards: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read that a network file system fails for a while (EIO, a stale handle) is tried again,
+    at load and in training, and gives the bytes it would have given; one that keeps failing
+    stops the run naming the shard, and an error that is no passing state stops it at once."""
+    calls: Counter[int] = Counter()
+    failing: dict[int, int] = {}  # errno -> preads still to fail
+    pread = os.pread
+
+    def flaky(fd: int, size: int, offset: int) -> bytes:
+        for code, left in failing.items():
+            if left:
+                failing[code] = left - 1
+                calls[code] += 1
+                raise OSError(code, os.strerror(code))
+        return pread(fd, size, offset)
+
+    monkeypatch.setattr(
+        trainer_data, "READ_RETRIES", replace(trainer_data.READ_RETRIES, backoff_initial_s=0.0)
+    )
+    monkeypatch.setattr(trainer_data.LOG, "handlers", [caplog.handler])  # whatever configured
+    monkeypatch.setattr(trainer_data.LOG, "propagate", False)
+    plain = WindowSampler(load_dataset(shards), "train", 64, 8, seed=0, align_to_docs=True)
+    expected = [plain.read(plain.windows(i)) for i in range(5)]
+    monkeypatch.setattr(os, "pread", flaky)
+    failing[errno.ESTALE] = 3  # at load: reads of the first shard's ends
+    data = load_dataset(shards)
+    sampler = WindowSampler(data, "train", 64, 8, seed=0, align_to_docs=True)
+    for i, (x, y) in enumerate(expected):
+        failing[errno.EIO] = 2  # a window's index entries, or its tokens
+        got_x, got_y = sampler.read(sampler.windows(i))
+        assert np.array_equal(got_x, x) and np.array_equal(got_y, y)
+    assert calls == {errno.ESTALE: 3, errno.EIO: 10}
+    assert caplog.text.count("read again in") == 13
+    shard = data.shards[0]
+    failing[errno.EIO] = trainer_data.READ_RETRIES.max_retries + 1
+    with pytest.raises(DataError, match=f"{shard.path}: cannot read it .*Input/output error"):
+        shard.read(0, 4)
+    calls.clear()
+    failing[errno.EACCES] = 5
+    with pytest.raises(DataError, match=r"cannot read it .*Permission denied"):
+        shard.read(0, 4)
+    assert calls[errno.EACCES] == 1
 
 
 def test_model_shapes_and_flops() -> None:

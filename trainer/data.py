@@ -11,7 +11,8 @@ not after an EOT where it is drawn; a shard rewritten in place at the same lengt
 the check, which reads a few bytes of each file, not all. No shard stays open: a window is read
 from its file when it is drawn (:func:`~gristmill.pipeline.shards.read_tokens`), so the number of
 shards a run trains on is bounded by neither the open-file limit nor the kernel's maps, as a year
-of nightly crawls needs.
+of nightly crawls needs. A read that a network file system fails for a while is tried again
+(:func:`_retried`).
 
 Sampling follows the manifest's mix (GPT-3 table 2.2): each sequence first draws its bucket with
 probability ``buckets[name].weight``, then a window of ``block_size + 1`` tokens uniformly among
@@ -26,17 +27,21 @@ This module needs numpy only; the trainer turns the arrays into tensors.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from gristmill.pipeline.errors import UsageError
+from gristmill.pipeline.log import logger
 from gristmill.pipeline.manifest import SPLITS, Manifest, ManifestError, ShardEntry
+from gristmill.pipeline.remote import RetryPolicy
 from gristmill.pipeline.shards import (
     HEADER_BYTES,
     HEADER_FIELDS_BYTES,
@@ -61,6 +66,22 @@ CHECK_RUN = 256
 # too near its shard's end for a whole window is drawn again (one in 10^5 of a 10^8-token shard
 # at 1,024 tokens). Where only 1% of a bucket's documents fit, a window fails once in 10^43.
 MAX_DRAWS = 10_000
+# What a network file system answers for a while and then no longer: a server lost or failing
+# over (EIO, a stale handle), a timeout, a dropped connection. A read that fails so is tried
+# again from its open, ten times, after a backoff from 0.1 s doubling up to 30 s (40-81 s in all
+# with the jitter, as long as a server's failover takes) before the run stops; any other error
+# (a file removed, a permission) is no passing state and stops the run at once, as a read cut
+# short does.
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.EAGAIN, errno.EBUSY, errno.ENETDOWN}
+    | {errno.ENETUNREACH, errno.ENETRESET, errno.ECONNRESET, errno.ECONNABORTED}
+    | {errno.ECONNREFUSED, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENOLINK, errno.ECOMM}
+    | {errno.EREMOTEIO}
+)
+READ_RETRIES = RetryPolicy(max_retries=10, backoff_initial_s=0.1, backoff_max_s=30.0)
+
+LOG = logger(__name__)
+T = TypeVar("T")
 
 
 class DataError(UsageError):
@@ -81,7 +102,9 @@ class Shard:
     def read(self, start: int, count: int) -> np.ndarray:
         """``count`` tokens from ``start``; a shorter read means the file changed since load."""
         try:
-            tokens = read_tokens(self.path, self.itemsize, start, count)
+            tokens = _retried(
+                lambda: read_tokens(self.path, self.itemsize, start, count), self.path
+            )
         except FileNotFoundError:
             raise DataError(f"{self.path}: missing: {_CHANGED}") from None
         except OSError as exc:
@@ -96,7 +119,7 @@ class Shard:
     def doc_start(self, doc: int) -> int:
         """Where document ``doc`` starts (its offset in tokens)."""
         try:
-            start = read_starts(self.path, doc)
+            start = _retried(lambda: read_starts(self.path, doc), self.path)
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read its index ({exc.strerror or exc})") from exc
         if not start.size:
@@ -110,6 +133,23 @@ class Shard:
 
 
 _CHANGED = "changed since the run checked it"
+
+
+def _retried(read: Callable[[], T], path: str) -> T:
+    """``read()``, tried again on a passing error of the file system (:data:`TRANSIENT_ERRNOS`):
+    a nightly corpus on a network file system loses a server now and then, and a run of days
+    should wait for it, not stop and resume from its last checkpoint."""
+    attempt = 0
+    while True:
+        try:
+            return read()
+        except OSError as exc:
+            if exc.errno not in TRANSIENT_ERRNOS or attempt == READ_RETRIES.max_retries:
+                raise
+            delay = READ_RETRIES.delay(attempt)
+            attempt += 1
+            LOG.warning("%s: %s; read again in %.1f s (try %d)", path, exc, delay, attempt + 1)
+            time.sleep(delay)
 
 
 @dataclass(frozen=True)
@@ -141,12 +181,12 @@ def _check_shard(shard: Shard, eot: int) -> None:
     of any size."""
     path = shard.path
     try:
-        with open(path, "rb", buffering=0) as f:
-            size = os.fstat(f.fileno()).st_size
-            tokens, itemsize = header_fields(f.read(HEADER_FIELDS_BYTES), size, path)
-            last = os.pread(f.fileno(), itemsize, HEADER_BYTES + (tokens - 1) * itemsize)
+        tokens, itemsize, last = _retried(lambda: _shard_ends(path), path)
+        size, first, final = _retried(lambda: _index_ends(index_path(path), shard.docs), path)
     except FileNotFoundError:
         raise DataError(f"{path}: listed in the manifest but missing") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
     if itemsize != shard.itemsize:
         raise DataError(
             f"{path}: {itemsize}-byte tokens, the manifest says uint{8 * shard.itemsize}"
@@ -156,13 +196,25 @@ def _check_shard(shard: Shard, eot: int) -> None:
             f"{path}: header says {tokens} tokens, the manifest {shard.tokens} "
             "(shard and manifest are from different runs)"
         )
-    size, first, final = _index_ends(index_path(path), shard.docs)
     bounded = size == 8 * shard.docs > 0 and first == 0 and final < tokens
     if not bounded or int.from_bytes(last, "little") != eot:
         odd = f" and {size % 8} bytes" if size % 8 else ""
         raise DataError(
             f"{path}: index of {size // 8} documents{odd} does not match the manifest's "
             f"{shard.docs} or the shard does not end with EOT {eot}"
+        )
+
+
+def _shard_ends(path: str) -> tuple[int, int, bytes]:
+    """A shard's token count and width from its header (checked against the file's size), and
+    its last token's bytes."""
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        tokens, itemsize = header_fields(f.read(HEADER_FIELDS_BYTES), size, path)
+        return (
+            tokens,
+            itemsize,
+            os.pread(f.fileno(), itemsize, HEADER_BYTES + (tokens - 1) * itemsize),
         )
 
 
