@@ -144,8 +144,11 @@ def _retried(read: Callable[[], T], path: str) -> T:
         try:
             return read()
         except OSError as exc:
-            if exc.errno not in TRANSIENT_ERRNOS or attempt == READ_RETRIES.max_retries:
+            if exc.errno not in TRANSIENT_ERRNOS:
                 raise
+            if attempt == READ_RETRIES.max_retries:
+                tries = f"{exc.strerror}, {attempt + 1} tries"
+                raise OSError(exc.errno, tries, exc.filename) from exc
             delay = READ_RETRIES.delay(attempt)
             attempt += 1
             LOG.warning("%s: %s; read again in %.1f s (try %d)", path, exc, delay, attempt + 1)
@@ -186,7 +189,7 @@ def _check_shard(shard: Shard, eot: int) -> None:
     except FileNotFoundError:
         raise DataError(f"{path}: listed in the manifest but missing") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+        raise DataError(f"{exc.filename or path}: cannot read it ({exc.strerror or exc})") from exc
     if itemsize != shard.itemsize:
         raise DataError(
             f"{path}: {itemsize}-byte tokens, the manifest says uint{8 * shard.itemsize}"
