@@ -3,8 +3,17 @@
 ``<output>/dedup/index/<name>/manifest.json`` lists the runs and the batches each holds; a run is
 a folder of sorted Arrow files (:mod:`gristmill.pipeline.key_index`). A batch adds one run of its
 own keys; when :data:`FANOUT` runs share a level they are merged into one run of the next level,
-so after B batches there are at most ``FANOUT - 1`` runs per level, ``log_FANOUT(B)`` levels, and
-a lookup, which costs one binary search per run, stays proportional to the new batch.
+up to :data:`TOP_LEVEL`, whose runs are never merged. A merge rewrites its runs whole: without a
+top, the night that merged 4^k batches rewrote the index of all of them (night 256: every night
+before it), a cost that grows with the corpus. With it a merge rewrites 64 batches' keys at most,
+each key is rewritten three times, and a lookup, which costs one binary search per run, meets
+``FANOUT - 1`` runs of each lower level at most and one run per 64 batches of the top (after 365
+nightly batches, 11 runs, where unbounded merges leave 8; after three years, 21 and 6).
+
+A run of ``2**bits`` files (each about the advisory partition size) is written and read by tasks
+of :data:`FILES_PER_TASK` files, not one task per file: a run of 64 nights of a whole crawl is
+hundreds of thousands of files, as many tasks and shuffle partitions as Spark would schedule
+badly, and listing them on the driver costs as much.
 
 The index is derived data: the per-batch tables it is built from stay the record. Before a
 batch is looked up the index is made to hold exactly the batches the ledger says came before it
@@ -44,6 +53,10 @@ from gristmill.pipeline.layout import write_json
 from gristmill.schemas.tables import spark_schema
 
 FANOUT = 4
+TOP_LEVEL = 3
+# Files of a run one task writes or reads at most (each about the advisory partition size):
+# enough to keep a task's fixed cost small, few enough that a failed task redoes little.
+FILES_PER_TASK = 64
 MANIFEST = "manifest.json"
 
 
@@ -110,7 +123,7 @@ class KeyIndex:
         self.runs = [r for r in self.runs if set(r.batches) <= wanted]
         missing = sorted(wanted - self.batches)
         if missing:
-            level = int(math.log(len(missing), FANOUT))
+            level = min(TOP_LEVEL, int(math.log(len(missing), FANOUT)))
             self.runs.append(self._write(source(missing), level, tuple(missing)))
         self._compact()
 
@@ -140,7 +153,7 @@ class KeyIndex:
             rows = rows.select(*RUN_SCHEMA.names)
             if bits:  # sorted by prefix, a task holds one file's rows at a time
                 prefix = F.shiftrightunsigned("key", 64 - bits)
-                rows = rows.repartition(2**bits, prefix).sortWithinPartitions(prefix)
+                rows = rows.repartition(self._tasks(2**bits), prefix).sortWithinPartitions(prefix)
             else:  # one file ("ORDER BY 0" would be a column position to Spark)
                 rows = rows.repartition(1)
             (
@@ -152,10 +165,16 @@ class KeyIndex:
             )
         return run
 
+    def _tasks(self, files: int) -> int:
+        """Tasks for ``files`` files of a run: a few per core (the session's shuffle
+        partitions), and more where each would hold over :data:`FILES_PER_TASK` files."""
+        cores = int(self.spark.conf.get("spark.sql.shuffle.partitions") or 1)
+        return min(files, max(cores, math.ceil(files / FILES_PER_TASK)))
+
     def _compact(self) -> None:
-        """Merge the oldest FANOUT runs of a level while some level has FANOUT; save."""
+        """Merge the oldest FANOUT runs of a level under the top while one has FANOUT; save."""
         while True:
-            for level in sorted({r.level for r in self.runs}):
+            for level in sorted({r.level for r in self.runs if r.level < TOP_LEVEL}):
                 same = [r for r in self.runs if r.level == level]
                 if len(same) >= FANOUT:
                     merged = same[:FANOUT]
@@ -171,11 +190,14 @@ class KeyIndex:
         self._save()
 
     def _read(self, runs: list[Run]) -> DataFrame:
-        paths = sorted(str(p.resolve()) for r in runs for p in (self.root / r.name).glob("*.arrow"))
-        listing = self.spark.createDataFrame([(p,) for p in paths], "path string")
-        return listing.repartition(max(1, len(paths))).mapInArrow(
-            read_run_files, spark_schema(RUN_SCHEMA)
-        )
+        """The rows of ``runs``, each task reading the files of :data:`FILES_PER_TASK` prefixes."""
+        slices = [
+            (self._files(r).path, r.bits, first, min(first + FILES_PER_TASK, 2**r.bits))
+            for r in runs
+            for first in range(0, 2**r.bits, FILES_PER_TASK)
+        ]
+        listing = self.spark.createDataFrame(slices, "path string, bits int, first long, end long")
+        return listing.repartition(len(slices)).mapInArrow(read_run_files, spark_schema(RUN_SCHEMA))
 
     def lookup(self, queries: DataFrame, schema: pa.Schema) -> DataFrame:
         """Each row of ``queries`` (of Arrow ``schema``, with key and lo) once per earlier row
@@ -184,8 +206,9 @@ class KeyIndex:
         if not self.runs:
             return self.spark.createDataFrame([], spark_schema(out))
         bits = max(r.bits for r in self.runs)
-        if bits:
-            queries = queries.repartition(F.shiftrightunsigned("key", 64 - bits))
+        if bits:  # in key order, an Arrow batch of queries falls in few files of each run
+            prefix = F.shiftrightunsigned("key", 64 - bits)
+            queries = queries.repartition(prefix).sortWithinPartitions(prefix)
         runs = [self._files(r) for r in self.runs]
         return queries.select(*schema.names).mapInArrow(
             functools.partial(matches, runs=runs, schema=out), spark_schema(out)

@@ -123,11 +123,16 @@ def write_run_files(batches: Iterable[pa.RecordBatch], run: RunFiles) -> Iterato
 
 
 def read_run_files(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body over a column ``path`` of run files: their rows (to merge runs)."""
+    """mapInArrow body over slices of runs (``path``, ``bits``, ``first``, ``end``): the rows of
+    the files of prefixes ``first`` to ``end`` - 1 of each (to merge runs). A slice names its
+    files by their prefixes, so the driver lists no file: a run merged late holds millions."""
     for batch in batches:
-        for path in batch.column("path").to_pylist():
-            with pa.memory_map(path) as source:
-                yield from pa.ipc.open_file(source).read_all().to_batches()
+        for path, bits, first, end in zip(*batch.to_pydict().values(), strict=True):
+            for prefix in range(first, end):
+                file = RunFiles(path, bits).file(prefix)
+                if file.is_file():  # a prefix no key fell in has no file
+                    with pa.memory_map(str(file)) as source:
+                        yield from pa.ipc.open_file(source).read_all().to_batches()
 
 
 def _by_file(keys: np.ndarray, bits: int) -> list[np.ndarray]:

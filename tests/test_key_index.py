@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from gristmill.jobs import key_index
 from gristmill.jobs.key_index import FANOUT, KeyIndex
 from gristmill.pipeline.key_index import (
     ROW_BYTES,
@@ -200,3 +201,32 @@ def test_a_run_small_enough_for_one_file(spark, tmp_path):
         for r in index.lookup(spark.createDataFrame(queries.to_pandas()), QUERY).collect()
     }
     assert got == expected([table], queries)
+
+
+def test_top_runs_are_not_merged_and_tasks_hold_a_few_files(spark, tmp_path, monkeypatch):
+    """Runs of the top level stay as they are, so no night rewrites the whole index; a run's
+    files are written and read by tasks of FILES_PER_TASK files each, and the lookups still
+    equal the plain join."""
+    monkeypatch.setattr(key_index, "FANOUT", 2)
+    monkeypatch.setattr(key_index, "TOP_LEVEL", 1)
+    monkeypatch.setattr(key_index, "FILES_PER_TASK", 2)
+    rng = np.random.default_rng(11)
+    tables = {b: rows_of(b, 400, rng) for b in range(1, 6)}
+    root = tmp_path / "index"
+    index = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 50)
+    for batch in sorted(tables):
+        index.add(spark.createDataFrame(tables[batch].to_pandas()), batch)
+    # Unbounded, the two runs of level 1 would have merged into one of level 2.
+    assert sorted((r.level, r.batches) for r in index.runs) == [(0, (5,)), (1, (1, 2)), (1, (3, 4))]
+    top = [r for r in index.runs if r.level == 1]
+    assert all(r.bits == 4 for r in top)  # 800 rows in files of 50
+    assert index._read(top).rdd.getNumPartitions() == 2 * 2**4 // 2
+    assert index._read(top).count() == 400 * 4
+    cores = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    assert index._tasks(2**10) == max(cores, 2**9) and index._tasks(1) == 1
+    queries = queries_for(list(tables.values()), rng)
+    got = {
+        (r["q"], r["earlier_doc"], r["earlier_batch"])
+        for r in index.lookup(spark.createDataFrame(queries.to_pandas()), QUERY).collect()
+    }
+    assert got == expected(list(tables.values()), queries)
