@@ -13,7 +13,6 @@ import concurrent.futures
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +113,7 @@ def plan_batch(ledger: Ledger, uris: list[str], max_files: int | None, cfg: Conf
     if not todo:
         return None
     describe = functools.partial(describe_input, policy=cfg.ingest.network)
-    with concurrent.futures.ThreadPoolExecutor(describe_threads()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(cfg.ingest.network.concurrent_requests) as pool:
         described = list(pool.map(describe, todo))
     batch = ledger.add_batch(described)
     ledger.save()
@@ -126,12 +125,6 @@ def plan_batch(ledger: Ledger, uris: list[str], max_files: int | None, cfg: Conf
         f", {again} set aside by a network failure before" if again else "",
     )
     return batch
-
-
-def describe_threads() -> int:
-    """Inputs described at once: HEAD requests wait on the network (and a local file's size on
-    a network file system), so a few per core."""
-    return 4 * (os.cpu_count() or 1)
 
 
 def run_and_record(

@@ -38,7 +38,7 @@ from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, 
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import Layout, batches_of, write_json
-from gristmill.pipeline.ledger import Ledger, crawl_id_of
+from gristmill.pipeline.ledger import CRAWL_ID, Ledger
 from gristmill.pipeline.manifest import Manifest
 from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
 from gristmill.pipeline.tokenizer import load_encoding, token_counts
@@ -194,15 +194,19 @@ def batch_summary(
         if cached["key"] == key:
             return cached
     ingest = read_table(spark, out, "ingest", [batch])
-    first, last = aggregated(ingest.agg(F.min("warc_date"), F.max("warc_date")))
+    crawl = F.regexp_extract("input_file", CRAWL_ID.pattern, 0)
+    first, last, crawls = aggregated(
+        ingest.agg(F.min("warc_date"), F.max("warc_date"), F.collect_set(crawl))
+    )
     quality = read_table(spark, out, "quality", [batch])
     counts = aggregated(quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS])).asDict()
     documents = spark.read.parquet(str(Layout(out).documents(batch).resolve()))
-    paths = sorted(r[0] for r in ingest.select("input_file").distinct().collect())
+    # The first paths by name, not all of a batch's 80,000 on the driver.
+    paths = ingest.select("input_file").distinct().orderBy("input_file").limit(LISTED_PATHS)
     summary = {
         "key": key,
-        "paths": paths[:LISTED_PATHS],
-        "crawl_ids": sorted({c for p in paths if (c := crawl_id_of(p))}),
+        "paths": [r[0] for r in paths.collect()],
+        "crawl_ids": sorted(c for c in crawls if c),
         "warc_dates": [first, last],
         "signal_counts": counts,
         "languages": dict(documents.groupBy("lang").count().collect()),
