@@ -48,6 +48,7 @@ from gristmill.pipeline.decontaminate import (
     build_index,
     decontaminate_batches,
     decontaminate_joined_batches,
+    doc_keys,
     doc_ngram_batches,
     load_index,
     matched_hashes,
@@ -58,6 +59,9 @@ from gristmill.schemas.tables import DECONTAMINATE, spark_schema
 
 STAGE = "decontaminate"
 JOIN_SLICE_ROWS = 1 << 20
+# Documents the cutting pass is told to read (8 bytes each, shipped with its tasks) at most;
+# past it, every document is read (:func:`cut_documents`).
+TOUCHED_MAX = 1 << 20
 
 
 add_arguments = arguments.decontaminate
@@ -92,17 +96,32 @@ class ShippedIndex:
     page cache, instead of one unpickled copy per worker."""
 
     file: str
+    vocab_file: str
     names: tuple[str, ...]
     lengths: tuple[int, ...]
 
     def load(self) -> NgramIndex:
-        return load_index(SparkFiles.get(self.file), self.names, self.lengths)
+        files = SparkFiles.get(self.file), SparkFiles.get(self.vocab_file)
+        return load_index(*files, self.names, self.lengths)
 
 
 def ship(spark: SparkSession, index: NgramIndex, work: Path) -> ShippedIndex:
-    """Write ``index`` under ``work`` (named by its content) and register it with Spark."""
+    """Write ``index`` and its vocabulary under ``work`` (named by their content) and register
+    them with Spark."""
+    assert index.vocab is not None
     data = np.stack([index.hashes, index.owners, index.kinds]).astype(np.uint64)
-    name = f"ngram-index-{hashlib.sha256(data.tobytes()).hexdigest()[:16]}.npy"
+    return ShippedIndex(
+        _shipped(spark, work, "ngram-index", data),
+        _shipped(spark, work, "vocab", index.vocab),
+        index.names,
+        index.lengths,
+    )
+
+
+def _shipped(spark: SparkSession, work: Path, kind: str, data: np.ndarray) -> str:
+    """``data`` as a .npy file under ``work``, named by its content, registered with Spark."""
+    data = np.ascontiguousarray(data, np.uint64)
+    name = f"{kind}-{hashlib.sha256(data.tobytes()).hexdigest()[:16]}.npy"
     path = (work / name).resolve()
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +130,7 @@ def ship(spark: SparkSession, index: NgramIndex, work: Path) -> ShippedIndex:
     sc = spark.sparkContext
     if not any(f.endswith(f"/{name}") for f in sc.listFiles):
         sc.addFile(str(path))
-    return ShippedIndex(name, index.names, index.lengths)
+    return name
 
 
 def _with_index(
@@ -203,10 +222,28 @@ def broadcast_path(
             index=shipped,
             cfg=cfg.decontaminate,
             ignored=ignored,
+            touched=cut_documents(spark, pairs, acted, index),
         ),
         spark_schema(DECONTAMINATE),
     )
     return acted, ignored, cleaned, counts
+
+
+def cut_documents(
+    spark: SparkSession, pairs: DataFrame, acted: np.ndarray, index: NgramIndex
+) -> np.ndarray | None:
+    """The :func:`doc_keys` of the documents that hold an n-gram to cut (one the first pass
+    matched, not too common, of those the index holds for cutting), for the cutting pass to
+    read those alone; None where they are over :data:`TOUCHED_MAX`. At most ``too_common_docs``
+    documents hold each such n-gram, so the collect is bounded by the benchmarks, not the batch;
+    where none was matched, no Spark job runs."""
+    grams = acted[(np.asarray(index.kinds)[index.lookup(acted)] & CUT) > 0] if acted.size else acted
+    if not grams.size:
+        return np.empty(0, np.uint64)
+    wanted = spark.createDataFrame(pa.table({"ngram": grams.view(np.int64)}))
+    ids = pairs.join(F.broadcast(wanted), "ngram", "left_semi").select("doc_id").distinct()
+    rows = ids.limit(TOUCHED_MAX + 1).collect()
+    return None if len(rows) > TOUCHED_MAX else doc_keys(r[0] for r in rows)
 
 
 def join_path(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
 import numba
@@ -79,16 +80,30 @@ def _lookup(hashes: np.ndarray, index: np.ndarray, bitmap: np.ndarray, bits: int
 
 @numba.njit(cache=True)
 def _gram_hits(
-    hashed: np.ndarray, wanted: np.ndarray, index: np.ndarray, bitmap: np.ndarray, bits: int
+    hashed: np.ndarray,
+    wanted: np.ndarray,
+    index: np.ndarray,
+    bitmap: np.ndarray,
+    bits: int,
+    vocab: np.ndarray,
+    vocab_bits: int,
 ) -> np.ndarray:
     """The hashes of the k-grams (``wanted[k]``) of the words with these hashes that are in the
     index: each computed as :func:`gristmill.pipeline.ngrams.gram_hashes` does, and looked up
-    at once, never stored."""
+    at once, never stored. A k-gram is looked up only where each of its words is in the
+    benchmarks' vocabulary (``vocab``, a filter as the index's, one probe a word): the k-grams
+    from a position stop at its first word no benchmark holds."""
     hits = []
     longest = wanted.size - 1
+    known = np.empty(hashed.size, np.bool_)
+    for i in range(hashed.size):
+        word, mask = _block_and_mask(hashed[i], vocab_bits)
+        known[i] = vocab[word] & mask == mask
     for i in range(hashed.size):
         h = np.uint64(0)
         for k in range(1, min(longest, hashed.size - i) + 1):
+            if not known[i + k - 1]:
+                break
             h = h * MULTIPLIER + hashed[i + k - 1]
             if wanted[k] and _find(h, index, bitmap, bits) >= 0:
                 hits.append(h)
@@ -106,6 +121,9 @@ class NgramIndex:
     names: tuple[str, ...]
     kinds: np.ndarray  # uint64: CUT | LABEL bits, aligned with hashes
     lengths: tuple[int, ...]
+    # uint64, sorted, unique: the hash of every word of the benchmarks (None: not known, every
+    # word may be one, as in an index of one document's matches).
+    vocab: np.ndarray | None = None
 
     @functools.cached_property
     def _filter(self) -> tuple[np.ndarray, int]:
@@ -114,11 +132,18 @@ class NgramIndex:
         nearly every n-gram of a document is in no benchmark (1 of 13.5 million on the shared
         pages), and the filter turns away all but about 1% of them, where a binary search of the
         index takes twenty cache misses."""
-        bits = min(max(len(self.hashes) * 64, 1 << 16), 1 << 27).bit_length() - 1
-        bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
-        words, masks = _block_and_mask(np.asarray(self.hashes), bits)
-        np.bitwise_or.at(bitmap, words.astype(np.int64), masks)
-        return bitmap, bits
+        return _bloom(np.asarray(self.hashes), 64)
+
+    @functools.cached_property
+    def _vocab_filter(self) -> tuple[np.ndarray, int]:
+        """A Bloom filter of the benchmarks' words, 16 to 32 bits a word (24,000 words of the
+        shared benchmarks: 64 KB, in a core's cache). Half the words of the shared real pages
+        are in none of them, and 79% of a document's k-gram lookups include one such word: a
+        probe a word spares them (the n-gram pass 391 -> ms over those pages). Without a known
+        vocabulary the filter holds every word."""
+        if self.vocab is None:  # two words (the least the filter's shifts allow), all set
+            return np.full(2, ~np.uint64(0), np.uint64), 7
+        return _bloom(np.asarray(self.vocab), 32)
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """Index into ``self.hashes`` for each of ``hashes``, or -1 where it is not there."""
@@ -133,7 +158,9 @@ class NgramIndex:
         if not len(self.hashes) or not len(hashed):
             return np.empty(0, np.uint64)
         bitmap, bits = self._filter
-        return _gram_hits(hashed, self._wanted, np.asarray(self.hashes), bitmap, bits)
+        vocab, vocab_bits = self._vocab_filter
+        hashes = np.asarray(self.hashes)
+        return _gram_hits(hashed, self._wanted, hashes, bitmap, bits, vocab, vocab_bits)
 
     @functools.cached_property
     def _wanted(self) -> np.ndarray:
@@ -146,13 +173,25 @@ class NgramIndex:
         return [name for bit, name in enumerate(self.names) if owner_mask >> bit & 1]
 
 
+def _bloom(hashes: np.ndarray, per_entry: int) -> tuple[np.ndarray, int]:
+    """A blocked Bloom filter of ``hashes`` (:func:`_block_and_mask`), ``per_entry`` to twice as
+    many bits an entry, 2^16 bits at least and 2^27 (16 MB) at most; and its size in bits, log2."""
+    bits = min(max(len(hashes) * per_entry, 1 << 16), 1 << 27).bit_length() - 1
+    bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
+    words, masks = _block_and_mask(hashes, bits)
+    np.bitwise_or.at(bitmap, words.astype(np.int64), masks)
+    return bitmap, bits
+
+
 @functools.cache
-def load_index(path: str, names: tuple[str, ...], lengths: tuple[int, ...]) -> NgramIndex:
-    """The index a (3, n) uint64 ``.npy`` file holds (hashes, owners, kinds), memory-mapped: its
-    pages are shared by every process on the machine that maps it, and read only where lookups
-    land."""
+def load_index(
+    path: str, vocab_path: str, names: tuple[str, ...], lengths: tuple[int, ...]
+) -> NgramIndex:
+    """The index a (3, n) uint64 ``.npy`` file holds (hashes, owners, kinds), with the
+    benchmarks' words from another, memory-mapped: their pages are shared by every process on
+    the machine that maps them, and read only where lookups land."""
     data = np.load(path, mmap_mode="r")
-    return NgramIndex(data[0], data[1], names, data[2], lengths)
+    return NgramIndex(data[0], data[1], names, data[2], lengths, np.load(vocab_path, mmap_mode="r"))
 
 
 def label_ngram(lengths: list[int], cfg: DecontaminateConfig) -> int:
@@ -180,10 +219,12 @@ class BenchmarkNgrams:
     label_examples: np.ndarray  # int64, aligned with labels: the example's position
     lengths: frozenset[int]  # n-gram lengths to look up: ngram, N, and shorter sequences
     short_sequences: int  # sequences shorter than N (found only whole)
+    words: np.ndarray  # uint64, sorted, unique: the hash of every word of its texts
 
     @classmethod
     def of(cls, bench: Benchmark, cfg: DecontaminateConfig) -> BenchmarkNgrams:
-        cut = [text_ngram_hashes(t, cfg.ngram) for ex in bench.examples for t in ex.texts]
+        texts = [word_hashes(t) for ex in bench.examples for t in ex.texts]
+        cut = [ngram_hashes(words, cfg.ngram) for words in texts]
         hashed = [(i, word_hashes(s)) for i, ex in enumerate(bench.examples) for s in ex.sequences]
         lengths = [len(words) for _, words in hashed]
         n = label_ngram(lengths, cfg)
@@ -199,6 +240,7 @@ class BenchmarkNgrams:
             ),
             lengths=frozenset({cfg.ngram, n, *(k for k in lengths if 0 < k < n)}),
             short_sequences=sum(0 < k < n for k in lengths),
+            words=np.unique(np.concatenate([*texts, *(words for _, words in hashed), empty])),
         )
 
     @functools.cached_property
@@ -234,15 +276,16 @@ def build_index(
         ]
         lengths |= own.lengths
     names = tuple(g.name for g in grams)
+    empty = np.empty(0, np.uint64)
     if not all_hashes:
-        empty = np.empty(0, np.uint64)
-        return NgramIndex(empty, empty, names, empty, (cfg.ngram,))
+        return NgramIndex(empty, empty, names, empty, (cfg.ngram,), empty)
     unique, inverse = np.unique(np.concatenate(all_hashes), return_inverse=True)
     owners = np.zeros(len(unique), dtype=np.uint64)
     np.bitwise_or.at(owners, inverse, np.concatenate(all_owners))
     kinds = np.zeros(len(unique), dtype=np.uint64)
     np.bitwise_or.at(kinds, inverse, np.concatenate(all_kinds))
-    return NgramIndex(unique, owners, names, kinds, tuple(sorted(lengths)))
+    vocab = np.unique(np.concatenate([*(g.words for g in grams), empty]))
+    return NgramIndex(unique, owners, names, kinds, tuple(sorted(lengths)), vocab)
 
 
 def dirty_in_texts(
@@ -335,6 +378,8 @@ def decontaminate_row(
     """Cut one document's matched n-grams: those of ``index`` marked :data:`CUT` (all
     ``cfg.ngram`` words long), but not the ``ignored`` ones (sorted; too common to act on)."""
     n, text = cfg.ngram, row["text"]
+    if not len(index.hashes):  # the join path's index of a document without a match
+        return row | UNTOUCHED
     hashes = text_ngram_hashes(text, n)
     pos = index.lookup(hashes)
     hit = np.nonzero(pos >= 0)[0]
@@ -355,19 +400,69 @@ def decontaminate_row(
     return row
 
 
+# What the cutting pass gives a document it has nothing to cut from.
+UNTOUCHED = {
+    "contaminated_ngrams": 0, "benchmarks_matched": [], "chars_removed": 0, "drop_reason": None,
+}  # fmt: skip
+
+
+def doc_keys(doc_ids: Iterable[str]) -> np.ndarray:
+    """A 64-bit key of each doc_id (BLAKE2b's first 8 bytes), for a membership test that two
+    ids sharing a key can only make slower (:func:`decontaminate_batches`)."""
+    digests = b"".join(blake2b(d.encode(), digest_size=8).digest() for d in doc_ids)
+    return np.frombuffer(digests, "<u8")
+
+
+def _untouched(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` as the cutting pass leaves a document without a match, column by column."""
+    n = batch.num_rows
+    zeros = pa.array(np.zeros(n, np.int64))
+    added = {
+        "text": batch.column("text"),
+        "contaminated_ngrams": zeros,
+        "chars_removed": zeros,
+        "benchmarks_matched": pa.ListArray.from_arrays(
+            pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string())
+        ),
+        "drop_reason": pa.nulls(n, pa.string()),
+    }
+    columns = [
+        added[f.name] if f.name in added else batch.column(f.name).cast(f.type)
+        for f in DECONTAMINATE
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=DECONTAMINATE)
+
+
 def decontaminate_batches(
     batches: Iterable[pa.RecordBatch],
     index: NgramIndex,
     cfg: DecontaminateConfig,
     ignored: np.ndarray = _NONE_IGNORED,
+    touched: np.ndarray | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Second pass (mapInArrow body): cut matched n-grams out of each document. The index is
     the first pass's, whole: the n-grams too common to act on (``ignored``, which change with
     every batch) are left out at each lookup rather than from a copy of the index, so every
-    batch's tasks map the one file that every executor already holds."""
+    batch's tasks map the one file that every executor already holds.
+
+    ``touched``: the :func:`doc_keys` of the documents the first pass found an n-gram to cut in
+    (None: not known). Those are read again; every other document passes as it is, unread: the
+    pass over the shared real pages took 235 ms, the word hashes and row conversions of
+    documents nearly all of which hold no benchmark n-gram."""
     ignored = np.sort(np.asarray(ignored, np.uint64))  # once a task, not a document
+    touched = None if touched is None else np.sort(np.asarray(touched, np.uint64))
     for batch in batches:
-        rows = [decontaminate_row(row, index, cfg, ignored) for row in batch.to_pylist()]
+        if touched is None:
+            read = np.ones(batch.num_rows, np.bool_)
+        else:
+            read = _members(doc_keys(batch.column("doc_id").to_pylist()), touched)
+            if not read.any():
+                yield _untouched(batch)
+                continue
+        rows = [
+            decontaminate_row(row, index, cfg, ignored) if cut else row | UNTOUCHED
+            for row, cut in zip(batch.to_pylist(), read.tolist(), strict=True)
+        ]
         yield pa.RecordBatch.from_pylist(rows, schema=DECONTAMINATE)
 
 

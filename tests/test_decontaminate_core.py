@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gristmill.pipeline.benchmarks import read_benchmark
 from gristmill.pipeline.config import DecontaminateConfig
@@ -227,3 +228,53 @@ def test_too_common_ngrams_are_found_by_binary_search():
     values = np.append(values, [np.uint64(0), np.uint64(2**64 - 1), common[-1]])
     assert np.array_equal(_members(values, common), np.isin(values, common))
     assert not _members(values, np.empty(0, np.uint64)).any()
+
+
+def test_the_vocabulary_and_the_touched_documents_change_no_answer(shared_data):
+    """The first pass looks up only the k-grams whose words the benchmarks all hold, and the
+    cutting pass reads only the documents the first pass found an n-gram to cut in: on real
+    pages with examples of every shared benchmark planted in half of them, the first pass finds
+    the same n-grams as one without the vocabulary, and the second gives the same table, row for
+    row, as one that reads every document (a touched key shared by a clean one only reads it)."""
+    import dataclasses
+
+    from gristmill.jobs.decontaminate import read_configured
+    from gristmill.pipeline.config import Config, IngestConfig
+    from gristmill.pipeline.decontaminate import doc_keys, matched_hashes
+    from gristmill.pipeline.documents import ingest_input
+
+    paths = sorted(p for p in (shared_data / "benchmarks").iterdir() if p.suffix != ".lst")
+    benches = [read_configured(p, Config()) for p in paths]
+    index = build_index(benches, CFG)
+    assert index.vocab is not None and 0 < len(index.vocab) < len(index.hashes)
+    warc = shared_data / "warc" / "realpages-00000.warc.gz"
+    pages = [r["text"] for r in ingest_input(str(warc), IngestConfig()) if r.get("text")][:120]
+    rng = np.random.default_rng(5)
+    for i in range(0, len(pages), 2):
+        bench = benches[i // 2 % len(benches)]
+        ex = bench.examples[int(rng.integers(len(bench.examples)))]
+        planted = ex.texts[0] if i % 4 else ex.sequences[-1]
+        middle = pages[i].rfind(" ", 0, len(pages[i]) // 2)
+        pages[i] = f"{pages[i][:middle]} {planted} {pages[i][middle:]}"
+    rows = [
+        {name: None for name in DEDUP.names} | {"doc_id": f"d{i}", "text": t}
+        for i, t in enumerate(pages)
+    ]
+    batches = pa.Table.from_pylist(rows, schema=with_text(DEDUP)).to_batches(16)
+    pairs = pa.Table.from_batches(list(matched_hashes(batches, index)))
+    unfiltered = dataclasses.replace(index, vocab=None)
+    assert pairs.equals(pa.Table.from_batches(list(matched_hashes(batches, unfiltered))))
+    every = pa.Table.from_batches(list(decontaminate_batches(batches, index, CFG)))
+    cut = every.filter(pc.greater(every.column("contaminated_ngrams"), 0))
+    assert 10 < cut.num_rows < len(pages) // 2  # the planted labelling sequences are not cut
+    found = set(pairs.column("doc_id").to_pylist())
+    assert set(cut.column("doc_id").to_pylist()) <= found
+    touched = doc_keys(sorted(found))  # every document with a hit: a superset of those cut
+    assert pa.Table.from_batches(
+        list(decontaminate_batches(batches, index, CFG, touched=touched))
+    ).equals(every)
+    clean = pa.Table.from_batches(list(decontaminate_batches(batches, index, CFG, touched=[])))
+    assert clean.column("contaminated_ngrams").to_pylist() == [0] * len(pages)
+    assert clean.column("text").to_pylist() == pages
+    untouched = pc.equal(every.column("contaminated_ngrams"), 0)
+    assert clean.filter(untouched).equals(every.filter(untouched))  # column by column, as rows
