@@ -237,7 +237,9 @@ def cut_documents(
     read those alone; None where they are over :data:`TOUCHED_MAX`. At most ``too_common_docs``
     documents hold each such n-gram, so the collect is bounded by the benchmarks, not the batch;
     where none was matched, no Spark job runs."""
-    grams = acted[(np.asarray(index.kinds)[index.lookup(acted)] & CUT) > 0] if acted.size else acted
+    at = index.lookup(acted)
+    assert (at >= 0).all(), "acted n-grams are first-pass hits: the index holds each"
+    grams = acted[(np.asarray(index.kinds)[at] & CUT) > 0]
     if not grams.size:
         return np.empty(0, np.uint64)
     wanted = spark.createDataFrame(pa.table({"ngram": grams.view(np.int64)}))

@@ -54,8 +54,9 @@ from gristmill.schemas.tables import spark_schema
 
 FANOUT = 4
 TOP_LEVEL = 3
-# Files of a run one task writes or reads at most (each about the advisory partition size):
-# enough to keep a task's fixed cost small, few enough that a failed task redoes little.
+# Files of a run one task writes or reads (each about the advisory partition size), on average
+# where hashing spreads a run's prefixes over its write tasks: enough to keep a task's fixed cost
+# small, few enough that a failed task redoes little.
 FILES_PER_TASK = 64
 MANIFEST = "manifest.json"
 
@@ -166,8 +167,8 @@ class KeyIndex:
         return run
 
     def _tasks(self, files: int) -> int:
-        """Tasks for ``files`` files of a run: a few per core (the session's shuffle
-        partitions), and more where each would hold over :data:`FILES_PER_TASK` files."""
+        """Tasks for ``files`` files of a run: the session's shuffle partitions (a few per core),
+        and more where each would hold over :data:`FILES_PER_TASK` files on average."""
         cores = int(self.spark.conf.get("spark.sql.shuffle.partitions") or 1)
         return min(files, max(cores, math.ceil(files / FILES_PER_TASK)))
 

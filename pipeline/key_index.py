@@ -92,9 +92,9 @@ def write_run_files(batches: Iterable[pa.RecordBatch], run: RunFiles) -> Iterato
 
     The rows arrive sorted by prefix (:class:`gristmill.jobs.key_index.KeyIndex` sorts each
     partition), so the task holds one file's rows, not its whole partition: hash partitioning
-    gives a task several prefixes (7-9 at most, of 2^16 to 2^20, at crawl scale), and holding
-    them all cost up to 9 files' rows. A prefix whose rows come back after another's is an
-    error, not a second file that would replace the first."""
+    gives a task many prefixes (about 64 of a large run's: :data:`gristmill.jobs.key_index.
+    FILES_PER_TASK`), and holding them all would cost as many files' rows. A prefix whose rows
+    come back after another's is an error, not a second file that would replace the first."""
     Path(run.path).mkdir(parents=True, exist_ok=True)
     pending: list[pa.Table] = []
     current, written, rows = -1, set(), 0
