@@ -207,9 +207,8 @@ class KeyIndex:
         if not self.runs:
             return self.spark.createDataFrame([], spark_schema(out))
         bits = max(r.bits for r in self.runs)
-        if bits:  # in key order, an Arrow batch of queries falls in few files of each run
-            prefix = F.shiftrightunsigned("key", 64 - bits)
-            queries = queries.repartition(prefix).sortWithinPartitions(prefix)
+        if bits:
+            queries = queries.repartition(F.shiftrightunsigned("key", 64 - bits))
         runs = [self._files(r) for r in self.runs]
         return queries.select(*schema.names).mapInArrow(
             functools.partial(matches, runs=runs, schema=out), spark_schema(out)
