@@ -6,10 +6,10 @@ the file under ``<output>/ledger/`` that lists its inputs (uri, size, and the ET
 the sha256 its ingest task took of a local file), one JSON line each.
 A whole crawl is 80,000 files a night: kept in ledger.json, a year of them would be gigabytes read
 and rewritten after every stage. Apart, a run reads the input lists of the batches that share a
-crawl with its candidates (inputs outside a crawl's layout: of the batches that have such inputs),
-and writes only its own batch's. An input list's name carries its content's hash and a new one is
-written before the ledger.json naming it, so the ledger and its lists change together or not at
-all. The final stages (manifest, card) are recorded with the batches they covered
+crawl with its candidates (inputs outside a crawl's layout: of the batches that read from their
+folders), and writes only its own batch's. An input list's name carries its content's hash and a
+new one is written before the ledger.json naming it, so the ledger and its lists change together
+or not at all. The final stages (manifest, card) are recorded with the batches they covered
 and are run again whenever a batch is added. A re-run of the same command therefore processes
 the inputs it has not seen and the stages that did not finish, and nothing else.
 
@@ -44,6 +44,9 @@ from gristmill.pipeline.stages import BATCH_STAGES, CROSS_BATCH_STAGES, FINAL_ST
 
 LEDGER_VERSION = 2
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+# Folders of a batch's inputs outside Common Crawl's layout that ledger.json names at most; a
+# batch that read from more is looked up for an input in any folder.
+MAX_FOLDERS = 64
 
 
 class LedgerError(UsageError):
@@ -65,6 +68,12 @@ def crawl_manifest(crawl_id: str, base_url: str) -> str:
     if not CRAWL_ID.fullmatch(crawl_id):
         raise LedgerError(f"--crawl-id {crawl_id!r} is not a Common Crawl id like CC-MAIN-2024-10")
     return f"{base_url.rstrip('/')}/crawl-data/{crawl_id}/warc.paths.gz"
+
+
+def _folder(uri: str) -> str:
+    """The folder an input lies in, as its uri names it (up to its last "/"): an input is known
+    by its uri as given, so its folder is read off the same string."""
+    return uri.rsplit("/", 1)[0] if "/" in uri else ""
 
 
 def file_sha256(path: str) -> str:
@@ -197,16 +206,23 @@ class Ledger:
         self._inputs[batch["batch"]] = inputs
         batch["files"] = len(inputs)
         batch["crawl_ids"] = sorted({c for i in inputs if (c := crawl_id_of(i["uri"]))})
+        outside = {_folder(i["uri"]) for i in inputs if crawl_id_of(i["uri"]) is None}
         batch["outside_crawls"] = sum(crawl_id_of(i["uri"]) is None for i in inputs)
+        batch["outside_folders"] = sorted(outside) if len(outside) <= MAX_FOLDERS else None
 
     def _known(self, uris: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
         """(batch, description) of those of ``uris`` an earlier batch read, from the input lists
         of the batches that could hold them: those of the same crawls, and, for a uri outside
-        Common Crawl's layout, those that read such inputs."""
+        Common Crawl's layout, those that read inputs in its folder (or in folders too many
+        to name, or before folders were noted). A nightly crawl of one's own, written to a
+        folder a night, so reads one list a night, not every night's."""
         crawls = {crawl_id_of(uri) for uri in uris}
+        folders = {_folder(uri) for uri in uris if crawl_id_of(uri) is None}
         known = {}
         for batch in self.batches:
-            if crawls & set(batch["crawl_ids"]) or (None in crawls and batch["outside_crawls"]):
+            named = batch.get("outside_folders")
+            outside = batch["outside_crawls"] and (named is None or folders & set(named))
+            if crawls & set(batch["crawl_ids"]) or (folders and outside):
                 for entry in self.inputs(batch["batch"]):
                     known[entry["uri"]] = (batch["batch"], entry)
         return known

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gristmill.pipeline.layout import Layout
-from gristmill.pipeline.ledger import Ledger, LedgerError, describe_input
+from gristmill.pipeline.ledger import MAX_FOLDERS, Ledger, LedgerError, describe_input
 
 CRAWL = "https://data.commoncrawl.org/crawl-data/{}/segments/1/warc/CC-MAIN-{:05d}.warc.gz"
 
@@ -72,6 +72,39 @@ def test_new_inputs_reads_only_the_lists_that_could_hold_them(three_batches):
         Ledger.load(out).new_inputs(crawl_files("CC-MAIN-2024-18", 0, 1))
     with pytest.raises(LedgerError, match=r"the inputs of batch 3 .* is missing"):
         Ledger.load(out).new_inputs(plans[2])
+
+
+def test_inputs_outside_crawls_are_looked_up_in_the_lists_of_their_folders(tmp_path):
+    """A crawl of one's own, written to a folder a night: a night's files are looked up in the
+    lists of the batches that read from their folders, not in every night's; a batch that read
+    from more folders than ledger.json names, or that was recorded before folders were, is
+    read for any folder."""
+    nights = [[f"s3://own-crawl/2026-12-0{d}/part-{n}.warc.gz" for n in range(3)] for d in (1, 2)]
+    many = [f"https://example.org/d{n}/x.warc.gz" for n in range(MAX_FOLDERS + 1)]
+    ledger = Ledger.load(tmp_path / "out")
+    for uris in [*nights, many]:
+        ledger.add_batch(described(uris))
+    ledger.save()
+    assert Ledger.load(tmp_path / "out").batch(1)["outside_folders"] == [
+        "s3://own-crawl/2026-12-01"
+    ]
+    assert Ledger.load(tmp_path / "out").batch(3)["outside_folders"] is None
+    lists = {b["batch"]: b["input_list"] for b in Ledger.load(tmp_path / "out").batches}
+    (Layout(tmp_path / "out").input_lists / lists[1]).unlink()
+    tonight = [u.replace("12-02", "12-03") for u in nights[1]]
+    assert Ledger.load(tmp_path / "out").new_inputs(nights[1] + tonight) == tonight
+    with pytest.raises(LedgerError, match=r"the inputs of batch 1 .* is missing"):
+        Ledger.load(tmp_path / "out").new_inputs(nights[0][:1])
+    (Layout(tmp_path / "out").input_lists / lists[3]).unlink()  # folders not named: read
+    with pytest.raises(LedgerError, match=r"the inputs of batch 3 .* is missing"):
+        Ledger.load(tmp_path / "out").new_inputs(tonight)
+    data = json.loads(Layout(tmp_path / "out").ledger.read_text())
+    del data["batches"][1]["outside_folders"]  # a ledger from before folders were noted
+    del data["batches"][2]
+    Layout(tmp_path / "out").ledger.write_text(json.dumps(data))
+    (Layout(tmp_path / "out").input_lists / lists[2]).unlink()
+    with pytest.raises(LedgerError, match=r"the inputs of batch 2 .* is missing"):
+        Ledger.load(tmp_path / "out").new_inputs(tonight)
 
 
 def test_a_saved_list_is_read_when_asked_not_held(three_batches):
