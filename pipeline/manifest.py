@@ -27,10 +27,13 @@ from typing import Any
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.layout import SHARD_LIST_FILE, SHARD_SUMMARY_FILE, write_json
+from gristmill.pipeline.log import logger
+from gristmill.pipeline.remote import FILE_RETRIES, retried_read
 from gristmill.pipeline.shards import HEADER_INTS, INDEX_SUFFIX, LLMC_FORMATS
 from gristmill.pipeline.tokenizer import eot_token, load_encoding, token_dtype
 
 SPLITS = ("train", "val")
+LOG = logger(__name__)
 
 
 class ManifestError(UsageError):
@@ -159,8 +162,10 @@ class BatchEntry:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """A manifest's or a batch list's bytes, read again where the file system fails for a while
+    (a trainer's start reads one list a night, from a network file system as often as not)."""
     try:
-        return Path(path).read_bytes()
+        return retried_read(Path(path).read_bytes, str(path), FILE_RETRIES, LOG)
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read it ({exc})") from exc
 

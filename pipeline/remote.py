@@ -13,6 +13,7 @@ stage treats as "try this file again next run", unlike damaged data.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import http.client
 import io
@@ -21,8 +22,10 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from logging import Logger
+from typing import Any, Protocol, TypeVar
 
 from gristmill.pipeline.config_checks import check
 from gristmill.pipeline.errors import InputFileError, RetryableError
@@ -86,6 +89,41 @@ class RetryPolicy:
         step = min(self.backoff_max_s, self.backoff_initial_s * 2**attempt)
         wait = step / 2 + random.uniform(0, step / 2)
         return max(wait, min(retry_after or 0.0, self.backoff_max_s))
+
+
+# What a network file system answers for a while and then no longer: a server lost or failing
+# over (EIO, a stale handle), a timeout, a dropped connection. Any other error (a file removed,
+# a permission) is no passing state.
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.EAGAIN, errno.EBUSY, errno.ENETDOWN}
+    | {errno.ENETUNREACH, errno.ENETRESET, errno.ECONNRESET, errno.ECONNABORTED}
+    | {errno.ECONNREFUSED, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENOLINK, errno.ECOMM}
+    | {errno.EREMOTEIO}
+)
+# A file read that fails so is tried again from its open, ten times, after a backoff from 0.1 s
+# doubling up to 30 s (40-81 s in all with the jitter, as long as a server's failover takes).
+FILE_RETRIES = RetryPolicy(max_retries=10, backoff_initial_s=0.1, backoff_max_s=30.0)
+T = TypeVar("T")
+
+
+def retried_read(read: Callable[[], T], name: str, policy: RetryPolicy, log: Logger) -> T:
+    """``read()``, tried again on a passing error of the file system (:data:`TRANSIENT_ERRNOS`)
+    with ``policy``'s backoff and a warning each time; one that outlasts the retries says how
+    many tries it had."""
+    attempt = 0
+    while True:
+        try:
+            return read()
+        except OSError as exc:
+            if exc.errno not in TRANSIENT_ERRNOS:
+                raise
+            if attempt == policy.max_retries:
+                tries = f"{exc.strerror}, {attempt + 1} tries"
+                raise OSError(exc.errno, tries, exc.filename) from exc
+            delay = policy.delay(attempt)
+            attempt += 1
+            log.warning("%s: %s; read again in %.1f s (try %d)", name, exc, delay, attempt + 1)
+            time.sleep(delay)
 
 
 class ByteStream(Protocol):

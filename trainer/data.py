@@ -27,7 +27,6 @@ This module needs numpy only; the trainer turns the arrays into tensors.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections.abc import Callable, Collection
@@ -41,7 +40,7 @@ import numpy as np
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.log import logger
 from gristmill.pipeline.manifest import SPLITS, Manifest, ManifestError, ShardEntry
-from gristmill.pipeline.remote import RetryPolicy
+from gristmill.pipeline.remote import FILE_RETRIES, retried_read
 from gristmill.pipeline.shards import (
     HEADER_BYTES,
     HEADER_FIELDS_BYTES,
@@ -66,19 +65,10 @@ CHECK_RUN = 256
 # too near its shard's end for a whole window is drawn again (one in 10^5 of a 10^8-token shard
 # at 1,024 tokens). Where only 1% of a bucket's documents fit, a window fails once in 10^43.
 MAX_DRAWS = 10_000
-# What a network file system answers for a while and then no longer: a server lost or failing
-# over (EIO, a stale handle), a timeout, a dropped connection. A read that fails so is tried
-# again from its open, ten times, after a backoff from 0.1 s doubling up to 30 s (40-81 s in all
-# with the jitter, as long as a server's failover takes) before the run stops; any other error
-# (a file removed, a permission) is no passing state and stops the run at once, as a read cut
-# short does.
-TRANSIENT_ERRNOS = frozenset(
-    {errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.EAGAIN, errno.EBUSY, errno.ENETDOWN}
-    | {errno.ENETUNREACH, errno.ENETRESET, errno.ECONNRESET, errno.ECONNABORTED}
-    | {errno.ECONNREFUSED, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENOLINK, errno.ECOMM}
-    | {errno.EREMOTEIO}
-)
-READ_RETRIES = RetryPolicy(max_retries=10, backoff_initial_s=0.1, backoff_max_s=30.0)
+# A shard read that a network file system fails for a while (:data:`gristmill.pipeline.remote.
+# TRANSIENT_ERRNOS`) is tried again; any other error stops the run at once, as a read cut short
+# does.
+READ_RETRIES = FILE_RETRIES
 
 LOG = logger(__name__)
 T = TypeVar("T")
@@ -136,23 +126,10 @@ _CHANGED = "changed since the run checked it"
 
 
 def _retried(read: Callable[[], T], path: str) -> T:
-    """``read()``, tried again on a passing error of the file system (:data:`TRANSIENT_ERRNOS`):
-    a nightly corpus on a network file system loses a server now and then, and a run of days
-    should wait for it, not stop and resume from its last checkpoint."""
-    attempt = 0
-    while True:
-        try:
-            return read()
-        except OSError as exc:
-            if exc.errno not in TRANSIENT_ERRNOS:
-                raise
-            if attempt == READ_RETRIES.max_retries:
-                tries = f"{exc.strerror}, {attempt + 1} tries"
-                raise OSError(exc.errno, tries, exc.filename) from exc
-            delay = READ_RETRIES.delay(attempt)
-            attempt += 1
-            LOG.warning("%s: %s; read again in %.1f s (try %d)", path, exc, delay, attempt + 1)
-            time.sleep(delay)
+    """``read()``, tried again on a passing error of the file system: a nightly corpus on a
+    network file system loses a server now and then, and a run of days should wait for it, not
+    stop and resume from its last checkpoint."""
+    return retried_read(read, path, READ_RETRIES, LOG)
 
 
 @dataclass(frozen=True)
