@@ -127,14 +127,38 @@ def test_bucket_frequencies_match_manifest_weights(shards: Path) -> None:
     assert (x[:, 1:] == y[:, :-1]).all()  # targets are the inputs shifted by one
 
 
-def test_aligned_windows_start_at_documents(shards: Path) -> None:
+def test_aligned_windows_cut_documents_from_their_starts(shards: Path) -> None:
+    """An aligned window starts at its document's start or a whole number of windows after it,
+    drawn as often as the offsets it holds: long documents are trained on past their first
+    window, every token as likely as with windows at any offset."""
     data = load_dataset(shards)
-    sampler = WindowSampler(data, "train", 64, 8, seed=1, align_to_docs=True)
-    for i in range(20):
-        for w in sampler.windows(i):
-            assert w.start in set(read_index(data.shards[w.shard].path).tolist())
-    x, _ = sampler.next_batch()
-    assert (x[:, 0] != data.eot).all()
+    block = 64
+    sampler = WindowSampler(data, "train", block, 8, seed=1, align_to_docs=True)
+    starts = {i: read_index(s.path).astype(np.int64) for i, s in enumerate(data.shards)}
+    drawn = [w for i in range(400) for w in sampler.windows(i)]
+    for w in drawn:
+        shard = data.shards[w.shard]
+        document = starts[w.shard][np.searchsorted(starts[w.shard], w.start, side="right") - 1]
+        assert (w.start - document) % block == 0 and w.at_document == (w.start == document)
+        assert w.start + block < shard.tokens
+    # The share of windows past their document's first, against the share of offsets whose
+    # window is such a one (an offset k of a shard starts a window while k + block < tokens).
+    expected = {}
+    for bucket in data.weights:
+        past = total = 0
+        for i in data.select("train", bucket):
+            offsets = np.arange(data.shards[i].tokens - block)
+            document = starts[i][np.searchsorted(starts[i], offsets, side="right") - 1]
+            past += int((offsets - document >= block).sum())
+            total += len(offsets)
+        expected[bucket] = past / total
+    assert expected["long"] > 0.5  # most of the long documents lie past their first window
+    for bucket, share in expected.items():
+        windows = [w for w in drawn if w.bucket == bucket]
+        got = sum(not w.at_document for w in windows) / len(windows)
+        assert abs(got - share) < 0.05, (bucket, got, share)
+    x, _ = sampler.read([w for w in drawn if w.at_document][:8])
+    assert (x[:, 0] != data.eot).all()  # a document's first token, not the EOT before it
 
 
 def test_sampler_is_seeded_and_resumable(shards: Path) -> None:
@@ -296,7 +320,9 @@ def test_many_shards_train_within_a_small_open_file_limit(shards: Path, tmp_path
 def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: Path) -> None:
     copy = tmp_path / "shards"
     shutil.copytree(shards.parent, copy)
-    entry = next(e for e in listed_shards(shards.parent) if e["split"] == "train")
+    # A shard of short documents: most of its aligned windows start at a document's start.
+    listed = listed_shards(shards.parent)
+    entry = next(e for e in listed if (e["split"], e["bucket"]) == ("train", "short"))
     index = (copy / entry["path"]).with_suffix(".idx")
     starts = read_index(index).copy()
     index.write_bytes(starts[:-1].tobytes())  # a document short
@@ -336,22 +362,21 @@ def test_a_damaged_index_or_a_changed_shard_is_refused(shards: Path, tmp_path: P
         shard.read(0, 3)
 
 
-def test_aligned_pools_count_the_documents_of_shards_that_hold_a_window(shards: Path) -> None:
-    """Aligned windows are drawn among a bucket's documents by the manifest's counts; a shard
-    too short for one window adds none, so its documents are never drawn only to be drawn
-    again, and a bucket of such shards alone has no window."""
+def test_aligned_pools_count_the_offsets_of_shards_that_hold_a_window(shards: Path) -> None:
+    """Aligned windows are drawn from the same offsets as windows at any offset, by the
+    manifest's counts; a shard too short for one window adds none, and a bucket of such shards
+    alone has no window."""
     data = load_dataset(shards)
     ids = data.select("train", "short")
     block = min(data.shards[i].tokens for i in ids)  # the smallest shard holds no window
     longest = max(data.shards[i].tokens for i in ids)
-    short = [i for i in ids if data.shards[i].tokens <= block]
-    assert 0 < len(short) < len(ids)
     pool = trainer_data._pool(data, ids, block, align=True)
     assert pool.fits and pool.cumulative[-1] == sum(
-        data.shards[i].docs for i in ids if i not in short
+        max(0, data.shards[i].tokens - block) for i in ids
     )
+    assert np.array_equal(pool.cumulative, trainer_data._pool(data, ids, block, False).cumulative)
     assert not trainer_data._pool(data, ids, longest, align=True).fits
-    with pytest.raises(DataError, match=r"bucket 'short' .* no window of .* at a document start"):
+    with pytest.raises(DataError, match=r"bucket 'short' .* no window of \d+ tokens"):
         WindowSampler(data, "train", longest, 8, 0, {"short": 1.0}, align_to_docs=True)
 
 

@@ -62,7 +62,9 @@ def parser() -> argparse.ArgumentParser:
         "--grad-clip", type=float, default=defaults["grad_clip"], help="0 turns clipping off"
     )
     p.add_argument(
-        "--align-to-docs", action="store_true", help="start every window at a document start"
+        "--align-to-docs",
+        action="store_true",
+        help="cut documents into windows from their starts (every token still as likely)",
     )
     p.add_argument("--seed", type=int, default=defaults["seed"])
     p.add_argument(

@@ -16,11 +16,12 @@ of nightly crawls needs. A read that a network file system fails for a while is 
 
 Sampling follows the manifest's mix (GPT-3 table 2.2): each sequence first draws its bucket with
 probability ``buckets[name].weight``, then a window of ``block_size + 1`` tokens uniformly among
-that bucket's train windows, optionally only windows that begin at a document start (from the
-``.idx`` index). The sampler is counter-based: batch ``i`` is drawn by a generator seeded with
-``(seed, i)``, so its whole state is the number of batches drawn. That makes resume exact, keeps
-data-parallel ranks on disjoint batches (rank ``r`` of ``W`` takes batches ``n + r``), and lets a
-run resume on a different number of ranks without repeating or skipping batches.
+that bucket's train windows, optionally windows aligned to documents (from the ``.idx`` index:
+each starts at a document's start or a whole number of windows after it, see
+:class:`WindowSampler`). The sampler is counter-based: batch ``i`` is drawn by a generator seeded
+with ``(seed, i)``, so its whole state is the number of batches drawn. That makes resume exact,
+keeps data-parallel ranks on disjoint batches (rank ``r`` of ``W`` takes batches ``n + r``), and
+lets a run resume on a different number of ranks without repeating or skipping batches.
 
 This module needs numpy only; the trainer turns the arrays into tensors.
 """
@@ -61,10 +62,9 @@ SLOW_CHECK_S = 100e-6
 # Shards one thread checks in a run: a thread's task costs about what a check of a shard from the
 # page cache does, so each takes many.
 CHECK_RUN = 256
-# Documents drawn for one aligned window before the sampler gives up: a document that starts
-# too near its shard's end for a whole window is drawn again (one in 10^5 of a 10^8-token shard
-# at 1,024 tokens). Where only 1% of a bucket's documents fit, a window fails once in 10^43.
-MAX_DRAWS = 10_000
+# Index entries one read takes (4 KiB) when an aligned window looks up its document: a binary
+# search reads entry by entry until its range fits one such read (:meth:`Shard.document_at`).
+INDEX_READ = 512
 # A shard read that a network file system fails for a while (:data:`gristmill.pipeline.remote.
 # TRANSIENT_ERRNOS`) is tried again; any other error stops the run at once, as a read cut short
 # does.
@@ -108,18 +108,45 @@ class Shard:
 
     def doc_start(self, doc: int) -> int:
         """Where document ``doc`` starts (its offset in tokens)."""
+        return int(self._starts(doc, 1)[0])
+
+    def document_at(self, offset: int) -> int:
+        """Where the document that holds token ``offset`` starts: a binary search of the index,
+        entry by entry until the range fits one read of :data:`INDEX_READ` entries (a shard of
+        10^5 documents: 8 reads of 8 bytes and one of 4 KiB, from the page cache in tens of
+        microseconds), so a run reads no index whole, however many shards it draws from."""
+        lo, hi = 0, self.docs  # the document is one of lo .. hi - 1
+        while hi - lo > INDEX_READ:
+            mid = (lo + hi) // 2
+            if self.doc_start(mid) <= offset:
+                lo = mid
+            else:
+                hi = mid
+        starts = self._starts(lo, hi - lo)
+        found = int(np.searchsorted(starts, offset, side="right")) - 1
+        if found < 0:
+            raise DataError(
+                f"{self.path}: its index puts document {lo} at token {starts[0]}, after token "
+                f"{offset}{' (the first must start at 0)' if lo == 0 else ''}: the index is damaged"
+            )
+        return int(starts[found])
+
+    def _starts(self, first: int, count: int) -> np.ndarray:
+        """Index entries ``first`` .. ``first + count - 1``, each checked to lie in the shard."""
         try:
-            start = _retried(lambda: read_starts(self.path, doc), self.path)
+            starts = _retried(lambda: read_starts(self.path, first, count), self.path)
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read its index ({exc.strerror or exc})") from exc
-        if not start.size:
-            raise DataError(f"{self.path}: no document {doc} in its index: {_CHANGED}")
-        if start[0] >= self.tokens:
+        if len(starts) != count:
+            missing = first + len(starts)
+            raise DataError(f"{self.path}: no document {missing} in its index: {_CHANGED}")
+        past = np.flatnonzero(starts >= self.tokens)
+        if past.size:
             raise DataError(
-                f"{self.path}: its index puts document {doc} at token {start[0]}, past the "
-                f"shard's {self.tokens}: the index is damaged"
+                f"{self.path}: its index puts document {first + past[0]} at token "
+                f"{starts[past[0]]}, past the shard's {self.tokens}: the index is damaged"
             )
-        return int(start[0])
+        return starts
 
 
 _CHANGED = "changed since the run checked it"
@@ -301,41 +328,44 @@ def check_model_fits(data: Dataset, model_vocab: int, tokenizer: str | None = No
 
 @dataclass(frozen=True)
 class Window:
-    """``block_size + 1`` tokens of ``data.shards[shard]`` from ``start``: input and target."""
+    """``block_size + 1`` tokens of ``data.shards[shard]`` from ``start``: input and target;
+    ``at_document``: an aligned window at its document's start (the token before is EOT)."""
 
     bucket: str
     shard: int
     start: int
+    at_document: bool = False
 
 
 @dataclass(frozen=True)
 class _Pool:
     """What one bucket's windows are drawn from, as a virtual concatenation over its shards: a
-    shard's window ``k`` starts at offset ``k``; ``aligned``, at its ``k``-th document, each
-    document of a shard that holds a window counted (one that starts too near the end for a
-    window is drawn again: see :meth:`WindowSampler._draw`), so that the pool is known from the
+    shard's offset ``k`` is the window from token ``k`` or, ``aligned``, the window of its
+    document that holds token ``k`` (:meth:`WindowSampler._draw`); the pool is known from the
     manifest alone, without reading a year of shards' indexes when a run starts."""
 
     shards: list[int]
     aligned: bool
-    cumulative: np.ndarray  # cumulative[i] = windows (aligned: documents) in shards[:i + 1]
-    fits: bool  # whether any of its shards holds a window (from its first document on)
+    cumulative: np.ndarray  # cumulative[i] = offsets that start a window in shards[:i + 1]
+    fits: bool  # whether any of its shards holds a window
 
 
 def _pool(data: Dataset, shard_ids: list[int], block_size: int, align: bool) -> _Pool:
-    shards = [data.shards[i] for i in shard_ids]
-    counts = [
-        0 if s.tokens <= block_size else s.docs if align else s.tokens - block_size for s in shards
-    ]
+    counts = [max(0, data.shards[i].tokens - block_size) for i in shard_ids]
     return _Pool(shard_ids, align, np.cumsum(counts, dtype=np.int64), any(counts))
 
 
 class WindowSampler:
-    """Seeded, resumable batches of windows: bucket by weight, then a uniform window in it.
+    """Seeded, resumable batches of windows: bucket by weight, then a uniform token offset in it,
+    the start of the window.
 
-    With ``align_to_docs`` a window starts at a document start, drawn uniformly over documents
-    long enough to fill it (only their first ``block_size`` tokens are ever seen); otherwise any
-    token offset is a start, uniformly over the bucket's tokens.
+    With ``align_to_docs`` the offset picks the window of its document that holds it: each
+    document is cut into windows from its start, every ``block_size`` tokens, and the window
+    that holds the offset is taken. Every token of the bucket is then as likely to be trained
+    on as with windows at any offset, as the manifest's weights and epochs count them. (Windows
+    at document starts alone never showed a long document past its first window: at 1,024
+    tokens, 7.5% of the test shards' "long" bucket could ever be seen.) A window runs on into
+    the next document where its own ends first.
     """
 
     def __init__(
@@ -352,7 +382,6 @@ class WindowSampler:
     ) -> None:
         self.data, self.block_size, self.batch_size = data, block_size, batch_size
         self.seed, self.rank, self.world_size = seed, rank, world_size
-        self.aligned = align_to_docs
         weights = data.weights if weights is None else weights
         self.buckets = [b for b, w in weights.items() if w > 0]
         self.pools = {
@@ -363,7 +392,6 @@ class WindowSampler:
                 raise DataError(
                     f"{data.manifest}: bucket {b!r} has weight {weights[b]:g} but its {split} "
                     f"split has no window of {block_size + 1} tokens"
-                    + (" starting at a document start" if align_to_docs else "")
                 )
         p = np.array([weights[b] for b in self.buckets], dtype=np.float64)
         self.probs = p / p.sum()
@@ -375,41 +403,34 @@ class WindowSampler:
         out = []
         for _ in range(self.batch_size):
             bucket = self.buckets[rng.choice(len(self.buckets), p=self.probs)]
-            shard, start = self._draw(self.pools[bucket], rng)
-            out.append(Window(bucket, shard, start))
+            out.append(self._draw(bucket, rng))
         return out
 
-    def _draw(self, pool: _Pool, rng: np.random.Generator) -> tuple[int, int]:
-        """A window's shard and start: uniform over the pool's offsets, or, aligned, over the
-        documents that start a whole window: a document drawn that starts too near its shard's
-        end is drawn again, which leaves the others equally likely."""
-        for _ in range(MAX_DRAWS):
-            k = int(rng.integers(pool.cumulative[-1]))
-            j = int(np.searchsorted(pool.cumulative, k, side="right"))
-            k -= int(pool.cumulative[j - 1]) if j else 0
-            shard = pool.shards[j]
-            if not pool.aligned:
-                return shard, k
-            start = self.data.shards[shard].doc_start(k)
-            if start + self.block_size < self.data.shards[shard].tokens:
-                return shard, start
-        raise DataError(
-            f"{self.data.manifest}: {MAX_DRAWS} documents drawn in a row start too near their "
-            f"shard's end for a window of {self.block_size + 1} tokens: use a smaller block "
-            "size or sample windows at any offset"
-        )
+    def _draw(self, bucket: str, rng: np.random.Generator) -> Window:
+        """A window of ``bucket``: from a uniform offset over its shards, or, aligned, the window
+        of the offset's document that holds it (which fits, as it starts no later)."""
+        pool = self.pools[bucket]
+        k = int(rng.integers(pool.cumulative[-1]))
+        j = int(np.searchsorted(pool.cumulative, k, side="right"))
+        k -= int(pool.cumulative[j - 1]) if j else 0
+        shard = pool.shards[j]
+        if not pool.aligned:
+            return Window(bucket, shard, k)
+        document = self.data.shards[shard].document_at(k)
+        start = document + (k - document) // self.block_size * self.block_size
+        return Window(bucket, shard, start, start == document)
 
     def read(self, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs and next-token targets, int64 arrays of shape (batch, block_size). An aligned
-        window is read from the token before it, which must be EOT: an index entry that is no
-        document start is refused where it is used, not at load (which would read a year of
-        indexes whole)."""
+        """Inputs and next-token targets, int64 arrays of shape (batch, block_size). A window at
+        a document's start is read from the token before it, which must be EOT: an index entry
+        that is no document start is refused where it is used, not at load (which would read a
+        year of indexes whole)."""
         rows = np.stack([self._row(w) for w in windows]).astype(np.int64)
         return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
 
     def _row(self, w: Window) -> np.ndarray:
         shard, length = self.data.shards[w.shard], self.block_size + 1
-        if not (self.aligned and w.start):
+        if not (w.at_document and w.start):
             return shard.read(w.start, length)
         row = shard.read(w.start - 1, length + 1)
         if row[0] != self.data.eot:
