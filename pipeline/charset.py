@@ -34,6 +34,14 @@ _WHATWG = {
     "shift_jis": "cp932",
     "sjis": "cp932",
 }
+# Python codecs that decode bytes to text but are no page's charset: escapes, transfer codes and
+# codecs that yield lone surrogates (UTF-7, the escape codecs), which no UTF-8 writer downstream
+# takes (fastText's language ID refused one and failed its task). Browsers know none of them
+# (WHATWG maps utf-7 to nothing); a page labelled so is decoded from its next candidate. Codecs
+# that are no text encoding at all (base64, hex, zip, rot13) are refused by ``codecs`` itself.
+_NOT_CHARSETS = frozenset(
+    {"utf-7", "unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"}
+)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.I)
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -43,15 +51,19 @@ _BOMS = (
 
 
 def normalize_label(label: str | None) -> str | None:
-    """A Python codec name for a charset label, or None if the label is unknown."""
+    """A Python codec name for a charset label, or None if the label is unknown or names no
+    page's charset (``charset=base64``, ``<meta charset="hex">``, ``utf-7``)."""
     if not label:
         return None
     label = label.strip().strip("\"'").lower()
     label = _WHATWG.get(label, label)
     try:
-        return codecs.lookup(label).name
+        info = codecs.lookup(label)
     except LookupError:
         return None
+    if not info._is_text_encoding or info.name in _NOT_CHARSETS:
+        return None
+    return info.name
 
 
 def meta_charset(payload: bytes) -> str | None:
@@ -97,10 +109,13 @@ BINARY_MAGIC = (
 )  # fmt: skip
 
 
-def looks_binary(payload: bytes) -> bool:
-    """A known binary signature, or NUL bytes, which do not occur in text HTML (UTF-16 pages
-    carry a BOM and are handled above)."""
+def looks_binary(payload: bytes, declared: str | None = None) -> bool:
+    """A known binary signature, or NUL bytes, which do not occur in text HTML but in a page
+    in UTF-16 or UTF-32: one with a BOM, or whose HTTP header ``declared`` such a charset."""
     head = payload[:8192]
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if head.startswith(BINARY_MAGIC):
+        return True
+    wide = (normalize_label(declared) or "").startswith(("utf-16", "utf-32"))
+    if wide or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
-    return head.startswith(BINARY_MAGIC) or head.count(b"\x00") > len(head) // 100
+    return head.count(b"\x00") > len(head) // 100

@@ -68,7 +68,7 @@ def _document(
             return None, None, HTTP_STATUS
         if not _is_html(record):
             return None, None, NOT_HTML
-        if looks_binary(record.payload):
+        if looks_binary(record.payload, record.charset):
             return None, None, BINARY
         html, charset, bad = decode_html(record.payload, record.charset)
         if bad > cfg.max_replacement_ratio:

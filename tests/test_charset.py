@@ -8,6 +8,11 @@ def test_whatwg_labels():
     assert normalize_label("iso-8859-1") == "cp1252"
     assert normalize_label("utf8") == "utf-8"
     assert normalize_label("no-such-charset") is None
+    # Python codecs that are no page's charset: a page labelled so is decoded by its next label.
+    for label in ("base64", "hex", "zip", "rot13", "utf-7", "unicode_escape", "undefined"):
+        assert normalize_label(label) is None, label
+    text, codec, bad = decode_html("<p>naïve café</p>".encode(), "hex")
+    assert (text, codec, bad) == ("<p>naïve café</p>", "utf-8", 0.0)
 
 
 def test_header_then_meta_then_detection():
@@ -36,3 +41,6 @@ def test_utf16_with_bom():
 def test_binary_detection():
     assert looks_binary(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
     assert not looks_binary(b"<html><body>plain</body></html>")
+    wide = "<html><body>plain</body></html>".encode("utf-16-le")  # no BOM: NULs between letters
+    assert looks_binary(wide) and not looks_binary(wide, "UTF-16LE")
+    assert looks_binary(b"%PDF-1.7\n", "utf-16le")  # a signature is binary whatever the label

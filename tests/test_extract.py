@@ -319,6 +319,31 @@ def test_a_page_swallowed_by_a_noscript_is_read_as_a_browser_with_scripts_shows_
     assert extract("<html><body>" + "<noscript><div>x</div>" * 20000 + "</body></html>") == ""
 
 
+def test_elements_nested_too_deep_are_left_out():
+    """Text inside MAX_DEPTH nested elements or more is left out, so a broken page of nested
+    divs or lists (whose main-content rules cost about the chain's length to the power 2.5) is
+    read in bounded time; what lies less deep is read, in every reading of the page."""
+    from gristmill.pipeline.extract import MAX_DEPTH
+
+    extract = extractor("resiliparse")
+    prose = f"<p>{ARTICLE[3]}</p><p>{ARTICLE[6]}</p>"
+    deepest = "<p>The deepest sentence of all the page holds.</p>"
+    for opened, closed, kept in (
+        # <html> and <body> are two ancestors: the sentence's <p> has MAX_DEPTH - 1, or more.
+        ("<div>" * (MAX_DEPTH - 3), "</div>" * (MAX_DEPTH - 3), True),
+        ("<div>" * (MAX_DEPTH - 2), "</div>" * (MAX_DEPTH - 2), False),
+        ("<div>" * 3000, "</div>" * 3000, False),
+        ("<ul><li>" * 3000, "</li></ul>" * 3000, False),
+    ):
+        text = extract(f"<html><body>{prose}{opened}{deepest}{closed}</body></html>")
+        assert ARTICLE[3] in text and ARTICLE[6] in text
+        assert ("The deepest sentence" in text) is kept, (opened[:10], len(opened))
+    # A page whose main content holds no prose is read whole (its menu's prose found), with
+    # the same bound.
+    nest = "<div>" * 3000 + f"<p>{ARTICLE[3]}</p>" + "</div>" * 3000
+    assert extract(f"<html><body><nav><p>{ARTICLE[6]}</p></nav>{nest}</body></html>") == ARTICLE[6]
+
+
 def test_a_new_extraction_redoes_ingest(monkeypatch, tmp_path):
     """What the extractor returns, the prefix language ID reads and the bytes of a language-ID
     model GRISTMILL_LID_MODEL names are part of ingest's digest: an output made by an earlier

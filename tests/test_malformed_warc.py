@@ -17,6 +17,7 @@ import pytest
 from gristmill.jobs.ingest import run_ingest
 from gristmill.pipeline.config import Config, IngestConfig
 from gristmill.pipeline.documents import BINARY, TOO_LARGE, ingest_input
+from gristmill.pipeline.langid import identify
 
 MiB = 1 << 20
 
@@ -139,14 +140,26 @@ def build_corpus(root: Path) -> dict[str, dict]:
     mislabelled = ("Café crème brûlée à la façon de grand-mère. " * 30).encode("cp1252")
     bogus = ("Ein schöner Tag am Fluss, sagte er. " * 30).encode("utf-8")
     shift_jis = ("日本語のページです。川と山の話。" * 40).encode("shift_jis")
+    # Labels that name Python codecs but no page's charset: transfer codes, and UTF-7, which
+    # decodes "+2AA-" to a lone surrogate that language ID cannot take.
+    hexed = ("Der Fluss fließt ruhig durch das Tal, sagte sie. " * 30).encode("utf-8")
+    base64_meta = ('<html><head><meta charset="base64"></head><body><p>' + "Río y montaña, "
+                   "dijo él. " * 30 + "</p></body></html>").encode("utf-8")  # fmt: skip
+    utf7_meta = b'<html><head><meta charset="utf-7"></head><body><p>' + (
+        b"Plain words about rivers +2AA- and hills. " * 30) + b"</p></body></html>"  # fmt: skip
+    wide = page("Ein breiter Text über Berge und Täler. " * 30).decode().encode("utf-16-le")
     case(
         "charsets.warc.gz",
         gzip.compress(http_record(mislabelled, content_type=b"text/html; charset=utf-8"))
         + gzip.compress(http_record(bogus, content_type=b"text/html; charset=x-no-such-charset"))
         + gzip.compress(http_record(shift_jis, content_type=b"text/html"))
+        + gzip.compress(http_record(hexed, content_type=b"text/html; charset=hex"))
+        + gzip.compress(http_record(base64_meta, content_type=b"text/html"))
+        + gzip.compress(http_record(utf7_meta, content_type=b"text/html"))
+        + gzip.compress(http_record(wide, content_type=b"text/html; charset=utf-16le"))
         + good("c1"),
         ["c1"],
-        reasons=[None, None, None],  # each decoded right: see test_wrong_charsets_are_recovered
+        reasons=[None] * 7,  # each decoded right: see test_wrong_charsets_are_recovered
     )
     (root / "huge-record.warc.gz").write_bytes(good("h1"))
     write_inflating_record(root / "huge-record.warc.gz", "ab", 200 * MiB)
@@ -204,14 +217,21 @@ def test_each_damage_is_counted_and_good_records_kept(corpus, name):
 
 
 def test_wrong_charsets_are_recovered(corpus):
-    """A cp1252 page declared utf-8, a page with a made-up charset name and a Shift_JIS page
-    with none: each decodes to its real text (the next candidate that decodes strictly)."""
+    """A cp1252 page declared utf-8, a page with a made-up charset name, a Shift_JIS page with
+    none, pages labelled with codecs that are no charset (hex, base64, UTF-7) and a UTF-16 page
+    without a BOM whose header says so: each decodes to its real text (the next candidate that
+    decodes strictly), none has a lone surrogate, and language ID takes them all."""
     rows = list(ingest_input(str(corpus["charsets.warc.gz"]["path"]), IngestConfig()))
     texts = [(r["charset"], r["text"]) for r in rows if r["doc_id"] and r["text"]]
     assert any(c == "cp1252" and "Café crème brûlée" in t for c, t in texts)
     assert any("schöner Tag" in t for _, t in texts)
     assert any("日本語のページです" in t for _, t in texts)
-    assert all("\ufffd" not in t for _, t in texts)
+    assert any(c == "utf-8" and "Der Fluss fließt" in t for c, t in texts)
+    assert any(c == "utf-8" and "Río y montaña" in t for c, t in texts)
+    assert any("rivers +2AA- and hills" in t for _, t in texts)
+    assert any(c == "utf-16-le" and "Berge und Täler" in t for c, t in texts)
+    assert all("\ufffd" not in t and t.encode("utf-8") for _, t in texts)
+    assert len(identify([t for _, t in texts])[0]) == len(texts)
 
 
 @pytest.mark.parametrize("name", ["huge-record.warc.gz", "bomb.warc.gz"])
