@@ -32,8 +32,13 @@ SIGNAL_FIELDS = [
     pa.field("pii_ip_addresses", pa.int64()),
 ]
 
+# datatrove's pattern, with a lookahead first: an "@" within 64 characters (RFC 5321's longest
+# local part) of where a match starts. Without it the engine, tried at every position of a long
+# word, ran each attempt to the word's end: 4.7 s for one word of 16,000 characters ("a-a-...@",
+# or an address's domain as long), a quadratic that C4's word-length rule bounds only when it
+# runs first. With it, 0.01 s; the same 464 matches in the 2,053 shared documents.
 EMAIL = re.compile(
-    r"\b[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+    r"\b(?=[^@\s]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
     r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"|\[(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}"
     r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)])"

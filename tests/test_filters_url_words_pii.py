@@ -158,6 +158,20 @@ def test_pii_masks_every_email_and_public_ip_of_real_text(crawl_texts):
     assert pii.mask(line, off) == (line, {"pii_emails": 0, "pii_ip_addresses": 0})
 
 
+def test_an_address_s_local_part_is_at_most_64_characters():
+    """RFC 5321's longest local part bounds where a match may start, so a long word without an
+    address is read in linear time (a word of 16,000 "a-" with an "@" at its end took 4.7 s)."""
+    cfg = pii.PiiConfig()
+    longest, longer = "l" * 64 + "@mail.example.net", "l" * 65 + "@mail.example.net"
+    assert pii.mask(f"to {longest}.", cfg) == (
+        "to email@example.com.",
+        {"pii_emails": 1, "pii_ip_addresses": 0},
+    )
+    assert pii.mask(f"to {longer}.", cfg)[1]["pii_emails"] == 0
+    for word in ("a-" * 8000 + "@", "x@" + "a-" * 8000, "a." * 8000 + "@x.com"):
+        assert pii.mask(word, cfg)[1]["pii_emails"] == 0
+
+
 def test_ip_scan_finds_every_text_ipv4_can_match():
     """The compiled scan that lets a page skip the IPV4 regex, against the regex it stands for,
     on strings of digits, dots and other characters (a non-ASCII digit too)."""
