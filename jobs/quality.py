@@ -45,6 +45,7 @@ from gristmill.jobs.stage_io import (
     read_table,
     write_stage,
 )
+from gristmill.pipeline import langid
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import write_json
@@ -108,6 +109,25 @@ def models_sha256(cfg: Config) -> str:
         return file_sha256(models[""])
     shas = {lang: file_sha256(path) for lang, path in models.items()}
     return hashlib.sha256(json.dumps(shas, sort_keys=True).encode()).hexdigest()
+
+
+def check_languages(cfg: Config) -> None:
+    """Before Spark starts: every language the config names is one language ID answers, so a
+    code it never gives ("english", "EN", "zh-cn") does not drop or pass over every document."""
+    q = cfg.quality
+    named = {
+        "quality.languages": q.languages,
+        "quality.perplexity.models": list(q.perplexity.models),
+        "quality.bad_words.lists": list(q.bad_words.lists),
+    }
+    known = langid.labels()
+    for key, codes in named.items():
+        unknown = sorted({c for c in codes if c not in known})
+        if unknown:
+            fail_usage(
+                f"config key '{key}': {unknown} not among the language ID model's codes "
+                f"(lid.176: ISO 639 codes such as {', '.join(sorted(known)[:8])}, ...)"
+            )
 
 
 def check_lists(cfg: Config) -> None:
@@ -276,6 +296,7 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
     check_standalone(args, STAGE)
     check_models(args.output, cfg)
     check_lists(cfg)
+    check_languages(cfg)
 
 
 def run(spark: SparkSession, args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

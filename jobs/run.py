@@ -59,6 +59,7 @@ def check_config(out: Path, cfg: Config) -> None:
     buckets from, the list files it names, token buckets that read document columns."""
     quality.check_models(out, cfg)
     quality.check_lists(cfg)
+    quality.check_languages(cfg)
     tokenize_shards.check_buckets(cfg)
 
 

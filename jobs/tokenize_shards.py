@@ -40,6 +40,7 @@ from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import Layout, batch_dir
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.manifest import BatchEntry, Manifest, ShardEntry
+from gristmill.pipeline.quality import BUCKETS
 from gristmill.pipeline.token_shards import (
     SHARD_FILES,
     SHARD_NAME,
@@ -89,13 +90,21 @@ def check(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def check_buckets(cfg: Config) -> None:
-    """Bucket rules may only read columns the documents have."""
+    """Bucket rules may only read columns the documents have, and a perplexity bucket only by
+    the names it has (a misspelt one would send its documents to the last bucket unseen)."""
     unknown = set(bucket_columns(cfg.tokenize.buckets)) - set(DOCUMENTS.names)
     if unknown:
         fail_usage(
             f"config key 'tokenize.buckets' reads unknown columns {sorted(unknown)}; "
             f"document columns are {', '.join(DOCUMENTS.names)}"
         )
+    for b in cfg.tokenize.buckets:
+        wrong = sorted(set(b.values.get("perplexity_bucket", [])) - set(BUCKETS))
+        if wrong:
+            fail_usage(
+                f"config key 'tokenize.buckets' ({b.name}): perplexity_bucket {wrong} is none of "
+                f"{list(BUCKETS)}"
+            )
 
 
 def run_batch(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -450,7 +451,7 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
         _key_type, value_type = typing.get_args(annotation)
         if value_type is str:  # e.g. spark.conf, where YAML may give 4 for "4"
-            return {str(k): str(v) for k, v in value.items()}
+            return {str(k): _scalar_string(v, f"{key}.{k}") for k, v in value.items()}
         return {str(k): _convert(v, value_type, f"{key}.{k}") for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
@@ -460,6 +461,11 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
         return _convert(value, inner, key)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, float) and math.isinf(value):
+        # No setting means "unbounded" by infinity (null does, where a bound is optional); one
+        # read as a bound (a Pareto shape, a longest word, a backoff) would make every rule pass
+        # or every wait endless. NaN is refused by each setting's range check.
+        raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
     if annotation is bool and not isinstance(value, bool):
         raise ConfigError(f"config key '{key}': expected true or false, got {value!r}")
     if annotation in (int, float) and isinstance(value, bool):
@@ -470,6 +476,17 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
             f"{value!r}"
         )
     return value
+
+
+def _scalar_string(value: Any, key: str) -> str:
+    """A mapping's value as a string, as Spark and the file paths take them: numbers and
+    booleans as YAML wrote them (true as "true"), never a null (which str() made "None", a
+    model path or a Spark setting nobody meant) nor a list or a mapping."""
+    if value is None or isinstance(value, (list, dict)):
+        raise ConfigError(f"config key '{key}': expected a string or a number, got {value!r}")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _build(cls: Any, data: Any, prefix: str) -> Any:

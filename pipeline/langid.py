@@ -82,6 +82,11 @@ def _model() -> fasttext.FastText._FastText:
         return fasttext.load_model(str(path))
 
 
+def labels() -> frozenset[str]:
+    """The language codes the model can answer (lid.176's 176: "en", "de", "zh", "als", ...)."""
+    return frozenset(label.removeprefix("__label__") for label in _model().get_labels())
+
+
 def identify(texts: list[str]) -> tuple[list[str], list[float]]:
     """Top language code and its probability for each text, in one batched predict call."""
     if not texts:

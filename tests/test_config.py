@@ -31,11 +31,48 @@ def test_defaults_and_overrides(tmp_path):
         ({"tokenize": {"encoding": "bert"}}, "tokenize.encoding"),
         ({"spark": {"shuffle_partitions": 0}}, "spark.shuffle_partitions"),
         ({"seed": True}, "seed"),
+        # Infinity is no bound, and a null in a mapping of strings is no path nor setting.
+        ({"quality": {"classifier": {"pareto_alpha": float("inf")}}}, "quality.classifier"),
+        ({"ingest": {"network": {"backoff_max_s": float("inf")}}}, "backoff_max_s"),
+        ({"spark": {"conf": {"spark.executor.cores": None}}}, "spark.conf.spark.executor.cores"),
+        ({"quality": {"perplexity": {"models": {"en": None}}}}, "perplexity.models.en"),
+        ({"quality": {"bad_words": {"lists": {"en": ["a"]}}}}, "bad_words.lists.en"),
     ],
 )
 def test_bad_values_name_the_key(data, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[")):
         config_from_dict(data)
+
+
+def test_a_mapping_of_strings_takes_numbers_and_booleans_as_yaml_wrote_them():
+    conf = config_from_dict({"spark": {"conf": {"a": 4, "b": True, "c": 0.5}}}).spark.conf
+    assert conf == {"a": "4", "b": "true", "c": "0.5"}
+
+
+def test_languages_and_perplexity_buckets_are_checked_before_spark():
+    """A language code that language ID never answers, or a misspelt perplexity bucket, would
+    drop every document or send them all to the last bucket, unseen: refused by name."""
+    from gristmill.jobs.quality import check_languages
+    from gristmill.jobs.tokenize_shards import check_buckets
+    from gristmill.pipeline.errors import UsageError
+
+    check_languages(config_from_dict({"quality": {"languages": ["en", "de", "zh", "als"]}}))
+    for key, quality in (
+        ("quality.languages", {"languages": ["en", "english"]}),
+        ("quality.languages", {"languages": ["EN"]}),
+        ("quality.perplexity.models", {"perplexity": {"models": {"zh-cn": "m.arpa"}}}),
+        ("quality.bad_words.lists", {"bad_words": {"lists": {"eng": "words.txt"}}}),
+    ):
+        with pytest.raises(UsageError, match=rf"'{key}': \['\w+(-\w+)?'\] not among"):
+            check_languages(config_from_dict({"quality": quality}))
+    buckets = [
+        {"name": "good", "values": {"perplexity_bucket": ["head", "midle"]}},
+        {"name": "rest"},
+    ]
+    with pytest.raises(UsageError, match=r"\(good\): perplexity_bucket \['midle'\] is none of"):
+        check_buckets(config_from_dict({"tokenize": {"buckets": buckets}}))
+    buckets[0]["values"] = {"perplexity_bucket": ["head", "middle"]}
+    check_buckets(config_from_dict({"tokenize": {"buckets": buckets}}))
 
 
 def test_digest_ignores_how_the_work_is_executed():
