@@ -34,6 +34,7 @@ except ModuleNotFoundError:  # torch is the optional 'trainer' extra
     pytest.skip("torch is not installed (pip install '.[trainer]')", allow_module_level=True)
 
 from gristmill.pipeline.config import config_from_dict
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.layout import MANIFEST_FILE
 from gristmill.pipeline.manifest import BatchEntry, Manifest, ShardEntry
 from gristmill.pipeline.shards import ShardFormatError, read_index, read_shard
@@ -575,6 +576,63 @@ def test_resume_is_bit_identical(shards: Path, tmp_path: Path, one_thread: None)
         assert all(torch.equal(opt_a[i][k], opt_b[i][k]) for k in ("step", "exp_avg", "exp_avg_sq"))
 
 
+def test_a_resume_keeps_its_settings_its_schedule_and_its_token_count(
+    shards: Path, tmp_path: Path
+) -> None:
+    """A resume that changes the model's, the optimizer's or the sampler's settings is refused
+    (the checkpoint's would be used without a word); one with more steps keeps the schedule of
+    the run's first start and goes on at min_lr; tokens are counted as they were trained."""
+    first = tiny(shards, tmp_path / "run", steps=4, warmup_steps=1, checkpoint_interval=4)
+    train(first)
+    resume = {"resume": "latest", "warmup_steps": 1}
+    for changed, named in (
+        ({"weight_decay": 0.0}, "--weight-decay 0.0 (the checkpoint's: 0.1)"),
+        ({"beta2": 0.999}, "--beta2 0.999 (the checkpoint's: 0.95)"),
+        ({"block_size": 32}, "--block-size 32"),
+        ({"align_to_docs": True}, "--align-to-docs True"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(named)):
+            train(tiny(shards, tmp_path / "run", steps=6, **resume, **changed))
+    block = torch.load(tmp_path / "run" / "ckpt-0000004.pt")["model_config"]["block_size"]
+    longer = train(
+        tiny(shards, tmp_path / "run", steps=6, batch_size=2, block_size=block, **resume)
+    )
+    steps = {r["step"]: r for r in longer if r["split"] == "train"}
+    assert steps[5]["lr"] == steps[6]["lr"] == pytest.approx(first.lr / 10)  # decayed at 4
+    per_step = {4: 4 * block, 2: 2 * block}  # sequences x block, one rank
+    assert [steps[k]["tokens"] for k in (5, 6)] == [
+        4 * per_step[4] + k * per_step[2] for k in (1, 2)
+    ]
+    again = tiny(shards, tmp_path / "again", steps=4, warmup_steps=1, checkpoint_interval=4)
+    train(again)
+    redecayed = train(replace(again, steps=8, decay_steps=8, resume="latest"))
+    lrs = [r["lr"] for r in redecayed if r["split"] == "train"]
+    assert lrs == [pytest.approx(lr_at(k, replace(again, steps=8))) for k in range(5, 9)]
+    assert lrs[0] > lrs[-1] == pytest.approx(first.lr / 10)
+
+
+def test_fp16_trains_with_loss_scaling_and_resumes_exactly(
+    shards: Path, tmp_path: Path, one_thread: None
+) -> None:
+    """fp16, as a GPU without bf16 trains: the loss scaler is used, saved and restored, so a
+    resumed run takes the steps the whole run took."""
+    settings = {"steps": 6, "checkpoint_interval": 3, "eval_interval": 3, "precision": "fp16"}
+    whole = train(tiny(shards, tmp_path / "whole", **settings))
+    resumed = train(
+        tiny(
+            shards, tmp_path / "resumed", resume=tmp_path / "whole" / "ckpt-0000003.pt", **settings
+        )
+    )
+    train_losses = [r["loss"] for r in whole if r["split"] == "train"]
+    assert all(math.isfinite(v) for v in train_losses) and train_losses[-1] < train_losses[0]
+    ckpt = torch.load(tmp_path / "whole" / "ckpt-0000006.pt", weights_only=True)
+    assert ckpt["scaler"]["scale"] > 1  # loss scaling on
+    later = [(r["step"], r["split"], r["loss"]) for r in whole if r["step"] > 3]
+    assert [(r["step"], r["split"], r["loss"]) for r in resumed] == later
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tiny(shards, tmp_path / "x", precision="fp8")
+
+
 def test_gpu_check_runs_on_cpu(shards: Path, tmp_path: Path, one_thread: None) -> None:
     """The GPU check's CPU path (the tiny preset): figures from the steady part of the run; no
     MFU without a known peak, and with one given, MFU = FLOPs per token x tokens/s / peak."""
@@ -596,3 +654,10 @@ def test_gpu_check_runs_on_cpu(shards: Path, tmp_path: Path, one_thread: None) -
     assert peak_for_name("NVIDIA H100 PCIe") == 756.5e12
     assert peak_for_name("NVIDIA H100 80GB HBM3") == peak_for_name("NVIDIA H200") == 989.4e12
     assert peak_for_name("NVIDIA GeForce GTX 1080") is None  # not measured against another chip
+    # Whole names: an L40 is no L4, an L40S no L40.
+    assert [peak_for_name(f"NVIDIA {n}") for n in ("L4", "L40", "L40S", "GH200 480GB")] == [
+        121e12,
+        181.05e12,
+        362.05e12,
+        989.4e12,
+    ]

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.log import configure, logger
 from gristmill.pipeline.shards import ShardFormatError
-from gristmill.trainer.data import DataError
 from gristmill.trainer.model import PRESETS
-from gristmill.trainer.train import TrainConfig, train
+from gristmill.trainer.train import PRECISIONS, TrainConfig, train
 
 LOG = logger(__name__)
 
@@ -55,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=defaults["lr"], help="peak learning rate")
     p.add_argument("--min-lr", type=float, help="final learning rate (default: lr / 10)")
     p.add_argument("--warmup-steps", type=int, default=defaults["warmup_steps"])
+    p.add_argument(
+        "--decay-steps",
+        type=int,
+        help="steps the learning rate decays over (default: --steps of the run's first start, "
+        "kept on resume: a run resumed with more --steps goes on at min-lr)",
+    )
     p.add_argument("--weight-decay", type=float, default=defaults["weight_decay"])
     p.add_argument("--beta1", type=float, default=defaults["beta1"])
     p.add_argument("--beta2", type=float, default=defaults["beta2"])
@@ -67,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
         help="cut documents into windows from their starts (every token still as likely)",
     )
     p.add_argument("--seed", type=int, default=defaults["seed"])
+    p.add_argument(
+        "--precision",
+        choices=list(PRECISIONS),
+        default=defaults["precision"],
+        help="auto: bf16 on a GPU that has it, fp16 with loss scaling on one without, fp32 on CPU",
+    )
     p.add_argument(
         "--device",
         choices=["cpu", "cuda"],
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     try:
         train(cfg)
-    except (DataError, ShardFormatError, FileNotFoundError) as exc:
+    except (UsageError, ShardFormatError, FileNotFoundError) as exc:  # DataError among them
         LOG.error("trainer: error: %s", exc)
         return EXIT_DATA
     return 0

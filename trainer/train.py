@@ -1,5 +1,6 @@
 """The training loop: AdamW, warmup then cosine decay, gradient accumulation and clipping,
-bf16 autocast on CUDA, optional torch.compile, DDP under torchrun, checkpoints, eval, logs.
+bf16 autocast on CUDA (fp16 with loss scaling where a GPU has no bf16), optional torch.compile,
+DDP under torchrun, checkpoints, eval, logs.
 
 One function, :func:`train`, reads top to bottom like nanoGPT's ``train.py``; the settings are
 one plain dataclass. Checkpoints hold the model, the optimizer, the sampler's counter, every
@@ -25,6 +26,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from gristmill.pipeline.atomic import atomic_file
+from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.log import logger
 from gristmill.trainer.data import WindowSampler, check_model_fits, load_dataset, val_samplers
 from gristmill.trainer.hardware import peak_flops
@@ -35,6 +37,9 @@ LOG = logger(__name__)
 
 CHECKPOINT = "ckpt-{step:07d}.pt"
 LOG_FILE = "log.jsonl"
+
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 @dataclass
@@ -50,6 +55,9 @@ class TrainConfig:
     lr: float = 6e-4  # GPT-3 125M's peak learning rate
     min_lr: float | None = None  # default lr / 10 (Chinchilla, nanoGPT)
     warmup_steps: int = 100
+    # Steps the cosine decays over; default: --steps of the run's first start, kept on resume,
+    # so a run resumed with more --steps goes on at min_lr past it (nanoGPT's lr_decay_iters).
+    decay_steps: int | None = None
     weight_decay: float = 0.1  # GPT-3
     beta1: float = 0.9
     beta2: float = 0.95  # GPT-3's (0.9, 0.95), not Adam's default 0.999
@@ -57,6 +65,9 @@ class TrainConfig:
     align_to_docs: bool = False
     seed: int = 1337
     device: str = "cpu"  # cpu | cuda (cuda:N is chosen per rank under torchrun)
+    # auto: bf16 autocast on a GPU that has it, fp16 with loss scaling on one that has not
+    # (V100, T4), fp32 on a CPU; or bf16 | fp16 | fp32 whatever the device.
+    precision: str = "auto"
     compile: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms, for bitwise resume
     eval_interval: int = 250
@@ -75,20 +86,89 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum", "log_interval", "eval_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.decay_steps is not None and self.decay_steps < 1:
+            raise ValueError(f"decay_steps must be >= 1, got {self.decay_steps}")
         if self.checkpoint_interval < 1 or self.eval_batches < 1 or self.warmup_steps < 0:
             raise ValueError("checkpoint_interval and eval_batches must be >= 1, warmup >= 0")
         if self.heldout_tokens is not None and self.heldout_tokens < 2:
             raise ValueError(f"heldout_tokens must be >= 2, got {self.heldout_tokens}")
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, cfg: TrainConfig, decay_steps: int | None = None) -> float:
     """Learning rate of step ``step`` (1-based): linear warmup, then cosine down to min_lr at
-    the last step (GPT-3 appendix B decays to 10% of the peak; nanoGPT over the whole run)."""
+    step ``decay_steps`` (default ``cfg.decay_steps``, else the last), and min_lr after it
+    (GPT-3 appendix B decays to 10% of the peak; nanoGPT over the whole run)."""
+    decay_steps = decay_steps or cfg.decay_steps or cfg.steps
     min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
     if step <= cfg.warmup_steps:
         return cfg.lr * step / cfg.warmup_steps
-    ratio = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    ratio = (step - cfg.warmup_steps) / max(1, decay_steps - cfg.warmup_steps)
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * min(ratio, 1.0))) * (cfg.lr - min_lr)
+
+
+# What a resumed run must share with its checkpoint: the model's shape, the optimizer state's
+# meaning (AdamW's settings come back from the checkpoint whatever the command says) and the
+# sampler's pool. Any other setting may change on resume (steps, lr, intervals, batch size).
+RESUME_FIXED = (
+    "preset",
+    "block_size",
+    "dropout",
+    "weight_decay",
+    "beta1",
+    "beta2",
+    "align_to_docs",
+)
+
+
+def check_resume(ckpt: dict[str, Any], cfg: TrainConfig) -> None:
+    """Refuse a resume whose settings would be silently replaced by the checkpoint's."""
+    saved = ckpt["train_config"]
+    changed = [
+        f"--{key.replace('_', '-')} {getattr(cfg, key)} (the checkpoint's: {saved[key]})"
+        for key in RESUME_FIXED
+        if key in saved
+        and getattr(cfg, key) != saved[key]
+        and not (key == "block_size" and getattr(cfg, key) in (None, ckpt["model_config"][key]))
+    ]
+    if changed:
+        raise UsageError(
+            "a resumed run keeps its checkpoint's model, optimizer and sampling settings: "
+            f"{'; '.join(changed)}; give the checkpoint's values or start a new run"
+        )
+
+
+def schedule_length(ckpt: dict[str, Any] | None, cfg: TrainConfig) -> int:
+    """The steps the learning rate decays over: ``decay_steps`` if given, else the run's first
+    start's (a checkpoint keeps it), else ``steps``."""
+    if cfg.decay_steps:
+        return cfg.decay_steps
+    if ckpt:
+        return int(ckpt.get("decay_steps") or ckpt["train_config"]["steps"])
+    return cfg.steps
+
+
+def _precision(
+    precision: str, device: torch.device, master: bool
+) -> tuple[contextlib.AbstractContextManager, torch.amp.GradScaler | None]:
+    """The autocast context of the forward passes and, for fp16, the loss scaler. bf16 needs no
+    scaling (its exponent range is fp32's); fp16's gradients underflow without it, as nanoGPT
+    does on GPUs without bf16. Weights and optimizer state stay fp32 either way."""
+    if precision == "auto":
+        if device.type != "cuda":
+            precision = "fp32"
+        elif torch.cuda.is_bf16_supported(including_emulation=False):
+            precision = "bf16"
+        else:
+            precision = "fp16"
+            if master:
+                LOG.warning("%s has no bf16: fp16 autocast with loss scaling", device)
+    if precision == "fp32":
+        return contextlib.nullcontext(), None
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    return torch.autocast(device.type, dtype=dtype), scaler
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -234,6 +314,9 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     if cfg.resume == "latest" and resume is None and master:
         LOG.info("no checkpoint in %s: starting from step 0", cfg.out)
     ckpt = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
+    if ckpt:
+        check_resume(ckpt, cfg)
+    decay_steps = schedule_length(ckpt, cfg)
     data = load_dataset(cfg.manifest, checked_batches(ckpt, cfg.manifest))
     heldout = [load_heldout(p, data.tokenizer, cfg.heldout_tokens) for p in cfg.heldout]
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -258,12 +341,15 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     sampler = WindowSampler(
         data, "train", T, cfg.batch_size, cfg.seed, None, cfg.align_to_docs, rank, world
     )
-    start = 0
+    start = tokens = 0
     if ckpt:
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         sampler.load_state_dict(ckpt["sampler"])
         start = ckpt["step"]
+        saved = ckpt["train_config"]  # an older checkpoint counts by its own settings
+        per_step = saved["batch_size"] * saved["grad_accum"] * T * len(ckpt["rng"])
+        tokens = ckpt.get("tokens", start * per_step)
     if ckpt and len(ckpt["rng"]) == world:
         _set_rng_state(ckpt["rng"][rank], device)
     else:
@@ -278,12 +364,9 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     if world > 1:
         model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
 
-    # bf16 needs no loss scaling (its exponent range is fp32's); weights stay fp32.
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    autocast, scaler = _precision(cfg.precision, device, master)
+    if ckpt and scaler and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
     peak = cfg.peak_flops or peak_flops(device)
     flops_per_token = raw_model.flops_per_token()
     tokens_per_step = cfg.batch_size * T * cfg.grad_accum * world
@@ -294,6 +377,14 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
             f"{raw_model.num_params() / 1e6:.2f}M parameters {model_cfg}; "
             f"{tokens_per_step} tokens/step on {world} x {device}; steps {start + 1}..{cfg.steps}"
         )
+        if cfg.steps > decay_steps:
+            LOG.info(
+                "the learning rate decays over %d steps (the run's first --steps; --decay-steps "
+                "sets another length): steps %d..%d train at min_lr",
+                decay_steps,
+                max(start, decay_steps) + 1,
+                cfg.steps,
+            )
 
     def checkpoint(step: int) -> None:
         rngs = [_rng_state(device)]
@@ -303,8 +394,11 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
         if master:
             state = {
                 "step": step,
+                "tokens": tokens,
+                "decay_steps": decay_steps,
                 "model": raw_model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler else None,
                 "sampler": sampler.state_dict(),
                 "rng": rngs,
                 "model_config": dataclasses.asdict(model_cfg),
@@ -326,7 +420,6 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
             _save(cfg.out / CHECKPOINT.format(step=step), state, cfg.keep_checkpoints)
 
     def run_eval(step: int) -> None:
-        tokens = step * tokens_per_step
         for held in heldout:
             figures = evaluate_heldout(model, held, T, cfg.batch_size, device, autocast)
             log(
@@ -348,7 +441,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
 
     t0, t0_step = time.perf_counter(), start
     for step in range(start + 1, cfg.steps + 1):
-        lr = lr_at(step, cfg)
+        lr = lr_at(step, cfg, decay_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=device)
@@ -362,13 +455,21 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
             with contextlib.nullcontext() if world == 1 or last else model.no_sync():
                 with autocast:
                     _, loss = model(x, y)
-                (loss / cfg.grad_accum).backward()
+                scaled = loss / cfg.grad_accum
+                (scaler.scale(scaled) if scaler else scaled).backward()
             loss_sum += loss.detach()
+        if scaler:
+            scaler.unscale_(optimizer)  # clip and log the true gradients' norm
         norm = None
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        if scaler:
+            scaler.step(optimizer)  # skipped where the scaled gradients overflowed
+            scaler.update()
+        else:
+            optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        tokens += tokens_per_step
 
         if step % cfg.log_interval == 0 or step == cfg.steps:
             if world > 1:  # the mean over all ranks' micro-batches, not rank 0's alone
@@ -385,7 +486,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
                     "loss": loss_value,
                     "lr": lr,
                     "grad_norm": norm_value,
-                    "tokens": step * tokens_per_step,
+                    "tokens": tokens,
                     "tokens_per_s": tok_s,
                     "mfu": mfu,
                 },
