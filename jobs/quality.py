@@ -17,7 +17,9 @@ import argparse
 import functools
 import hashlib
 import json
+import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +67,41 @@ STAGE = "quality"
 add_arguments = arguments.quality
 
 
+# A language's percentiles are exact over its documents up to this many, and over a sample of
+# about this many past it (a rank error of about 0.1%: cut-offs move by that share of documents).
+PERCENTILE_SAMPLE = 200_000
+# The sample keeps the documents whose perplexity hashes below a threshold, out of this range.
+_HASH_RANGE = 1 << 31
+
+
 def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:
     """Each language's perplexity at every whole percentile 1..99: the frozen distribution the
-    buckets are cut from (one row per language reaches the driver)."""
+    buckets are cut from (a row per language reaches the driver, twice). Exact percentiles of a
+    sample chosen by a hash of each value, not Spark's percentile_approx, whose answer past
+    about 50,000 values in a task depends on how the rows were split into partitions and the
+    order their summaries merge: the same batch on 2 or 16 cores froze other cut-offs, and
+    with them other buckets, shards and manifest. ``scored`` is read twice (counts, then the
+    sample): persist it."""
+    finite = scored.where(
+        F.col("lang").isNotNull() & F.col("perplexity").isNotNull() & ~F.isnan("perplexity")
+    )
+    counts = {r["lang"]: r["count"] for r in finite.groupBy("lang").count().collect()}
+    if not counts:
+        return {}
+    kept = F.create_map(
+        *[
+            F.lit(v)
+            for lang, n in sorted(counts.items())
+            for v in (lang, math.ceil(_HASH_RANGE * min(1.0, PERCENTILE_SAMPLE / n)))
+        ]
+    )
     rows = (
-        scored.where(F.col("perplexity").isNotNull() & ~F.isnan("perplexity"))
+        finite.where(F.pmod(F.xxhash64("perplexity"), F.lit(_HASH_RANGE)) < kept[F.col("lang")])
         .groupBy("lang")
-        .agg(F.percentile_approx("perplexity", [p / 100 for p in PERCENTILES], 100_000).alias("q"))
+        .agg(F.percentile("perplexity", [p / 100 for p in PERCENTILES]).alias("q"))
         .collect()
     )
-    return {r["lang"]: list(r["q"]) for r in rows if r["lang"] is not None}
+    return {r["lang"]: list(r["q"]) for r in rows}
 
 
 def check_models(out: Path, cfg: Config) -> None:
@@ -147,19 +174,49 @@ def freezes_cutoffs(out: Path, cfg: Config) -> bool:
     return not (path.is_file() and read_cutoffs(path).get("model_sha256") == models_sha256(cfg))
 
 
+def unfrozen_languages(spark: SparkSession, out: Path, cfg: Config, batch: int) -> list[str]:
+    """With ``first_batch``, once the distribution is frozen: the languages this batch keeps
+    documents of that the frozen table lacks. A language no document of batch 1 was in would
+    otherwise never get cut-offs (its documents no bucket, whatever keep_buckets says), so the
+    first batch that holds it freezes its own. Where every language the config keeps has its
+    row already (``quality.languages: [en]``), no Spark job asks."""
+    p = cfg.quality.perplexity
+    path = cutoffs_files(out, p).get("")
+    if p.cutoffs != FIRST_BATCH or path is None or not path.is_file():
+        return []
+    frozen = set(read_cutoffs(path)["languages"])
+    allowed = set(cfg.quality.languages)
+    if allowed and allowed <= frozen:
+        return []
+    langs = read_kept(spark, out, "ingest", [batch]).select("lang").distinct().collect()
+    found = {r["lang"] for r in langs if r["lang"] is not None}
+    return sorted((found & allowed if allowed else found) - frozen)
+
+
 def frozen_cutoffs(
-    out: Path, cfg: Config, scored: DataFrame | None, batch: int
+    out: Path,
+    cfg: Config,
+    scored: DataFrame | None,
+    batch: int,
+    adding: Sequence[str] = (),
 ) -> tuple[dict[str, tuple[float, float]], dict[str, Any] | None]:
     """Each language's (head, middle) perplexity cut-offs, from the frozen distributions (a
     language with a model of its own takes its model's). ``scored``: the batch's scores when it
     is the one that freezes the distribution (:func:`freezes_cutoffs`: with ``first_batch``, the
     first batch to get here, and again only if a model changes, which redoes every batch's
-    quality anyway), else None."""
+    quality anyway), or that adds the languages ``adding`` to it (:func:`unfrozen_languages`),
+    else None."""
     p = cfg.quality.perplexity
     files = cutoffs_files(out, cfg.quality.perplexity)
     if not files:
         return {}, None
-    if scored is not None:
+    if scored is not None and adding:
+        data = read_cutoffs(files[""])
+        new = perplexity_table(scored.where(F.col("lang").isin(list(adding))))
+        data["languages"] = dict(sorted((data["languages"] | new).items()))
+        data["added"] = data.get("added", {}) | {lang: f"batch {batch}" for lang in new}
+        write_json(files[""], data)
+    elif scored is not None:
         write_json(
             files[""],
             {
@@ -175,9 +232,13 @@ def frozen_cutoffs(
         data = read_cutoffs(path)
         if lang:
             table[lang] = data["languages"][lang]
+        elif p.cutoffs == FIRST_BATCH:  # scored by each language's own model, where it has one
+            table |= data["languages"]
         else:
             table |= {k: q for k, q in data["languages"].items() if k not in p.models}
         info = {"path": str(path), "sha256": file_sha256(str(path)), "source": data["source"]}
+        if data.get("added"):
+            info["added"] = data["added"]
         used[lang or "default"] = info
     return cutoffs_for(table, p.head_percentile, p.middle_percentile), used
 
@@ -246,18 +307,20 @@ def run_batch(
     reselect = options.reselect
     # Once a batch: it hashes the perplexity models, which may be gigabytes.
     freeze = freezes_cutoffs(out, cfg)
+    adding = [] if freeze else unfrozen_languages(spark, out, cfg, batch)
     scored: DataFrame | None = None
     if reselect:  # the stored signals, and the rows a new language list admits scored now
         scored = stored_signals(spark, out, batch, cfg, freeze)
-    elif freeze:  # read twice over: for the cut-offs, then the decisions
+    elif freeze or adding:  # read twice over: for the cut-offs, then the decisions
         scored = read_kept(spark, out, "ingest", [batch]).mapInArrow(
-            functools.partial(signal_batches, cfg=cfg.quality, every_language=True),
+            functools.partial(signal_batches, cfg=cfg.quality, every_language=freeze),
             spark_schema(QUALITY),
         )
     if scored is not None:
         scored = scored.persist(StorageLevel.DISK_ONLY)
     try:
-        cutoffs, frozen = frozen_cutoffs(out, cfg, scored if freeze else None, batch)
+        freezing = freeze or bool(adding)
+        cutoffs, frozen = frozen_cutoffs(out, cfg, scored if freezing else None, batch, adding)
         if scored is None:
             decided = read_kept(spark, out, "ingest", [batch]).mapInArrow(
                 functools.partial(scored_batches, cfg=cfg.quality, seed=cfg.seed, cutoffs=cutoffs),

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import sentencepiece
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -418,11 +419,18 @@ def perplexity_distribution(
     from crawl documents; by default the training text stands in)."""
     paths = args.cutoff_docs or args.text
     docs = read_text_documents(spark, paths, lang=args.lang)
-    scored = docs.select("text", "lang").mapInArrow(
-        functools.partial(perplexity_batches, model_path=str(arpa.resolve())),
-        spark_schema(PERPLEXITY_SCHEMA),
+    scored = (
+        docs.select("text", "lang")
+        .mapInArrow(
+            functools.partial(perplexity_batches, model_path=str(arpa.resolve())),
+            spark_schema(PERPLEXITY_SCHEMA),
+        )
+        .persist(StorageLevel.DISK_ONLY)  # read twice, scored once
     )
-    table = perplexity_table(scored)
+    try:
+        table = perplexity_table(scored)
+    finally:
+        scored.unpersist()
     if not table:
         fail_usage(f"no document in {' '.join(map(str, paths))} has a finite perplexity")
     return {

@@ -4,6 +4,8 @@ each document do not depend on the night it arrived."""
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from gristmill.jobs.stage_io import read_stage_stats
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.lm_text import detokenize_wikitext
+from gristmill.pipeline.warc import read_records
 from tests.conftest import deep_merge
 from tests.test_documents import write_warc
 from tests.test_pipeline import split_warc
@@ -134,3 +137,52 @@ def test_too_common_counts_documents_over_every_batch(spark, prose, tmp_path):
         (out / "decontamination" / "batches" / "batch=00002" / "report.json").read_text()
     )
     assert report["too_common_ngrams"] == len(counts)
+
+
+def real_pages(shared_data: Path, lang: str, count: int) -> list[tuple[str, str, bytes, str]]:
+    """The first ``count`` real pages in ``lang`` (the manifest's label) with prose, as records
+    for :func:`write_warc`."""
+    with gzip.open(shared_data / "realpages.manifest.tsv.gz", "rt") as handle:
+        wanted = {
+            r["record_id"] for r in csv.DictReader(handle, delimiter="\t") if r["lang"] == lang
+        }
+    found = []
+    for path in sorted((shared_data / "warc").glob("realpages-*.warc.gz")):
+        for rec in read_records(str(path), 1 << 24):
+            if rec.record_id in wanted and rec.payload and len(rec.payload) > 20_000:
+                found.append((rec.url, "200 OK", rec.payload, "text/html; charset=utf-8"))
+                if len(found) == count:
+                    return found
+    raise AssertionError(f"fewer than {count} {lang} pages")
+
+
+def test_a_language_first_seen_in_a_later_batch_gets_its_own_cutoffs(
+    spark, models, shared_data, tmp_path
+):
+    """With first_batch cut-offs, the first batch that holds a kept language no earlier batch
+    held freezes that language's distribution: its documents get buckets, as those of the
+    languages of batch 1 do, and batch 1's rows stay as they were."""
+    nights = []
+    for night, lang in enumerate(("en", "de")):
+        nights.append(tmp_path / f"night-{night}.warc.gz")
+        write_warc(nights[-1], real_pages(shared_data, lang, 4))
+    config = {
+        "quality": {
+            "recipe": "none", "languages": ["en", "de"], "min_lang_score": 0.0,
+            "perplexity": {"model": str(models["lm"]), "cutoffs": "first_batch"},
+        },
+        "dedup": {"exact": False, "fuzzy": False},
+        "card": {"stage_tokens": False},
+    }  # fmt: skip
+    out = tmp_path / "out"
+    run_batches(spark, nights[:1], [], out, config, max_files=1)
+    first = by_doc(out, "quality")
+    run_batches(spark, nights, [], out, config, max_files=1)
+    frozen = json.loads((out / "models" / "perplexity_cutoffs.json").read_text())
+    assert sorted(frozen["languages"]) == ["de", "en"] and frozen["added"] == {"de": "batch 2"}
+    rows = by_doc(out, "quality")
+    german = [r for r in rows.values() if r["lang"] == "de" and r["drop_reason"] is None]
+    assert len(german) >= 3 and all(r["perplexity_bucket"] for r in german)
+    assert all(rows[doc_id] == row for doc_id, row in first.items())
+    stats = read_stage_stats(out, "quality")
+    assert stats["perplexity_distribution"]["default"]["added"] == {"de": "batch 2"}

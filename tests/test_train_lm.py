@@ -293,6 +293,31 @@ def test_cutoffs_are_the_model_perplexity_percentiles_of_the_documents(model, co
     assert percentile_of(table, 45.5) == pytest.approx((table[44] + table[45]) / 2)
 
 
+def test_the_percentile_table_does_not_depend_on_the_partitioning(spark, monkeypatch):
+    """Exact percentiles up to PERCENTILE_SAMPLE values of a language (numpy's, linear between
+    ranks), a hash-chosen sample past it: the same table from 1 partition or 7, where Spark's
+    percentile_approx answered differently past about 50,000 values."""
+    from gristmill.jobs import quality
+
+    rng = np.random.default_rng(5)
+    few = rng.lognormal(5.0, 0.5, 3_000)
+    many = rng.lognormal(6.0, 0.7, 40_000)
+    rows = [("de", float(v)) for v in few] + [("en", float(v)) for v in many] + [("en", None)]
+    monkeypatch.setattr(quality, "PERCENTILE_SAMPLE", 10_000)  # en sampled, de whole
+    tables = [
+        quality.perplexity_table(
+            spark.createDataFrame(rows, "lang string, perplexity double").repartition(n)
+        )
+        for n in (1, 7)
+    ]
+    assert tables[0] == tables[1]
+    table = tables[0]
+    assert table["de"] == pytest.approx(list(np.percentile(few, range(1, 100))), rel=1e-12)
+    # en: about 10,000 of its 40,000 values, within a percent of rank of the whole's.
+    for p in (1, 30, 60, 99):
+        assert abs((many <= table["en"][p - 1]).mean() - p / 100) < 0.01
+
+
 def test_every_order_is_a_distribution(model, corpus):
     """sum over the vocabulary of p(w | h) = 1, p from kenlm's full_scores (backoffs applied),
     for contexts whose longest match is each order, at and after the sentence start."""
