@@ -83,8 +83,11 @@ def resolve_inputs(specs: list[str], cc_base_url: str, max_files: int | None = N
     return ordered[:max_files] if max_files else ordered
 
 
-def open_input(uri: str, policy: RetryPolicy | None = None, size: int | None = None) -> BinaryIO:
-    """Open an input for streaming reads.
+def open_input(
+    uri: str, policy: RetryPolicy | None = None, size: int | None = None, start: int = 0
+) -> BinaryIO:
+    """Open an input for streaming reads, from byte ``start`` (a remote one is requested from
+    there, not read up to it).
 
     A URL is read through :class:`~gristmill.pipeline.remote.ResumableStream`: transient failures
     are retried and a broken transfer resumes at the byte it reached. ``size``, the length the
@@ -95,9 +98,11 @@ def open_input(uri: str, policy: RetryPolicy | None = None, size: int | None = N
     """
     policy = policy or RetryPolicy()
     if is_remote(uri):
-        stream = ResumableStream(source_for(uri, policy), policy, size)
+        stream = ResumableStream(source_for(uri, policy), policy, size, start)
         return io.BufferedReader(stream, buffer_size=1 << 20)
-    return Path(uri.removeprefix("file://")).open("rb")
+    handle = Path(uri.removeprefix("file://")).open("rb")  # noqa: SIM115 (the caller closes it)
+    handle.seek(start)
+    return handle
 
 
 def display_name(uri: str) -> str:

@@ -164,10 +164,12 @@ class ResumableStream(io.RawIOBase):
     failure that ended the stream, since the reader above may wrap the exception it receives.
     """
 
-    def __init__(self, source: RangeSource, policy: RetryPolicy, size: int | None = None) -> None:
+    def __init__(
+        self, source: RangeSource, policy: RetryPolicy, size: int | None = None, start: int = 0
+    ) -> None:
         self._source = source
         self._policy = policy
-        self._pos = 0
+        self._pos = start  # the first request asks for the object from here
         self._size = size  # known from the ledger, else learnt from the first response
         self._body: ByteStream | None = None
         self.error: BaseException | None = None

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from gristmill.pipeline.errors import InputFileError
-from gristmill.pipeline.inputs import is_remote, open_input
+from gristmill.pipeline.inputs import open_input
 from gristmill.pipeline.remote import NetworkError, PermanentInputError, RetryPolicy
 
 DOCUMENT_TYPES = WarcRecordType.response | WarcRecordType.conversion
 GZIP_MAGIC = b"\x1f\x8b\x08"
 SCAN_BLOCK = 1 << 20
+# Compressed bytes of a candidate gzip member inflated to see whether a WARC record starts it.
+MEMBER_HEAD = 1 << 16
 
 
 class CorruptInput(InputFileError):
@@ -79,37 +81,43 @@ def _record(rec, max_bytes: int) -> Record:
     )
 
 
-def _next_member(path: str, after: int) -> int | None:
+def _next_member(uri: str, after: int, policy: RetryPolicy | None, size: int | None) -> int | None:
     """Offset of the first gzip member at or after ``after`` whose content starts a WARC record:
-    where reading can resume past a corrupt stretch of a per-record-gzipped file."""
-    with open(path, "rb") as handle:
-        handle.seek(after)
-        offset, carry = after, b""
-        while block := handle.read(SCAN_BLOCK):
-            data = carry + block
-            found = data.find(GZIP_MAGIC)
-            while found != -1:
-                candidate = offset - len(carry) + found
-                here = handle.tell()
-                handle.seek(candidate)
-                head = handle.read(1 << 16)
-                handle.seek(here)
-                try:
-                    if zlib.decompressobj(31).decompress(head, 16).startswith(b"WARC/"):
-                        return candidate
-                except zlib.error:
-                    pass
-                found = data.find(GZIP_MAGIC, found + 1)
-            carry = data[-(len(GZIP_MAGIC) - 1) :]
-            offset += len(block)
-    return None
+    where reading can resume past a corrupt stretch of a per-record-gzipped file. Read forward
+    from ``after`` (a remote input is requested from there), in blocks."""
+    with open_input(uri, policy, size, after) as stream:
+        data, base, at, ended = b"", after, 0, False  # data: the input's bytes from base on
+
+        def more() -> None:
+            nonlocal data, ended
+            block = stream.read(SCAN_BLOCK)
+            ended = not block
+            data += block
+
+        while True:
+            found = data.find(GZIP_MAGIC, at)
+            if found == -1:
+                if ended:
+                    return None
+                keep = max(len(data) - (len(GZIP_MAGIC) - 1), 0)  # a magic across two blocks
+                data, base, at = data[keep:], base + keep, 0
+                more()
+                continue
+            while len(data) - found < MEMBER_HEAD and not ended:
+                more()
+            try:
+                inflated = zlib.decompressobj(31).decompress(data[found : found + MEMBER_HEAD], 16)
+                if inflated.startswith(b"WARC/"):
+                    return base + found
+            except zlib.error:
+                pass
+            at = found + 1
 
 
-def _tail_problem(path: str, start: int) -> str | None:
-    """Whether the gzip members from ``start`` to the end of the file are whole. FastWARC stops
+def _tail_problem(uri: str, start: int, policy: RetryPolicy | None, size: int | None) -> str | None:
+    """Whether the gzip members from ``start`` to the end of the input are whole. FastWARC stops
     silently at a cut-off last member, which would lose its records without a word."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
+    with open_input(uri, policy, size, start) as handle:
         member, inflate, pending = start, zlib.decompressobj(31), b""
         while True:
             block = pending or handle.read(SCAN_BLOCK)
@@ -144,29 +152,29 @@ def read_records(
     """Yield the document records (responses and WET conversions) of one input, in file order.
 
     Every record type is parsed, not only documents, so that a file with no WARC record at all
-    (empty, or not a WARC) can be told apart from a WARC that holds no pages. A local gzipped
-    WARC that stops parsing is read on from the next gzip member holding a WARC record (Common
-    Crawl gzips each record apart), so one damaged record does not cost the file's others; every
-    damaged stretch is reported in the :class:`CorruptInput` raised after the last record.
+    (empty, or not a WARC) can be told apart from a WARC that holds no pages. A gzipped WARC
+    that stops parsing is read on from the next gzip member holding a WARC record (Common Crawl
+    gzips each record apart), so one damaged record does not cost the file's others: a remote
+    one is requested again from there, so a damaged member in the middle of a crawl's 1 GB file
+    costs its record, not the half of the file after it. Every damaged stretch is reported in the
+    :class:`CorruptInput` raised after the last record.
 
     A remote input whose network keeps failing (after the retries and resumes of ``policy``)
     raises :class:`~gristmill.pipeline.remote.NetworkError` instead: the file is not damaged,
     and the caller sets it aside for another run rather than keep part of it.
     """
-    seekable = not is_remote(uri) and uri.endswith(".gz")
+    gzipped = uri.endswith(".gz")
     problems: list[str] = []
     start, seen = 0, 0
     while True:
         try:
-            stream = open_input(uri, policy, size)
+            stream = open_input(uri, policy, size, start)
         except NetworkError:
             raise
         except OSError as exc:
             raise CorruptInput(f"cannot open: {exc}") from exc
         last, failure = None, None
         with stream:
-            if start:
-                stream.seek(start)
             records = ArchiveIterator(stream, parse_http=True)
             while True:
                 try:
@@ -188,12 +196,13 @@ def read_records(
                 if record is not None:
                     yield record
         if failure is None:
-            tail = _tail_problem(uri, last if last is not None else start) if seekable else None
+            at = last if last is not None else start
+            tail = _tail_problem(uri, at, policy, size) if gzipped else None
             if tail:
                 problems.append(tail)
             break
         where = last if last is not None else start
-        resume = _next_member(uri, where + 1) if seekable else None
+        resume = _next_member(uri, where + 1, policy, size) if gzipped else None
         problems.append(
             f"unreadable after {seen} records (offset {where}): {failure}"
             + (f"; resumed at offset {resume}" if resume is not None else "")

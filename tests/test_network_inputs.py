@@ -18,6 +18,7 @@ from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.remote import NetworkError, RetryPolicy
 from tests.flaky_http import CUT, OK, SHORT, SLOW_DOWN, flaky_server, scripted
+from tests.test_malformed_warc import build_corpus
 
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 10}
 PAGES = ("realpages-00004.warc.gz", "realpages-00010.warc.gz")
@@ -35,8 +36,9 @@ def test_every_record_arrives_once_through_503s_cuts_and_short_bodies(shared_dat
             remote = list(ingest_input(f"{server.url}/{name}", cfg))
             assert records(remote) == records(local)
             assert all(r["doc_id"] for r in remote), "no error row: the file read whole"
-            # The script was played: two 503s, a 429, a reset, a short body, then the rest.
-            assert server.requests[name] == 6
+            # The script was played: two 503s, a 429, a reset, a short body, then the rest; and
+            # one request from the last record on, to check its gzip member is whole.
+            assert server.requests[name] == 7
             # Resumed, not restarted: a restart after each break would send about 5/3 of it.
             size = (shared_data / "warc" / name).stat().st_size
             assert size <= server.served[name] < 1.5 * size
@@ -204,3 +206,28 @@ def test_s3_inputs_read_like_local_files(spark, shared_data, s3_server, tmp_path
     assert stats["in"] == len(local) and stats["deferred_inputs"] == [] and checksums == {}
     (failed,) = stats["failed_inputs"]
     assert failed["path"].endswith("missing.warc.gz") and "does not exist" in failed["error"]
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory) -> dict[str, dict]:
+    return build_corpus(tmp_path_factory.mktemp("damaged"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["garbage-member.warc.gz", "garbage-bytes.warc.gz", "length-too-short.warc.gz",
+     "truncated-gzip.warc.gz", "length-too-long.warc.gz"],
+)  # fmt: skip
+def test_a_damaged_stretch_of_a_remote_input_costs_what_it_costs_a_local_one(name, damaged):
+    """A corrupt member in the middle of a remote WARC: reading goes on from the next member
+    (requested from there), as for a local file, so the records after it are kept, not lost
+    with the rest of the file; a cut-off last member is reported as for a local one."""
+    root = damaged[name]["path"].parent
+    cfg = IngestConfig(network=RetryPolicy(**FAST))
+    local = list(ingest_input(str(root / name), cfg))
+    with flaky_server(root, scripted(())) as server:
+        remote = list(ingest_input(f"{server.url}/{name}", cfg))
+    docs = [r for r in local if r["doc_id"]]
+    assert len(docs) >= 2 and records(r for r in remote if r["doc_id"]) == records(docs)
+    errors = [[r["input_error"] for r in rows if not r["doc_id"]] for rows in (local, remote)]
+    assert len(errors[0]) == 1 and errors[1] == errors[0]
