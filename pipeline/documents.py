@@ -126,14 +126,21 @@ def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterat
         yield _error_row(uri, str(exc), retryable=True)
         return
     except CorruptInput as exc:
-        yield _error_row(uri, str(exc))
+        yield _error_row(uri, "; ".join([str(exc), *_truncated(truncated)]))
         return
     if truncated:
-        yield _error_row(
-            uri,
-            f"truncated: {len(truncated)} record(s) shorter than their "
-            f"Content-Length, first {truncated[0]}",
-        )
+        yield _error_row(uri, _truncated(truncated)[0])
+
+
+def _truncated(record_ids: list[str]) -> list[str]:
+    """The file's note on records shorter than their Content-Length (kept with what they hold,
+    as Common Crawl's own truncated records are), if any."""
+    if not record_ids:
+        return []
+    return [
+        f"truncated: {len(record_ids)} record(s) shorter than their Content-Length, "
+        f"first {record_ids[0]}"
+    ]
 
 
 def _error_row(uri: str, message: str, retryable: bool = False) -> dict[str, Any]:

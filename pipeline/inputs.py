@@ -13,7 +13,6 @@ import gzip
 import io
 import os
 from pathlib import Path
-from typing import BinaryIO
 
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.remote import ResumableStream, RetryPolicy, is_s3, source_for
@@ -85,7 +84,7 @@ def resolve_inputs(specs: list[str], cc_base_url: str, max_files: int | None = N
 
 def open_input(
     uri: str, policy: RetryPolicy | None = None, size: int | None = None, start: int = 0
-) -> BinaryIO:
+) -> io.BufferedReader:
     """Open an input for streaming reads, from byte ``start`` (a remote one is requested from
     there, not read up to it).
 

@@ -137,7 +137,7 @@ def _tail_problem(uri: str, start: int, policy: RetryPolicy | None, size: int | 
                     return f"{len(rest)}+ bytes of trailing garbage at offset {member}"
                 inflate, pending = zlib.decompressobj(31), rest
         if member < handle.tell() and not inflate.eof:
-            return f"truncated gzip member at offset {member}: records in it are lost"
+            return f"truncated gzip member at offset {member}: what it held past the cut is lost"
     return None
 
 
@@ -163,12 +163,14 @@ def read_records(
     raises :class:`~gristmill.pipeline.remote.NetworkError` instead: the file is not damaged,
     and the caller sets it aside for another run rather than keep part of it.
     """
-    gzipped = uri.endswith(".gz")
+    gzipped = None  # from the first bytes, not the name: FastWARC reads either whatever it says
     problems: list[str] = []
     start, seen = 0, 0
     while True:
         try:
             stream = open_input(uri, policy, size, start)
+            if gzipped is None:
+                gzipped = stream.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC
         except NetworkError:
             raise
         except OSError as exc:

@@ -171,6 +171,10 @@ def build_corpus(root: Path) -> dict[str, dict]:
     case("bomb.warc.gz", None, ["z1"], reasons=[TOO_LARGE])
     case("empty.warc.gz", b"", [], error="no WARC record found")
     case("image.warc", png, [], error="no WARC record found")
+    # An uncompressed WARC named .gz: read whole, and no gzip member reported damaged.
+    plain = [http_record(page(f"The u{k} page says sentence {k} about rivers and hills. " * 20),
+                         url=f"https://good.example/u{k}") for k in (1, 2)]  # fmt: skip
+    case("uncompressed.warc.gz", b"".join(plain), ["u1", "u2"])
     case("notes.warc.gz", gzip.compress(b"just some notes\n" * 100), [], error="no WARC record")
     return cases
 
@@ -201,7 +205,7 @@ def outcome(path: Path) -> tuple[list[str], list, str | None]:
         "truncated-gzip.warc.gz", "length-too-short.warc.gz", "length-too-long.warc.gz",
         "garbage-member.warc.gz", "garbage-bytes.warc.gz", "missing-headers.warc.gz",
         "binary-as-html.warc.gz", "charsets.warc.gz", "huge-record.warc.gz", "bomb.warc.gz",
-        "empty.warc.gz", "image.warc", "notes.warc.gz",
+        "empty.warc.gz", "image.warc", "notes.warc.gz", "uncompressed.warc.gz",
     ],
 )  # fmt: skip
 def test_each_damage_is_counted_and_good_records_kept(corpus, name):
