@@ -25,7 +25,7 @@ from gristmill.jobs.progress import progress
 from gristmill.jobs.stage_io import clear_temp
 from gristmill.pipeline import langid, stages
 from gristmill.pipeline.benchmarks import Benchmark
-from gristmill.pipeline.config import EXECUTION_ONLY, Config
+from gristmill.pipeline.config import EXECUTION_ONLY, BucketConfig, Config, TokenizeConfig
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.extract import EXTRACTOR_VERSIONS
 from gristmill.pipeline.ledger import Ledger, describe_input, file_sha256
@@ -91,12 +91,23 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
             for lang, cutoffs in cutoffs_files(out, perplexity).items():
                 key = f"cutoffs_{lang}" if lang else "cutoffs"
                 parts[key] = cutoffs.is_file() and file_sha256(str(cutoffs))
+    if stage == "dedup" and cfg.seed:  # MinHash's permutations; absent at 0: old digests hold
+        parts["minhash_seed"] = cfg.seed
+    if stage == "tokenize":
+        # A bucket's weight and the token budget shape the manifest alone (rewritten whenever
+        # the config changes), not the shards: read at their defaults, so tuning the mix does
+        # not tokenize a year of batches again.
+        tok = parts["tokenize"]
+        tok["target_tokens"] = TokenizeConfig.target_tokens
+        tok["buckets"] = [{**b, "weight": BucketConfig.weight} for b in tok["buckets"]]
     if stage == "decontaminate":
         # "Too common" counts documents over every batch so far (decontamination/ngram_counts/);
         # outputs written when it counted per batch redo the stage once.
         parts["too_common_counts"] = "all batches, label n-grams included"
         parts["ngram_hash"] = NGRAM_HASH_VERSION
-        parts["benchmarks"] = sorted((b.path, file_sha256(b.path)) for b in benchmarks)
+        # By name and content: the same files given by another path (a run from another
+        # directory, "./x.jsonl") redo nothing.
+        parts["benchmarks"] = sorted((b.name, file_sha256(b.path)) for b in benchmarks)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -223,7 +223,8 @@ def batch_summary(
 
 def merged_samples(out: Path, summaries: dict[int, dict[str, Any]]) -> dict[str, pa.Table]:
     """The samples of every batch, merged: last night's merge plus the batches new since, or,
-    when an earlier batch was redone, all batches' samples again."""
+    when an earlier batch was redone, all batches' samples again, folded in one at a time (a
+    bottom-k of bottom-k's: the driver holds two samples at once, not a year of them)."""
     folder = Layout(out).card_merged
     keys = {str(b): s["key"] for b, s in summaries.items()}
     done: dict[str, Any] = {}
@@ -236,13 +237,12 @@ def merged_samples(out: Path, summaries: dict[int, dict[str, Any]]) -> dict[str,
     tmp = temp_path(out, folder)
     tmp.mkdir(parents=True)
     for name in SAMPLED:
-        parts = [pq.read_table(folder / f"{name}.parquet")] if done else []
-        parts += [
-            pq.read_table(Layout(out).card_batch(int(b)) / f"{name}.parquet")
-            for b in sorted(keys, key=int)
-            if b not in done
-        ]
-        merged[name] = merge(parts)
+        table = pq.read_table(folder / f"{name}.parquet") if done else None
+        for b in sorted(keys, key=int):
+            if b not in done:
+                part = pq.read_table(Layout(out).card_batch(int(b)) / f"{name}.parquet")
+                table = merge([part] if table is None else [table, part])
+        merged[name] = merge([]) if table is None else table
         pq.write_table(merged[name], tmp / f"{name}.parquet")
     write_json(tmp / "keys.json", keys)
     commit(tmp, folder, out)

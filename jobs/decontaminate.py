@@ -53,6 +53,7 @@ from gristmill.pipeline.decontaminate import (
     load_index,
     matched_hashes,
 )
+from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import Layout, batches_of, write_json
 from gristmill.pipeline.ledger import Ledger
 from gristmill.schemas.tables import DECONTAMINATE, spark_schema
@@ -86,7 +87,16 @@ def load_benchmarks(paths: Sequence[str | Path], cfg: Config) -> tuple[Benchmark
     """The benchmark sets of ``--benchmark`` and of the config, read and checked (a bad file is
     a usage error), in path order."""
     every = sorted({str(p) for p in paths} | set(cfg.decontaminate.benchmarks))
-    return tuple(read_configured(Path(p), cfg) for p in every)
+    benchmarks = tuple(read_configured(Path(p), cfg) for p in every)
+    names: dict[str, str] = {}
+    for bench in benchmarks:
+        if bench.name in names and Path(names[bench.name]).resolve() != Path(bench.path).resolve():
+            fail_usage(
+                f"benchmarks {names[bench.name]} and {bench.path} are both named {bench.name!r}: "
+                "the report and the clean subsets are by name; rename one"
+            )
+        names[bench.name] = bench.path
+    return tuple({b.name: b for b in benchmarks}.values())  # one file given by two paths: once
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ CHOICE_FIELDS = (
     "sol1", "sol2", "choices", "endings", "Best Answer", "Correct Answers", "Incorrect Answers",
 )  # fmt: skip
 ID_FIELDS = ("id", "task_id", "idx", "example_id", "qid", "ID")
+# Fields that hold a list in one string, its items joined by "; " (TruthfulQA's CSV): each item
+# is its own answer, as a page holds one answer, not the list.
+JOINED_FIELDS = {"Correct Answers": ";", "Incorrect Answers": ";"}
+# Keys whose values hold an example's text inside a nested field: HF ARC's and SQuAD's
+# {"text": [...], "label": [...]}, OpenBookQA's and old ARC's {"stem": ..., "choices": [...]}.
+NESTED_TEXT_KEYS = ("stem", "text", "choices")
 
 
 class BenchmarkError(UsageError):
@@ -68,11 +75,23 @@ def _texts(record: dict[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]:
     texts: list[str] = []
     for key in fields:
         value = record.get(key)
-        if isinstance(value, str) and value.strip():
-            texts.append(value)
-        elif isinstance(value, list):
-            texts.extend(v for v in value if isinstance(v, str) and v.strip())
+        if isinstance(value, str) and key in JOINED_FIELDS:
+            value = value.split(JOINED_FIELDS[key])
+        texts.extend(_strings(value))
     return tuple(texts)
+
+
+def _strings(value: Any) -> list[str]:
+    """The non-blank strings of a field: itself, a list's items, or a nested record's text
+    (:data:`NESTED_TEXT_KEYS`), which was left out whole before (ARC's options, SQuAD's
+    answers: such an example could never be found dirty)."""
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        return [s for key in NESTED_TEXT_KEYS for s in _strings(value.get(key))]
+    return []
 
 
 def _sequences(record: dict[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]:
@@ -103,9 +122,12 @@ def read_benchmark(
         data = path.read_bytes()
     except OSError as exc:
         raise BenchmarkError(f"cannot read benchmark {path}: {exc.strerror}") from exc
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    text = data.decode("utf-8-sig")
+    try:
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        text = data.decode("utf-8-sig")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise BenchmarkError(f"benchmark {path} is not UTF-8 text (gzipped or not): {exc}") from exc
     plain = path.name.removesuffix(".gz")
     examples: list[Example] = []
     try:
@@ -132,7 +154,13 @@ def read_benchmark(
         else:
             for number, line in enumerate(text.splitlines()):
                 if line.strip():
-                    examples.append(_example(json.loads(line), number, line))
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise BenchmarkError(
+                            f"benchmark {path}, line {number + 1}: not a JSON object: {exc}"
+                        ) from exc
+                    examples.append(_example(record, number, line))
     except (json.JSONDecodeError, csv.Error, AttributeError) as exc:
         raise BenchmarkError(f"benchmark {path} is not valid JSON/JSONL/CSV: {exc}") from exc
     if not any(e.texts for e in examples):

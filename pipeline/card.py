@@ -361,8 +361,10 @@ def render_card(
         "- Common Crawl data is subject to the Common Crawl Terms of Use; the crawled pages keep "
         "their authors' copyright.",
         f"- Language identification used fastText lid.176, licensed {MODEL_LICENSE}.",
-        "- Benchmark test sets (used only to remove overlapping text; not included) keep their "
-        "own licences.",
+        "- Benchmark test sets keep their own licences: they are used to remove overlapping "
+        "text, and their examples are copied to `decontamination/` (the clean subsets and the "
+        "dirty ids); the shards hold none of them. Leave that folder out when publishing the "
+        "dataset, or check each benchmark's licence first.",
         "",
         "## Limitations and bias",
         "",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
-from gristmill.pipeline.benchmarks import read_benchmark
+from gristmill.pipeline.benchmarks import TEXT_FIELDS, BenchmarkError, read_benchmark
 from gristmill.pipeline.config import DecontaminateConfig
 from gristmill.pipeline.decontaminate import (
     NOTHING_LEFT,
@@ -160,6 +162,48 @@ def test_benchmark_formats(shared_data, tmp_path):
     assert wiki.name == "wikitext-2_valid"
     assert [ex.texts[0] for ex in wiki.examples] == [x.strip() for x in lines if x.strip()]
     assert [int(ex.id) for ex in wiki.examples] == [i for i, x in enumerate(lines) if x.strip()]
+
+
+def test_joined_nested_and_broken_benchmark_fields(shared_data, tmp_path):
+    """TruthfulQA's answers joined by ";" are each an answer; nested options (HF ARC's
+    {"text": [...]}, OpenBookQA's {"stem", "choices": [{"text"}]}, SQuAD's answers) are read;
+    a file that is no UTF-8, or a bad JSONL line, is refused with the file and line named."""
+    tqa = read_benchmark(shared_data / "benchmarks" / "truthfulqa.csv").examples[0]
+    assert "Nothing happens" in tqa.texts and "You get sick" in tqa.texts
+    assert "What happens to you if you eat watermelon seeds? Nothing happens" in tqa.sequences
+    nested = tmp_path / "arc.jsonl"
+    arc = {
+        "id": "a1",
+        "question": "Which gas do plants take in?",
+        "choices": {"text": ["oxygen", "carbon dioxide"], "label": ["A", "B"]},
+    }
+    obqa = {
+        "id": "o1",
+        "question": {
+            "stem": "What melts ice fastest?",
+            "choices": [{"text": "salt", "label": "A"}, {"text": "sand", "label": "B"}],
+        },
+    }
+    squad = {"id": "s1", "question": "Who wrote it?",
+             "answers": {"text": ["Austen"], "answer_start": [3]}}  # fmt: skip
+    nested.write_text("".join(json.dumps(r) + "\n" for r in (arc, obqa, squad)))
+    a, o, sq = read_benchmark(nested, fields=(*TEXT_FIELDS, "answers")).examples
+    assert a.texts == ("Which gas do plants take in?", "oxygen", "carbon dioxide")
+    assert "Which gas do plants take in? carbon dioxide" in a.sequences
+    assert o.texts == ("What melts ice fastest?", "salt", "sand")
+    assert sq.texts == ("Who wrote it?", "Austen")
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(json.dumps({"text": "café"}, ensure_ascii=False).encode("latin-1") + b"\n")
+    with pytest.raises(BenchmarkError, match=r"latin\.jsonl is not UTF-8"):
+        read_benchmark(latin)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(b'{"text": "a whole line"}\n' * 50)[:-12])
+    with pytest.raises(BenchmarkError, match=r"cut\.jsonl\.gz is not UTF-8"):
+        read_benchmark(cut)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": "broken"\n')
+    with pytest.raises(BenchmarkError, match=r"bad\.jsonl, line 2: not a JSON object"):
+        read_benchmark(bad)
 
 
 def test_text_fields_from_config(shared_data):

@@ -271,6 +271,38 @@ def test_marking_a_stage_makes_what_depends_on_it_stale(tmp_path):
     assert set(ledger.batch(2)["stages"]) == {"ingest"}
 
 
+def test_a_stage_is_redone_for_what_shapes_its_output_only(shared_data, tmp_path, monkeypatch):
+    """MinHash's seed shapes dedup (a seed change would otherwise match new bands against old
+    ones and find nothing); a bucket's weight and the token budget shape the manifest, not the
+    shards; benchmarks count by name and bytes, not by how their path was spelt."""
+    from gristmill.jobs.batches import stage_digest
+    from gristmill.jobs.decontaminate import load_benchmarks
+    from gristmill.pipeline.errors import UsageError
+
+    base = config_from_dict({})
+    digest = {s: stage_digest(s, base, tmp_path) for s in ("dedup", "tokenize")}
+    assert stage_digest("dedup", config_from_dict({"seed": 0}), tmp_path) == digest["dedup"]
+    assert stage_digest("dedup", config_from_dict({"seed": 3}), tmp_path) != digest["dedup"]
+    buckets = [{"name": "a", "min": {"n_chars": 100}, "weight": 3.0}, {"name": "b"}]
+    mix = config_from_dict({"tokenize": {"buckets": buckets, "target_tokens": 10**9}})
+    same = config_from_dict({"tokenize": {"buckets": [{**buckets[0], "weight": 1.0}, buckets[1]]}})
+    assert stage_digest("tokenize", mix, tmp_path) == stage_digest("tokenize", same, tmp_path)
+    assert mix.digest() != same.digest()  # the manifest is written anew
+    assert stage_digest("tokenize", base, tmp_path) == digest["tokenize"]
+    shards = config_from_dict({"tokenize": {"shard_tokens": 1000}})
+    assert stage_digest("tokenize", shards, tmp_path) != digest["tokenize"]
+    gsm = shared_data / "benchmarks" / "gsm8k_test.jsonl"
+    copy = tmp_path / "elsewhere" / gsm.name
+    copy.parent.mkdir()
+    shutil.copy(gsm, copy)
+    monkeypatch.chdir(gsm.parent)
+    spelt = [load_benchmarks([p], base) for p in (gsm, f"./{gsm.name}", gsm.name, copy)]
+    digests = {stage_digest("decontaminate", base, tmp_path, b) for b in spelt}
+    assert len(digests) == 1 and len(load_benchmarks([gsm, f"./{gsm.name}"], base)) == 1
+    with pytest.raises(UsageError, match="are both named 'gsm8k_test'"):
+        load_benchmarks([gsm, copy], base)
+
+
 def test_crawl_id_names_the_crawl_manifest():
     url = crawl_manifest("CC-MAIN-2024-10", "https://data.commoncrawl.org/")
     assert url == "https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-10/warc.paths.gz"
