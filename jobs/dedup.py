@@ -215,10 +215,14 @@ def near_duplicate_clusters(
 
 
 def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
-    """Number of clusters, documents in them, the largest, sizes in power-of-two bins, and the
-    documents dropped for a cluster holding an earlier batch's document, in one job."""
+    """Number of clusters, this batch's documents in them, the largest, sizes in power-of-two
+    bins, and the documents dropped for a cluster holding an earlier batch's document, in one
+    job. The stats of all batches are summed: a document counts in the batch it came in (an
+    earlier batch's member of a cluster counted there, not again), a cluster in each batch that
+    adds to it."""
     sizes = clusters.groupBy("component").agg(
         F.count("*").alias("count"),
+        F.sum((~F.col("earlier")).cast("int")).alias("new"),
         F.max(F.col("earlier").cast("int")).alias("has_earlier"),
         F.sum((~F.col("kept")).cast("int")).alias("dropped"),
     )
@@ -227,7 +231,7 @@ def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
         sizes.groupBy(F.length(F.bin(F.col("count") - 1)).alias("k"))
         .agg(
             F.count("*").alias("clusters"),
-            F.sum("count").alias("docs"),
+            F.sum("new").alias("docs"),
             F.max("count").alias("largest"),
             F.sum(F.col("dropped") * F.col("has_earlier")).alias("late"),
         )

@@ -227,7 +227,9 @@ def _dedup(d: dict[str, Any] | None, evaluation: dict[str, Any] | None) -> list[
             f"{d['bands']} bands x {d['rows']} rows (Jaccard threshold {d['threshold']}, "
             f"verification {'on' if d['verify_jaccard'] else 'off'}); {d['clusters']} clusters "
             f"of near duplicates holding {d['docs_in_clusters']} documents, the largest "
-            f"{d['largest_cluster']}. Cluster sizes: {sizes}."
+            f"{d['largest_cluster']} (each night's clusters, with the earlier nights' documents "
+            "they hold; a document counts in its own night, a cluster in each night that adds "
+            f"to it). Cluster sizes: {sizes}."
         )
     if evaluation:
         e = evaluation

@@ -344,12 +344,19 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def band_rows(batches: Iterable[pa.RecordBatch], params: MinHashParams) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (doc_id, text) rows in, one (doc_id, band, bucket) row per band out."""
+    """mapInArrow body: (doc_id, text) rows in, one (doc_id, band, bucket) row per band out.
+
+    A document with no shingle at all (nothing left after normalization: symbols, emoji, an
+    empty text) has no band: its signature is the empty set's, the same for every such document,
+    and all of them would fall in one bucket of every band, one cluster, every later night's
+    too. Exact dedup still finds its copies."""
     for batch in batches:
-        if not batch.num_rows:
+        sigs = signatures(batch.column("text"), params)
+        shingled = np.flatnonzero((sigs != np.uint32(_MASK32)).any(axis=1))
+        if not len(shingled):
             continue
-        buckets = band_buckets(signatures(batch.column("text"), params), params)
-        ids = batch.column("doc_id")
+        buckets = band_buckets(sigs[shingled], params)
+        ids = batch.column("doc_id").take(pa.array(shingled))
         yield pa.RecordBatch.from_arrays(
             [
                 pc.take(ids, np.repeat(np.arange(len(ids)), params.bands)),

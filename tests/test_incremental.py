@@ -187,6 +187,13 @@ def test_new_batch_is_deduplicated_against_earlier_batches(two_batches):
     assert {c["doc_id"] for c in clusters if c["earlier"]} and all(
         c["kept"] == c["earlier"] for c in clusters
     )
+    # Summed over the nights, a document in a cluster counts once: in the night it came in.
+    every = pq.read_table(out / "dedup" / "clusters").to_pylist()
+    assert (
+        stats["stages"]["dedup"]["dedup"]["docs_in_clusters"]
+        == len({c["doc_id"] for c in every if not c["earlier"]})
+        < len(every)
+    )
 
 
 def test_funnel_sums_over_batches(two_batches):
