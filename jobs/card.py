@@ -402,9 +402,20 @@ add_arguments = arguments.add_common
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """The card describes shards: without them there is nothing to describe yet."""
-    if not Layout(args.output).manifest.is_file():
-        fail_usage(f"{args.output} has no shards yet; run the tokenize stage first")
+    """The card describes shards: without them there is nothing to describe yet. Nor while a
+    batch has stages to run again (a stage run on its own marks what follows it stale, whose
+    tables are still on disk): the card would sum new counts with stale ones."""
+    out = args.output
+    if not Layout(out).manifest.is_file():
+        fail_usage(f"{out} has no shards yet; run the tokenize stage first")
+    ledger = Ledger.load(out)
+    for batch in ledger.unfinished():
+        stage = next(s for s in BATCH_STAGES if s not in ledger.batch(batch)["stages"])
+        fail_usage(
+            f"batch {batch} of {out} has stages to run again ({stage}: "
+            f"{ledger.why(batch, stage, '')}); `gristmill run --output {out}` brings every "
+            "batch up to date and writes the card"
+        )
 
 
 def draw_figures(

@@ -310,6 +310,29 @@ def test_a_stage_is_redone_for_what_shapes_its_output_only(shared_data, tmp_path
         load_benchmarks([gsm, copy], base)
 
 
+def test_the_card_refuses_an_output_with_stages_to_run_again(tmp_path):
+    """A stage run on its own (a re-selection, say) marks what follows it stale, whose tables
+    are still on disk: a card then would sum new counts with stale ones."""
+    import argparse
+
+    from gristmill.jobs import card
+    from gristmill.pipeline.errors import UsageError
+
+    ledger = Ledger.load(tmp_path)
+    batch = ledger.add_batch([])
+    for stage in ("ingest", "quality", "dedup", "decontaminate", "tokenize"):
+        ledger.mark(batch, stage, {"in": 1, "out": 1, "dropped": {}}, "d", "first run")
+    ledger.save()
+    Layout(tmp_path).manifest.parent.mkdir(parents=True)
+    Layout(tmp_path).manifest.write_text("{}")
+    args, cfg = argparse.Namespace(output=tmp_path), config_from_dict({})
+    card.check(args, cfg)
+    ledger.mark(batch, "quality", {"in": 1, "out": 1, "dropped": {}}, "d2", "reselect")
+    ledger.save()
+    with pytest.raises(UsageError, match=r"batch 1 .* \(dedup: quality of batch 1 was redone\)"):
+        card.check(args, cfg)
+
+
 def test_crawl_id_names_the_crawl_manifest():
     url = crawl_manifest("CC-MAIN-2024-10", "https://data.commoncrawl.org/")
     assert url == "https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-10/warc.paths.gz"
