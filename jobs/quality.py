@@ -14,6 +14,7 @@ that admits their language scores them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
@@ -50,7 +51,7 @@ from gristmill.jobs.stage_io import (
 from gristmill.pipeline import langid
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
-from gristmill.pipeline.layout import write_json
+from gristmill.pipeline.layout import Layout, write_json
 from gristmill.pipeline.ledger import Ledger, file_sha256
 from gristmill.pipeline.quality import (
     SCORED,
@@ -296,6 +297,44 @@ def text_changed(written: DataFrame) -> dict[str, int]:
     return {k: int(v) for k, v in row.asDict().items()}
 
 
+def scoring_digest(cfg: Config) -> str:
+    """A hash of what the stored signals and cleaned texts came from, which a re-selection
+    reuses: the models' and lists' bytes, C4's line rules and the PII masking."""
+    q = cfg.quality
+    parts = {
+        "models": {k: v and v["sha256"] for k, v in _models(cfg).items()},
+        "lists": {k: file_sha256(p) for k, p in q.list_files().items()},
+        "c4": dataclasses.asdict(q.c4),
+        "pii": dataclasses.asdict(q.pii),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_reselect(out: Path, cfg: Config, batch: int) -> str:
+    """The scoring digest, where a re-selection may reuse the batch's stored signals: refused
+    where a model, a list, C4's line rules or the PII masking changed since they were scored
+    (the card would name a model that scored nothing, and texts be cleaned by two rule sets)."""
+    digest = scoring_digest(cfg)
+    stored = json.loads(Layout(out).stage_stats(STAGE, batch).read_text()).get("scoring_digest")
+    if stored not in (None, digest):  # None: scored before this record was kept
+        fail_usage(
+            f"batch {batch} was scored with other models, lists, C4 line rules or PII masking "
+            f"(scoring digest {stored}, this config's {digest}): --reselect reuses its scores; "
+            "run the quality stage without it"
+        )
+    return digest
+
+
+def _models(cfg: Config) -> dict[str, dict[str, str] | None]:
+    return {
+        "classifier": _model_info(cfg.quality.classifier.model),
+        "perplexity": _model_info(cfg.quality.perplexity.model),
+    } | {
+        f"perplexity_{lang}": _model_info(path)
+        for lang, path in sorted(cfg.quality.perplexity.models.items())
+    }
+
+
 def run_batch(
     spark: SparkSession,
     out: Path,
@@ -305,6 +344,7 @@ def run_batch(
     options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     reselect = options.reselect
+    scoring = check_reselect(out, cfg, batch) if reselect else scoring_digest(cfg)
     # Once a batch: it hashes the perplexity models, which may be gigabytes.
     freeze = freezes_cutoffs(out, cfg)
     adding = [] if freeze else unfrozen_languages(spark, out, cfg, batch)
@@ -334,14 +374,8 @@ def run_batch(
         extra = {
             "perplexity_cutoffs": {lang: list(c) for lang, c in sorted(cutoffs.items())},
             "perplexity_distribution": frozen,
-            "models": {
-                "classifier": _model_info(cfg.quality.classifier.model),
-                "perplexity": _model_info(cfg.quality.perplexity.model),
-            }
-            | {
-                f"perplexity_{lang}": _model_info(path)
-                for lang, path in sorted(cfg.quality.perplexity.models.items())
-            },
+            "models": _models(cfg),
+            "scoring_digest": scoring,
             "reselected": reselect,
             EVERY_KEPT_TEXT: True,
         }

@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ ID_FIELDS = ("id", "task_id", "idx", "example_id", "qid", "ID")
 # Fields that hold a list in one string, its items joined by "; " (TruthfulQA's CSV): each item
 # is its own answer, as a page holds one answer, not the list.
 JOINED_FIELDS = {"Correct Answers": ";", "Incorrect Answers": ";"}
+# GSM8K's calculator annotations inside its solutions.
+_CALCULATOR = re.compile(r"<<[^<>\n]*>>")
 # Keys whose values hold an example's text inside a nested field: HF ARC's and SQuAD's
 # {"text": [...], "label": [...]}, OpenBookQA's and old ARC's {"stem": ..., "choices": [...]}.
 NESTED_TEXT_KEYS = ("stem", "text", "choices")
@@ -84,9 +87,15 @@ def _texts(record: dict[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]:
 def _strings(value: Any) -> list[str]:
     """The non-blank strings of a field: itself, a list's items, or a nested record's text
     (:data:`NESTED_TEXT_KEYS`), which was left out whole before (ARC's options, SQuAD's
-    answers: such an example could never be found dirty)."""
+    answers: such an example could never be found dirty). A string with GSM8K's calculator
+    notes (``<<16-3-4=9>>``) counts twice, with and without them: a page that copies a
+    solution mostly shows it as people read it, without them, where none of the solution's
+    n-grams across a note matched."""
     if isinstance(value, str):
-        return [value.strip()] if value.strip() else []
+        if not value.strip():
+            return []
+        plain = _CALCULATOR.sub("", value) if "<<" in value else value
+        return list(dict.fromkeys((value.strip(), plain.strip())))
     if isinstance(value, list):
         return [s for item in value for s in _strings(item)]
     if isinstance(value, dict):

@@ -165,9 +165,13 @@ def test_benchmark_formats(shared_data, tmp_path):
 
 
 def test_joined_nested_and_broken_benchmark_fields(shared_data, tmp_path):
-    """TruthfulQA's answers joined by ";" are each an answer; nested options (HF ARC's
+    """GSM8K's solutions count with and without their calculator notes; TruthfulQA's answers
+    joined by ";" are each an answer; nested options (HF ARC's
     {"text": [...]}, OpenBookQA's {"stem", "choices": [{"text"}]}, SQuAD's answers) are read;
     a file that is no UTF-8, or a bad JSONL line, is refused with the file and line named."""
+    gsm = read_benchmark(shared_data / "benchmarks" / "gsm8k_test.jsonl").examples[0]
+    assert any("<<16-3-4=9>>" in t for t in gsm.texts)  # as the file holds it, and as read:
+    assert any("16 - 3 - 4 = 9 duck eggs" in t for t in gsm.texts)
     tqa = read_benchmark(shared_data / "benchmarks" / "truthfulqa.csv").examples[0]
     assert "Nothing happens" in tqa.texts and "You get sick" in tqa.texts
     assert "What happens to you if you eat watermelon seeds? Nothing happens" in tqa.sequences
@@ -212,7 +216,8 @@ def test_text_fields_from_config(shared_data):
 
     path = shared_data / "benchmarks" / "gsm8k_test.jsonl"
     default = read_configured(path, config_from_dict({}))
-    assert all(len(ex.texts) == 2 for ex in default.examples)
+    # The question, and the answer with and without its calculator notes (where it has some).
+    assert all(len(ex.texts) == 2 + ("<<" in ex.texts[1]) for ex in default.examples)
     cfg = config_from_dict({"decontaminate": {"text_fields": {"gsm8k_test": ["answer"]}}})
     only_answers = read_configured(path, cfg)
     assert [ex.texts for ex in only_answers.examples[:3]] == [

@@ -391,6 +391,11 @@ def test_reselection_restores_the_cleaned_text_of_revived_documents(
     for doc_id, row in after[after["drop_reason"].isna()].iterrows():
         text = row["text"] if row["text"] is not None else ingest.loc[doc_id, "text"]
         assert len(text) == row["n_chars"], doc_id
+    # Other line rules (or models, lists, PII masking) than the stored scores came from: a
+    # re-selection would mix two, and is refused.
+    recleaned = deep_merge(loose, {"quality": {"c4": {"min_words_per_line": 5}}})
+    with pytest.raises(UsageError, match="scored with other models, lists, C4 line rules"):
+        run_stage("quality", spark, reselected, config_from_dict(recleaned), options=RESELECT)
 
 
 def test_later_stages_read_texts_from_quality_not_ingest(result, spark, tmp_path):
