@@ -248,7 +248,8 @@ class DedupConfig:
     shingle: str = "word"
     # The text shingles are cut from (pipeline/shingle_text.py): "v1" folds case, accents,
     # quotes, dashes, punctuation, HTML entities and digits, as datatrove's FineWeb dedup does;
-    # "none" only lower-cases.
+    # "v2" also makes each character of scripts written without spaces a word (crawls with
+    # Chinese, Japanese, Thai...); "none" only lower-cases.
     normalization: str = "v1"
     # Shingle length in words (FineWeb: 5) when shingle is "word" ...
     word_ngram: int = 5
