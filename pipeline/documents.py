@@ -19,7 +19,6 @@ from gristmill.pipeline import langid
 from gristmill.pipeline.charset import decode_html, looks_binary
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.extract import composed, extractor
-from gristmill.pipeline.inputs import display_name
 from gristmill.pipeline.remote import NetworkError
 from gristmill.pipeline.warc import CorruptInput, Record, read_records
 from gristmill.schemas.tables import INGEST_EVENTS
@@ -39,9 +38,11 @@ EMPTY = "empty_text"
 REPEATED_RECORD = "repeated_record_id"
 
 
-def doc_id_for(record_id: str, input_name: str, index: int) -> str:
-    """A stable id from the WARC-Record-ID (unique by the WARC spec), else file and position."""
-    key = record_id or f"{input_name}#{index}"
+def doc_id_for(record_id: str, input_uri: str, index: int) -> str:
+    """A stable id from the WARC-Record-ID (unique by the WARC spec), else the input's uri and
+    the record's position (not its file name alone: a crawl of one's own names each night's
+    files alike, s3://bucket/night-1/part-00000.warc.gz, and their records' ids collided)."""
+    key = record_id or f"{input_uri}#{index}"
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
@@ -93,14 +94,13 @@ def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterat
     ``size`` is the file's length as the ledger recorded it, when known.
     """
     extract = extractor(cfg.extractor)
-    name = display_name(uri)
     index = 0
     truncated: list[str] = []
     seen: set[str] = set()
     try:
         records = read_records(uri, cfg.max_record_bytes, cfg.network, size)
         for index, record in enumerate(records):
-            doc_id = doc_id_for(record.record_id, name, index)
+            doc_id = doc_id_for(record.record_id, uri, index)
             outcome: tuple[str | None, str | None, str | None]
             if doc_id in seen:
                 outcome = (None, None, REPEATED_RECORD)

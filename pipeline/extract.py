@@ -52,8 +52,9 @@ from resiliparse.parse.html import HTMLTree
 # languages other than English, captions left out, the full stops of more scripts, every text
 # in NFC (a WET record's too, whichever the extractor: trafilatura's 2, its own text NFC already);
 # 12: elements nested MAX_DEPTH deep left out, and, whichever the extractor (trafilatura's 3),
-# labels of codecs that are no charset (hex, UTF-7) passed over, and a UTF-16 page without a BOM
-# whose header says UTF-16 read, not dropped as binary.
+# labels of codecs that are no charset (hex, UTF-7) passed over, a UTF-16 page without a BOM
+# whose header says UTF-16 read, not dropped as binary, and a record without a WARC-Record-ID
+# named by its input's uri, not its file name.
 EXTRACTOR_VERSIONS = {"resiliparse": 12, "trafilatura": 3}
 _WORD = re.compile(r"\w+")
 _LETTER = re.compile(r"[^\W\d_]")
