@@ -94,7 +94,10 @@ def _sources(inputs: dict[str, Any]) -> list[str]:
             "",
         ]
     failed = inputs["failed"]
-    lines += [f"Failed inputs (damaged, read as far as they go): {len(failed)}."]
+    lines += [
+        f"Inputs with damage (a stretch unreadable, or records shorter than their "
+        f"Content-Length; their readable records kept): {len(failed)}."
+    ]
     lines += _first([f"- `{display_name(f['path'])}`: {f['error']}" for f in failed])
     retrying = inputs.get("retrying", [])
     if retrying:
@@ -113,7 +116,12 @@ def _sources(inputs: dict[str, Any]) -> list[str]:
         "",
         f"Inputs given up after repeated network failures (not in this dataset): {len(given_up)}.",
     ]
-    lines += _first([f"- `{f['path']}` ({f['attempts']} attempts): {f['error']}" for f in given_up])
+    lines += _first(
+        [
+            f"- `{display_name(f['path'])}` ({f['attempts']} attempts): {f['error']}"
+            for f in given_up
+        ]
+    )
     return [*lines, ""]
 
 
@@ -182,8 +190,8 @@ def _signals(signals: dict[str, dict[str, Any]], stats_sample: int) -> list[str]
         "## Quality signals",
         "",
         "Over every document the quality stage scored (before its decisions; a document in a "
-        "language the run does not keep is not scored): exact counts, quantiles of a uniform "
-        f"sample of up to {stats_sample:,} of them.",
+        "language the run does not keep is not scored): exact counts, quantiles of the scored "
+        f"ones among a uniform sample of up to {stats_sample:,} of the stage's documents.",
         "",
         "| signal | documents | p10 | p50 | p90 |",
         "|---|---:|---:|---:|---:|",
@@ -199,8 +207,12 @@ def _reproducibility(r: dict[str, Any]) -> list[str]:
     return [
         "## Reproducibility",
         "",
-        f"Config digest `{r['config_digest']}`; the same inputs and config give byte-identical "
-        f"shards. Command: `{r['command']}`. Python {r['python']}.",
+        f"Config digest `{r['config_digest']}`; the same inputs, config and nightly batches "
+        "give byte-identical shards, whatever the partitioning or the machine's cores. Split "
+        "into other batches, the same inputs keep the same per-document answers except which "
+        "copy of a duplicate is kept (the earliest night's) and, with `first_batch` "
+        "perplexity cut-offs, the buckets (cut from the batch that froze them). "
+        f"Command: `{r['command']}`. Python {r['python']}.",
         "",
         "| package | version |",
         "|---|---|",

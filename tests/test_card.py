@@ -173,7 +173,8 @@ def test_sources_name_a_bounded_number_of_input_files(rendered):
     # A year of damaged inputs: the first ones, and how many more.
     failed = [{"path": p, "error": "truncated"} for p in many]
     section = "\n".join(_sources({**listed, "failed": failed}))
-    assert "Failed inputs (damaged, read as far as they go): 75." in section
+    assert "Inputs with damage (a stretch unreadable, or records shorter than their " in section
+    assert "their readable records kept): 75." in section
     assert section.count("- `") == 2 * card.LISTED_PATHS
     assert f"- ... and {75 - card.LISTED_PATHS} more (stats.json)" in section
 
