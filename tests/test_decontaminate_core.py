@@ -61,6 +61,30 @@ def test_ngram_hashes_ignore_case_and_punctuation():
     assert text[starts[-1] : ends[-1]] == "blue"
 
 
+def test_each_character_of_a_script_without_spaces_is_a_word(tmp_path):
+    """A Chinese, Japanese or Thai character is a word of its own (as a \\w+ run, a clause
+    was one word and no 13-gram of a Chinese question existed): the compiled hashes, the
+    regex's words and their spans agree, and a Chinese question planted in Chinese text is
+    cut out of it, 200 characters either side."""
+    mixed = "Hello wörld 中文网页内容，测试 ภาษาไทย カタカナ 123_ab"
+    got = words(mixed)
+    assert got[:4] == ["hello", "wörld", "中", "文"] and "123_ab" in got and "ナ" in got
+    starts, ends = word_spans(mixed)
+    assert [mixed[a:b].lower() for a, b in zip(starts, ends, strict=True)] == got
+    assert len(word_hashes(mixed)) == len(got)
+    assert np.array_equal(word_hashes("中文"), word_hashes("中 文"))
+    question = "小明有三个苹果，他又买了五个苹果，然后吃掉了两个，请问他现在还有几个苹果？"
+    bench_file = tmp_path / "zh_math.jsonl"
+    bench_file.write_text(json.dumps({"id": "z1", "question": question}, ensure_ascii=False) + "\n")
+    index = build_index([read_benchmark(bench_file)], CFG)
+    before = "今天天气很好，我们去公园散步，看到了很多花和树。" * 20
+    after = "晚上我们回家吃饭，然后一起看电视，聊天到很晚。" * 20
+    row = run(before + question + after, index)
+    assert row["benchmarks_matched"] == ["zh_math"] and question not in row["text"]
+    # 200 characters either side of the matched words (the question's last, "？", is none).
+    assert row["text"].split("\n\n") == [before[: len(before) - 200], after[199:]]
+
+
 def test_cut_removes_match_and_window_and_short_pieces():
     text = "a" * 1000 + " MATCH " + "b" * 150
     start = text.index("MATCH")
