@@ -197,6 +197,11 @@ def bucket_mix(cfg: Config, batches: Iterable[BatchEntry]) -> dict[str, BucketMi
     for b in batches:
         for totals, of_batch in ((tokens, b.tokens), (docs, b.docs)):
             for bucket, splits in of_batch.items():
+                if bucket not in totals:
+                    raise ManifestError(
+                        f"batch {b.batch}'s shards hold bucket {bucket!r}, which tokenize.buckets "
+                        "no longer names: `gristmill run` tokenizes every batch with this config"
+                    )
                 for split, n in splits.items():
                     totals[bucket][split] += n
     factor = {b.name: b.weight for b in cfg.tokenize.buckets}

@@ -333,6 +333,20 @@ def test_the_card_refuses_an_output_with_stages_to_run_again(tmp_path):
         card.check(args, cfg)
 
 
+def test_a_batch_of_a_bucket_the_config_no_longer_names_is_refused_by_name():
+    """A batch tokenized on its own under other buckets than the rest: the manifest's mix names
+    the batch and the bucket instead of failing on a missing key."""
+    from gristmill.pipeline.manifest import ManifestError, bucket_mix
+
+    cfg = config_from_dict({})
+    tokens = {"old": {"train": 10, "val": 1}}
+    batch = BatchEntry(
+        batch=3, files="f.json", sha256="0" * 64, shards=1, tokens=tokens, docs=tokens
+    )
+    with pytest.raises(ManifestError, match="batch 3's shards hold bucket 'old'"):
+        bucket_mix(cfg, [batch])
+
+
 def test_crawl_id_names_the_crawl_manifest():
     url = crawl_manifest("CC-MAIN-2024-10", "https://data.commoncrawl.org/")
     assert url == "https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-10/warc.paths.gz"
