@@ -574,6 +574,16 @@ def test_resume_is_bit_identical(shards: Path, tmp_path: Path, one_thread: None)
     opt_a, opt_b = a["optimizer"]["state"], b["optimizer"]["state"]
     for i in opt_a:
         assert all(torch.equal(opt_a[i][k], opt_b[i][k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    # A run that died after its checkpoint at step 4 had logged steps 5-8: resumed in its own
+    # folder, each step is in the log once, as the resumed run took it.
+    train(
+        tiny(shards, tmp_path / "whole", resume=tmp_path / "whole" / "ckpt-0000004.pt", **settings)
+    )
+    lines = (tmp_path / "whole" / "log.jsonl").read_text().splitlines()
+    logged = [(r["step"], r["split"]) for r in map(json.loads, lines)]
+    assert sorted(logged) == sorted(set(logged)) and [s for s, k in logged if k == "train"] == [
+        *range(1, 9)
+    ]
 
 
 def test_a_resume_keeps_its_settings_its_schedule_and_its_token_count(

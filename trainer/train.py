@@ -204,11 +204,24 @@ def _save(path: Path, state: dict[str, Any], keep: int) -> None:
 
 
 class _Log:
-    """Human lines on stdout and one JSON object per line in ``out/log.jsonl`` (rank 0 only)."""
+    """Human lines on stdout and one JSON object per line in ``out/log.jsonl`` (rank 0 only).
 
-    def __init__(self, out: Path, active: bool) -> None:
+    A run resumed from step ``start`` first drops the records of later steps: a run that died
+    after its last checkpoint logged steps it is about to take again, and they would be in the
+    log twice, the curve doubling back."""
+
+    def __init__(self, out: Path, active: bool, start: int = 0) -> None:
         self.active = active
-        self.file = open(out / LOG_FILE, "a", encoding="utf-8") if active else None  # noqa: SIM115
+        path = out / LOG_FILE
+        if active and start and path.is_file():
+            kept = [
+                line
+                for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+                if line.strip() and json.loads(line).get("step", 0) <= start
+            ]
+            with atomic_file(path) as f:
+                f.write("".join(kept).encode("utf-8"))
+        self.file = open(path, "a", encoding="utf-8") if active else None  # noqa: SIM115
         self.records: list[dict[str, Any]] = []
 
     def __call__(self, record: dict[str, Any], line: str) -> None:
@@ -370,7 +383,7 @@ def train(cfg: TrainConfig) -> list[dict[str, Any]]:
     peak = cfg.peak_flops or peak_flops(device)
     flops_per_token = raw_model.flops_per_token()
     tokens_per_step = cfg.batch_size * T * cfg.grad_accum * world
-    log = _Log(cfg.out, master)
+    log = _Log(cfg.out, master, start)
     if master:
         LOG.info(
             f"{data.manifest}: {data.tokenizer}, buckets {data.weights}; model "
