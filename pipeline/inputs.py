@@ -15,7 +15,13 @@ import os
 from pathlib import Path
 
 from gristmill.pipeline.errors import UsageError
-from gristmill.pipeline.remote import ResumableStream, RetryPolicy, is_s3, source_for
+from gristmill.pipeline.remote import (
+    RangeSource,
+    ResumableStream,
+    RetryPolicy,
+    is_s3,
+    source_for,
+)
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
 MANIFEST_SUFFIXES = ("paths.gz", ".paths")
@@ -83,10 +89,14 @@ def resolve_inputs(specs: list[str], cc_base_url: str, max_files: int | None = N
 
 
 def open_input(
-    uri: str, policy: RetryPolicy | None = None, size: int | None = None, start: int = 0
+    uri: str,
+    policy: RetryPolicy | None = None,
+    size: int | None = None,
+    start: int = 0,
+    source: RangeSource | None = None,
 ) -> io.BufferedReader:
     """Open an input for streaming reads, from byte ``start`` (a remote one is requested from
-    there, not read up to it).
+    there, not read up to it; ``source``: an earlier stream's, to read the same bytes).
 
     A URL is read through :class:`~gristmill.pipeline.remote.ResumableStream`: transient failures
     are retried and a broken transfer resumes at the byte it reached. ``size``, the length the
@@ -97,7 +107,7 @@ def open_input(
     """
     policy = policy or RetryPolicy()
     if is_remote(uri):
-        stream = ResumableStream(source_for(uri, policy), policy, size, start)
+        stream = ResumableStream(source or source_for(uri, policy), policy, size, start)
         return io.BufferedReader(stream, buffer_size=1 << 20)
     handle = Path(uri.removeprefix("file://")).open("rb")  # noqa: SIM115 (the caller closes it)
     handle.seek(start)

@@ -174,6 +174,12 @@ class ResumableStream(io.RawIOBase):
         self._body: ByteStream | None = None
         self.error: BaseException | None = None
 
+    @property
+    def source(self) -> RangeSource:
+        """The object read: a later stream of the same input reuses it, pinned to the bytes this
+        one read (an HTTP source sends their ETag as If-Range)."""
+        return self._source
+
     def readable(self) -> bool:
         return True
 

@@ -21,11 +21,18 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from gristmill.pipeline.errors import InputFileError
 from gristmill.pipeline.inputs import open_input
-from gristmill.pipeline.remote import NetworkError, PermanentInputError, RetryPolicy
+from gristmill.pipeline.log import logger
+from gristmill.pipeline.remote import (
+    NetworkError,
+    PermanentInputError,
+    RangeSource,
+    RetryPolicy,
+)
 
 DOCUMENT_TYPES = WarcRecordType.response | WarcRecordType.conversion
 GZIP_MAGIC = b"\x1f\x8b\x08"
 SCAN_BLOCK = 1 << 20
+LOG = logger(__name__)
 # Compressed bytes of a candidate gzip member inflated to see whether a WARC record starts it.
 MEMBER_HEAD = 1 << 16
 
@@ -81,11 +88,13 @@ def _record(rec, max_bytes: int) -> Record:
     )
 
 
-def _next_member(uri: str, after: int, policy: RetryPolicy | None, size: int | None) -> int | None:
+def _next_member(
+    uri: str, after: int, policy: RetryPolicy | None, size: int | None, source: RangeSource | None
+) -> int | None:
     """Offset of the first gzip member at or after ``after`` whose content starts a WARC record:
     where reading can resume past a corrupt stretch of a per-record-gzipped file. Read forward
     from ``after`` (a remote input is requested from there), in blocks."""
-    with open_input(uri, policy, size, after) as stream:
+    with open_input(uri, policy, size, after, source) as stream:
         data, base, at, ended = b"", after, 0, False  # data: the input's bytes from base on
 
         def more() -> None:
@@ -114,10 +123,12 @@ def _next_member(uri: str, after: int, policy: RetryPolicy | None, size: int | N
             at = found + 1
 
 
-def _tail_problem(uri: str, start: int, policy: RetryPolicy | None, size: int | None) -> str | None:
+def _tail_problem(
+    uri: str, start: int, policy: RetryPolicy | None, size: int | None, source: RangeSource | None
+) -> str | None:
     """Whether the gzip members from ``start`` to the end of the input are whole. FastWARC stops
     silently at a cut-off last member, which would lose its records without a word."""
-    with open_input(uri, policy, size, start) as handle:
+    with open_input(uri, policy, size, start, source) as handle:
         member, inflate, pending = start, zlib.decompressobj(31), b""
         while True:
             block = pending or handle.read(SCAN_BLOCK)
@@ -164,11 +175,13 @@ def read_records(
     and the caller sets it aside for another run rather than keep part of it.
     """
     gzipped = None  # from the first bytes, not the name: FastWARC reads either whatever it says
+    source = None  # a remote input's: later reads of it are pinned to the bytes the first read
     problems: list[str] = []
     start, seen = 0, 0
     while True:
         try:
-            stream = open_input(uri, policy, size, start)
+            stream = open_input(uri, policy, size, start, source)
+            source = getattr(stream.raw, "source", None)
             if gzipped is None:
                 gzipped = stream.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC
         except NetworkError:
@@ -199,15 +212,23 @@ def read_records(
                     yield record
         if failure is None:
             at = last if last is not None else start
-            tail = _tail_problem(uri, at, policy, size) if gzipped else None
+            try:
+                tail = _tail_problem(uri, at, policy, size, source) if gzipped else None
+            except PermanentInputError as exc:  # a server without ranges: nothing to say of it
+                LOG.warning("%s: its last gzip member not checked: %s", uri, exc)
+                tail = None
             if tail:
                 problems.append(tail)
             break
         where = last if last is not None else start
-        resume = _next_member(uri, where + 1, policy, size) if gzipped else None
+        try:
+            resume = _next_member(uri, where + 1, policy, size, source) if gzipped else None
+            beyond = ""
+        except PermanentInputError as exc:  # the file changed, or no ranges: read no further
+            resume, beyond = None, f"; not read past it: {exc}"
         problems.append(
             f"unreadable after {seen} records (offset {where}): {failure}"
-            + (f"; resumed at offset {resume}" if resume is not None else "")
+            + (f"; resumed at offset {resume}" if resume is not None else beyond)
         )
         if resume is None:
             break

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 OK, SLOW_DOWN, TOO_MANY, CUT, SHORT = "ok", "503", "429", "cut", "short"
+WHOLE = "whole"  # the whole file with a 200, Range or not: a server that serves no ranges
 # The default script: two 503s, a 429, a cut connection, a short body, then the whole file.
 SCRIPT = (SLOW_DOWN, SLOW_DOWN, TOO_MANY, CUT, SHORT)
 
@@ -82,7 +83,7 @@ class FlakyHandler(http.server.BaseHTTPRequestHandler):
         data = path.read_bytes()
         start = 0
         ranged = self.headers.get("Range", "")
-        if ranged.startswith("bytes=") and ranged.endswith("-"):
+        if ranged.startswith("bytes=") and ranged.endswith("-") and action != WHOLE:
             start = int(ranged[len("bytes=") : -1])
         if start >= len(data):
             self.send_error(416)
@@ -95,7 +96,7 @@ class FlakyHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("ETag", self._etag(path))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        if action == OK:
+        if action in (OK, WHOLE):
             self.wfile.write(body)
             self.state.served[path.name] += len(body)
             return

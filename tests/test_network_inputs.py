@@ -17,7 +17,7 @@ from gristmill.pipeline.inputs import open_input
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.remote import NetworkError, RetryPolicy
-from tests.flaky_http import CUT, OK, SHORT, SLOW_DOWN, flaky_server, scripted
+from tests.flaky_http import CUT, OK, SHORT, SLOW_DOWN, WHOLE, flaky_server, scripted
 from tests.test_malformed_warc import build_corpus
 
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 10}
@@ -231,3 +231,19 @@ def test_a_damaged_stretch_of_a_remote_input_costs_what_it_costs_a_local_one(nam
     assert len(docs) >= 2 and records(r for r in remote if r["doc_id"]) == records(docs)
     errors = [[r["input_error"] for r in rows if not r["doc_id"]] for rows in (local, remote)]
     assert len(errors[0]) == 1 and errors[1] == errors[0]
+
+
+def test_a_server_without_ranges_costs_no_record_and_no_task(damaged):
+    """A server that answers a range request with the whole file: the last member's check is
+    left undone (the file is not called damaged for it), and a damaged file is read up to its
+    damage and reported, without failing the task."""
+    root = damaged["garbage-member.warc.gz"]["path"].parent
+    cfg = IngestConfig(network=RetryPolicy(**FAST))
+    plan = scripted((OK, WHOLE, WHOLE, WHOLE))
+    with flaky_server(root, plan) as server:
+        rows = list(ingest_input(f"{server.url}/missing-headers.warc.gz", cfg))
+        assert rows and all(r["doc_id"] for r in rows)  # no error row
+        cut = list(ingest_input(f"{server.url}/garbage-member.warc.gz", cfg))
+    errors = [r["input_error"] for r in cut if not r["doc_id"]]
+    assert len(errors) == 1 and "not read past it" in errors[0] and "Range" in errors[0]
+    assert [r for r in cut if r["doc_id"]]  # the records before the damage are kept
