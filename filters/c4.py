@@ -105,6 +105,14 @@ class C4Config:
     filter_curly_bracket: bool = True
     min_num_sentences: int = 5
 
+    # The settings that change the cleaned text (the line rules), as against those that only
+    # judge a document by its stored signals (lorem ipsum, curly brackets, sentences): a
+    # re-selection may change the latter alone.
+    LINE_RULES = (
+        "enabled", "remove_citations", "filter_no_terminal_punct", "min_words_per_line",
+        "max_word_length", "filter_javascript", "filter_policy",
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         key = "quality.c4."
         check(self.min_words_per_line >= 0, key + "min_words_per_line", "must be >= 0")

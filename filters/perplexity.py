@@ -92,18 +92,21 @@ def perplexities(texts: list[str], model_path: str) -> list[float]:
     return [document_perplexity(text or "", model) for text in texts]
 
 
-PERPLEXITY_SCHEMA = pa.schema([("lang", pa.string()), ("perplexity", pa.float64())])
+PERPLEXITY_SCHEMA = pa.schema(
+    [("lang", pa.string()), ("perplexity", pa.float64()), ("key", pa.int64())]
+)
 
 
 def perplexity_batches(
     batches: Iterable[pa.RecordBatch], model_path: str
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (text, lang) in, (lang, perplexity) out, to calibrate cut-offs."""
+    """mapInArrow body: (text, lang, key) in, (lang, perplexity, key) out, to calibrate cut-offs
+    (``key``: what a sample of the documents is drawn by)."""
     for batch in batches:
         texts = batch.column("text").to_pylist()
+        scores = pa.array(perplexities(texts, model_path), pa.float64())
         yield pa.RecordBatch.from_arrays(
-            [batch.column("lang"), pa.array(perplexities(texts, model_path), pa.float64())],
-            schema=PERPLEXITY_SCHEMA,
+            [batch.column("lang"), scores, batch.column("key")], schema=PERPLEXITY_SCHEMA
         )
 
 

@@ -75,14 +75,16 @@ PERCENTILE_SAMPLE = 200_000
 _HASH_RANGE = 1 << 31
 
 
-def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:
+def perplexity_table(scored: DataFrame, key: str = "doc_id") -> dict[str, list[float]]:
     """Each language's perplexity at every whole percentile 1..99: the frozen distribution the
     buckets are cut from (a row per language reaches the driver, twice). Exact percentiles of a
     sample chosen by a hash of each value, not Spark's percentile_approx, whose answer past
     about 50,000 values in a task depends on how the rows were split into partitions and the
     order their summaries merge: the same batch on 2 or 16 cores froze other cut-offs, and
-    with them other buckets, shards and manifest. ``scored`` is read twice (counts, then the
-    sample): persist it."""
+    with them other buckets, shards and manifest. The sample is drawn by a hash of each row's
+    ``key`` (its doc_id), not of its value: pages that share one perplexity (a template's
+    boilerplate, before dedup) fall in or out of it one by one, not all together. ``scored`` is
+    read twice (counts, then the sample): persist it."""
     finite = scored.where(
         F.col("lang").isNotNull() & F.col("perplexity").isNotNull() & ~F.isnan("perplexity")
     )
@@ -97,7 +99,7 @@ def perplexity_table(scored: DataFrame) -> dict[str, list[float]]:
         ]
     )
     rows = (
-        finite.where(F.pmod(F.xxhash64("perplexity"), F.lit(_HASH_RANGE)) < kept[F.col("lang")])
+        finite.where(F.pmod(F.xxhash64(key), F.lit(_HASH_RANGE)) < kept[F.col("lang")])
         .groupBy("lang")
         .agg(F.percentile("perplexity", [p / 100 for p in PERCENTILES]).alias("q"))
         .collect()
@@ -189,7 +191,11 @@ def unfrozen_languages(spark: SparkSession, out: Path, cfg: Config, batch: int) 
     allowed = set(cfg.quality.languages)
     if allowed and allowed <= frozen:
         return []
-    langs = read_kept(spark, out, "ingest", [batch]).select("lang").distinct().collect()
+    # Only documents the language rule keeps are scored; one it drops (a low language score)
+    # would be looked for again every night, in vain.
+    passing = F.col("lang_score") >= cfg.quality.min_lang_score
+    langs = read_kept(spark, out, "ingest", [batch]).where(passing).select("lang").distinct()
+    langs = langs.collect()
     found = {r["lang"] for r in langs if r["lang"] is not None}
     return sorted((found & allowed if allowed else found) - frozen)
 
@@ -297,24 +303,24 @@ def text_changed(written: DataFrame) -> dict[str, int]:
     return {k: int(v) for k, v in row.asDict().items()}
 
 
-def scoring_digest(cfg: Config) -> str:
+def scoring_digest(cfg: Config, models: dict[str, dict[str, str] | None]) -> str:
     """A hash of what the stored signals and cleaned texts came from, which a re-selection
-    reuses: the models' and lists' bytes, C4's line rules and the PII masking."""
+    reuses: the models' and lists' bytes (``models``: their info, hashed once a batch), C4's
+    line rules and the PII masking."""
     q = cfg.quality
     parts = {
-        "models": {k: v and v["sha256"] for k, v in _models(cfg).items()},
+        "models": {k: v and v["sha256"] for k, v in models.items()},
         "lists": {k: file_sha256(p) for k, p in q.list_files().items()},
-        "c4": dataclasses.asdict(q.c4),
+        "c4": {k: getattr(q.c4, k) for k in q.c4.LINE_RULES},
         "pii": dataclasses.asdict(q.pii),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def check_reselect(out: Path, cfg: Config, batch: int) -> str:
-    """The scoring digest, where a re-selection may reuse the batch's stored signals: refused
-    where a model, a list, C4's line rules or the PII masking changed since they were scored
-    (the card would name a model that scored nothing, and texts be cleaned by two rule sets)."""
-    digest = scoring_digest(cfg)
+def check_reselect(out: Path, cfg: Config, batch: int, digest: str) -> None:
+    """Refuse a re-selection where a model, a list, C4's line rules or the PII masking changed
+    since the batch's stored signals were scored (``digest``: this config's scoring digest):
+    the card would name a model that scored nothing, and texts be cleaned by two rule sets."""
     stored = json.loads(Layout(out).stage_stats(STAGE, batch).read_text()).get("scoring_digest")
     if stored not in (None, digest):  # None: scored before this record was kept
         fail_usage(
@@ -322,7 +328,6 @@ def check_reselect(out: Path, cfg: Config, batch: int) -> str:
             f"(scoring digest {stored}, this config's {digest}): --reselect reuses its scores; "
             "run the quality stage without it"
         )
-    return digest
 
 
 def _models(cfg: Config) -> dict[str, dict[str, str] | None]:
@@ -344,7 +349,10 @@ def run_batch(
     options: StageOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     reselect = options.reselect
-    scoring = check_reselect(out, cfg, batch) if reselect else scoring_digest(cfg)
+    models = _models(cfg)  # hashes the model files: once a batch
+    scoring = scoring_digest(cfg, models)
+    if reselect:
+        check_reselect(out, cfg, batch, scoring)
     # Once a batch: it hashes the perplexity models, which may be gigabytes.
     freeze = freezes_cutoffs(out, cfg)
     adding = [] if freeze else unfrozen_languages(spark, out, cfg, batch)
@@ -374,7 +382,7 @@ def run_batch(
         extra = {
             "perplexity_cutoffs": {lang: list(c) for lang, c in sorted(cutoffs.items())},
             "perplexity_distribution": frozen,
-            "models": _models(cfg),
+            "models": models,
             "scoring_digest": scoring,
             "reselected": reselect,
             EVERY_KEPT_TEXT: True,

@@ -420,7 +420,7 @@ def perplexity_distribution(
     paths = args.cutoff_docs or args.text
     docs = read_text_documents(spark, paths, lang=args.lang)
     scored = (
-        docs.select("text", "lang")
+        docs.select("text", "lang", F.xxhash64("text").alias("key"))
         .mapInArrow(
             functools.partial(perplexity_batches, model_path=str(arpa.resolve())),
             spark_schema(PERPLEXITY_SCHEMA),
@@ -428,7 +428,7 @@ def perplexity_distribution(
         .persist(StorageLevel.DISK_ONLY)  # read twice, scored once
     )
     try:
-        table = perplexity_table(scored)
+        table = perplexity_table(scored, "key")
     finally:
         scored.unpersist()
     if not table:

@@ -371,6 +371,9 @@ class BucketConfig:
             f"{self.name!r} must be letters, digits and underscores (it names shard files)",
         )
         check(self.weight > 0, f"tokenize.buckets.{self.name}.weight", "must be > 0")
+        for side, bounds in (("min", self.min), ("max", self.max)):
+            for column, value in bounds.items():  # NaN: no signal would meet it, unseen
+                check(value == value, f"tokenize.buckets.{self.name}.{side}.{column}", "is NaN")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from gristmill.pipeline import langid
 from gristmill.pipeline.charset import decode_html, looks_binary
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.extract import composed, extractor
+from gristmill.pipeline.inputs import display_name
 from gristmill.pipeline.remote import NetworkError
 from gristmill.pipeline.warc import CorruptInput, Record, read_records
 from gristmill.schemas.tables import INGEST_EVENTS
@@ -38,11 +39,14 @@ EMPTY = "empty_text"
 REPEATED_RECORD = "repeated_record_id"
 
 
-def doc_id_for(record_id: str, input_uri: str, index: int) -> str:
-    """A stable id from the WARC-Record-ID (unique by the WARC spec), else the input's uri and
-    the record's position (not its file name alone: a crawl of one's own names each night's
-    files alike, s3://bucket/night-1/part-00000.warc.gz, and their records' ids collided)."""
-    key = record_id or f"{input_uri}#{index}"
+def doc_id_for(record_id: str, record: Record | None, input_name: str, index: int) -> str:
+    """A stable id from the WARC-Record-ID (unique by the WARC spec), else from the input's
+    file name, the record's position and what the record says of itself (its URL, date and
+    length): a crawl of one's own names each night's files alike (night-1/part-00000.warc.gz),
+    and name and position alone collided across them; the input's path would change the id
+    of a file moved or read by another scheme (s3:// or https://)."""
+    described = f"{record.url}#{record.date}#{record.length}" if record else ""
+    key = record_id or f"{input_name}#{index}#{described}"
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
@@ -94,13 +98,14 @@ def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterat
     ``size`` is the file's length as the ledger recorded it, when known.
     """
     extract = extractor(cfg.extractor)
+    name = display_name(uri)
     index = 0
     truncated: list[str] = []
     seen: set[str] = set()
     try:
         records = read_records(uri, cfg.max_record_bytes, cfg.network, size)
         for index, record in enumerate(records):
-            doc_id = doc_id_for(record.record_id, uri, index)
+            doc_id = doc_id_for(record.record_id, record, name, index)
             outcome: tuple[str | None, str | None, str | None]
             if doc_id in seen:
                 outcome = (None, None, REPEATED_RECORD)

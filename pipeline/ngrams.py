@@ -27,11 +27,13 @@ from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
 # 2 FNV-1a over every \w run; 3 each character of the scripts written without spaces a word.
 HASH_VERSION = 3
 
-# Code point ranges of the scripts written without spaces: Thai, Lao, Myanmar, Khmer, kana, CJK
-# ideographs (with extension A, the compatibility block and the supplementary planes' B-F).
+# Code point ranges of the scripts written without spaces: Thai, Lao, Myanmar, Khmer, kana (with
+# its half-width forms and extensions), CJK ideographs and their marks (々〆〇; extension A, the
+# compatibility block and the supplementary planes' B-G).
 _UNSPACED = (
-    (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF),
+    (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3005, 0x3007), (0x3040, 0x30FF),
+    (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF66, 0xFF9F),
+    (0x20000, 0x3134F),
 )  # fmt: skip
 _RANGES = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _UNSPACED)
 _WORD = re.compile(rf"(?=[{_RANGES}])\w|(?:(?![{_RANGES}])\w)+")

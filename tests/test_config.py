@@ -37,6 +37,7 @@ def test_defaults_and_overrides(tmp_path):
         ({"spark": {"conf": {"spark.executor.cores": None}}}, "spark.conf.spark.executor.cores"),
         ({"quality": {"perplexity": {"models": {"en": None}}}}, "perplexity.models.en"),
         ({"quality": {"bad_words": {"lists": {"en": ["a"]}}}}, "bad_words.lists.en"),
+        ({"tokenize": {"buckets": [{"name": "b", "min": {"x": float("nan")}}]}}, "b.min.x"),
     ],
 )
 def test_bad_values_name_the_key(data, key):

@@ -310,6 +310,21 @@ def test_a_stage_is_redone_for_what_shapes_its_output_only(shared_data, tmp_path
         load_benchmarks([gsm, copy], base)
 
 
+def test_a_reselection_may_change_thresholds_not_what_scored_and_cleaned():
+    """C4's lorem-ipsum, curly-bracket and sentence rules judge stored signals (a re-selection
+    may change them); its line rules and the PII masking made the stored texts (it may not)."""
+    from gristmill.jobs.quality import scoring_digest
+
+    def digest(quality: dict) -> str:
+        return scoring_digest(config_from_dict({"quality": quality}), {})
+
+    base = digest({})
+    assert digest({"c4": {"min_num_sentences": 3, "filter_curly_bracket": False}}) == base
+    assert digest({"min_lang_score": 0.3, "gopher_quality": {"min_doc_words": 10}}) == base
+    assert digest({"c4": {"min_words_per_line": 5}}) != base
+    assert digest({"pii": {"emails": False}}) != base
+
+
 def test_the_card_refuses_an_output_with_stages_to_run_again(tmp_path):
     """A stage run on its own (a re-selection, say) marks what follows it stale, whose tables
     are still on disk: a card then would sum new counts with stale ones."""

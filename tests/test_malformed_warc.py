@@ -128,7 +128,7 @@ def build_corpus(root: Path) -> dict[str, dict]:
         "missing-headers.warc.gz",
         gzip.compress(http_record(page("anonymous " * 50), ids=False)) + good("m1"),
         ["m1"],
-        reasons=[None],  # kept, with an id made from the uri and position
+        reasons=[None],  # kept, with an id made from its file, position and URL
     )
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 16
     case(

@@ -70,8 +70,8 @@ def test_commit_refuses_to_leave_the_output(tmp_path):
 
 @pytest.mark.parametrize("hostile", ["../../etc/passwd", "/abs/path", "a/b\\\\c", "..", "\x00x"])
 def test_names_from_inputs_never_hold_a_path(hostile):
-    assert len(doc_id_for(hostile, hostile, 0)) == 32
-    assert doc_id_for(hostile, hostile, 0).isalnum()
+    assert len(doc_id_for(hostile, None, hostile, 0)) == 32
+    assert doc_id_for(hostile, None, hostile, 0).isalnum()
     clean_file = f"{benchmark_name(Path(f'{hostile}.jsonl'))}.jsonl"  # decontamination/clean/
     assert Path(clean_file).name == clean_file and clean_file not in (".", "..")
 

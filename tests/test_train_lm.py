@@ -302,20 +302,22 @@ def test_the_percentile_table_does_not_depend_on_the_partitioning(spark, monkeyp
     rng = np.random.default_rng(5)
     few = rng.lognormal(5.0, 0.5, 3_000)
     many = rng.lognormal(6.0, 0.7, 40_000)
-    rows = [("de", float(v)) for v in few] + [("en", float(v)) for v in many] + [("en", None)]
+    many[:1_200] = np.percentile(many, 30)  # 3% of the pages share one value (a template's)
+    values = [("de", float(v)) for v in few] + [("en", float(v)) for v in many] + [("en", None)]
+    rows = [(lang, v, f"doc{i}") for i, (lang, v) in enumerate(values)]
     monkeypatch.setattr(quality, "PERCENTILE_SAMPLE", 10_000)  # en sampled, de whole
+    schema = "lang string, perplexity double, doc_id string"
     tables = [
-        quality.perplexity_table(
-            spark.createDataFrame(rows, "lang string, perplexity double").repartition(n)
-        )
-        for n in (1, 7)
+        quality.perplexity_table(spark.createDataFrame(rows, schema).repartition(n)) for n in (1, 7)
     ]
     assert tables[0] == tables[1]
     table = tables[0]
     assert table["de"] == pytest.approx(list(np.percentile(few, range(1, 100))), rel=1e-12)
-    # en: about 10,000 of its 40,000 values, within a percent of rank of the whole's.
-    for p in (1, 30, 60, 99):
-        assert abs((many <= table["en"][p - 1]).mean() - p / 100) < 0.01
+    # en: about 10,000 of its 40,000 values, within 1.5% of rank of the whole's (3 sigma); the
+    # pages that share a value are sampled one by one (by doc_id), not all in or all out.
+    for p in (1, 30, 40, 60, 99):
+        below = (many < table["en"][p - 1]).mean(), (many <= table["en"][p - 1]).mean()
+        assert below[0] - 0.015 < p / 100 < below[1] + 0.015, (p, below)
 
 
 def test_every_order_is_a_distribution(model, corpus):

@@ -70,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--align-to-docs",
         action="store_true",
-        help="cut documents into windows from their starts (every token still as likely)",
+        help="cut documents into windows from their starts",
     )
     p.add_argument("--seed", type=int, default=defaults["seed"])
     p.add_argument(

@@ -361,11 +361,12 @@ class WindowSampler:
 
     With ``align_to_docs`` the offset picks the window of its document that holds it: each
     document is cut into windows from its start, every ``block_size`` tokens, and the window
-    that holds the offset is taken. Every token of the bucket is then as likely to be trained
-    on as with windows at any offset, as the manifest's weights and epochs count them. (Windows
-    at document starts alone never showed a long document past its first window: at 1,024
-    tokens, 7.5% of the test shards' "long" bucket could ever be seen.) A window runs on into
-    the next document where its own ends first.
+    that holds the offset is taken. Every token of a document's whole windows is then as likely
+    to be trained on as with windows at any offset, as the manifest's weights and epochs count
+    them; a document's last, shorter piece of r tokens is drawn r / block_size as often, and
+    its window runs on into the next document. (Windows at document starts alone never showed
+    a long document past its first window: at 1,024 tokens, 7.5% of the test shards' "long"
+    bucket could ever be seen.)
     """
 
     def __init__(

@@ -203,6 +203,14 @@ def _save(path: Path, state: dict[str, Any], keep: int) -> None:
             old.unlink()
 
 
+def _step(line: str) -> int | None:
+    """A log record's step; None for a line cut short (a run killed mid-write) or blank."""
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return None
+
+
 class _Log:
     """Human lines on stdout and one JSON object per line in ``out/log.jsonl`` (rank 0 only).
 
@@ -217,7 +225,7 @@ class _Log:
             kept = [
                 line
                 for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
-                if line.strip() and json.loads(line).get("step", 0) <= start
+                if _step(line) is not None and _step(line) <= start  # type: ignore[operator]
             ]
             with atomic_file(path) as f:
                 f.write("".join(kept).encode("utf-8"))
