@@ -194,9 +194,8 @@ def unfrozen_languages(spark: SparkSession, out: Path, cfg: Config, batch: int) 
     # Only documents the language rule keeps are scored; one it drops (a low language score)
     # would be looked for again every night, in vain.
     passing = F.col("lang_score") >= cfg.quality.min_lang_score
-    langs = read_kept(spark, out, "ingest", [batch]).where(passing).select("lang").distinct()
-    langs = langs.collect()
-    found = {r["lang"] for r in langs if r["lang"] is not None}
+    kept = read_kept(spark, out, "ingest", [batch]).where(passing)
+    found = {r["lang"] for r in kept.select("lang").distinct().collect() if r["lang"] is not None}
     return sorted((found & allowed if allowed else found) - frozen)
 
 
