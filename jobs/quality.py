@@ -71,20 +71,20 @@ add_arguments = arguments.quality
 # A language's percentiles are exact over its documents up to this many, and over a sample of
 # about this many past it (a rank error of about 0.1%: cut-offs move by that share of documents).
 PERCENTILE_SAMPLE = 200_000
-# The sample keeps the documents whose perplexity hashes below a threshold, out of this range.
+# The sample keeps the documents whose key hashes below a threshold, out of this range.
 _HASH_RANGE = 1 << 31
 
 
 def perplexity_table(scored: DataFrame, key: str = "doc_id") -> dict[str, list[float]]:
     """Each language's perplexity at every whole percentile 1..99: the frozen distribution the
-    buckets are cut from (a row per language reaches the driver, twice). Exact percentiles of a
-    sample chosen by a hash of each value, not Spark's percentile_approx, whose answer past
-    about 50,000 values in a task depends on how the rows were split into partitions and the
-    order their summaries merge: the same batch on 2 or 16 cores froze other cut-offs, and
-    with them other buckets, shards and manifest. The sample is drawn by a hash of each row's
-    ``key`` (its doc_id), not of its value: pages that share one perplexity (a template's
-    boilerplate, before dedup) fall in or out of it one by one, not all together. ``scored`` is
-    read twice (counts, then the sample): persist it."""
+    buckets are cut from (a row per language reaches the driver, twice). Exact percentiles of
+    each language's documents, or of a sample of them, not Spark's percentile_approx, whose
+    answer past about 50,000 values in a task depends on how the rows were split into
+    partitions and the order their summaries merge: the same batch on 2 or 16 cores froze other
+    cut-offs, and with them other buckets, shards and manifest. The sample is drawn by a hash
+    of each row's ``key`` (its doc_id), not of its value: pages that share one perplexity (a
+    template's boilerplate, before dedup) fall in or out of it one by one, not all together.
+    ``scored`` is read twice (counts, then the sample): persist it."""
     finite = scored.where(
         F.col("lang").isNotNull() & F.col("perplexity").isNotNull() & ~F.isnan("perplexity")
     )

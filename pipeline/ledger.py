@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -44,6 +45,8 @@ from gristmill.pipeline.stages import BATCH_STAGES, CROSS_BATCH_STAGES, FINAL_ST
 
 LEDGER_VERSION = 2
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+# Files from this size on are hashed once a process while unchanged (:func:`file_sha256`).
+CACHED_HASH_BYTES = 64 << 20
 # Folders of a batch's inputs outside Common Crawl's layout that ledger.json names at most; a
 # batch that read from more is looked up for an input in any folder.
 MAX_FOLDERS = 64
@@ -77,7 +80,23 @@ def _folder(uri: str) -> str:
 
 
 def file_sha256(path: str) -> str:
-    """sha256 of a file, read in 1 MiB blocks (a Common Crawl WARC is about 1 GB)."""
+    """sha256 of a file, read in 1 MiB blocks (a Common Crawl WARC is about 1 GB). A process
+    hashes a large file once while its size and modification time stay as they were: a batch's
+    quality stage asks for its models' hashes for the stage's digest, the frozen cut-offs and
+    the card, and a perplexity model may be gigabytes. A small file is hashed each time (two
+    writes of it may share a modification time, the kernel's clock being coarse)."""
+    stat = os.stat(path)
+    if stat.st_size < CACHED_HASH_BYTES:
+        return _sha256(path)
+    return _cached_sha256(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    return _sha256(path)
+
+
+def _sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):

@@ -207,7 +207,7 @@ def _step(line: str) -> int | None:
     """A log record's step; None for a line cut short (a run killed mid-write) or blank."""
     try:
         return int(json.loads(line).get("step", 0))
-    except (ValueError, AttributeError):
+    except (ValueError, TypeError, AttributeError):
         return None
 
 
@@ -222,11 +222,8 @@ class _Log:
         self.active = active
         path = out / LOG_FILE
         if active and start and path.is_file():
-            kept = [
-                line
-                for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
-                if _step(line) is not None and _step(line) <= start  # type: ignore[operator]
-            ]
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = [line for line in lines if (step := _step(line)) is not None and step <= start]
             with atomic_file(path) as f:
                 f.write("".join(kept).encode("utf-8"))
         self.file = open(path, "a", encoding="utf-8") if active else None  # noqa: SIM115
