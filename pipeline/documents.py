@@ -34,6 +34,8 @@ BINARY = "binary_payload"
 UNDECODABLE = "undecodable"
 EXTRACTION_FAILED = "extraction_failed"
 EMPTY = "empty_text"
+# A record whose Content-Length is no length: where its payload ends cannot be known.
+MALFORMED = "malformed_record"
 # A WARC-Record-ID seen before in the same file: the spec makes it unique, and (doc_id,
 # input_file) is the key by which later stages find a document's text in the ingest table.
 REPEATED_RECORD = "repeated_record_id"
@@ -63,6 +65,8 @@ def _document(
     record: Record, cfg: IngestConfig, extract: Callable[[str], str]
 ) -> tuple[str | None, str | None, str | None]:
     """(text, charset, drop_reason) of one record."""
+    if record.malformed:
+        return None, None, MALFORMED
     if record.payload is None:
         return None, None, TOO_LARGE
     if record.kind == "conversion":  # WET: already plain UTF-8 text

@@ -13,9 +13,10 @@ and usable, as Common Crawl's own truncated records are), and a stream that stop
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -35,6 +36,11 @@ SCAN_BLOCK = 1 << 20
 LOG = logger(__name__)
 # Compressed bytes of a candidate gzip member inflated to see whether a WARC record starts it.
 MEMBER_HEAD = 1 << 16
+# Inflated bytes of a member's start that find it inside a payload that ran into it: a WARC
+# header this long holds its WARC-Record-ID, so it is found only where it really is.
+HEAD_MATCH = 256
+# What the WARC spec allows as a Content-Length (FastWARC reads anything else as 0).
+CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 class CorruptInput(InputFileError):
@@ -53,6 +59,16 @@ class Record:
     length: int  # payload bytes announced by the record
     payload: bytes | None  # None when the record was over the size cap and left unread
     truncated: bool
+    # Why the record's own framing cannot be trusted (a Content-Length that is no number), if so.
+    malformed: str | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """A gzip member that starts a WARC record: where, and its first inflated bytes."""
+
+    offset: int
+    head: bytes
 
 
 def _record(rec, max_bytes: int) -> Record:
@@ -69,9 +85,13 @@ def _record(rec, max_bytes: int) -> Record:
             None if is_response else "text/plain"
         )
     length = rec.content_length
+    declared = (headers.get("Content-Length") or "").strip()
+    malformed = None
+    if not CONTENT_LENGTH.fullmatch(declared):
+        malformed = f"Content-Length {declared[:40]!r} is not a length"
     payload = None
     truncated = False
-    if length <= max_bytes:
+    if malformed is None and length <= max_bytes:
         payload = rec.reader.read()
         truncated = len(payload) < length
     return Record(
@@ -85,15 +105,28 @@ def _record(rec, max_bytes: int) -> Record:
         length=length,
         payload=payload,
         truncated=truncated,
+        malformed=malformed,
     )
+
+
+def _cut_before(record: Record, member: Member) -> Record | None:
+    """``record`` without the bytes of ``member`` and what follows, where its payload ran into
+    them (a Content-Length longer than its own gzip member: FastWARC reads on across members);
+    None where it did not."""
+    if record.payload is None or len(member.head) < len(b"WARC/"):
+        return None
+    at = record.payload.find(member.head[:HEAD_MATCH])
+    if at < 0:
+        return None
+    return replace(record, payload=record.payload[:at].removesuffix(b"\r\n\r\n"), truncated=True)
 
 
 def _next_member(
     uri: str, after: int, policy: RetryPolicy | None, size: int | None, source: RangeSource | None
-) -> int | None:
-    """Offset of the first gzip member at or after ``after`` whose content starts a WARC record:
-    where reading can resume past a corrupt stretch of a per-record-gzipped file. Read forward
-    from ``after`` (a remote input is requested from there), in blocks."""
+) -> Member | None:
+    """The first gzip member at or after ``after`` whose content starts a WARC record: where
+    reading can resume past a corrupt stretch of a per-record-gzipped file. Read forward from
+    ``after`` (a remote input is requested from there), in blocks."""
     with open_input(uri, policy, size, after, source) as stream:
         data, base, at, ended = b"", after, 0, False  # data: the input's bytes from base on
 
@@ -117,7 +150,8 @@ def _next_member(
             try:
                 inflated = zlib.decompressobj(31).decompress(data[found : found + MEMBER_HEAD], 16)
                 if inflated.startswith(b"WARC/"):
-                    return base + found
+                    head = zlib.decompressobj(31).decompress(data[found : found + MEMBER_HEAD])
+                    return Member(base + found, head[:HEAD_MATCH])
             except zlib.error:
                 pass
             at = found + 1
@@ -125,11 +159,14 @@ def _next_member(
 
 def _tail_problem(
     uri: str, start: int, policy: RetryPolicy | None, size: int | None, source: RangeSource | None
-) -> str | None:
-    """Whether the gzip members from ``start`` to the end of the input are whole. FastWARC stops
-    silently at a cut-off last member, which would lose its records without a word."""
+) -> tuple[str | None, Member | None]:
+    """Whether the gzip members from ``start`` (the last record's) to the end of the input are
+    whole, and the first member after it that starts a WARC record, if any. FastWARC stops
+    silently at a cut-off last member, which would lose its records without a word; and a last
+    record whose Content-Length runs past its member swallows the records of the members after
+    it, which FastWARC then never yields."""
     with open_input(uri, policy, size, start, source) as handle:
-        member, inflate, pending = start, zlib.decompressobj(31), b""
+        member, inflate, pending, head = start, zlib.decompressobj(31), b"", None
         while True:
             block = pending or handle.read(SCAN_BLOCK)
             pending = b""
@@ -137,19 +174,30 @@ def _tail_problem(
                 break
             try:
                 while block:
-                    inflate.decompress(block, SCAN_BLOCK)
+                    inflated = inflate.decompress(block, SCAN_BLOCK)
+                    if head is not None and len(head) < HEAD_MATCH:
+                        head += inflated[: HEAD_MATCH - len(head)]
                     block = inflate.unconsumed_tail
             except zlib.error as exc:
-                return f"corrupt gzip member at offset {member}: {exc}"
+                return f"corrupt gzip member at offset {member}: {exc}", None
+            if (
+                head is not None
+                and head.startswith(b"WARC/")
+                and (inflate.eof or len(head) >= HEAD_MATCH)
+            ):
+                return None, Member(member, head)
             if inflate.eof:
                 rest = inflate.unused_data
                 member = handle.tell() - len(rest)
                 if rest and not rest.startswith(GZIP_MAGIC[:2]):
-                    return f"{len(rest)}+ bytes of trailing garbage at offset {member}"
-                inflate, pending = zlib.decompressobj(31), rest
+                    return f"{len(rest)}+ bytes of trailing garbage at offset {member}", None
+                inflate, pending, head = zlib.decompressobj(31), rest, b""
         if member < handle.tell() and not inflate.eof:
-            return f"truncated gzip member at offset {member}: what it held past the cut is lost"
-    return None
+            return (
+                f"truncated gzip member at offset {member}: what it held past the cut is lost",
+                None,
+            )
+    return None, None
 
 
 def _network_failure(stream: object) -> BaseException | None:
@@ -167,8 +215,10 @@ def read_records(
     that stops parsing is read on from the next gzip member holding a WARC record (Common Crawl
     gzips each record apart), so one damaged record does not cost the file's others: a remote
     one is requested again from there, so a damaged member in the middle of a crawl's 1 GB file
-    costs its record, not the half of the file after it. Every damaged stretch is reported in the
-    :class:`CorruptInput` raised after the last record.
+    costs its record, not the half of the file after it. A record whose Content-Length runs past
+    its own member is cut where the next member's record starts, and reading goes on from there:
+    each record is yielded only once the next one parsed, so that it can still be cut. Every
+    damaged stretch is reported in the :class:`CorruptInput` raised after the last record.
 
     A remote input whose network keeps failing (after the retries and resumes of ``policy``)
     raises :class:`~gristmill.pipeline.remote.NetworkError` instead: the file is not damaged,
@@ -189,6 +239,7 @@ def read_records(
         except OSError as exc:
             raise CorruptInput(f"cannot open: {exc}") from exc
         last, failure = None, None
+        pending: Record | None = None  # the last record parsed, if a document, not yet yielded
         with stream:
             records = ArchiveIterator(stream, parse_http=True)
             while True:
@@ -208,31 +259,43 @@ def read_records(
                     if isinstance(failure, PermanentInputError):
                         raise CorruptInput(f"cannot read: {failure}") from exc
                     break
-                if record is not None:
-                    yield record
+                if pending is not None:
+                    yield pending
+                pending = record
+        where = last if last is not None else start
         if failure is None:
-            at = last if last is not None else start
             try:
-                tail = _tail_problem(uri, at, policy, size, source) if gzipped else None
+                tail, resume = (
+                    _tail_problem(uri, where, policy, size, source) if gzipped else (None, None)
+                )
             except PermanentInputError as exc:  # a server without ranges: nothing to say of it
                 LOG.warning("%s: its last gzip member not checked: %s", uri, exc)
-                tail = None
+                tail, resume = None, None
             if tail:
                 problems.append(tail)
-            break
-        where = last if last is not None else start
-        try:
-            resume = _next_member(uri, where + 1, policy, size, source) if gzipped else None
-            beyond = ""
-        except PermanentInputError as exc:  # the file changed, or no ranges: read no further
-            resume, beyond = None, f"; not read past it: {exc}"
-        problems.append(
-            f"unreadable after {seen} records (offset {where}): {failure}"
-            + (f"; resumed at offset {resume}" if resume is not None else beyond)
-        )
+            if resume is not None:
+                problems.append(
+                    f"the record at offset {where} runs past its gzip member (its Content-Length "
+                    f"is too long); resumed at offset {resume.offset}"
+                )
+        else:
+            try:
+                resume = _next_member(uri, where + 1, policy, size, source) if gzipped else None
+                beyond = ""
+            except PermanentInputError as exc:  # the file changed, or no ranges: read no further
+                resume, beyond = None, f"; not read past it: {exc}"
+            problems.append(
+                f"unreadable after {seen} records (offset {where}): {failure}"
+                + (f"; resumed at offset {resume.offset}" if resume is not None else beyond)
+            )
+        if pending is not None:
+            cut = _cut_before(pending, resume) if resume is not None else None
+            if cut is not None and failure is not None:
+                problems.append(f"the record at offset {where} cut where the next member starts")
+            yield cut or pending
         if resume is None:
             break
-        start = resume
+        start = resume.offset
     if seen == 0:
         raise CorruptInput("no WARC record found (empty file or not a WARC)")
     if problems:

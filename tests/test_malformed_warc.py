@@ -16,7 +16,7 @@ import pytest
 
 from gristmill.jobs.ingest import run_ingest
 from gristmill.pipeline.config import Config, IngestConfig
-from gristmill.pipeline.documents import BINARY, TOO_LARGE, ingest_input
+from gristmill.pipeline.documents import BINARY, MALFORMED, TOO_LARGE, ingest_input
 from gristmill.pipeline.langid import identify
 
 MiB = 1 << 20
@@ -112,6 +112,36 @@ def build_corpus(root: Path) -> dict[str, dict]:
         reasons=None,  # the cut record keeps what it has: a real page
         error="truncated: 1 record(s) shorter than their Content-Length",
     )
+    # Content-Lengths past their own gzip member: FastWARC reads on into the next members. One
+    # swallows two whole records and the file ends inside the third; one ends inside the next
+    # record's header, which then fails to parse. Each is cut where the next record starts.
+    long_page = page("long " * 50)
+    case(
+        "length-past-member.warc.gz",
+        good("x1") + gzip.compress(http_record(long_page, length=9000)) + good("x2") + good("x3"),
+        ["x1", "x2", "x3"],
+        reasons=[None],
+        error="runs past its gzip member",
+    )
+    case(
+        "length-into-header.warc.gz",
+        good("y1")
+        + gzip.compress(http_record(long_page, length=len(long_page) + 400))
+        + good("y2")
+        + good("y3"),
+        ["y1", "y2", "y3"],
+        reasons=[None],
+        error="cut where the next member starts",
+    )
+    case(
+        "length-not-a-number.warc.gz",
+        good("n1")
+        + gzip.compress(http_record(long_page).replace(b"Content-Length: ", b"Content-Length: x"))
+        + good("n2"),
+        ["n1", "n2"],
+        reasons=[MALFORMED],
+        error="resumed at offset",
+    )
     case(
         "garbage-member.warc.gz",
         good("g1") + gzip.compress(b"\x13\x37 this is not a header\r\n\r\n" * 20) + good("g2"),
@@ -205,6 +235,7 @@ def outcome(path: Path) -> tuple[list[str], list, str | None]:
         "truncated-gzip.warc.gz", "length-too-short.warc.gz", "length-too-long.warc.gz",
         "garbage-member.warc.gz", "garbage-bytes.warc.gz", "missing-headers.warc.gz",
         "binary-as-html.warc.gz", "charsets.warc.gz", "huge-record.warc.gz", "bomb.warc.gz",
+        "length-past-member.warc.gz", "length-into-header.warc.gz", "length-not-a-number.warc.gz",
         "empty.warc.gz", "image.warc", "notes.warc.gz", "uncompressed.warc.gz",
     ],
 )  # fmt: skip
@@ -218,6 +249,17 @@ def test_each_damage_is_counted_and_good_records_kept(corpus, name):
         assert error is None
     else:
         assert expected["error"] in error
+
+
+@pytest.mark.parametrize("name", ["length-past-member.warc.gz", "length-into-header.warc.gz"])
+def test_a_record_running_past_its_member_keeps_only_its_own_bytes(corpus, name):
+    """The record whose Content-Length is too long keeps its own page, cut where the next
+    member's record starts: none of the records it ran into is read twice or into it."""
+    rows = list(ingest_input(str(corpus[name]["path"]), IngestConfig()))
+    cut = [r for r in rows if (r.get("url") or "").startswith("https://other.example/")]
+    assert len(cut) == 1 and cut[0]["text"] == ("long " * 50).strip()
+    urls = [r["url"] for r in rows if r["doc_id"]]
+    assert len(urls) == len(set(urls)) == 4
 
 
 def test_wrong_charsets_are_recovered(corpus):
