@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,7 +30,13 @@ from gristmill.pipeline.config import Config
 from gristmill.pipeline.connected_components import components
 from gristmill.pipeline.decontaminate import build_index, decontaminate_batches
 from gristmill.pipeline.documents import ingest_batches
-from gristmill.pipeline.minhash import MinHashParams, band_rows
+from gristmill.pipeline.minhash import (
+    MinHashParams,
+    band_rows,
+    signature_matrix,
+    signature_rows,
+    signature_similarity,
+)
 from gristmill.pipeline.quality import decide_batches, signal_batches
 from gristmill.pipeline.text_hash import with_text_hash
 from gristmill.pipeline.token_shards import tokenize_batches
@@ -72,12 +79,27 @@ def in_process(files: list[Path], cfg: Config, benchmarks: list[Path]) -> dict[s
         firsts.setdefault(row["text_hash"], row)
     survivors = pa.Table.from_pylist(list(firsts.values()), schema=with_text(DEDUP))
     params = MinHashParams.from_config(cfg)
-    bands = pa.Table.from_batches(band_rows(survivors.to_batches(max_chunksize=256), params))
+    signed = list(signature_rows(survivors.to_batches(max_chunksize=256), params))
+    bands = pa.Table.from_batches(band_rows(signed, params))
     buckets = defaultdict(list)
     for doc, band, bucket in zip(*(bands[c].to_pylist() for c in bands.column_names), strict=True):
         buckets[(band, bucket)].append(doc)
     edges = [(min(m), d) for m in buckets.values() for d in m if d != min(m)]
     ids = survivors["doc_id"].to_pylist()
+    sigs = {
+        doc: row
+        for batch in signed
+        for doc, row in zip(
+            batch.column("doc_id").to_pylist(),
+            signature_matrix(batch.column("signature"), params.num_perm),
+            strict=True,
+        )
+    }
+    if edges and cfg.dedup.verify == "signature":
+        left = np.stack([sigs[a] for a, _ in edges])
+        right = np.stack([sigs[b] for _, b in edges])
+        close = signature_similarity(left, right) >= cfg.dedup.threshold
+        edges = [e for e, linked in zip(edges, close, strict=True) if linked]
     label = components(ids, edges)
     keep = {min(g) for g in _groups(label).values()}
     docs = survivors.filter(pa.array([i in keep for i in ids])).drop_columns(

@@ -1,14 +1,17 @@
 """Dedup: a batch's ``stages/quality`` kept rows -> ``stages/dedup`` (exact and near duplicates
 marked), ``dedup/clusters/`` (doc_id, component, kept, earlier) for every near-duplicate cluster,
-and ``dedup/signatures/`` (the LSH bands of the documents kept, for the batches to come).
+``dedup/signatures/`` (the LSH bands of the documents kept, for the batches to come) and
+``dedup/minhashes/`` (their MinHash signatures, to verify the pairs they are in later).
 
 As NeMo Curator lays out fuzzy dedup, in named steps (FineWeb's parameters by default):
 
 1. exact: of the documents with the same normalized-text hash, the best is kept;
 2. MinHash: signatures of the survivors' shingles (:mod:`gristmill.pipeline.minhash`, in
    mapInArrow);
-3. LSH: one row per (document, band, bucket); each bucket links its smallest doc_id to the others;
-4. optionally, exact Jaccard of each linked pair, dropping links under the threshold;
+3. LSH: one row per (document, band, bucket); each bucket makes its smallest doc_id and each
+   other member a candidate pair;
+4. verification (``dedup.verify``): a candidate pair is linked when the share of equal values of
+   its signatures (by default), or its exact shingle Jaccard, reaches the threshold;
 5. connected components of the links: by union-find on the driver when the candidate pairs are
    at most ``dedup.local_components_max_edges`` (one bounded collect), else by large-star/small-star
    (:mod:`gristmill.jobs.connected_components`);
@@ -31,6 +34,7 @@ import argparse
 import functools
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -43,7 +47,7 @@ from pyspark.sql import functions as F
 from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.connected_components import connected_components
-from gristmill.jobs.key_index import KeyIndex, band_keys, exact_keys
+from gristmill.jobs.key_index import KeyIndex, band_keys, string_keys
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     aggregated,
@@ -61,9 +65,12 @@ from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.minhash import (
     BAND_ROWS_SCHEMA,
     PAIR_SCHEMA,
+    SIGNATURE_SCHEMA,
     MinHashParams,
     band_rows,
     pair_jaccard,
+    pair_signature_jaccard,
+    signature_rows,
 )
 from gristmill.pipeline.text_hash import with_text_hash
 from gristmill.schemas.tables import DEDUP, DEDUP_CLUSTERS, spark_schema, with_text
@@ -77,6 +84,11 @@ EXACT_QUERY = pa.schema(
 BAND_QUERY = pa.schema(
     [*BAND_ROWS_SCHEMA, pa.field("key", pa.int64(), nullable=False), pa.field("lo", pa.int64())]
 )
+DOC_QUERY = pa.schema(
+    [pa.field("doc_id", pa.string()), pa.field("key", pa.int64()), pa.field("lo", pa.int64())]
+)
+# How each `dedup.verify` compares a candidate pair: its two signatures, or its two texts.
+VERIFIERS = {"signature": pair_signature_jaccard, "text": pair_jaccard}
 
 
 add_arguments = arguments.batch_stage
@@ -121,17 +133,18 @@ def candidate_edges(bands: DataFrame) -> DataFrame:
     )
 
 
-def scored_edges(
-    edges: DataFrame, docs: DataFrame, params: MinHashParams, threshold: float
-) -> DataFrame:
-    """``edges`` with ``linked``: whether the documents' exact shingle Jaccard is >= threshold."""
-    src = docs.select(F.col("doc_id").alias("src"), F.col("text").alias("src_text"))
-    dst = docs.select(F.col("doc_id").alias("dst"), F.col("text").alias("dst_text"))
-    pairs = edges.join(src, "src").join(dst, "dst").select("src", "dst", "src_text", "dst_text")
-    scored = pairs.mapInArrow(
-        functools.partial(pair_jaccard, params=params), spark_schema(PAIR_SCHEMA)
+def verified_edges(edges: DataFrame, sides: DataFrame, cfg: Config) -> DataFrame:
+    """``edges`` with ``linked``: whether the pair's similarity reaches ``dedup.threshold``, by
+    ``dedup.verify``: ``sides`` holds (doc_id, signature) or (doc_id, text) of both ends."""
+    column = "signature" if cfg.dedup.verify == "signature" else "text"
+    kernel = functools.partial(VERIFIERS[cfg.dedup.verify], params=MinHashParams.from_config(cfg))
+    src = sides.select(F.col("doc_id").alias("src"), F.col(column).alias(f"src_{column}"))
+    dst = sides.select(F.col("doc_id").alias("dst"), F.col(column).alias(f"dst_{column}"))
+    pairs = edges.join(src, "src").join(dst, "dst")
+    scored = pairs.select("src", "dst", f"src_{column}", f"dst_{column}").mapInArrow(
+        kernel, spark_schema(PAIR_SCHEMA)
     )
-    linked = scored.select("src", "dst", (F.col("jaccard") >= threshold).alias("linked"))
+    linked = scored.select("src", "dst", (F.col("jaccard") >= cfg.dedup.threshold).alias("linked"))
     return edges.join(linked, ["src", "dst"])
 
 
@@ -163,14 +176,15 @@ def distributed_nodes(edges: DataFrame) -> tuple[DataFrame, int]:
 
 
 def near_duplicate_clusters(
-    docs: DataFrame, bands: DataFrame, texts: DataFrame, cfg: Config, keep: list[DataFrame]
+    docs: DataFrame, bands: DataFrame, sides: DataFrame | None, cfg: Config, keep: list[DataFrame]
 ) -> tuple[DataFrame, dict[str, Any]]:
     """(doc_id, component, kept, earlier) of the documents in clusters of two or more, and LSH
     counts.
 
     ``bands``: band rows of ``docs`` and of earlier batches' kept documents, flagged ``earlier``;
-    ``texts``: (doc_id, text) of both, read only to verify pairs. A cluster holding an earlier
-    document keeps none of this batch's: what a previous batch published stays, and its near
+    ``sides``: what ``dedup.verify`` compares of both ((doc_id, signature) or (doc_id, text)),
+    None when it is off. A cluster holding an earlier document keeps none of this batch's: what
+    a previous batch published stays, and its near
     duplicates are not added. A graph of at most ``dedup.local_components_max_edges`` candidate
     pairs is collected (one bounded job: the limit, not the corpus, sets its size) and solved
     on the driver; a larger one by :func:`gristmill.jobs.connected_components`, which needs a
@@ -178,8 +192,8 @@ def near_duplicate_clusters(
     """
     params = MinHashParams.from_config(cfg)
     edges = candidate_edges(bands)
-    if cfg.dedup.verify_jaccard:
-        edges = scored_edges(edges, texts, params, cfg.dedup.threshold)
+    if sides is not None:
+        edges = verified_edges(edges, sides, cfg)
     else:
         edges = edges.withColumn("linked", F.lit(True))
     edges = cached(edges, keep)
@@ -190,7 +204,7 @@ def near_duplicate_clusters(
         "bands": params.bands,
         "rows": params.rows,
         "threshold": cfg.dedup.threshold,
-        "verify_jaccard": cfg.dedup.verify_jaccard,
+        "verify": cfg.dedup.verify,
     }
     limit = cfg.dedup.local_components_max_edges
     few = edges.limit(limit + 1).collect() if limit > 0 else []
@@ -272,8 +286,14 @@ def mark_seen(docs: DataFrame, seen: DataFrame) -> DataFrame:
     )
 
 
-def batch_band_rows(docs: DataFrame, params: MinHashParams) -> DataFrame:
+def batch_signatures(docs: DataFrame, params: MinHashParams) -> DataFrame:
     return docs.select("doc_id", "text").mapInArrow(
+        functools.partial(signature_rows, params=params), spark_schema(SIGNATURE_SCHEMA)
+    )
+
+
+def batch_band_rows(signatures: DataFrame, params: MinHashParams) -> DataFrame:
+    return signatures.mapInArrow(
         functools.partial(band_rows, params=params), spark_schema(BAND_ROWS_SCHEMA)
     )
 
@@ -283,39 +303,61 @@ def with_keys(df: DataFrame, keys: tuple[Column, Column]) -> DataFrame:
 
 
 class EarlierKeys:
-    """The exact hashes and LSH bands of the documents earlier batches kept, as key indexes
-    (:mod:`gristmill.jobs.key_index`) that a batch reads in proportion to its own size.
+    """The exact hashes, LSH bands and MinHash signatures of the documents earlier batches
+    kept, as key indexes (:mod:`gristmill.jobs.key_index`) that a batch reads in proportion to
+    its own size.
 
     Built from, and rebuilt when needed from, each batch's dedup table (text_hash of the kept
-    rows) and ``dedup/signatures/batch=N/`` (their bands), which stay the record.
+    rows), ``dedup/signatures/batch=N/`` (their bands) and ``dedup/minhashes/batch=N/`` (their
+    signatures, kept only with ``dedup.verify: signature``), which stay the record.
     """
 
     def __init__(self, spark: SparkSession, out: Path, cfg: Config, earlier: list[int]):
-        self.spark, self.out = spark, out
+        self.spark, self.out, self.cfg = spark, out, cfg
         target = cfg.spark.advisory_partition_mb << 20
         layout = Layout(out)
         self.exact = KeyIndex(spark, layout.dedup_index("exact"), {"text_hash": TEXT_HASH}, target)
         self.exact.prepare(earlier, self._exact_source)
-        params = asdict(MinHashParams.from_config(cfg))
-        bands = layout.dedup_index("bands")
-        self.bands = KeyIndex(spark, bands, params, target) if cfg.dedup.fuzzy else None
-        if self.bands is not None:
+        self.params = MinHashParams.from_config(cfg)
+        self.bands = self.minhashes = None
+        if cfg.dedup.fuzzy:
+            bands = layout.dedup_index("bands")
+            self.bands = KeyIndex(spark, bands, asdict(self.params), target)
             self.bands.prepare(earlier, self._band_source)
+        if cfg.dedup.fuzzy and cfg.dedup.verify == "signature":
+            minhashes = layout.dedup_index("minhashes")
+            width = 4 * self.params.num_perm
+            self.minhashes = KeyIndex(spark, minhashes, asdict(self.params), target, width)
+            self.minhashes.prepare(earlier, self._minhash_source)
 
     def _exact_source(self, batches: list[int]) -> DataFrame:
         kept = read_table(self.spark, self.out, STAGE, batches).where(F.col("drop_reason").isNull())
-        return with_keys(kept, exact_keys("text_hash"))
+        return with_keys(kept, string_keys("text_hash"))
+
+    def _batched(self, folder: Callable[[int | None], Path], batches: list[int]) -> DataFrame:
+        paths = [str(folder(b).resolve()) for b in batches]
+        return self.spark.read.option("basePath", str(folder(None).resolve())).parquet(*paths)
 
     def _band_source(self, batches: list[int]) -> DataFrame:
-        layout = Layout(self.out)
-        paths = [str(layout.dedup_signatures(b).resolve()) for b in batches]
-        base = str(layout.dedup_signatures().resolve())
-        bands = self.spark.read.option("basePath", base).parquet(*paths)
+        bands = self._batched(Layout(self.out).dedup_signatures, batches)
         return with_keys(bands, band_keys("band", "bucket"))
+
+    def _minhash_source(self, batches: list[int]) -> DataFrame:
+        """The stored signatures of ``batches``; for a batch deduplicated before they were
+        stored, those of its kept texts, computed again (once: the index then holds them)."""
+        layout = Layout(self.out)
+        stored = [b for b in batches if layout.dedup_minhashes(b).is_dir()]
+        computed = [b for b in batches if b not in stored]
+        parts = [self._batched(layout.dedup_minhashes, stored)] if stored else []
+        for b in computed:
+            texts = read_kept_texts(self.spark, self.out, STAGE, [b])
+            parts.append(batch_signatures(texts, self.params).withColumn("batch", F.lit(b)))
+        rows = functools.reduce(lambda a, b: a.unionByName(b), parts)
+        return with_keys(rows.withColumnRenamed("signature", "value"), string_keys("doc_id"))
 
     def seen(self, hashed: DataFrame) -> DataFrame:
         """The text_hash values of ``hashed`` that an earlier batch kept."""
-        queries = with_keys(hashed.select("text_hash").distinct(), exact_keys("text_hash"))
+        queries = with_keys(hashed.select("text_hash").distinct(), string_keys("text_hash"))
         return self.exact.lookup(queries, EXACT_QUERY).select("text_hash").distinct()
 
     def band_rows(self, bands: DataFrame) -> DataFrame:
@@ -329,13 +371,33 @@ class EarlierKeys:
             .distinct()
         )
 
-    def add(self, written: DataFrame, bands: DataFrame | None, batch: int) -> None:
+    def signatures(self, docs: DataFrame) -> DataFrame:
+        """(doc_id, signature) of the earlier kept documents ``docs`` names: one per doc_id, the
+        smallest where a record was kept in two batches."""
+        assert self.minhashes is not None
+        queries = with_keys(docs.select("doc_id").distinct(), string_keys("doc_id"))
+        found = self.minhashes.lookup(queries, DOC_QUERY)
+        return found.groupBy("doc_id").agg(F.min("earlier_value").alias("signature"))
+
+    def add(
+        self,
+        written: DataFrame,
+        bands: DataFrame | None,
+        minhashes: DataFrame | None,
+        batch: int,
+    ) -> None:
         """Add what this batch kept, for the batches to come."""
         kept = written.where(F.col("drop_reason").isNull()).withColumn("batch", F.lit(batch))
-        self.exact.add(with_keys(kept, exact_keys("text_hash")), batch)
+        self.exact.add(with_keys(kept, string_keys("text_hash")), batch)
         if self.bands is not None and bands is not None:
             self.bands.add(
                 with_keys(bands.withColumn("batch", F.lit(batch)), band_keys("band", "bucket")),
+                batch,
+            )
+        if self.minhashes is not None and minhashes is not None:
+            rows = minhashes.withColumn("batch", F.lit(batch))
+            self.minhashes.add(
+                with_keys(rows.withColumnRenamed("signature", "value"), string_keys("doc_id")),
                 batch,
             )
 
@@ -372,7 +434,7 @@ def run_batch(
 
         def exact_only(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
             section = removed(counts) | {"against_earlier": against_earlier(written)}
-            index.add(written, None, batch)
+            index.add(written, None, None, batch)
             return {"dedup": section}
 
         try:
@@ -387,37 +449,49 @@ def run_batch(
     try:
         params = MinHashParams.from_config(cfg)
         survivors = hashed.where(F.col("drop_reason").isNull())
-        bands = cached(batch_band_rows(survivors, params), keep)
-        texts = survivors.select("doc_id", "text")
+        signatures = cached(batch_signatures(survivors, params), keep)
+        bands = cached(batch_band_rows(signatures, params), keep)
+        sides = {"signature": signatures, "text": survivors.select("doc_id", "text")}
         all_bands = bands.withColumn("earlier", F.lit(False))
         if earlier:
             matched = cached(index.band_rows(bands), keep)
             all_bands = all_bands.unionByName(
                 matched.drop("earlier_batch").withColumn("earlier", F.lit(True))
             )
-            if cfg.dedup.verify_jaccard:
-                texts = texts.unionByName(earlier_texts(spark, out, matched))
-        clusters, info = near_duplicate_clusters(survivors, all_bands, texts, cfg, keep)
+            if cfg.dedup.verify == "signature":
+                sides["signature"] = signatures.unionByName(index.signatures(matched))
+            elif cfg.dedup.verify == "text":
+                sides["text"] = sides["text"].unionByName(earlier_texts(spark, out, matched))
+        verifying = sides.get(cfg.dedup.verify)
+        clusters, info = near_duplicate_clusters(survivors, all_bands, verifying, cfg, keep)
         clusters.select(*DEDUP_CLUSTERS.names).write.parquet(str((work / "clusters").resolve()))
         clusters = spark.read.parquet(str((work / "clusters").resolve()))
         fuzzy = clusters.where(~F.col("kept")).select("doc_id", F.lit(FUZZY_DUPLICATE).alias("f"))
         table = hashed.join(fuzzy, "doc_id", "left").withColumn(
             "drop_reason", F.coalesce("drop_reason", "f")
         )
+        # What later batches are matched and verified against: the kept documents' bands, and
+        # their signatures where they verify by signature.
+        records = {"signatures": (bands, layout.dedup_signatures(batch))}
+        if cfg.dedup.verify == "signature":
+            records["minhashes"] = (signatures, layout.dedup_minhashes(batch))
 
         def extra(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
             kept = written.where(F.col("drop_reason").isNull()).select("doc_id")
-            bands.join(kept, "doc_id", "left_semi").write.parquet(
-                str((work / "signatures").resolve())
-            )
+            for name, (rows, _) in records.items():
+                path = str((work / name).resolve())
+                rows.join(kept, "doc_id", "left_semi").write.parquet(path)
             section = removed(counts) | cluster_stats(clusters) | info
             section["against_earlier"] = against_earlier(written) | {
                 "fuzzy_duplicates": section.pop("late_fuzzy_duplicates")
             }
-            kept_bands = spark.read.parquet(str((work / "signatures").resolve()))
-            index.add(written, kept_bands, batch)
+            stored = {name: spark.read.parquet(str((work / name).resolve())) for name in records}
+            index.add(written, stored["signatures"], stored.get("minhashes"), batch)
             commit(work / "clusters", layout.dedup_clusters(batch), out)
-            commit(work / "signatures", layout.dedup_signatures(batch), out)
+            for name, (_, final) in records.items():
+                commit(work / name, final, out)
+            if "minhashes" not in records:  # a redo without them: none stale to rebuild from
+                shutil.rmtree(layout.dedup_minhashes(batch), ignore_errors=True)
             return {"dedup": section}
 
         return write_stage(table.select(*DEDUP.names), out, STAGE, extra, batch)

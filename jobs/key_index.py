@@ -40,13 +40,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gristmill.pipeline.key_index import (
-    MATCH_FIELDS,
-    RUN_SCHEMA,
+    ROW_BYTES,
     WRITTEN_SCHEMA,
     RunFiles,
     bits_for,
+    match_fields,
     matches,
     read_run_files,
+    run_schema,
     write_run_files,
 )
 from gristmill.pipeline.layout import write_json
@@ -70,9 +71,10 @@ class Run:
     rows: int
 
 
-def exact_keys(text_hash: str) -> tuple[Column, Column]:
-    """(key, lo) of an exact-duplicate hash: two independent 64-bit hashes of it."""
-    return F.xxhash64(text_hash), F.xxhash64(F.lit("lo"), text_hash)
+def string_keys(column: str) -> tuple[Column, Column]:
+    """(key, lo) of a string (an exact-duplicate hash, a doc_id): two independent 64-bit hashes
+    of it."""
+    return F.xxhash64(column), F.xxhash64(F.lit("lo"), column)
 
 
 def band_keys(band: str, bucket: str) -> tuple[Column, Column]:
@@ -82,13 +84,26 @@ def band_keys(band: str, bucket: str) -> tuple[Column, Column]:
 
 
 class KeyIndex:
-    """One index (``dedup/index/<name>``) built with ``params``; see the module docstring."""
+    """One index (``dedup/index/<name>``) built with ``params``; see the module docstring.
 
-    def __init__(self, spark: SparkSession, root: Path, params: dict[str, Any], target_bytes: int):
+    ``value_bytes``: the size of the value each row carries (a ``value`` column of bytes,
+    returned by lookups as ``earlier_value``), or 0 for rows without one."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        root: Path,
+        params: dict[str, Any],
+        target_bytes: int,
+        value_bytes: int = 0,
+    ):
         self.spark = spark
         self.root = root
         self.params = params
         self.target_bytes = target_bytes
+        self.valued = value_bytes > 0
+        self.row_bytes = ROW_BYTES + value_bytes
+        self.schema = run_schema(self.valued)
         self.runs = self._load()
 
     def _load(self) -> list[Run]:
@@ -111,7 +126,7 @@ class KeyIndex:
                 shutil.rmtree(path, ignore_errors=True)
 
     def _files(self, run: Run) -> RunFiles:
-        return RunFiles(str((self.root / run.name).resolve()), run.bits)
+        return RunFiles(str((self.root / run.name).resolve()), run.bits, self.valued)
 
     @property
     def batches(self) -> set[int]:
@@ -119,7 +134,7 @@ class KeyIndex:
 
     def prepare(self, earlier: list[int], source: Callable[[list[int]], DataFrame]) -> None:
         """Make the index hold exactly the batches ``earlier``; ``source(batches)`` gives the
-        (key, lo, doc_id, batch) rows of batches it must build again."""
+        (key, lo, doc_id, batch[, value]) rows of batches it must build again."""
         wanted = set(earlier)
         self.runs = [r for r in self.runs if set(r.batches) <= wanted]
         missing = sorted(wanted - self.batches)
@@ -129,7 +144,8 @@ class KeyIndex:
         self._compact()
 
     def add(self, rows: DataFrame, batch: int) -> None:
-        """Add one batch's (key, lo, doc_id, batch) rows as a run; merge runs as they fill up."""
+        """Add one batch's (key, lo, doc_id, batch[, value]) rows as a run; merge runs as they
+        fill up."""
         self.runs.append(self._write(rows, 0, (batch,)))
         self._compact()
 
@@ -140,7 +156,7 @@ class KeyIndex:
         the sum of its runs': counting would read them all once more)."""
         if count is None:
             count = rows.count()
-        bits = bits_for(count, self.target_bytes)
+        bits = bits_for(count, self.target_bytes, self.row_bytes)
         run = Run(
             f"run-{batches[0]:05d}-{batches[-1]:05d}-{uuid.uuid4().hex[:8]}",
             level,
@@ -151,7 +167,7 @@ class KeyIndex:
         files = self._files(run)
         Path(files.path).mkdir(parents=True)
         if count:
-            rows = rows.select(*RUN_SCHEMA.names)
+            rows = rows.select(*self.schema.names)
             if bits:  # sorted by prefix, a task holds one file's rows at a time
                 prefix = F.shiftrightunsigned("key", 64 - bits)
                 rows = rows.repartition(self._tasks(2**bits), prefix).sortWithinPartitions(prefix)
@@ -198,12 +214,15 @@ class KeyIndex:
             for first in range(0, 2**r.bits, FILES_PER_TASK)
         ]
         listing = self.spark.createDataFrame(slices, "path string, bits int, first long, end long")
-        return listing.repartition(len(slices)).mapInArrow(read_run_files, spark_schema(RUN_SCHEMA))
+        return listing.repartition(len(slices)).mapInArrow(
+            read_run_files, spark_schema(self.schema)
+        )
 
     def lookup(self, queries: DataFrame, schema: pa.Schema) -> DataFrame:
         """Each row of ``queries`` (of Arrow ``schema``, with key and lo) once per earlier row
-        with the same key, with that row's ``earlier_doc`` and ``earlier_batch``."""
-        out = pa.schema([*schema, *MATCH_FIELDS])
+        with the same key, with that row's ``earlier_doc``, ``earlier_batch`` and, in an index of
+        values, ``earlier_value``."""
+        out = pa.schema([*schema, *match_fields(self.valued)])
         if not self.runs:
             return self.spark.createDataFrame([], spark_schema(out))
         bits = max(r.bits for r in self.runs)

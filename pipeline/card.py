@@ -133,6 +133,23 @@ def _first(items: list[str]) -> list[str]:
     return [*items[:LISTED_PATHS], f"- ... and {len(items) - LISTED_PATHS} more (stats.json)"]
 
 
+def _verification(verify: str) -> str:
+    """What ``dedup.verify`` checked of each candidate pair, in words."""
+    return {
+        "signature": "candidate pairs linked when their MinHash signatures agree at the threshold",
+        "text": "candidate pairs linked when their exact shingle Jaccard reaches the threshold",
+        "none": "every candidate pair linked, unverified",
+    }[verify]
+
+
+def _verify_of(stats: dict[str, Any]) -> str:
+    """``dedup.verify`` as a batch's stats record it (``verify_jaccard`` before it had three
+    values)."""
+    if "verify" in stats:
+        return str(stats["verify"])
+    return "text" if stats.get("verify_jaccard") else "none"
+
+
 def _on(flag: bool) -> str:
     return "on" if flag else "off"
 
@@ -163,7 +180,7 @@ def _processing(config: dict[str, Any], models: dict[str, Any]) -> list[str]:
         f"{q['perplexity']['middle_percentile']}, keeping {q['perplexity']['keep_buckets']}.",
         f"3. **dedup**: exact ({d['exact']}) and MinHash LSH ({d['fuzzy']}) over {d['shingle']} "
         f"shingles, {d['num_perm']} hashes, {d['bands']} bands x {d['rows']} rows, threshold "
-        f"{d['threshold']}, verification {d['verify_jaccard']}; later batches against earlier.",
+        f"{d['threshold']}, {_verification(d['verify'])}; later batches against earlier.",
         f"4. **decontaminate**: {config['decontaminate']['ngram']}-gram overlap with the "
         "benchmarks below removed (GPT-3 appendix C).",
         f"5. **tokenize**: `{t['encoding']}`, {t['shard_tokens']} tokens a shard, "
@@ -237,7 +254,7 @@ def _dedup(d: dict[str, Any] | None, evaluation: dict[str, Any] | None) -> list[
         lines[-1] += (
             f" MinHash over {d['shingle']} {d['ngram']}-grams, {d['num_perm']} hashes, "
             f"{d['bands']} bands x {d['rows']} rows (Jaccard threshold {d['threshold']}, "
-            f"verification {'on' if d['verify_jaccard'] else 'off'}); {d['clusters']} clusters "
+            f"{_verification(_verify_of(d))}); {d['clusters']} clusters "
             f"of near duplicates holding {d['docs_in_clusters']} documents, the largest "
             f"{d['largest_cluster']} (each night's clusters, with the earlier nights' documents "
             "they hold; a document counts in its own night, a cluster in each night that adds "

@@ -238,6 +238,9 @@ class QualityConfig:
         return files
 
 
+VERIFY = ("signature", "text", "none")
+
+
 @dataclass(frozen=True)
 class DedupConfig:
     # Exact dedup on a hash of whitespace- and case-normalized text.
@@ -264,11 +267,19 @@ class DedupConfig:
     bands: int | None = 18
     rows: int | None = 6
     # Jaccard similarity of shingle sets from which two documents are near duplicates: the cut of
-    # verify_jaccard and the target when bands and rows are derived (FineWeb aims at 0.75).
+    # `verify` and the target when bands and rows are derived (FineWeb aims at 0.75).
     threshold: float = 0.75
-    # Compute the exact Jaccard of each candidate pair and link only those >= threshold: removes
-    # LSH false positives at the cost of a join on the texts (NeMo Curator's optional check).
-    verify_jaccard: bool = False
+    # Which candidate pairs (documents sharing a bucket in some band) are linked:
+    # - "signature": those whose MinHash signatures agree in >= threshold of their values (the
+    #   estimated Jaccard). A band's chance match of pages that share a template (Jaccard 0.4-0.6:
+    #   18 x 6 makes 9-58% of such pairs candidates) would otherwise chain a site's pages into one
+    #   cluster, and drop a new night's pages against any earlier sibling. Costs a lookup of the
+    #   matched earlier documents' signatures, no texts.
+    # - "text": those whose exact shingle Jaccard is >= threshold (NeMo Curator's optional check):
+    #   reads the texts of both sides, earlier batches' too, so at crawl scale a night would scan
+    #   the whole corpus's texts.
+    # - "none": every candidate (FineWeb, datatrove).
+    verify: str = "signature"
     # A batch's near-duplicate graph of at most this many candidate pairs is solved on the driver
     # by union-find (one collect of that size at most, which also gives the pair counts) instead
     # of Spark's large-star/small-star rounds; 0 always uses the rounds. A bound on driver memory
@@ -277,6 +288,7 @@ class DedupConfig:
 
     def __post_init__(self) -> None:
         check(self.shingle in ("word", "char"), "dedup.shingle", "must be 'word' or 'char'")
+        check(self.verify in VERIFY, "dedup.verify", f"must be one of {VERIFY}")
         check(
             self.local_components_max_edges >= 0,
             "dedup.local_components_max_edges",

@@ -6,9 +6,10 @@ and components on both. It follows the same rules, which are the stage's definit
 
 - exact: of the documents with the same normalized-text hash, the best is kept;
 - fuzzy (over what exact dedup kept): documents sharing an LSH bucket in any band are candidates;
-  each bucket links its smallest doc_id to each other member (optionally only when their exact
-  Jaccard reaches the threshold); connected components of those links are the clusters, named by
-  their smallest doc_id, and the best document of each is kept;
+  each bucket links its smallest doc_id to each other member when their similarity reaches the
+  threshold (``dedup.verify``: the share of equal MinHash values, the exact shingle Jaccard, or
+  none checked); connected components of those links are the clusters, named by their smallest
+  doc_id, and the best document of each is kept;
 - "best": the highest quality_score, null counting as worst, ties to the smallest doc_id.
 
 Union-find holds every node in memory, which is why the Spark path uses large-star/small-star
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.minhash import MinHashParams, datasketch_hashfunc, shingles
@@ -64,16 +65,29 @@ def components(nodes: Iterable[Node], edges: Iterable[tuple[Node, Node]]) -> dic
     return {n: root(n) for n in parent}
 
 
-def candidate_edges(docs: list[dict], params: MinHashParams) -> set[tuple[str, str]]:
-    """(smallest doc_id, other doc_id) of every LSH bucket of datasketch's MinHashLSH."""
-    from datasketch import MinHash, MinHashLSH
+def sketches(docs: list[dict], params: MinHashParams) -> dict[str, Any]:
+    """doc_id -> datasketch MinHash of the documents with at least one shingle (a document with
+    none has no bands: see :func:`gristmill.pipeline.minhash.signature_rows`)."""
+    from datasketch import MinHash
 
     hashfunc = datasketch_hashfunc(params)
-    lsh = MinHashLSH(num_perm=params.num_perm, params=(params.bands, params.rows))
+    out = {}
     for doc in docs:
-        sketch = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=hashfunc)
-        sketch.update_batch([s.encode() for s in shingles(doc["text"], params)])
-        lsh.insert(doc["doc_id"], sketch)
+        found = shingles(doc["text"], params)
+        if found:
+            sketch = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=hashfunc)
+            sketch.update_batch([s.encode() for s in found])
+            out[doc["doc_id"]] = sketch
+    return out
+
+
+def candidate_edges(signed: dict[str, Any], params: MinHashParams) -> set[tuple[str, str]]:
+    """(smallest doc_id, other doc_id) of every LSH bucket of datasketch's MinHashLSH."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(num_perm=params.num_perm, params=(params.bands, params.rows))
+    for doc_id, sketch in signed.items():
+        lsh.insert(doc_id, sketch)
     edges: set[tuple[str, str]] = set()
     for table in lsh.hashtables:
         for key, size in table.itemcounts().items():
@@ -108,8 +122,11 @@ def reference_dedup(docs: list[dict], cfg: Config) -> dict[str, Decision]:
     if not cfg.dedup.fuzzy:
         return decisions
     params = MinHashParams.from_config(cfg)
-    edges = candidate_edges(survivors, params)
-    if cfg.dedup.verify_jaccard:
+    signed = sketches(survivors, params)
+    edges = candidate_edges(signed, params)
+    if cfg.dedup.verify == "signature":
+        edges = {(a, b) for a, b in edges if signed[a].jaccard(signed[b]) >= cfg.dedup.threshold}
+    elif cfg.dedup.verify == "text":
         text = {d["doc_id"]: d["text"] or "" for d in survivors}
         edges = {
             (a, b)

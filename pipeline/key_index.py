@@ -11,8 +11,10 @@ size-tiered, as an LSM tree does (:mod:`gristmill.jobs.key_index`), so a key mee
 number of runs and each row is rewritten a logarithmic number of times over the corpus's life.
 
 A key is two 64-bit halves (``key``, ``lo``), computed by Spark's ``xxhash64`` so that the writer
-and every lookup agree; a match needs both equal. This module holds the parts that run inside
-one task, over Arrow batches.
+and every lookup agree; a match needs both equal. A row may also carry a ``value`` (bytes: a
+document's MinHash signature), returned with each match, so that what a lookup needs of an
+earlier document costs no second read. This module holds the parts that run inside one task,
+over Arrow batches.
 """
 
 from __future__ import annotations
@@ -36,28 +38,53 @@ RUN_SCHEMA = pa.schema(
         pa.field("batch", pa.int32(), nullable=False),
     ]
 )
+VALUE = pa.field("value", pa.binary(), nullable=False)
 MATCH_FIELDS = [
     pa.field("earlier_doc", pa.string(), nullable=False),
     pa.field("earlier_batch", pa.int32(), nullable=False),
 ]
+EARLIER_VALUE = pa.field("earlier_value", pa.binary(), nullable=False)
 WRITTEN_SCHEMA = pa.schema([pa.field("rows", pa.int64(), nullable=False)])
 ROW_BYTES = 64  # key, lo, batch and a doc_id of ~40 bytes, with Arrow's offsets
 
 
+def run_schema(valued: bool) -> pa.Schema:
+    """The columns of a run's files: with a ``value`` column or without."""
+    return RUN_SCHEMA.append(VALUE) if valued else RUN_SCHEMA
+
+
+def match_columns(valued: bool) -> list[tuple[str, pa.Field]]:
+    """(stored column, the field a lookup returns it as) for each column a lookup adds to the
+    query rows it matches."""
+    pairs = [("doc_id", MATCH_FIELDS[0]), ("batch", MATCH_FIELDS[1])]
+    return [*pairs, ("value", EARLIER_VALUE)] if valued else pairs
+
+
+def match_fields(valued: bool) -> list[pa.Field]:
+    return [field for _, field in match_columns(valued)]
+
+
 @dataclass(frozen=True)
 class RunFiles:
-    """Where a run's files are and how its keys are split among them."""
+    """Where a run's files are, how its keys are split among them, and whether rows carry a
+    value."""
 
     path: str
     bits: int
+    valued: bool = False
 
     def file(self, prefix: int) -> Path:
         return Path(self.path) / f"part-{prefix:0{max(1, (self.bits + 3) // 4)}x}.arrow"
 
+    @property
+    def schema(self) -> pa.Schema:
+        return run_schema(self.valued)
 
-def bits_for(rows: int, target_bytes: int) -> int:
-    """Prefix bits that split ``rows`` into files of about ``target_bytes`` at most."""
-    files = rows * ROW_BYTES / max(1, target_bytes)
+
+def bits_for(rows: int, target_bytes: int, row_bytes: int = ROW_BYTES) -> int:
+    """Prefix bits that split ``rows`` of ``row_bytes`` into files of about ``target_bytes`` at
+    most."""
+    files = rows * row_bytes / max(1, target_bytes)
     return 0 if files <= 1 else min(24, math.ceil(math.log2(files)))
 
 
@@ -81,7 +108,7 @@ def _sorted(table: pa.Table) -> pa.Table:
 def _write_file(table: pa.Table, path: Path) -> None:
     """One sorted file, renamed into place: a retried or speculative task writes the same bytes."""
     tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, RUN_SCHEMA) as writer:
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(_sorted(table).combine_chunks())
     os.replace(tmp, path)
 
@@ -99,7 +126,7 @@ def write_run_files(batches: Iterable[pa.RecordBatch], run: RunFiles) -> Iterato
     pending: list[pa.Table] = []
     current, written, rows = -1, set(), 0
     for batch in batches:
-        table = pa.Table.from_batches([batch]).select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
+        table = pa.Table.from_batches([batch]).select(run.schema.names).cast(run.schema)
         keys = table.column("key").to_numpy()
         for subset in _by_file(keys, run.bits):
             prefix = int(prefixes(keys[subset[:1]], run.bits)[0])
@@ -146,11 +173,11 @@ def _by_file(keys: np.ndarray, bits: int) -> list[np.ndarray]:
 
 
 def _matches_in_file(
-    path: Path, keys: np.ndarray, lo: np.ndarray
-) -> tuple[np.ndarray, pa.Array, pa.Array]:
-    """(query row, doc_id, batch) of every row of the file equal to a query key."""
+    path: Path, keys: np.ndarray, lo: np.ndarray, columns: list[tuple[str, pa.Field]]
+) -> tuple[np.ndarray, list[pa.Array]]:
+    """(query row, and the stored ``columns``) of every row of the file equal to a query key."""
     if not path.is_file():
-        return np.zeros(0, dtype=np.int64), pa.array([], pa.string()), pa.array([], pa.int32())
+        return np.zeros(0, dtype=np.int64), [pa.array([], f.type) for _, f in columns]
     with pa.memory_map(str(path)) as source:
         stored = pa.ipc.open_file(source).read_all()
     stored_keys = stored.column("key").chunk(0).to_numpy().view(np.uint64)
@@ -164,30 +191,31 @@ def _matches_in_file(
     same = stored_lo[positions] == lo[query_rows]
     query_rows, positions = query_rows[same], positions[same]
     taken = pa.array(positions, pa.int64())
-    return (
-        query_rows,
-        pc.take(stored.column("doc_id"), taken).combine_chunks(),
-        pc.take(stored.column("batch"), taken).combine_chunks(),
-    )
+    return query_rows, [pc.take(stored.column(n), taken).combine_chunks() for n, _ in columns]
 
 
 def matches(
     batches: Iterable[pa.RecordBatch], runs: list[RunFiles], schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: each input row (with ``key`` and ``lo``) once per stored row it matches,
-    with that row's ``earlier_doc`` and ``earlier_batch``; rows that match nothing are dropped."""
+    with that row's ``earlier_doc``, ``earlier_batch`` and (where the runs hold values)
+    ``earlier_value``; rows that match nothing are dropped."""
     for batch in batches:
         if not batch.num_rows:
             continue
         keys = batch.column("key").to_numpy()
         lo = batch.column("lo").to_numpy()
         for run in runs:
+            columns = match_columns(run.valued)
             for subset in _by_file(keys, run.bits):
-                rows, docs, found = _matches_in_file(
-                    run.file(int(prefixes(keys[subset[:1]], run.bits)[0])), keys[subset], lo[subset]
+                rows, found = _matches_in_file(
+                    run.file(int(prefixes(keys[subset[:1]], run.bits)[0])),
+                    keys[subset],
+                    lo[subset],
+                    columns,
                 )
                 if len(rows):
                     table = pa.Table.from_batches([batch]).take(pa.array(subset[rows]))
-                    table = table.append_column(MATCH_FIELDS[0], docs)
-                    table = table.append_column(MATCH_FIELDS[1], found)
+                    for (_, field), column in zip(columns, found, strict=True):
+                        table = table.append_column(field, column)
                     yield from table.select(schema.names).cast(schema).to_batches()

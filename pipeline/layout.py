@@ -120,8 +120,13 @@ class Layout:
         """The LSH bands of the documents a batch kept."""
         return _batched(self.root / "dedup" / "signatures", batch)
 
+    def dedup_minhashes(self, batch: int | None = None) -> Path:
+        """The MinHash signatures of the documents a batch kept."""
+        return _batched(self.root / "dedup" / "minhashes", batch)
+
     def dedup_index(self, kind: str) -> Path:
-        """Earlier batches' keys (``exact`` text hashes, LSH ``bands``), indexed for lookups."""
+        """Earlier batches' keys (``exact`` text hashes, LSH ``bands``, the ``minhashes`` of
+        doc_ids), indexed for lookups."""
         return self.root / "dedup" / "index" / kind
 
     @property

@@ -47,6 +47,12 @@ BAND_ROWS_SCHEMA = pa.schema(
         pa.field("bucket", pa.int64(), nullable=False),
     ]
 )
+SIGNATURE_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("signature", pa.binary(), nullable=False),  # num_perm little-endian uint32
+    ]
+)
 PAIR_SCHEMA = pa.schema(
     [
         pa.field("src", pa.string(), nullable=False),
@@ -343,20 +349,56 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return both / union if union else 1.0
 
 
-def band_rows(batches: Iterable[pa.RecordBatch], params: MinHashParams) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (doc_id, text) rows in, one (doc_id, band, bucket) row per band out.
+def signature_rows(
+    batches: Iterable[pa.RecordBatch], params: MinHashParams
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (doc_id, text) rows in, (doc_id, signature) out.
 
     A document with no shingle at all (nothing left after normalization: symbols, emoji, an
-    empty text) has no band: its signature is the empty set's, the same for every such document,
-    and all of them would fall in one bucket of every band, one cluster, every later night's
-    too. Exact dedup still finds its copies."""
+    empty text) has no signature: its values would be the empty set's, the same for every such
+    document, and all of them would fall in one bucket of every band, one cluster, every later
+    night's too. Exact dedup still finds its copies."""
     for batch in batches:
         sigs = signatures(batch.column("text"), params)
         shingled = np.flatnonzero((sigs != np.uint32(_MASK32)).any(axis=1))
         if not len(shingled):
             continue
-        buckets = band_buckets(sigs[shingled], params)
-        ids = batch.column("doc_id").take(pa.array(shingled))
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("doc_id").take(pa.array(shingled)), _as_binary(sigs[shingled])],
+            schema=SIGNATURE_SCHEMA,
+        )
+
+
+def _as_binary(sigs: np.ndarray) -> pa.Array:
+    """One binary value per row of a (documents, num_perm) uint32 matrix, without a copy per row."""
+    data = np.ascontiguousarray(sigs, dtype="<u4")
+    width = data.shape[1] * 4
+    offsets = np.arange(0, (len(data) + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.binary(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def signature_matrix(values: pa.Array, num_perm: int) -> np.ndarray:
+    """The (rows, num_perm) uint32 matrix of a binary array of signatures, without a copy."""
+    if not len(values):
+        return np.zeros((0, num_perm), np.uint32)
+    width = np.int64 if pa.types.is_large_binary(values.type) else np.int32
+    _validity, offsets, data = values.buffers()
+    starts = np.frombuffer(offsets, width)[values.offset : values.offset + len(values) + 1]
+    if not (np.diff(starts) == num_perm * 4).all():
+        raise ValueError(f"a stored MinHash signature is not {num_perm} values long")
+    raw = np.frombuffer(data, np.uint8)[starts[0] : starts[-1]]
+    return raw.view("<u4").reshape(len(values), num_perm)
+
+
+def band_rows(batches: Iterable[pa.RecordBatch], params: MinHashParams) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (doc_id, signature) rows in, one (doc_id, band, bucket) row per band out."""
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        buckets = band_buckets(signature_matrix(batch.column("signature"), params.num_perm), params)
+        ids = batch.column("doc_id")
         yield pa.RecordBatch.from_arrays(
             [
                 pc.take(ids, np.repeat(np.arange(len(ids)), params.bands)),
@@ -364,6 +406,28 @@ def band_rows(batches: Iterable[pa.RecordBatch], params: MinHashParams) -> Itera
                 pa.array(buckets.reshape(-1)),
             ],
             schema=BAND_ROWS_SCHEMA,
+        )
+
+
+def signature_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The share of equal values of each pair of rows of two signature matrices: MinHash's
+    estimate of their shingle sets' Jaccard, as datasketch's ``MinHash.jaccard`` computes it."""
+    return np.count_nonzero(a == b, axis=1) / np.float64(a.shape[1])
+
+
+def pair_signature_jaccard(
+    batches: Iterable[pa.RecordBatch], params: MinHashParams
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (src, dst, src_signature, dst_signature) in, (src, dst, estimated
+    Jaccard) out."""
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        left = signature_matrix(batch.column("src_signature"), params.num_perm)
+        right = signature_matrix(batch.column("dst_signature"), params.num_perm)
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("src"), batch.column("dst"), pa.array(signature_similarity(left, right))],
+            schema=PAIR_SCHEMA,
         )
 
 

@@ -216,7 +216,7 @@ def test_rerun_does_nothing_then_redoes_only_a_changed_stage(spark, two_batches,
     assert "nothing to do" in capsys.readouterr().out
     assert json.loads(Layout(out).ledger.read_text()) == before
 
-    incremental_run(spark, [first, mirror], out, dedup={"verify_jaccard": True})
+    incremental_run(spark, [first, mirror], out, dedup={"verify": "text"})
     after = json.loads(Layout(out).ledger.read_text())
     for old, new in zip(before["batches"], after["batches"], strict=True):
         for stage in ("ingest", "quality"):
