@@ -261,9 +261,9 @@ class DedupConfig:
     # MinHash hashes per document (FineWeb: 112).
     num_perm: int = 112
     # LSH bands x rows per band, bands * rows <= num_perm. 18 x 6 makes a pair at the threshold
-    # (0.75) a candidate with probability 0.97, so a copy with 3% of its words edited is found
-    # (FineWeb's 14 x 8: 0.77; see bench.dedup_quality). Set both to null to derive them from
-    # `threshold` with datasketch's optimal-parameter routine.
+    # (0.75) a candidate with probability 0.97 (FineWeb's 14 x 8: 0.77; see bench.dedup_quality),
+    # so verification, not the bands, decides what is linked. Set both to null to derive them
+    # from `threshold` with datasketch's optimal-parameter routine.
     bands: int | None = 18
     rows: int | None = 6
     # Jaccard similarity of shingle sets from which two documents are near duplicates: the cut of
