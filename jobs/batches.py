@@ -93,6 +93,8 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
                 parts[key] = cutoffs.is_file() and file_sha256(str(cutoffs))
     if stage == "dedup" and cfg.seed:  # MinHash's permutations; absent at 0: old digests hold
         parts["minhash_seed"] = cfg.seed
+    if stage == "dedup" and cfg.dedup.verify != "signature":  # verify_jaccard's two values
+        parts["dedup"]["verify_jaccard"] = parts["dedup"].pop("verify") == "text"
     if stage == "tokenize":
         # A bucket's weight and the token budget shape the manifest alone (rewritten whenever
         # the config changes), not the shards: read at their defaults, so tuning the mix does

@@ -144,8 +144,9 @@ def verified_edges(edges: DataFrame, sides: DataFrame, cfg: Config) -> DataFrame
     scored = pairs.select("src", "dst", f"src_{column}", f"dst_{column}").mapInArrow(
         kernel, spark_schema(PAIR_SCHEMA)
     )
-    linked = scored.select("src", "dst", (F.col("jaccard") >= cfg.dedup.threshold).alias("linked"))
-    return edges.join(linked, ["src", "dst"])
+    # One row per pair even where a doc_id repeats (possible with exact dedup off).
+    close = F.max(F.col("jaccard") >= cfg.dedup.threshold).alias("linked")
+    return edges.join(scored.groupBy("src", "dst").agg(close), ["src", "dst"])
 
 
 NODES = "node string, component string, earlier boolean"
@@ -324,11 +325,13 @@ class EarlierKeys:
             bands = layout.dedup_index("bands")
             self.bands = KeyIndex(spark, bands, asdict(self.params), target)
             self.bands.prepare(earlier, self._band_source)
+        minhashes = layout.dedup_index("minhashes")
         if cfg.dedup.fuzzy and cfg.dedup.verify == "signature":
-            minhashes = layout.dedup_index("minhashes")
             width = 4 * self.params.num_perm
             self.minhashes = KeyIndex(spark, minhashes, asdict(self.params), target, width)
             self.minhashes.prepare(earlier, self._minhash_source)
+        else:  # not kept up to date by this batch: rebuilt from the record when next needed
+            shutil.rmtree(minhashes, ignore_errors=True)
 
     def _exact_source(self, batches: list[int]) -> DataFrame:
         kept = read_table(self.spark, self.out, STAGE, batches).where(F.col("drop_reason").isNull())

@@ -505,6 +505,10 @@ def _scalar_string(value: Any, key: str) -> str:
     return str(value)
 
 
+# Keys an earlier release read, and what to write instead.
+RENAMED = {"dedup.verify_jaccard": "use dedup.verify: text (for true) or none (for false)"}
+
+
 def _build(cls: Any, data: Any, prefix: str) -> Any:
     where = prefix or "top level"
     if data is None:
@@ -516,6 +520,8 @@ def _build(cls: Any, data: Any, prefix: str) -> Any:
     kwargs = {}
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
+        if dotted in RENAMED:
+            raise ConfigError(f"config key '{dotted}' was replaced: {RENAMED[dotted]}")
         if key not in names:
             raise ConfigError(
                 f"unknown config key '{dotted}' (known keys in {where}: {', '.join(sorted(names))})"

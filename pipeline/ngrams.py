@@ -1,31 +1,40 @@
 """Word n-grams as 64-bit hashes, with the character span each n-gram covers.
 
-Words are the ``\\w+`` runs of the lower-cased text (GPT-3 lower-cases and drops punctuation
-before matching 13-grams), except in the scripts written without spaces between words (Han,
-kana, Thai, Lao, Khmer, Myanmar), where each character is a word: as a ``\\w+`` run a Chinese
-clause was one word, so a Chinese question of a benchmark was a few "words" long and no 13-gram
-of it could ever be cut from a page that copied it. A word's hash is FNV-1a over its code
-points finished by MurmurHash3's finalizer (stable across processes, unlike ``hash()``),
-computed for every word of a document in one compiled pass over its code points
-(:func:`word_hashes`); an n-gram's hash is a polynomial of its words' hashes modulo 2**64,
-computed for all positions at once with numpy. Character spans are only computed for documents
-that match.
+Words are cut from the folded text: each character replaced by its compatibility decomposition,
+lower-cased (NFKD, so full-width letters, ligatures, precomposed and combining accents read
+alike, and a final sigma as a sigma), and format characters (zero-width spaces and joiners, soft
+hyphens, bidirectional marks, tags) removed. GPT-3 lower-cases and drops punctuation before
+matching 13-grams; folding also keeps a copied question from hiding behind invisible characters
+inside its words, full-width forms or another normalization form of its accents. A word is a run
+of word characters (``\\w`` and combining marks), except in the scripts written without spaces
+between words (Han, kana, Thai, Lao, Khmer, Myanmar), where each character, with its marks, is
+a word: as a run a Chinese clause was one word, so no 13-gram of a Chinese question of a
+benchmark could ever be cut from a page that copied it. A word's hash is FNV-1a over its folded
+code points finished by MurmurHash3's finalizer (stable across processes, unlike ``hash()``);
+folding, cutting and hashing are one compiled pass over the text's code points, which also
+keeps where each folded character came from, so that a match's span is in the original text.
+An n-gram's hash is a polynomial of its words' hashes modulo 2**64, computed for all positions
+at once with numpy.
 """
 
 from __future__ import annotations
 
-import re
+import functools
+import unicodedata
 
 import numba
 import numpy as np
 
-from gristmill.filters.words import WORDCHAR, char_classes, code_points, fnv1a
+from gristmill.filters.nfkc import KEPT, Forms, forms_table
+from gristmill.filters.words import WORD, WORDCHAR, char_classes, code_points, fnv1a
+from gristmill.filters.words import from_code_points as _text_of
 from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
 
 # Stored n-gram hashes (the decontaminate stage's counts over batches) are only comparable under
 # one word hash: part of that stage's digest, so a change redoes the stage once. 1 was BLAKE2b;
-# 2 FNV-1a over every \w run; 3 each character of the scripts written without spaces a word.
-HASH_VERSION = 3
+# 2 FNV-1a over every \w run; 3 each character of the scripts written without spaces a word;
+# 4 words of the folded text (NFKD, lower case, no format characters).
+HASH_VERSION = 4
 
 # Code point ranges of the scripts written without spaces: Thai, Lao, Myanmar, Khmer, kana (with
 # its half-width forms and extensions), CJK ideographs and their marks (々〆〇; extension A, the
@@ -35,15 +44,58 @@ _UNSPACED = (
     (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF66, 0xFF9F),
     (0x20000, 0x3134F),
 )  # fmt: skip
-_RANGES = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _UNSPACED)
-_WORD = re.compile(rf"(?=[{_RANGES}])\w|(?:(?![{_RANGES}])\w)+")
 _LOW, _HIGH = np.array(_UNSPACED, dtype=np.int64).T
+# Planes 0-2 hold every character that decomposes, lower-cases or is a format character, but
+# for plane 14's tags and variation selectors, which are removed as a block.
+_FOLDED_PLANES = range(0x30000)
+_INVISIBLE_PLANE = (0xE0000, 0xE1000)
 MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplication is a bijection mod 2**64
 
 
-def words(text: str) -> list[str]:
-    """The words :func:`word_hashes` hashes, as strings."""
-    return _WORD.findall(text.lower())
+@functools.cache
+def _fold_table() -> Forms:
+    """Each code point's folded form, where that is not itself (empty for format characters)."""
+    forms: dict[int, str | None] = {}
+    for code in _FOLDED_PLANES:
+        char = chr(code)
+        if unicodedata.category(char) == "Cf":
+            forms[code] = ""
+            continue
+        form = unicodedata.normalize("NFKD", char).lower().replace("\u03c2", "\u03c3")
+        if form != char:
+            forms[code] = form
+    return forms_table(forms)
+
+
+@numba.njit(cache=True)
+def _fold(
+    cps: np.ndarray, entries: np.ndarray, offsets: np.ndarray, forms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The folded code points of ``cps``, and the index in ``cps`` each one came from."""
+    size = 0
+    for c in cps:
+        if _INVISIBLE_PLANE[0] <= c < _INVISIBLE_PLANE[1]:
+            continue
+        k = entries[c] if c < entries.size else KEPT
+        size += 1 if k == KEPT else offsets[k + 1] - offsets[k]
+    out = np.empty(size, np.uint32)
+    origin = np.empty(size, np.int64)
+    at = 0
+    for i in range(cps.size):
+        c = cps[i]
+        if _INVISIBLE_PLANE[0] <= c < _INVISIBLE_PLANE[1]:
+            continue
+        k = entries[c] if c < entries.size else KEPT
+        if k == KEPT:
+            out[at] = c
+            origin[at] = i
+            at += 1
+        else:
+            for j in range(offsets[k], offsets[k + 1]):
+                out[at] = forms[j]
+                origin[at] = i
+                at += 1
+    return out, origin
 
 
 @numba.njit(cache=True)
@@ -57,41 +109,63 @@ def _unspaced(c: int, low: np.ndarray, high: np.ndarray) -> bool:
 
 
 @numba.njit(cache=True)
-def _run_hashes(
+def _bounds(
     cps: np.ndarray, table: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> np.ndarray:
-    """The hash of every word of ``cps``: a run of word characters (``\\w``), or one word
-    character of a script written without spaces."""
-    out = np.empty(cps.size + 1, np.uint64)
+) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) in ``cps`` of every word: a ``\\w`` character and the word characters
+    (``\\w`` and combining marks) after it, or one character of a script written without
+    spaces with the marks after it."""
+    starts = np.empty(cps.size, np.int64)
+    ends = np.empty(cps.size, np.int64)
     n, i = 0, 0
     while i < cps.size:
-        if not table[cps[i]] & WORDCHAR:
-            i += 1
+        if not table[cps[i]] & WORDCHAR:  # a mark extends a word, never starts one ("´" is
+            i += 1  # a space and an accent to NFKD)
             continue
         start = i
         if _unspaced(cps[i], low, high):
             i += 1
-        else:
-            while i < cps.size and table[cps[i]] & WORDCHAR and not _unspaced(cps[i], low, high):
+            while i < cps.size and table[cps[i]] & WORD and not table[cps[i]] & WORDCHAR:
                 i += 1
-        out[n] = fmix64(fnv1a(cps, start, i, FNV_OFFSET))
+        else:
+            while i < cps.size and table[cps[i]] & WORD and not _unspaced(cps[i], low, high):
+                i += 1
+        starts[n], ends[n] = start, i
         n += 1
-    return out[:n]
+    return starts[:n], ends[:n]
+
+
+@numba.njit(cache=True)
+def _hashes(cps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    out = np.empty(starts.size, np.uint64)
+    for k in range(starts.size):
+        out[k] = fmix64(fnv1a(cps, starts[k], ends[k], FNV_OFFSET))
+    return out
+
+
+def _words(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(folded code points, their origins, word starts, word ends in the folded text)."""
+    folded, origin = _fold(code_points(text), *_fold_table())
+    starts, ends = _bounds(folded, char_classes(), _LOW, _HIGH)
+    return folded, origin, starts, ends
+
+
+def words(text: str) -> list[str]:
+    """The words :func:`word_hashes` hashes, as (folded) strings."""
+    folded, _origin, starts, ends = _words(text)
+    return [_text_of(folded[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def word_hashes(text: str) -> np.ndarray:
     """The hash of each of ``words(text)``, in order."""
-    return _run_hashes(code_points(text.lower()), char_classes(), _LOW, _HIGH)
+    folded, _origin, starts, ends = _words(text)
+    return _hashes(folded, starts, ends)
 
 
 def word_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
     """[start, end) offsets in ``text`` of each of ``words(text)``."""
-    lowered = text.lower()
-    spans = np.array([m.span() for m in _WORD.finditer(lowered)], dtype=np.int64).reshape(-1, 2)
-    if len(lowered) != len(text):  # a few characters lower-case to two (e.g. "İ"): map back
-        origin = np.repeat(np.arange(len(text)), [len(c.lower()) for c in text])
-        spans = np.append(origin, len(text))[spans]
-    return spans[:, 0], spans[:, 1]
+    _folded, origin, starts, ends = _words(text)
+    return origin[starts], origin[ends - 1] + 1
 
 
 def ngram_hashes(hashed: np.ndarray, n: int) -> np.ndarray:

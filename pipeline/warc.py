@@ -37,8 +37,12 @@ LOG = logger(__name__)
 # Compressed bytes of a candidate gzip member inflated to see whether a WARC record starts it.
 MEMBER_HEAD = 1 << 16
 # Inflated bytes of a member's start that find it inside a payload that ran into it: a WARC
-# header this long holds its WARC-Record-ID, so it is found only where it really is.
+# header this long holds its WARC-Record-ID, so it is found only where it really is. A payload
+# that ran only a little way in ends with the head's first bytes, at least its first line.
 HEAD_MATCH = 256
+HEAD_LINE = len(b"WARC/1.0\r\n")
+# What a payload that ran into the next record holds where that record starts.
+RECORD_START = b"WARC/1."
 # What the WARC spec allows as a Content-Length (FastWARC reads anything else as 0).
 CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 
@@ -85,10 +89,11 @@ def _record(rec, max_bytes: int) -> Record:
             None if is_response else "text/plain"
         )
     length = rec.content_length
-    declared = (headers.get("Content-Length") or "").strip()
+    # FastWARC reads the length of this exact name only (``headers.get`` ignores case).
+    declared = next((v for k, v in headers.items() if k == "Content-Length"), "").strip()
     malformed = None
     if not CONTENT_LENGTH.fullmatch(declared):
-        malformed = f"Content-Length {declared[:40]!r} is not a length"
+        malformed = f"Content-Length {declared[:40]!r} is not a length FastWARC reads"
     payload = None
     truncated = False
     if malformed is None and length <= max_bytes:
@@ -113,12 +118,38 @@ def _cut_before(record: Record, member: Member) -> Record | None:
     """``record`` without the bytes of ``member`` and what follows, where its payload ran into
     them (a Content-Length longer than its own gzip member: FastWARC reads on across members);
     None where it did not."""
-    if record.payload is None or len(member.head) < len(b"WARC/"):
+    payload, head = record.payload, member.head[:HEAD_MATCH]
+    if payload is None or len(head) < HEAD_LINE:
         return None
-    at = record.payload.find(member.head[:HEAD_MATCH])
+    at = payload.find(head)
+    if at < 0:  # ran in by fewer bytes than the head: the payload ends with its start
+        ends = (k for k in range(min(len(head), len(payload)), HEAD_LINE - 1, -1))
+        at = next((len(payload) - k for k in ends if payload.endswith(head[:k])), -1)
     if at < 0:
         return None
-    return replace(record, payload=record.payload[:at].removesuffix(b"\r\n\r\n"), truncated=True)
+    return replace(record, payload=payload[:at].removesuffix(b"\r\n\r\n"), truncated=True)
+
+
+def _ran_into(
+    uri: str,
+    record: Record,
+    at: int,
+    policy: RetryPolicy | None,
+    size: int | None,
+    source: RangeSource | None,
+) -> tuple[Record, Member] | None:
+    """Where ``record`` (its gzip member at offset ``at``) ran into the records of the members
+    after it and parsing went on without a hitch (its Content-Length ends at or just before a
+    later record's start): ``record`` cut, and the member to read on from. Only a payload that
+    holds a record's start is checked, so an honest record costs one search of its bytes."""
+    if record.payload is None or RECORD_START not in record.payload:
+        return None
+    try:
+        member = _next_member(uri, at + 1, policy, size, source)
+    except PermanentInputError:  # a server without ranges: the record is kept as it is
+        return None
+    cut = _cut_before(record, member) if member is not None else None
+    return (cut, member) if cut is not None and member is not None else None
 
 
 def _next_member(
@@ -150,7 +181,9 @@ def _next_member(
             try:
                 inflated = zlib.decompressobj(31).decompress(data[found : found + MEMBER_HEAD], 16)
                 if inflated.startswith(b"WARC/"):
-                    head = zlib.decompressobj(31).decompress(data[found : found + MEMBER_HEAD])
+                    head = zlib.decompressobj(31).decompress(
+                        data[found : found + MEMBER_HEAD], HEAD_MATCH
+                    )
                     return Member(base + found, head[:HEAD_MATCH])
             except zlib.error:
                 pass
@@ -238,7 +271,7 @@ def read_records(
             raise
         except OSError as exc:
             raise CorruptInput(f"cannot open: {exc}") from exc
-        last, failure = None, None
+        last, failure, jump = None, None, None
         pending: Record | None = None  # the last record parsed, if a document, not yet yielded
         with stream:
             records = ArchiveIterator(stream, parse_http=True)
@@ -248,7 +281,6 @@ def read_records(
                     if rec is None:
                         break
                     seen += 1
-                    last = rec.stream_pos
                     record = _record(rec, max_bytes) if rec.record_type & DOCUMENT_TYPES else None
                 except (KeyboardInterrupt, SystemExit, GeneratorExit):
                     raise
@@ -259,10 +291,23 @@ def read_records(
                     if isinstance(failure, PermanentInputError):
                         raise CorruptInput(f"cannot read: {failure}") from exc
                     break
+                if pending is not None and last is not None and gzipped:
+                    jump = _ran_into(uri, pending, last, policy, size, source)
+                    if jump is not None:  # the records it swallowed are read again, and this one
+                        yield jump[0]
+                        pending, seen = None, seen - 1
+                        break
                 if pending is not None:
                     yield pending
-                pending = record
+                pending, last = record, rec.stream_pos
         where = last if last is not None else start
+        if jump is not None:
+            problems.append(
+                f"the record at offset {where} runs past its gzip member (its Content-Length is "
+                f"too long); resumed at offset {jump[1].offset}"
+            )
+            start = jump[1].offset
+            continue
         if failure is None:
             try:
                 tail, resume = (

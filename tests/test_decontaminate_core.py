@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import unicodedata
 
 import numpy as np
 import pyarrow as pa
@@ -54,11 +55,43 @@ def test_ngram_hashes_ignore_case_and_punctuation():
     assert len(ngram_hashes(word_hashes("a b"), 3)) == 0
     starts, ends = word_spans("Hi, you!")
     assert words("Hi, you!") == ["hi", "you"] and list(starts) == [0, 4] and list(ends) == [2, 7]
-    # "İ" lower-cases to two characters; spans still point into the original text.
+    # "İ" and "Ö" fold to two characters each; spans still point into the original text.
     text = "İstanbul is big and Ölüdeniz is blue"
     starts, ends = word_spans(text)
-    assert [text[s:e].lower() for s, e in zip(starts, ends, strict=True)][1:] == words(text)[1:]
+    spanned = [text[s:e] for s, e in zip(starts, ends, strict=True)]
+    assert spanned == text.split() and words(text)[4] == unicodedata.normalize("NFKD", "ölüdeniz")
     assert text[starts[-1] : ends[-1]] == "blue"
+
+
+def test_a_copy_hidden_by_invisible_or_compatibility_characters_is_still_cut(shared_data):
+    """A page that copies a question with zero-width spaces and soft hyphens inside its words,
+    full-width letters, decomposed accents or a ligature has the same n-grams as the question,
+    and the cut falls on the copy in the original text: 200 characters either side of it."""
+    bench = read_benchmark(shared_data / "benchmarks" / "gsm8k_test.jsonl")
+    index = build_index([bench], CFG)
+    question = bench.examples[7].texts[0]
+    hidden = {
+        "zero-width": question.replace("e", "e\u200b").replace("a", "a\u00ad"),
+        "full-width": "".join(
+            chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in question[: len(question) // 2]
+        )
+        + question[len(question) // 2 :],
+        "decomposed": unicodedata.normalize("NFD", question.replace("e", "\u00e9")),
+        "ligature": question.replace("fi", "\ufb01"),
+    }
+    assert words("don\u00b4t stop") == words("don't stop")  # NFKD: a space and an accent
+    accented = text_ngram_hashes(question.replace("e", "\u00e9"), CFG.ngram)
+    assert np.array_equal(text_ngram_hashes(hidden["decomposed"], CFG.ngram), accented)
+    before, after = filler(400, 3), filler(400, 4)
+    for kind, copy in hidden.items():
+        if kind != "decomposed":
+            assert np.array_equal(
+                text_ngram_hashes(copy, CFG.ngram), text_ngram_hashes(question, CFG.ngram)
+            ), kind
+            row = run(f"{before} {copy} {after}", index)
+            assert row["benchmarks_matched"] == ["gsm8k_test"], kind
+            assert row["text"].startswith(before[: len(before) - 200]), kind
+            assert row["text"].endswith(after[200:]), kind
 
 
 def test_each_character_of_a_script_without_spaces_is_a_word(tmp_path):
@@ -68,9 +101,11 @@ def test_each_character_of_a_script_without_spaces_is_a_word(tmp_path):
     cut out of it, 200 characters either side."""
     mixed = "Hello wörld 中文网页内容，测试 ภาษาไทย カタカナ 123_ab"
     got = words(mixed)
-    assert got[:4] == ["hello", "wörld", "中", "文"] and "123_ab" in got and "ナ" in got
+    assert got[:4] == ["hello", unicodedata.normalize("NFKD", "wörld"), "中", "文"]
+    assert "123_ab" in got and "ナ" in got
     starts, ends = word_spans(mixed)
-    assert [mixed[a:b].lower() for a, b in zip(starts, ends, strict=True)] == got
+    spanned = [mixed[a:b].lower() for a, b in zip(starts, ends, strict=True)]
+    assert [unicodedata.normalize("NFKD", w) for w in spanned] == got
     assert len(word_hashes(mixed)) == len(got)
     assert np.array_equal(word_hashes("中文"), word_hashes("中 文"))
     question = "小明有三个苹果，他又买了五个苹果，然后吃掉了两个，请问他现在还有几个苹果？"

@@ -303,6 +303,7 @@ def test_bands_and_rows_from_threshold():
         ({"bands": 20, "rows": 8}, "dedup.bands"),
         ({"bands": None}, "dedup.bands"),
         ({"verify": "yes"}, "dedup.verify"),
+        ({"verify_jaccard": True}, "dedup.verify_jaccard' was replaced: use dedup.verify"),
     ],
 )
 def test_bad_config_names_the_key(dedup_cfg, key):

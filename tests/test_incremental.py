@@ -290,6 +290,11 @@ def test_a_stage_is_redone_for_what_shapes_its_output_only(shared_data, tmp_path
     digest = {s: stage_digest(s, base, tmp_path) for s in ("dedup", "tokenize")}
     assert stage_digest("dedup", config_from_dict({"seed": 0}), tmp_path) == digest["dedup"]
     assert stage_digest("dedup", config_from_dict({"seed": 3}), tmp_path) != digest["dedup"]
+    verified = {
+        stage_digest("dedup", config_from_dict({"dedup": {"verify": v}}), tmp_path)
+        for v in ("signature", "text", "none")
+    }
+    assert len(verified) == 3 and digest["dedup"] in verified
     buckets = [{"name": "a", "min": {"n_chars": 100}, "weight": 3.0}, {"name": "b"}]
     mix = config_from_dict({"tokenize": {"buckets": buckets, "target_tokens": 10**9}})
     same = config_from_dict({"tokenize": {"buckets": [{**buckets[0], "weight": 1.0}, buckets[1]]}})

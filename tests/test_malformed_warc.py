@@ -133,6 +133,27 @@ def build_corpus(root: Path) -> dict[str, dict]:
         reasons=[None],
         error="cut where the next member starts",
     )
+    # Runs exactly onto the record after the next one, which then parses without a hitch; runs
+    # 20 bytes into the next record's header, fewer than the head the cut searches for.
+    own = len(http_record(long_page).split(b"\r\n\r\n", 1)[1]) - len(b"\r\n\r\n")
+    whole = own + len(gzip.decompress(good("w2")))
+    case(
+        "length-onto-a-record.warc.gz",
+        good("w1") + gzip.compress(http_record(long_page, length=whole)) + good("w2") + good("w3"),
+        ["w1", "w2", "w3"],
+        reasons=[None],
+        error="runs past its gzip member",
+    )
+    case(
+        "length-a-little-long.warc.gz",
+        good("v1")
+        + gzip.compress(http_record(long_page, length=own + 20))
+        + good("v2")
+        + good("v3"),
+        ["v1", "v2", "v3"],
+        reasons=[None],
+        error="cut where the next member starts",
+    )
     case(
         "length-not-a-number.warc.gz",
         good("n1")
@@ -236,6 +257,7 @@ def outcome(path: Path) -> tuple[list[str], list, str | None]:
         "garbage-member.warc.gz", "garbage-bytes.warc.gz", "missing-headers.warc.gz",
         "binary-as-html.warc.gz", "charsets.warc.gz", "huge-record.warc.gz", "bomb.warc.gz",
         "length-past-member.warc.gz", "length-into-header.warc.gz", "length-not-a-number.warc.gz",
+        "length-onto-a-record.warc.gz", "length-a-little-long.warc.gz",
         "empty.warc.gz", "image.warc", "notes.warc.gz", "uncompressed.warc.gz",
     ],
 )  # fmt: skip
@@ -251,7 +273,13 @@ def test_each_damage_is_counted_and_good_records_kept(corpus, name):
         assert expected["error"] in error
 
 
-@pytest.mark.parametrize("name", ["length-past-member.warc.gz", "length-into-header.warc.gz"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "length-past-member.warc.gz", "length-into-header.warc.gz",
+        "length-onto-a-record.warc.gz", "length-a-little-long.warc.gz",
+    ],
+)  # fmt: skip
 def test_a_record_running_past_its_member_keeps_only_its_own_bytes(corpus, name):
     """The record whose Content-Length is too long keeps its own page, cut where the next
     member's record starts: none of the records it ran into is read twice or into it."""
