@@ -53,6 +53,7 @@ from gristmill.jobs.stage_io import (
     aggregated,
     cached,
     commit,
+    parquet_rows,
     read_kept_texts,
     read_table,
     temp_path,
@@ -382,27 +383,25 @@ class EarlierKeys:
         found = self.minhashes.lookup(queries, DOC_QUERY)
         return found.groupBy("doc_id").agg(F.min("earlier_value").alias("signature"))
 
-    def add(
-        self,
-        written: DataFrame,
-        bands: DataFrame | None,
-        minhashes: DataFrame | None,
-        batch: int,
-    ) -> None:
-        """Add what this batch kept, for the batches to come."""
-        kept = written.where(F.col("drop_reason").isNull()).withColumn("batch", F.lit(batch))
-        self.exact.add(with_keys(kept, string_keys("text_hash")), batch)
-        if self.bands is not None and bands is not None:
-            self.bands.add(
-                with_keys(bands.withColumn("batch", F.lit(batch)), band_keys("band", "bucket")),
-                batch,
-            )
-        if self.minhashes is not None and minhashes is not None:
-            rows = minhashes.withColumn("batch", F.lit(batch))
-            self.minhashes.add(
-                with_keys(rows.withColumnRenamed("signature", "value"), string_keys("doc_id")),
-                batch,
-            )
+    def add(self, written: DataFrame, kept: int, stored: dict[str, Path], batch: int) -> None:
+        """Add what this batch kept, for the batches to come: the ``kept`` rows of ``written``
+        without a drop reason, and the bands and signatures of theirs that ``stored`` names (the
+        folders just written). Each run is sized by a count known already (the stage's, the
+        files' footers), which spares each index a Spark job."""
+        rows = written.where(F.col("drop_reason").isNull()).withColumn("batch", F.lit(batch))
+        self.exact.add(with_keys(rows, string_keys("text_hash")), batch, kept)
+        for index, name, schema, keys in (
+            (self.bands, "signatures", BAND_ROWS_SCHEMA, band_keys("band", "bucket")),
+            (self.minhashes, "minhashes", SIGNATURE_SCHEMA, string_keys("doc_id")),
+        ):
+            if index is not None and name in stored:
+                # The schema given: inferring it from the files is a Spark job.
+                read = self.spark.read.schema(spark_schema(schema))
+                found = read.parquet(str(stored[name].resolve()))
+                found = found.withColumn("batch", F.lit(batch))
+                if name == "minhashes":
+                    found = found.withColumnRenamed("signature", "value")
+                index.add(with_keys(found, keys), batch, parquet_rows(stored[name]))
 
 
 def run_batch(
@@ -437,7 +436,7 @@ def run_batch(
 
         def exact_only(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
             section = removed(counts) | {"against_earlier": against_earlier(written)}
-            index.add(written, None, None, batch)
+            index.add(written, counts["out"], {}, batch)
             return {"dedup": section}
 
         try:
@@ -488,8 +487,7 @@ def run_batch(
             section["against_earlier"] = against_earlier(written) | {
                 "fuzzy_duplicates": section.pop("late_fuzzy_duplicates")
             }
-            stored = {name: spark.read.parquet(str((work / name).resolve())) for name in records}
-            index.add(written, stored["signatures"], stored.get("minhashes"), batch)
+            index.add(written, counts["out"], {name: work / name for name in records}, batch)
             commit(work / "clusters", layout.dedup_clusters(batch), out)
             for name, (_, final) in records.items():
                 commit(work / name, final, out)

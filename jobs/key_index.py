@@ -143,10 +143,10 @@ class KeyIndex:
             self.runs.append(self._write(source(missing), level, tuple(missing)))
         self._compact()
 
-    def add(self, rows: DataFrame, batch: int) -> None:
-        """Add one batch's (key, lo, doc_id, batch[, value]) rows as a run; merge runs as they
-        fill up."""
-        self.runs.append(self._write(rows, 0, (batch,)))
+    def add(self, rows: DataFrame, batch: int, count: int | None = None) -> None:
+        """Add one batch's (key, lo, doc_id, batch[, value]) rows as a run (``count`` of them,
+        where the caller knows: counting is a Spark job of its own); merge runs as they fill up."""
+        self.runs.append(self._write(rows, 0, (batch,), count))
         self._compact()
 
     def _write(

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -156,6 +157,11 @@ def read_kept_texts(
     if text is None:
         return df
     return df.withColumn("text", text).drop(*(f"text_{s}" for s in TEXT_STAGES))
+
+
+def parquet_rows(folder: Path) -> int:
+    """The rows of a Parquet folder Spark wrote, from its files' footers: no Spark job."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(folder.glob("*.parquet")))
 
 
 def cached(df: DataFrame, keep: list[DataFrame]) -> DataFrame:
