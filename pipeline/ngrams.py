@@ -26,8 +26,14 @@ import numba
 import numpy as np
 
 from gristmill.filters.nfkc import KEPT, Forms, forms_table
-from gristmill.filters.words import WORD, WORDCHAR, char_classes, code_points, fnv1a
-from gristmill.filters.words import from_code_points as _text_of
+from gristmill.filters.words import (
+    WORD,
+    WORDCHAR,
+    char_classes,
+    code_points,
+    fnv1a,
+    from_code_points,
+)
 from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
 
 # Stored n-gram hashes (the decontaminate stage's counts over batches) are only comparable under
@@ -153,7 +159,7 @@ def _words(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def words(text: str) -> list[str]:
     """The words :func:`word_hashes` hashes, as (folded) strings."""
     folded, _origin, starts, ends = _words(text)
-    return [_text_of(folded[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return [from_code_points(folded[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def word_hashes(text: str) -> np.ndarray:

@@ -123,8 +123,8 @@ def _cut_before(record: Record, member: Member) -> Record | None:
         return None
     at = payload.find(head)
     if at < 0:  # ran in by fewer bytes than the head: the payload ends with its start
-        ends = (k for k in range(min(len(head), len(payload)), HEAD_LINE - 1, -1))
-        at = next((len(payload) - k for k in ends if payload.endswith(head[:k])), -1)
+        lengths = range(min(len(head), len(payload)), HEAD_LINE - 1, -1)
+        at = next((len(payload) - k for k in lengths if payload.endswith(head[:k])), -1)
     if at < 0:
         return None
     return replace(record, payload=payload[:at].removesuffix(b"\r\n\r\n"), truncated=True)
