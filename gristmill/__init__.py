@@ -5,3 +5,55 @@ The code lives in the top-level folders of the repository, which mirror the flow
 this one namespace (``gristmill.pipeline``, ``gristmill.jobs``, ...), mapped by ``package-dir`` in
 pyproject.toml, so nothing with a generic name lands in site-packages.
 """
+
+import os
+from pathlib import Path
+
+
+def cache_home() -> Path:
+    """gristmill's folder in the user's cache (``$XDG_CACHE_HOME/gristmill``, else
+    ``~/.cache/gristmill``): the submit zips, the JVM's class archive, the executors' code."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gristmill"
+
+
+def _from_extracted_zip() -> None:
+    """Import the subpackages from files, not from the ``--py-files`` zip they arrived in.
+
+    Under ``gristmill submit`` the executors import gristmill from the zip Spark put in each
+    application's own folder. numba keeps a compiled kernel beside the path of its module's
+    source, which for a zip names that folder: every application's every Python worker compiled
+    every kernel again (the Gopher repetition signals alone take 12 s to compile): on a
+    standalone worker of 2 cores, the demo sample's stages took 67 s in the first application
+    and 41 s in the next (quality 23.3 -> 5.6 s, dedup 18.1 -> 13.9, decontaminate 7.9 -> 4.7).
+    The zip is extracted here once per content (its SHA-256 names the folder) into the cache,
+    and the subpackages are looked up there, where numba's cache outlives the application. A
+    cache that cannot be written leaves the imports in the zip, as before."""
+    import hashlib
+    import shutil
+    import tempfile
+    import zipfile
+
+    archive = next((p for p in Path(__file__).parents if p.suffix == ".zip"), None)
+    if archive is None or not archive.is_file():
+        return
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    for base in (cache_home() / "code", Path(tempfile.gettempdir()) / "gristmill-code"):
+        target = base / digest
+        try:
+            if not (target / "gristmill" / "__init__.py").is_file():
+                base.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(dir=base, prefix=f".{digest}-"))
+                with zipfile.ZipFile(archive) as files:
+                    files.extractall(staging)
+                try:
+                    staging.rename(target)  # whole or not at all; one of many workers wins
+                except OSError:
+                    shutil.rmtree(staging, ignore_errors=True)
+            if (target / "gristmill" / "__init__.py").is_file():
+                __path__[:] = [str(target / "gristmill")]
+                return
+        except OSError:
+            continue
+
+
+_from_extracted_zip()

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import pyspark
 
+from gristmill import cache_home
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -42,8 +44,7 @@ QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 def archive_path() -> Path:
     """Where this installation's archive lies: the user's cache directory, one file per Java
     runtime and set of Spark jars (two virtualenvs with two pysparks keep one each)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gristmill"
-    return cache / f"spark-classes-{_installation_key()}.jsa"
+    return cache_home() / f"spark-classes-{_installation_key()}.jsa"
 
 
 def _installation_key() -> str:

@@ -25,6 +25,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from gristmill import cache_home
 from gristmill.jobs.arguments import COMMANDS
 from gristmill.pipeline.atomic import atomic_file
 from gristmill.pipeline.errors import EXIT_USAGE, UsageError
@@ -153,8 +154,7 @@ def _deploy_mode(forwarded: list[str]) -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gristmill" / "submit"
+    return cache_home() / "submit"
 
 
 def main(argv: list[str]) -> int:

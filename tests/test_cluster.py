@@ -62,6 +62,8 @@ def cluster(tmp_path_factory):
         "SPARK_PID_DIR": str(tmp / "pids"),
         "SPARK_WORKER_DIR": str(tmp / "work"),
         "SPARK_LOCAL_IP": "127.0.0.1",
+        # Where the executors extract the shipped zip (gristmill/__init__.py).
+        "XDG_CACHE_HOME": str(tmp / "cache"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "PYSPARK_PYTHON": sys.executable,
     }
@@ -97,7 +99,6 @@ def test_pipeline_on_a_standalone_cluster_matches_local_mode(
     out = tmp_path / "cluster-out"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(demo_config))
-    env = {**env, "XDG_CACHE_HOME": str(tmp / "cache")}
     submit = subprocess.run(
         [str(Path(sys.executable).parent / "gristmill"), "submit", "--master", url,
          "--executor-memory", "1g", "--", "run", "--input", str(sample.warc),
@@ -110,6 +111,9 @@ def test_pipeline_on_a_standalone_cluster_matches_local_mode(
     assert len(shipped) == 1 and "--py-files" in submit.stdout
     # The executor received the project's zip from the driver.
     assert list((tmp / "work").glob(f"app-*/*/{shipped[0].name}"))
+    # It imported the zip's code from the copy extracted once, where numba kept its kernels.
+    code = tmp / "cache" / "gristmill" / "code"
+    assert list(code.glob("*/gristmill/filters/__pycache__/*.nbi"))
     # The application ran on the cluster, and its executor ran on our worker.
     state = wait_for(master_json, lambda s: s.get("completedapps"))
     # spark-submit names the application after the script: its settings win over the config's.

@@ -3,6 +3,8 @@ errors. The cluster test (test_cluster.py) runs it against a real standalone clu
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 import zipfile
@@ -40,6 +42,19 @@ def test_venv_archive_sets_the_executors_python(tmp_path):
     assert not any(a.startswith("spark.pyspark.driver.python") for a in cluster)
 
 
+def imported_from(zipped: Path, cache: Path, tmp: Path) -> Path:
+    """The file ``gristmill.pipeline.ledger`` is imported from, by a Python without
+    site-packages whose path starts with ``zipped``, as an executor's does."""
+    code = f"import sys; sys.path.insert(0, {str(zipped)!r}); import gristmill.pipeline.ledger as m"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "TMPDIR": str(tmp)}
+    shown = subprocess.run(
+        [sys.executable, "-S", "-c", code + "; print(m.__file__)"],
+        capture_output=True, text=True, env=env, cwd=tmp,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    return Path(shown.stdout.strip())
+
+
 def test_zip_is_built_once_per_content_and_imports_without_site_packages(tmp_path):
     first = submit.build_zip(tmp_path)
     mtime = first.stat().st_mtime_ns
@@ -48,15 +63,21 @@ def test_zip_is_built_once_per_content_and_imports_without_site_packages(tmp_pat
     assert "gristmill/jobs/run.py" in names and "gristmill/pipeline/ledger.py" in names
     assert "gristmill/__init__.py" in names and not [n for n in names if "trainer" in n]
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
-    code = (
-        f"import sys; sys.path.insert(0, {str(first)!r}); import gristmill.pipeline.ledger as m; "
-    )
-    code += "print(m.__file__)"
-    shown = subprocess.run(
-        [sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.startswith(str(first))
+    # Imported from one extracted copy per content, where numba's cache outlives an application.
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()[:16]
+    ledger = Path("gristmill", "code", digest, "gristmill", "pipeline", "ledger.py")
+    (tmp_path / "tmp").mkdir()
+    imported = imported_from(first, tmp_path / "cache", tmp_path / "tmp")
+    assert imported == tmp_path / "cache" / ledger
+    stamp = imported.stat().st_mtime_ns
+    assert imported_from(first, tmp_path / "cache", tmp_path / "tmp") == imported
+    assert imported.stat().st_mtime_ns == stamp  # extracted once
+    assert not list((tmp_path / "cache" / "gristmill" / "code").glob(".*"))  # no staging left
+    # A cache that cannot be written: the temporary folder's.
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    tmp_copy = Path("gristmill-code", *ledger.parts[2:])
+    assert imported_from(first, blocked, tmp_path / "tmp") == tmp_path / "tmp" / tmp_copy
     # Executors load language ID from the zip's own copy of lid.176.
     assert "gristmill/models/lid.176.ftz" in names
     code = (
