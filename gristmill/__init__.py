@@ -25,9 +25,10 @@ def _from_extracted_zip() -> None:
     every kernel again (the Gopher repetition signals alone take 12 s to compile): on a
     standalone worker of 2 cores, the demo sample's stages took 67 s in the first application
     and 41 s in the next (quality 23.3 -> 5.6 s, dedup 18.1 -> 13.9, decontaminate 7.9 -> 4.7).
-    The zip is extracted here once per content (its SHA-256 names the folder) into the cache,
-    and the subpackages are looked up there, where numba's cache outlives the application. A
-    cache that cannot be written leaves the imports in the zip, as before."""
+    The zip is extracted here once per content (its SHA-256 names the folder) into the user's
+    cache, else a private folder of the temporary one, and the subpackages are looked up there,
+    where numba's cache outlives the application. Where neither can be written, the imports
+    stay in the zip, as before."""
     import hashlib
     import shutil
     import tempfile
@@ -37,11 +38,13 @@ def _from_extracted_zip() -> None:
     if archive is None or not archive.is_file():
         return
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
-    for base in (cache_home() / "code", Path(tempfile.gettempdir()) / "gristmill-code"):
+    tmp = Path(tempfile.gettempdir()) / f"gristmill-code-{os.getuid()}"
+    for base in (cache_home() / "code", tmp):
         target = base / digest
         try:
+            if not _private(base):
+                continue
             if not (target / "gristmill" / "__init__.py").is_file():
-                base.mkdir(parents=True, exist_ok=True)
                 staging = Path(tempfile.mkdtemp(dir=base, prefix=f".{digest}-"))
                 with zipfile.ZipFile(archive) as files:
                     files.extractall(staging)
@@ -54,6 +57,14 @@ def _from_extracted_zip() -> None:
                 return
         except OSError:
             continue
+
+
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` (created if missing) is this user's and writable by no one else: code
+    is imported from it, and a shared temporary folder could hold someone else's."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = folder.stat()
+    return status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
 _from_extracted_zip()

@@ -76,8 +76,11 @@ def test_zip_is_built_once_per_content_and_imports_without_site_packages(tmp_pat
     # A cache that cannot be written: the temporary folder's.
     blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a folder")
-    tmp_copy = Path("gristmill-code", *ledger.parts[2:])
+    tmp_copy = Path(f"gristmill-code-{os.getuid()}", *ledger.parts[2:])
     assert imported_from(first, blocked, tmp_path / "tmp") == tmp_path / "tmp" / tmp_copy
+    # Nor a folder others may write into: the zip itself.
+    (tmp_path / "tmp" / tmp_copy.parts[0]).chmod(0o777)
+    assert imported_from(first, blocked, tmp_path / "tmp").is_relative_to(first)
     # Executors load language ID from the zip's own copy of lid.176.
     assert "gristmill/models/lid.176.ftz" in names
     code = (
