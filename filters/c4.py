@@ -330,8 +330,9 @@ def _kept_lines(
             out[k] = 10
             k += 1
         kept += 1
-        out[k : k + line.size] = line
-        k += line.size
+        for c in line:  # no slice assignment (see gopher_repetition._ngram_chars)
+            out[k] = c
+            k += 1
         emptied += line.size == 0
     joined = out[:k]
     return joined, removed, lorem, curly, _sentences(joined, sentence_classes) + emptied

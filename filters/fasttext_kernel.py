@@ -210,7 +210,8 @@ def _features(
             n_bytes, hashes[t] = _utf8(text[i:j], word[1:])
         else:  # the end of the line
             n_bytes = _EOS.size
-            word[1 : 1 + n_bytes] = _EOS
+            for b in range(n_bytes):  # no slice assignment (see gopher_repetition._ngram_chars)
+                word[1 + b] = _EOS[b]
             hashes[t] = _word_hash(word[1 : 1 + n_bytes])
         token = word[1 : 1 + n_bytes]
         wid = _find(token, hashes[t], vocab_bytes, vocab_ends, slots)

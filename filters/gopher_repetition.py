@@ -95,7 +95,11 @@ def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     out = np.zeros(len(TOP_NGRAMS) + len(DUP_NGRAMS), np.int64)
     n_words = hashes.size
     ends = np.zeros(n_words + 1, np.int64)  # ends[i]: characters of the first i words, no spaces
-    ends[1:] = np.cumsum(lengths)
+    # A loop, not ``ends[1:] = np.cumsum(lengths)``: numba compiles a slice assignment's shape
+    # check with its error message, 3.5 s in every process whose cache is cold (each new
+    # executor of a cluster, a fresh install), where no kernel of a stage assigns to a slice.
+    for i in range(n_words):
+        ends[i + 1] = ends[i] + lengths[i]
     word_ids, word_counts, _ = first_seen_ids(hashes)
     n_distinct = np.uint64(max(word_counts.size, 1))
     ids = word_ids.copy()  # the id of the (n-1)-gram at each position where it repeats

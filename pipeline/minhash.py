@@ -256,9 +256,9 @@ def _doc_shingles(
         if w:
             text[pos] = _SPACE
             pos += 1
-        length = ends[w] - starts[w]
-        text[pos : pos + length] = data[starts[w] : ends[w]]
-        pos += length
+        for c in range(starts[w], ends[w]):  # no slice assignment (gopher_repetition's note)
+            text[pos] = data[c]
+            pos += 1
     chars = np.empty(size + 1, np.int64)
     # Polynomial hashes of every prefix give each n-gram's hash in O(1) (see _polynomial_hash).
     prefix = np.empty(size + 1, np.uint64)
