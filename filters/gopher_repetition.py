@@ -96,8 +96,8 @@ def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     n_words = hashes.size
     ends = np.zeros(n_words + 1, np.int64)  # ends[i]: characters of the first i words, no spaces
     # A loop, not ``ends[1:] = np.cumsum(lengths)``: numba compiles a slice assignment's shape
-    # check with its error message, 3.5 s in every process whose cache is cold (each new
-    # executor of a cluster, a fresh install), where no kernel of a stage assigns to a slice.
+    # check with its error message, 3.5 s once in every process whose cache is cold (each new
+    # executor of a cluster, a fresh install), so the kernels of a stage assign to no slice.
     for i in range(n_words):
         ends[i + 1] = ends[i] + lengths[i]
     word_ids, word_counts, _ = first_seen_ids(hashes)
