@@ -68,3 +68,12 @@ def _private(folder: Path) -> bool:
 
 
 _from_extracted_zip()
+
+
+def _spare_pyspark_worker() -> None:
+    from gristmill.pipeline.spark_worker import spare  # after the path is settled above
+
+    spare()
+
+
+_spare_pyspark_worker()

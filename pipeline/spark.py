@@ -61,11 +61,6 @@ def spark_session(
         "spark.task.maxFailures": "2",
     }
     local = (master or cfg.master).startswith("local")
-    if submitted is None and local and os.environ["PYSPARK_PYTHON"] == sys.executable:
-        # The workers run this Python, which has gristmill: its daemon spares each task two
-        # fixed costs (pipeline/spark_daemon.py). Under spark-submit the JVM chose the workers'
-        # interpreter, which may have gristmill only as --py-files, too late for the daemon.
-        settings["spark.python.daemon.module"] = "gristmill.pipeline.spark_daemon"
     settings.update(cfg.conf)
     if submitted is None and local:
         classes = class_archive.jvm_options() if archive else ""

@@ -1,6 +1,7 @@
-"""The local-mode worker daemon: workers keep their zip directories across tasks and collect
-only the young generations after each, and the job group names the gristmill stage; the
-embedded JVM runs with spark.local_jvm_options."""
+"""PySpark's Python workers, once a task imported gristmill, keep their zip directories across
+tasks and collect only the young generations after each; the driver keeps Python's own
+behaviour; the job group names the gristmill stage; the embedded JVM runs with
+spark.local_jvm_options."""
 
 from __future__ import annotations
 
@@ -9,34 +10,45 @@ import sys
 import zipimport
 
 from gristmill.jobs.progress import progress
+from gristmill.pipeline import spark_worker
 from gristmill.pipeline.config import SparkConfig
 
 
 def _worker_state(_rows):
     """In a worker, after a task ran there: is a zip directory re-read by
     invalidate_caches, and what the daemon's gc.collect() does."""
-    from pyspark import daemon
+    import gristmill  # noqa: F401  as every gristmill task's functions do
 
     cache = sys.path_importer_cache.values()
     importers = [f for f in cache if isinstance(f, zipimport.zipimporter)]
     before = [importer._files for importer in importers]  # the directory each has read
     importlib.invalidate_caches()  # what PySpark runs before every task
     reread = any(i._files is not b for i, b in zip(importers, before, strict=True))
-    yield (len(importers), reread, type(daemon.gc).__name__)
+    daemon = sys.modules["__main__"]
+    yield (daemon.__spec__.name, len(importers), reread, type(daemon.gc).__name__)
 
 
-def test_local_workers_keep_zip_directories_and_collect_young_generations(spark):
+def test_workers_keep_zip_directories_and_collect_young_generations(spark):
     conf = spark.sparkContext.getConf()
-    assert conf.get("spark.python.daemon.module") == "gristmill.pipeline.spark_daemon"
+    assert not conf.contains("spark.python.daemon.module")  # PySpark's own daemon
     with progress(spark.sparkContext, "batch 7 dedup"):
         rdd = spark.sparkContext.parallelize(range(4), 2)
         states = rdd.mapPartitions(_worker_state).collect()
         group = spark.sparkContext.getLocalProperty("spark.jobGroup.id")
     assert group == "batch 7 dedup"
-    for importers, reread, gc_kind in states:
+    for daemon, importers, reread, gc_kind in states:
+        assert daemon == spark_worker.DAEMON
         assert importers > 0  # pyspark.zip is on a PySpark worker's path
         assert not reread
-        assert gc_kind == "_YoungCollections"  # set by the daemon module's __main__
+        assert gc_kind == "_YoungCollections"
+
+
+def test_the_driver_keeps_pythons_own_behaviour():
+    assert not spark_worker.in_worker()
+    spark_worker.spare()  # as importing gristmill did here
+    assert zipimport.zipimporter.invalidate_caches is not spark_worker._keep_directory
+    young = spark_worker._YoungCollections
+    assert not isinstance(getattr(sys.modules["__main__"], "gc", None), young)
 
 
 def test_the_embedded_jvm_runs_with_the_local_flags_before_the_given_ones(spark):
