@@ -55,6 +55,14 @@ def spark_session(
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.sql.adaptive.coalescePartitions.parallelismFirst": "true",
         "spark.sql.adaptive.advisoryPartitionSizeInBytes": f"{cfg.advisory_partition_mb}m",
+        # A persisted DataFrame's last shuffle is coalesced too. Spark 4.0 leaves it at
+        # spark.sql.shuffle.partitions (so that a later join on the same key may reuse its
+        # partitioning): dedup's persisted table of a batch's texts, hashpartitioned by
+        # text_hash, then ran the MinHash signatures and every later stage over it as 8 tasks a
+        # stage (4 per core), of a few rows each on a small batch. Coalesced, dedup's Spark
+        # jobs took 3.7 s instead of 5.1 on the demo sample, 4.0 instead of 5.9 on 5,424
+        # documents; the outputs are the same.
+        "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         # One input file is one task; do not retry a deterministic failure forever.

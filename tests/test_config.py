@@ -151,3 +151,19 @@ def test_a_small_shuffle_uses_every_core_and_a_tiny_one_one_task(spark):
 
     assert tasks(100_000) >= spark.sparkContext.defaultParallelism
     assert tasks(100) == 1
+
+
+def test_a_persisted_shuffle_is_coalesced_as_any_other(spark):
+    """dedup persists a batch's texts after a shuffle (the exact-dedup window) and runs the
+    MinHash signatures and its later stages over them: a tiny batch in one task, not in
+    spark.sql.shuffle.partitions of a few rows each."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    grouped = spark.range(100).groupBy((F.col("id") % 10).alias("k")).count()
+    cached = grouped.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        assert cached.mapInArrow(_rows_of_the_task, "rows long").count() == 1
+        assert sorted(r["count"] for r in cached.collect()) == [10] * 10
+    finally:
+        cached.unpersist()
