@@ -62,4 +62,5 @@ def spare() -> None:
     """Remove both costs from this process, if it is a PySpark worker (else nothing)."""
     if in_worker():
         zipimport.zipimporter.invalidate_caches = _keep_directory  # type: ignore[method-assign]
-        sys.modules["__main__"].gc = _YoungCollections()  # the loop's ``gc.collect()``
+        daemon = sys.modules["__main__"]
+        daemon.gc = _YoungCollections()  # type: ignore[attr-defined]  # its loop's gc.collect()
