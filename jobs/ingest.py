@@ -23,7 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
 from gristmill.jobs.batches import (
@@ -36,7 +37,7 @@ from gristmill.jobs.batches import (
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import commit_stage, read_stage_stats, temp_path
 from gristmill.pipeline.config import Config, IngestConfig
-from gristmill.pipeline.documents import ingest_batches
+from gristmill.pipeline.documents import input_batches
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.inputs import is_remote, resolve_inputs
 from gristmill.pipeline.layout import Layout
@@ -98,7 +99,9 @@ _WRITTEN = pa.schema(
 )
 
 
-def _write_input(source: pa.RecordBatch, cfg: IngestConfig, directory: Path) -> dict[str, Any]:
+def _write_input(
+    uri: str, size: int | None, index: int, cfg: IngestConfig, directory: Path
+) -> dict[str, Any]:
     """One input file's documents -> a hidden Parquet file in ``directory``, named afresh by
     each task attempt; what the driver needs to accept it (:data:`_WRITTEN`)."""
     partial = directory / f".{PART_PREFIX}{uuid.uuid4().hex}.parquet"
@@ -106,7 +109,7 @@ def _write_input(source: pa.RecordBatch, cfg: IngestConfig, directory: Path) -> 
     pending: list[pa.RecordBatch] = []
     buffered = 0
     with pq.ParquetWriter(partial, INGEST, compression="snappy") as writer:
-        for events in ingest_batches([source], cfg):
+        for events in input_batches(uri, cfg, size):
             error = pc.is_null(events.column("doc_id"))
             if pc.any(error).as_py():
                 errors += events.filter(error).select(_ERROR_COLUMNS).to_pylist()
@@ -118,13 +121,11 @@ def _write_input(source: pa.RecordBatch, cfg: IngestConfig, directory: Path) -> 
                 _flush(writer, pending)
                 buffered = 0
         _flush(writer, pending)
-    index = source.column("index")[0].as_py()
-    checksum = _local_checksum(source.column("uri")[0].as_py(), source.column("size")[0].as_py())
     return {
         "index": index,
         "partial": partial.name,
         "errors": json.dumps(errors),
-        "checksum": checksum,
+        "checksum": _local_checksum(uri, size),
     }
 
 
@@ -164,9 +165,24 @@ def _documents(
     46.1 s of CPU (the first form of this writer: 4.6-5.5 against 1.6-1.9, 50.3 against 44.5).
     """
     for batch in batches:
-        for i in range(batch.num_rows):
-            written = _write_input(batch.slice(i, 1), cfg, Path(directory))
+        for row in batch.to_pylist():
+            written = _write_input(row["uri"], row["size"], row["index"], cfg, Path(directory))
             yield pa.RecordBatch.from_pylist([written], schema=_WRITTEN)
+
+
+def _one_per_task(spark: SparkSession, inputs: pa.Table) -> DataFrame:
+    """``inputs`` with one row in each partition, in the order of their ``index`` (0 to n-1).
+
+    Made in the JVM alone: a range of one number per partition, joined to the list, which
+    every task receives whole (80,000 inputs are a few megabytes). A DataFrame made from a
+    Python RDD (``parallelize``) converts its rows in a Python worker of its own, beside the
+    worker that ingests, in every task (0.1-0.15 s of CPU a task, mostly PySpark's cache
+    invalidation); and an RDD's workers, started with other settings than a DataFrame's,
+    leave the later stages to start theirs afresh.
+    """
+    one_each = spark.range(0, inputs.num_rows, 1, numPartitions=max(1, inputs.num_rows))
+    listed = F.broadcast(spark.createDataFrame(inputs))
+    return one_each.join(listed, one_each.id == listed.index).drop("id")
 
 
 def _accept(directory: Path, written: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -209,19 +225,18 @@ def run_ingest(
     input (it holds the batch's list of inputs already).
     """
     sizes = sizes or [None] * len(uris)
-    inputs = [(uri, size, i) for i, (uri, size) in enumerate(zip(uris, sizes, strict=True))]
-    rows = spark.sparkContext.parallelize(inputs, max(1, len(inputs)))
-    files = spark.createDataFrame(rows, "uri string, size long, index long")
+    listed = pa.table({"uri": uris, "size": pa.array(sizes, pa.int64()), "index": range(len(uris))})
     tmp = temp_path(out, Layout(out).stage(STAGE, batch)).resolve()
     tmp.mkdir(parents=True)
     write = functools.partial(_documents, cfg=cfg.ingest, directory=str(tmp))
+    files = _one_per_task(spark, listed)
     written = [r.asDict() for r in files.mapInArrow(write, spark_schema(_WRITTEN)).collect()]
     failures = _accept(tmp, written)
     checksums = {uris[w["index"]]: w["checksum"] for w in written if w["checksum"]}
     failed = sorted({(r["input_file"], r["input_error"], r["input_retryable"]) for r in failures})
     deferred = [{"path": path, "error": error} for path, error, retryable in failed if retryable]
     extra = {
-        "input_files": len(inputs) - len(deferred),
+        "input_files": len(uris) - len(deferred),
         "failed_inputs": [
             {"path": path, "error": error} for path, error, retryable in failed if not retryable
         ],

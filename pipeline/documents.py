@@ -177,11 +177,16 @@ def ingest_batches(
     for batch in batches:
         sizes = batch.column("size").to_pylist()
         for uri, size in zip(batch.column("uri").to_pylist(), sizes, strict=True):
-            rows: list[dict[str, Any]] = []
-            for row in ingest_input(uri, cfg, size):
-                rows.append(row)
-                if len(rows) >= cfg.batch_size:
-                    yield _with_language(rows)
-                    rows = []
-            if rows:
-                yield _with_language(rows)
+            yield from input_batches(uri, cfg, size)
+
+
+def input_batches(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterator[pa.RecordBatch]:
+    """One input file's ingest rows (:func:`ingest_input`) in batches of ``cfg.batch_size``."""
+    rows: list[dict[str, Any]] = []
+    for row in ingest_input(uri, cfg, size):
+        rows.append(row)
+        if len(rows) >= cfg.batch_size:
+            yield _with_language(rows)
+            rows = []
+    if rows:
+        yield _with_language(rows)
