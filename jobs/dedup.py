@@ -48,6 +48,7 @@ from gristmill.jobs import arguments
 from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalone, run_stage
 from gristmill.jobs.connected_components import connected_components
 from gristmill.jobs.key_index import KeyIndex, band_keys, string_keys
+from gristmill.jobs.local_rows import local_frame
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     aggregated,
@@ -150,7 +151,7 @@ def verified_edges(edges: DataFrame, sides: DataFrame, cfg: Config) -> DataFrame
     return edges.join(scored.groupBy("src", "dst").agg(close), ["src", "dst"])
 
 
-NODES = "node string, component string, earlier boolean"
+NODES = pa.schema([("node", pa.string()), ("component", pa.string()), ("earlier", pa.bool_())])
 
 
 def local_nodes(spark: SparkSession, edges: list[Row]) -> DataFrame:
@@ -164,7 +165,8 @@ def local_nodes(spark: SparkSession, edges: list[Row]) -> DataFrame:
     flags = {(e["src"], e["src_earlier"]) for e in linked} | {
         (e["dst"], e["dst_earlier"]) for e in linked
     }
-    return spark.createDataFrame(sorted((n, found[n], early) for n, early in flags), NODES)
+    nodes = [{"node": n, "component": found[n], "earlier": early} for n, early in sorted(flags)]
+    return local_frame(spark, pa.Table.from_pylist(nodes, NODES))
 
 
 def distributed_nodes(edges: DataFrame) -> tuple[DataFrame, int]:
@@ -502,12 +504,15 @@ def run_batch(
         shutil.rmtree(work, ignore_errors=True)
 
 
+_TEXTS = pa.schema([("doc_id", pa.string()), ("text", pa.string())])
+
+
 def earlier_texts(spark: SparkSession, out: Path, matched: DataFrame) -> DataFrame:
     """(doc_id, text) of the earlier documents ``matched`` names, read from only the batches
     that hold one (a small list: one entry per earlier batch at most)."""
     holding = sorted(r[0] for r in matched.select("earlier_batch").distinct().collect())
     if not holding:
-        return spark.createDataFrame([], "doc_id string, text string")
+        return local_frame(spark, _TEXTS.empty_table())
     ids = matched.select("doc_id").distinct()
     return (
         read_kept_texts(spark, out, STAGE, holding)

@@ -23,8 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from gristmill.jobs import arguments
 from gristmill.jobs.batches import (
@@ -34,6 +33,7 @@ from gristmill.jobs.batches import (
     plan_batch,
     run_and_record,
 )
+from gristmill.jobs.local_rows import one_row_per_task
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import commit_stage, read_stage_stats, temp_path
 from gristmill.pipeline.config import Config, IngestConfig
@@ -170,21 +170,6 @@ def _documents(
             yield pa.RecordBatch.from_pylist([written], schema=_WRITTEN)
 
 
-def _one_per_task(spark: SparkSession, inputs: pa.Table) -> DataFrame:
-    """``inputs`` with one row in each partition, in the order of their ``index`` (0 to n-1).
-
-    Made in the JVM alone: a range of one number per partition, joined to the list, which
-    every task receives whole (80,000 inputs are a few megabytes). A DataFrame made from a
-    Python RDD (``parallelize``) converts its rows in a Python worker of its own, beside the
-    worker that ingests, in every task (0.1-0.15 s of CPU a task, mostly PySpark's cache
-    invalidation); and an RDD's workers, started with other settings than a DataFrame's,
-    leave the later stages to start theirs afresh.
-    """
-    one_each = spark.range(0, inputs.num_rows, 1, numPartitions=max(1, inputs.num_rows))
-    listed = F.broadcast(spark.createDataFrame(inputs))
-    return one_each.join(listed, one_each.id == listed.index).drop("id")
-
-
 def _accept(directory: Path, written: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Name the accepted attempts' files ``part-<index>.parquet``, and return the inputs' error
     rows. Spark answers one attempt per task however many ran (retries, speculation), so only
@@ -229,7 +214,7 @@ def run_ingest(
     tmp = temp_path(out, Layout(out).stage(STAGE, batch)).resolve()
     tmp.mkdir(parents=True)
     write = functools.partial(_documents, cfg=cfg.ingest, directory=str(tmp))
-    files = _one_per_task(spark, listed)
+    files = one_row_per_task(spark, listed)
     written = [r.asDict() for r in files.mapInArrow(write, spark_schema(_WRITTEN)).collect()]
     failures = _accept(tmp, written)
     checksums = {uris[w["index"]]: w["checksum"] for w in written if w["checksum"]}

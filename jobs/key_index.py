@@ -39,6 +39,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from gristmill.jobs.local_rows import local_frame, one_row_per_task
 from gristmill.pipeline.key_index import (
     ROW_BYTES,
     WRITTEN_SCHEMA,
@@ -59,6 +60,10 @@ TOP_LEVEL = 3
 # where hashing spreads a run's prefixes over its write tasks: enough to keep a task's fixed cost
 # small, few enough that a failed task redoes little.
 FILES_PER_TASK = 64
+# A task's share of a run to read (:func:`read_run_files`): the files of prefixes first to end - 1.
+_SLICE = pa.schema(
+    [("path", pa.string()), ("bits", pa.int32()), ("first", pa.int64()), ("end", pa.int64())]
+)
 MANIFEST = "manifest.json"
 
 
@@ -213,8 +218,10 @@ class KeyIndex:
             for r in runs
             for first in range(0, 2**r.bits, FILES_PER_TASK)
         ]
-        listing = self.spark.createDataFrame(slices, "path string, bits int, first long, end long")
-        return listing.repartition(len(slices)).mapInArrow(
+        listing = pa.Table.from_pylist(
+            [dict(zip(_SLICE.names, s, strict=True)) for s in slices], schema=_SLICE
+        )
+        return one_row_per_task(self.spark, listing).mapInArrow(
             read_run_files, spark_schema(self.schema)
         )
 
@@ -224,7 +231,7 @@ class KeyIndex:
         values, ``earlier_value``."""
         out = pa.schema([*schema, *match_fields(self.valued)])
         if not self.runs:
-            return self.spark.createDataFrame([], spark_schema(out))
+            return local_frame(self.spark, out.empty_table())
         bits = max(r.bits for r in self.runs)
         if bits:
             queries = queries.repartition(F.shiftrightunsigned("key", 64 - bits))

@@ -49,6 +49,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sentencepiece
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -63,6 +64,7 @@ from gristmill.filters.perplexity import (
 )
 from gristmill.jobs import arguments
 from gristmill.jobs.arguments import MAX_ORDER
+from gristmill.jobs.local_rows import local_frame
 from gristmill.jobs.options import job_main
 from gristmill.jobs.quality import perplexity_table
 from gristmill.jobs.stage_io import commit, sibling_temp_path
@@ -254,8 +256,12 @@ def interpolate(
     vocab = s1["ngrams"] + 1  # + <unk>; <s> is not predicted
     gamma1 = (d1.d1 * s1["n1"] + d1.d2 * s1["n2"] + d1.d3 * s1["n3plus"]) / s1["total"]
     k, adj = F.col("order"), F.col("adj")
-    specials = spark.createDataFrame(
-        [(1, UNK, gamma1 / vocab), (1, BOS, 1.0)], "order int, ngram string, prob double"
+    specials = local_frame(
+        spark,
+        pa.table(
+            {"order": [1, 1], "ngram": [UNK, BOS], "prob": [gamma1 / vocab, 1.0]},
+            pa.schema([("order", pa.int32()), ("ngram", pa.string()), ("prob", pa.float64())]),
+        ),
     )
     unigram = (adj - _discount(discounts)) / s1["total"] + gamma1 / vocab
     probs = [

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
-from gristmill.jobs.ingest import _accept, _local_checksum, _one_per_task, run_ingest
+from gristmill.jobs.ingest import _accept, _local_checksum, run_ingest
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.inputs import resolve_inputs
 from gristmill.pipeline.layout import Layout
@@ -167,25 +167,6 @@ def test_one_whole_part_per_input(ingested):
                 order = [r.rec_headers.get_header("WARC-Record-ID") for r in WarcioIterator(f)]
             ids = part.column("warc_record_id").to_pylist()
             assert ids == [r for r in order if r in set(ids)] and len(ids) > 50
-
-
-def test_each_task_gets_one_input_with_no_python_worker_of_its_own(spark):
-    """Ingest's tasks each read one input, in the order of the batch; the list reaches them
-    from the JVM (a DataFrame over a Python RDD would convert its rows in a second Python
-    worker in every task, and its plan would scan that RDD)."""
-    inputs = pa.table(
-        {"uri": [f"s3://b/{i}.warc.gz" for i in range(7)], "size": [None] * 7, "index": range(7)},
-        schema=pa.schema({"uri": pa.string(), "size": pa.int64(), "index": pa.int64()}),
-    )
-    files = _one_per_task(spark, inputs)
-    parts = (
-        files.rdd.glom()
-        .map(lambda rows: [(r["index"], r["uri"], r["size"]) for r in rows])
-        .collect()
-    )
-    assert parts == [[(i, f"s3://b/{i}.warc.gz", None)] for i in range(7)]
-    plan = files._jdf.queryExecution().executedPlan().toString()
-    assert "ExistingRDD" not in plan and "LocalTableScan" in plan
 
 
 def test_the_accepted_attempt_names_each_part(tmp_path):
