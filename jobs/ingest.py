@@ -210,7 +210,13 @@ def run_ingest(
     input (it holds the batch's list of inputs already).
     """
     sizes = sizes or [None] * len(uris)
-    listed = pa.table({"uri": uris, "size": pa.array(sizes, pa.int64()), "index": range(len(uris))})
+    listed = pa.table(
+        {
+            "uri": pa.array(uris, pa.string()),
+            "size": pa.array(sizes, pa.int64()),
+            "index": pa.array(range(len(uris)), pa.int64()),
+        }
+    )
     tmp = temp_path(out, Layout(out).stage(STAGE, batch)).resolve()
     tmp.mkdir(parents=True)
     write = functools.partial(_documents, cfg=cfg.ingest, directory=str(tmp))

