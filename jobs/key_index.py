@@ -214,13 +214,16 @@ class KeyIndex:
     def _read(self, runs: list[Run]) -> DataFrame:
         """The rows of ``runs``, each task reading the files of :data:`FILES_PER_TASK` prefixes."""
         slices = [
-            (self._files(r).path, r.bits, first, min(first + FILES_PER_TASK, 2**r.bits))
+            {
+                "path": self._files(r).path,
+                "bits": r.bits,
+                "first": first,
+                "end": min(first + FILES_PER_TASK, 2**r.bits),
+            }
             for r in runs
             for first in range(0, 2**r.bits, FILES_PER_TASK)
         ]
-        listing = pa.Table.from_pylist(
-            [dict(zip(_SLICE.names, s, strict=True)) for s in slices], schema=_SLICE
-        )
+        listing = pa.Table.from_pylist(slices, schema=_SLICE)
         return one_row_per_task(self.spark, listing).mapInArrow(
             read_run_files, spark_schema(self.schema)
         )

@@ -24,7 +24,7 @@ def test_each_task_gets_one_row_in_order(spark):
     assert "ExistingRDD" not in plan and "LocalTableScan" in plan and "BroadcastHashJoin" in plan
 
 
-def test_rows_keep_a_column_named_as_the_range_s(spark):
+def test_a_column_named_id_is_kept(spark):
     rows = pa.table({"id": ["a", "b"], "n": [1, 2]})
     assert [tuple(r) for r in one_row_per_task(spark, rows).collect()] == [("a", 1), ("b", 2)]
 
