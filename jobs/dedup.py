@@ -66,7 +66,7 @@ from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.minhash import (
     BAND_ROWS_SCHEMA,
-    PAIR_SCHEMA,
+    JACCARD,
     SIGNATURE_SCHEMA,
     MinHashParams,
     band_rows,
@@ -109,6 +109,17 @@ def mark_exact(docs: DataFrame) -> DataFrame:
     )
 
 
+# A candidate pair: candidate_edges' rows.
+EDGE = pa.schema(
+    [
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("dst", pa.string(), nullable=False),
+        pa.field("src_earlier", pa.bool_(), nullable=False),
+        pa.field("dst_earlier", pa.bool_(), nullable=False),
+    ]
+)
+
+
 def candidate_edges(bands: DataFrame) -> DataFrame:
     """(src, dst, src_earlier, dst_earlier): each LSH bucket's smallest doc_id linked to each
     other member, for the buckets holding at least one document of this batch.
@@ -137,18 +148,21 @@ def candidate_edges(bands: DataFrame) -> DataFrame:
 
 def verified_edges(edges: DataFrame, sides: DataFrame, cfg: Config) -> DataFrame:
     """``edges`` with ``linked``: whether the pair's similarity reaches ``dedup.threshold``, by
-    ``dedup.verify``: ``sides`` holds (doc_id, signature) or (doc_id, text) of both ends."""
+    ``dedup.verify``: ``sides`` holds (doc_id, signature) or (doc_id, text) of both ends.
+
+    The pairs keep their columns through the kernel, so one aggregation gives the answer: a
+    join of the scores back to ``edges`` would plan ``edges`` (a window and a distinct over
+    every band row) a second time."""
     column = "signature" if cfg.dedup.verify == "signature" else "text"
     kernel = functools.partial(VERIFIERS[cfg.dedup.verify], params=MinHashParams.from_config(cfg))
     src = sides.select(F.col("doc_id").alias("src"), F.col(column).alias(f"src_{column}"))
     dst = sides.select(F.col("doc_id").alias("dst"), F.col(column).alias(f"dst_{column}"))
     pairs = edges.join(src, "src").join(dst, "dst")
-    scored = pairs.select("src", "dst", f"src_{column}", f"dst_{column}").mapInArrow(
-        kernel, spark_schema(PAIR_SCHEMA)
-    )
+    pairs = pairs.select(*EDGE.names, f"src_{column}", f"dst_{column}")
+    scored = pairs.mapInArrow(kernel, spark_schema(pa.schema([*EDGE, JACCARD])))
     # One row per pair even where a doc_id repeats (possible with exact dedup off).
     close = F.max(F.col("jaccard") >= cfg.dedup.threshold).alias("linked")
-    return edges.join(scored.groupBy("src", "dst").agg(close), ["src", "dst"])
+    return scored.groupBy(*EDGE.names).agg(close)
 
 
 NODES = pa.schema([("node", pa.string()), ("component", pa.string()), ("earlier", pa.bool_())])

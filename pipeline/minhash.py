@@ -53,13 +53,8 @@ SIGNATURE_SCHEMA = pa.schema(
         pa.field("signature", pa.binary(), nullable=False),  # num_perm little-endian uint32
     ]
 )
-PAIR_SCHEMA = pa.schema(
-    [
-        pa.field("src", pa.string(), nullable=False),
-        pa.field("dst", pa.string(), nullable=False),
-        pa.field("jaccard", pa.float64(), nullable=False),
-    ]
-)
+# What a pair's verification adds to the pair's other columns.
+JACCARD = pa.field("jaccard", pa.float64(), nullable=False)
 
 
 @dataclass(frozen=True)
@@ -415,26 +410,34 @@ def signature_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.count_nonzero(a == b, axis=1) / np.float64(a.shape[1])
 
 
+def _scored(batch: pa.RecordBatch, compared: str, scores: pa.Array) -> pa.RecordBatch:
+    """``batch`` without ``src_<compared>`` and ``dst_<compared>``, with the pairs' ``scores``
+    as :data:`JACCARD`: the pair's other columns pass through, so the caller needs no join to
+    get them back."""
+    kept = [n for n in batch.schema.names if n not in (f"src_{compared}", f"dst_{compared}")]
+    return pa.RecordBatch.from_arrays(
+        [*(batch.column(n) for n in kept), scores], names=[*kept, JACCARD.name]
+    )
+
+
 def pair_signature_jaccard(
     batches: Iterable[pa.RecordBatch], params: MinHashParams
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (src, dst, src_signature, dst_signature) in, (src, dst, estimated
-    Jaccard) out."""
+    """mapInArrow body: pairs with src_signature and dst_signature in, the same pairs with
+    their estimated Jaccard instead out."""
     for batch in batches:
         if not batch.num_rows:
             continue
         left = signature_matrix(batch.column("src_signature"), params.num_perm)
         right = signature_matrix(batch.column("dst_signature"), params.num_perm)
-        yield pa.RecordBatch.from_arrays(
-            [batch.column("src"), batch.column("dst"), pa.array(signature_similarity(left, right))],
-            schema=PAIR_SCHEMA,
-        )
+        yield _scored(batch, "signature", pa.array(signature_similarity(left, right)))
 
 
 def pair_jaccard(
     batches: Iterable[pa.RecordBatch], params: MinHashParams
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (src, dst, src_text, dst_text) in, (src, dst, exact Jaccard) out."""
+    """mapInArrow body: pairs with src_text and dst_text in, the same pairs with their exact
+    shingle Jaccard instead out."""
     for batch in batches:
         left = batch.column("src_text").to_pylist()
         right = batch.column("dst_text").to_pylist()
@@ -442,10 +445,7 @@ def pair_jaccard(
             jaccard(shingle_set(x or "", params), shingle_set(y or "", params))
             for x, y in zip(left, right, strict=True)
         ]
-        yield pa.RecordBatch.from_arrays(
-            [batch.column("src"), batch.column("dst"), pa.array(scores, pa.float64())],
-            schema=PAIR_SCHEMA,
-        )
+        yield _scored(batch, "text", pa.array(scores, pa.float64()))
 
 
 def shingles(text: str, params: MinHashParams) -> list[str]:
