@@ -34,8 +34,9 @@ from gristmill.pipeline.config import DecontaminateConfig
 from gristmill.pipeline.ngrams import (
     MULTIPLIER,
     gram_hashes,
-    ngram_hashes,
+    grouped_ngram_hashes,
     text_ngram_hashes,
+    texts_word_hashes,
     word_hashes,
     word_spans,
 )
@@ -223,24 +224,23 @@ class BenchmarkNgrams:
 
     @classmethod
     def of(cls, bench: Benchmark, cfg: DecontaminateConfig) -> BenchmarkNgrams:
-        texts = [word_hashes(t) for ex in bench.examples for t in ex.texts]
-        cut = [ngram_hashes(words, cfg.ngram) for words in texts]
-        hashed = [(i, word_hashes(s)) for i, ex in enumerate(bench.examples) for s in ex.sequences]
-        lengths = [len(words) for _, words in hashed]
-        n = label_ngram(lengths, cfg)
-        found = [(i, ngram_hashes(words, min(n, len(words)))) for i, words in hashed if len(words)]
-        empty = np.empty(0, np.uint64)
+        words, texts = texts_word_hashes([t for ex in bench.examples for t in ex.texts])
+        cut, _ = grouped_ngram_hashes(words, texts, cfg.ngram)
+        owners = [(i, s) for i, ex in enumerate(bench.examples) for s in ex.sequences]
+        sequence_words, sequences = texts_word_hashes([s for _, s in owners])
+        lengths = np.diff(sequences)
+        n = label_ngram(lengths.tolist(), cfg)
+        labels, labelled = grouped_ngram_hashes(sequence_words, sequences, n, whole_shorter=True)
+        short = (lengths > 0) & (lengths < n)
         return cls(
             name=bench.name,
-            cut=np.unique(np.concatenate([*cut, empty])),
+            cut=np.unique(cut),
             label_n=n,
-            labels=np.concatenate([*(grams for _, grams in found), empty]),
-            label_examples=np.repeat(
-                np.array([i for i, _ in found], np.int64), [len(grams) for _, grams in found]
-            ),
-            lengths=frozenset({cfg.ngram, n, *(k for k in lengths if 0 < k < n)}),
-            short_sequences=sum(0 < k < n for k in lengths),
-            words=np.unique(np.concatenate([*texts, *(words for _, words in hashed), empty])),
+            labels=labels,
+            label_examples=np.array([i for i, _ in owners], np.int64)[labelled],
+            lengths=frozenset({cfg.ngram, n, *lengths[short].tolist()}),
+            short_sequences=int(short.sum()),
+            words=np.unique(np.concatenate([words, sequence_words])),
         )
 
     @functools.cached_property

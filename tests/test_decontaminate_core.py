@@ -23,8 +23,10 @@ from gristmill.pipeline.decontaminate import (
     dirty_in_texts,
 )
 from gristmill.pipeline.ngrams import (
+    grouped_ngram_hashes,
     ngram_hashes,
     text_ngram_hashes,
+    texts_word_hashes,
     word_hashes,
     word_spans,
     words,
@@ -61,6 +63,30 @@ def test_ngram_hashes_ignore_case_and_punctuation():
     spanned = [text[s:e] for s, e in zip(starts, ends, strict=True)]
     assert spanned == text.split() and words(text)[4] == unicodedata.normalize("NFKD", "ölüdeniz")
     assert text[starts[-1] : ends[-1]] == "blue"
+
+
+def test_texts_hashed_together_as_each_alone(shared_data):
+    """A benchmark's texts are cut into words and n-grams all at once: the same words and
+    n-grams, text by text, as one text at a time, where a text starts or ends inside a word's
+    reach (a combining mark first, a format character, a script without spaces, an empty text,
+    texts shorter than n) and on real questions."""
+    tricky = ["", "\u0301abc def", "ab\u200b", "cd ef", "東京都に住む", "", "x", "İst an bul",
+              "a\u00adb c", "one two three four five", "\ufe0f", "end."]  # fmt: skip
+    with open(shared_data / "benchmarks" / "gsm8k_test.jsonl") as f:
+        real = [json.loads(line)["question"] for line in f][:200]
+    for texts in (tricky, real, []):
+        hashes, offsets = texts_word_hashes(texts)
+        alone = [word_hashes(t) for t in texts]
+        assert np.array_equal(np.diff(offsets), [len(a) for a in alone])
+        assert np.array_equal(hashes, np.concatenate([*alone, np.empty(0, np.uint64)]))
+        for n in (1, 2, 3, 13):
+            for whole in (False, True):
+                grams, group = grouped_ngram_hashes(hashes, offsets, n, whole_shorter=whole)
+                each = [ngram_hashes(a, min(n, len(a)) if whole and len(a) else n) for a in alone]
+                assert np.array_equal(grams, np.concatenate([*each, np.empty(0, np.uint64)]))
+                assert np.array_equal(
+                    group, np.repeat(np.arange(len(each)), [len(e) for e in each])
+                )
 
 
 def test_a_copy_hidden_by_invisible_or_compatibility_characters_is_still_cut(shared_data):
