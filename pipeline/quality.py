@@ -21,7 +21,9 @@ joining the ingest table, every document's text, to find those few
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -48,16 +50,37 @@ def _scores(
     quality: list[Any] = [None] * len(texts)
     perplexity: list[Any] = [None] * len(texts)
     if cfg.classifier.model:
-        quality = scores(texts, cfg.classifier.model)
+        quality = _read_model("quality.classifier.model", scores, texts, cfg.classifier.model)
     by_model: dict[str, list[int]] = {}
     for i, lang in enumerate(langs):
         model = cfg.perplexity.model_for(lang)
         if model:
             by_model.setdefault(model, []).append(i)
+    keys = {path: f"quality.perplexity.models.{k}" for k, path in cfg.perplexity.models.items()}
     for model, docs in by_model.items():
-        for i, value in zip(docs, perplexities([texts[i] for i in docs], model), strict=True):
+        key = keys.get(model, "quality.perplexity.model")
+        found = _read_model(key, perplexities, [texts[i] for i in docs], model)
+        for i, value in zip(docs, found, strict=True):
             perplexity[i] = value
     return quality, perplexity
+
+
+def _read_model(
+    key: str, score: Callable[[list[str], str], list[float]], texts: list[str], path: str
+) -> list[float]:
+    """``score(texts, path)``, where a model missing on this machine names the config key and
+    the host: the driver checks every model before Spark starts, so a model missing here is one
+    on the driver's disk only, which on a cluster the executors cannot read."""
+    try:
+        return score(texts, path)
+    except OSError as exc:
+        if os.path.exists(path):
+            raise
+        raise FileNotFoundError(
+            f"{key}: {path}: no such file on executor host {socket.gethostname()}; every "
+            "executor reads the models at the config's path: put them on a mount that every "
+            "machine shares, or at that path on each"
+        ) from exc
 
 
 def cleaned_text(original: str, cfg: QualityConfig) -> tuple[str, dict[str, int]]:

@@ -10,6 +10,7 @@ import functools
 import json
 import math
 import random
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,27 @@ def test_quality_scores_each_language_with_its_model(models, tmp_path):
     out = pa.Table.from_batches(decided, schema=QUALITY).to_pylist()
     assert [r["perplexity_bucket"] is not None for r in out] == [True, True, False, False]
     assert out[3]["drop_reason"] == PERPLEXITY_NOT_FINITE
+
+
+def test_a_model_missing_on_an_executor_names_its_key_and_host(models, tmp_path):
+    """The driver checks the models before Spark starts; a model its executors cannot read (a
+    path on the driver's disk only) fails the task with the config key and the host."""
+    en_model = str(models["en"][0] / "model.arpa")
+    rows = [
+        {"doc_id": "1", "text": "A plain sentence of prose here.", "lang": "en", "lang_score": 1.0}
+    ]
+    batch = pa.RecordBatch.from_pylist(rows, schema=INGEST)
+    for quality, key in (
+        ({"classifier": {"model": str(tmp_path / "gone.bin")}}, "quality.classifier.model"),
+        ({"perplexity": {"model": str(tmp_path / "gone.arpa")}}, "quality.perplexity.model"),
+        ({"perplexity": {"models": {"en": str(tmp_path / "gone.arpa"), "zh": en_model}}},
+         "quality.perplexity.models.en"),
+    ):  # fmt: skip
+        cfg = config_from_dict({"quality": quality}).quality
+        with pytest.raises(
+            FileNotFoundError, match=rf"{key}: .*gone.* on executor host {socket.gethostname()}"
+        ):
+            list(signal_batches([batch], cfg))
 
 
 def test_a_language_model_needs_cut_offs_for_its_language(models, tmp_path):
