@@ -43,7 +43,7 @@ from gristmill.pipeline.manifest import Manifest
 from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
 from gristmill.pipeline.tokenizer import load_encoding, token_counts
 from gristmill.schemas.stats import check_counts
-from gristmill.schemas.tables import QUALITY_SIGNALS
+from gristmill.schemas.tables import DOCUMENTS, QUALITY_SIGNALS, spark_schema
 
 PACKAGES = (
     "gristmill", "pyspark", "pyarrow", "fastwarc", "resiliparse", "fasttext-numpy2", "kenlm",
@@ -200,7 +200,8 @@ def batch_summary(
     )
     quality = read_table(spark, out, "quality", [batch])
     counts = aggregated(quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS])).asDict()
-    documents = spark.read.parquet(str(Layout(out).documents(batch).resolve()))
+    documents = spark.read.schema(spark_schema(DOCUMENTS))
+    documents = documents.parquet(str(Layout(out).documents(batch).resolve()))
     # The first paths by name, not all of a batch's 80,000 on the driver.
     paths = ingest.select("input_file").distinct().orderBy("input_file").limit(LISTED_PATHS)
     summary = {

@@ -483,7 +483,8 @@ def run_batch(
         verifying = sides.get(cfg.dedup.verify)
         clusters, info = near_duplicate_clusters(survivors, all_bands, verifying, cfg, keep)
         clusters.select(*DEDUP_CLUSTERS.names).write.parquet(str((work / "clusters").resolve()))
-        clusters = spark.read.parquet(str((work / "clusters").resolve()))
+        read = spark.read.schema(spark_schema(DEDUP_CLUSTERS))  # inferring it is a Spark job
+        clusters = read.parquet(str((work / "clusters").resolve()))
         fuzzy = clusters.where(~F.col("kept")).select("doc_id", F.lit(FUZZY_DUPLICATE).alias("f"))
         table = hashed.join(fuzzy, "doc_id", "left").withColumn(
             "drop_reason", F.coalesce("drop_reason", "f")

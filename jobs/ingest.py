@@ -233,7 +233,8 @@ def run_ingest(
         ],
         "deferred_inputs": deferred,
     }
-    return commit_stage(spark, tmp, out, STAGE, lambda _w, _c: extra, batch), checksums
+    stats = commit_stage(spark, tmp, spark_schema(INGEST), out, STAGE, lambda _w, _c: extra, batch)
+    return stats, checksums
 
 
 def run_batch(

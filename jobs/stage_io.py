@@ -20,12 +20,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, DataFrameReader, Row, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from gristmill.pipeline.layout import BATCH_COLUMN, STAGE_STATS_FILE, Layout, batches_of, write_json
 from gristmill.pipeline.stages import BATCH_STAGES, TEXT_STAGES
 from gristmill.schemas.stats import check_counts, merge_stage_stats, stage_counts
+from gristmill.schemas.tables import STAGE_TABLES, spark_schema
 
 
 def temp_path(out: Path, final: Path) -> Path:
@@ -79,14 +81,21 @@ def read_table(
     if batches is None:
         if not base.is_dir():
             raise FileNotFoundError(f"stage '{stage}' has no output in {base}; run it first")
-        return spark.read.parquet(str(base.resolve()))
+        return _reader(spark, stage).parquet(str(base.resolve()))
     paths = []
     for batch in batches:
         path = Layout(out).stage(stage, batch)
         if not Layout(out).stage_stats(stage, batch).is_file():
             raise FileNotFoundError(f"stage '{stage}' has no complete output for batch {batch}")
         paths.append(str(path.resolve()))
-    return spark.read.option("basePath", str(base.resolve())).parquet(*paths)
+    return _reader(spark, stage).option("basePath", str(base.resolve())).parquet(*paths)
+
+
+def _reader(spark: SparkSession, stage: str) -> DataFrameReader:
+    """Spark's reader for a stage's table, its schema given where :data:`STAGE_TABLES` fixes it:
+    inferring it reads a file's footer in a Spark job of its own, in every stage and batch."""
+    schema = STAGE_TABLES.get(stage)
+    return spark.read if schema is None else spark.read.schema(spark_schema(schema))
 
 
 def read_kept(
@@ -105,7 +114,7 @@ def read_kept(
             )
         batches = committed or None
     if batches is None:
-        df = spark.read.parquet(str(Layout(out).stage(stage).resolve()))
+        df = _reader(spark, stage).parquet(str(Layout(out).stage(stage).resolve()))
     else:
         df = read_table(spark, out, stage, batches)
     return df.where(F.col("drop_reason").isNull()).drop("drop_reason", BATCH_COLUMN)
@@ -198,21 +207,23 @@ def write_stage(
     final = Layout(out).stage(stage, batch)
     tmp = temp_path(out, final)
     df.write.parquet(str(tmp.resolve()))
-    return commit_stage(df.sparkSession, tmp, out, stage, extra, batch)
+    return commit_stage(df.sparkSession, tmp, df.schema, out, stage, extra, batch)
 
 
 def commit_stage(
     spark: SparkSession,
     tmp: Path,
+    schema: StructType,
     out: Path,
     stage: str,
     extra: Callable[[DataFrame, dict[str, Any]], dict[str, Any]] | None = None,
     batch: int | None = None,
 ) -> dict[str, Any]:
     """The second half of :func:`write_stage`, for a job that wrote its table to ``tmp`` (a
-    :func:`temp_path`) itself: count it, write _stats.json, commit; return the stats."""
+    :func:`temp_path`) itself, of ``schema``: count it, write _stats.json, commit; return the
+    stats. The schema is given because reading it from the files is a Spark job of its own."""
     final = Layout(out).stage(stage, batch)
-    written = spark.read.parquet(str(tmp.resolve()))
+    written = spark.read.schema(schema).parquet(str(tmp.resolve()))
     by_reason = {
         r["drop_reason"]: r["count"] for r in written.groupBy("drop_reason").count().collect()
     }

@@ -119,7 +119,7 @@ def run_batch(
     ``files.json``; earlier batches' documents and shards are not read, let alone rewritten."""
     kept = read_kept_texts(spark, out, "decontaminate", [batch]).select(*DOCUMENTS.names)
     final = write_documents(kept, out, batch)
-    docs = spark.read.parquet(str(final.resolve()))
+    docs = spark.read.schema(spark_schema(DOCUMENTS)).parquet(str(final.resolve()))
     tok = cfg.tokenize
     tokenized = docs.select("doc_id", "text", *bucket_columns(tok.buckets)).mapInArrow(
         functools.partial(

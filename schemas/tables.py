@@ -109,6 +109,16 @@ DECONTAMINATE = pa.schema(
 DOCUMENTS = pa.schema([f for f in DECONTAMINATE if f.name != "drop_reason"])
 
 
+# The batch stages' tables whose columns are fixed here (tokenize's follow the config's buckets):
+# read with their schema given, since inferring it from the files is a Spark job of its own.
+STAGE_TABLES = {
+    "ingest": INGEST,
+    "quality": QUALITY,
+    "dedup": DEDUP,
+    "decontaminate": DECONTAMINATE,
+}
+
+
 def spark_schema(schema: pa.Schema):  # -> pyspark.sql.types.StructType
     """The Spark StructType of an Arrow schema (imported lazily: this module is pyspark-free)."""
     from pyspark.sql.pandas.types import from_arrow_schema
