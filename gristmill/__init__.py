@@ -53,10 +53,30 @@ def _from_extracted_zip() -> None:
                 except OSError:
                     shutil.rmtree(staging, ignore_errors=True)
             if (target / "gristmill" / "__init__.py").is_file():
+                _prune(base, target)
                 __path__[:] = [str(target / "gristmill")]
                 return
         except OSError:
             continue
+
+
+# A code copy that no Python worker has started from in this long is removed: one copy per code
+# version would otherwise stay on every executor for good, as gristmill is upgraded.
+STALE_SECONDS = 30 * 86400
+
+
+def _prune(base: Path, current: Path) -> None:
+    """Mark ``current`` used now, and remove the other copies under ``base`` (and staging
+    folders a killed worker left) unused for :data:`STALE_SECONDS`: every worker of every
+    application marks its copy when it starts, so no copy in use is that old."""
+    import shutil
+    import time
+
+    os.utime(current)
+    stale = time.time() - STALE_SECONDS
+    for copy in base.iterdir():
+        if copy != current and copy.is_dir() and copy.stat().st_mtime < stale:
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 def _private(folder: Path) -> bool:

@@ -7,11 +7,13 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+import gristmill
 from gristmill.pipeline import submit
 from gristmill.pipeline.cli import main as cli_main
 
@@ -72,7 +74,17 @@ def test_zip_is_built_once_per_content_and_imports_without_site_packages(tmp_pat
     stamp = imported.stat().st_mtime_ns
     assert imported_from(first, tmp_path / "cache", tmp_path / "tmp") == imported
     assert imported.stat().st_mtime_ns == stamp  # extracted once
-    assert not list((tmp_path / "cache" / "gristmill" / "code").glob(".*"))  # no staging left
+    code = tmp_path / "cache" / "gristmill" / "code"
+    assert not list(code.glob(".*"))  # no staging left
+    # Another version's copy unused for the stale time goes, one used within it stays.
+    old, recent = code / "0000000000000000", code / "1111111111111111"
+    for copy, age in ((old, gristmill.STALE_SECONDS + 60), (recent, gristmill.STALE_SECONDS - 60)):
+        (copy / "gristmill").mkdir(parents=True)
+        os.utime(copy, (time.time() - age,) * 2)
+    os.utime(code / digest, (time.time() - 2 * gristmill.STALE_SECONDS,) * 2)
+    assert imported_from(first, tmp_path / "cache", tmp_path / "tmp") == imported
+    assert sorted(p.name for p in code.iterdir()) == [recent.name, digest]
+    assert time.time() - (code / digest).stat().st_mtime < 60  # marked used
     # A cache that cannot be written: the temporary folder's.
     blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a folder")
