@@ -3,12 +3,16 @@
 ``<output>/dedup/index/<name>/manifest.json`` lists the runs and the batches each holds; a run is
 a folder of sorted Arrow files (:mod:`gristmill.pipeline.key_index`). A batch adds one run of its
 own keys; when :data:`FANOUT` runs share a level they are merged into one run of the next level,
-up to :data:`TOP_LEVEL`, whose runs are never merged. A merge rewrites its runs whole: without a
-top, the night that merged 4^k batches rewrote the index of all of them (night 256: every night
-before it), a cost that grows with the corpus. With it a merge rewrites 64 batches' keys at most,
-each key is rewritten three times, and a lookup, which costs one binary search per run, meets
-``FANOUT - 1`` runs of each lower level at most and one run per 64 batches of the top (after 365
-nightly batches, 11 runs, where unbounded merges leave 8; after three years, 21 and 6).
+up to :data:`TOP_LEVEL`, whose runs are never merged. Merges wait for the next batch's
+:meth:`KeyIndex.prepare`: a batch adds its run before its stage is committed, and a run merged
+then and the stage killed before its commit would hold a batch the ledger never recorded, so the
+whole merged run (up to 64 batches) would be rebuilt; unmerged, only the batch's own run goes.
+A merge rewrites its runs whole: without a top, the night that merged 4^k batches rewrote the
+index of all of them (night 256: every night before it), a cost that grows with the corpus. With
+it a merge rewrites 64 batches' keys at most, each key is rewritten three times, and a lookup,
+which costs one binary search per run, meets ``FANOUT - 1`` runs of each lower level at most and
+one run per 64 batches of the top (after 365 nightly batches, 11 runs, where unbounded merges
+leave 8; after three years, 21 and 6).
 
 A run of ``2**bits`` files (each about the advisory partition size) is written and read by tasks
 of :data:`FILES_PER_TASK` files, not one task per file: a run of 64 nights of a whole crawl is
@@ -123,6 +127,8 @@ class KeyIndex:
     def _save(self) -> None:
         """Write the manifest, then remove every folder it does not list (merged or dropped
         runs, and runs a killed stage left half-written)."""
+        self.runs.sort(key=lambda r: r.batches)
+        self.root.mkdir(parents=True, exist_ok=True)
         runs = [asdict(r) | {"batches": list(r.batches)} for r in self.runs]
         write_json(self.root / MANIFEST, {"params": self.params, "runs": runs})
         listed = {r.name for r in self.runs}
@@ -150,9 +156,10 @@ class KeyIndex:
 
     def add(self, rows: DataFrame, batch: int, count: int | None = None) -> None:
         """Add one batch's (key, lo, doc_id, batch[, value]) rows as a run (``count`` of them,
-        where the caller knows: counting is a Spark job of its own); merge runs as they fill up."""
+        where the caller knows: counting is a Spark job of its own), merged by the next
+        :meth:`prepare` (see the module docstring)."""
         self.runs.append(self._write(rows, 0, (batch,), count))
-        self._compact()
+        self._save()
 
     def _write(
         self, rows: DataFrame, level: int, batches: tuple[int, ...], count: int | None = None
@@ -207,8 +214,6 @@ class KeyIndex:
                     break
             else:
                 break
-        self.runs.sort(key=lambda r: r.batches)
-        self.root.mkdir(parents=True, exist_ok=True)
         self._save()
 
     def _read(self, runs: list[Run]) -> DataFrame:

@@ -187,6 +187,38 @@ def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
     assert rebuilt[-1] == [1] and other.batches == {1}
 
 
+def test_a_batch_killed_before_its_commit_costs_its_own_run_only(spark, tmp_path):
+    """A batch's run is added before its stage is committed. Merged at once, a kill between the
+    two left a merged run holding a batch the ledger never recorded, and the next night rebuilt
+    every batch of that run from the record; merged at the next prepare, only its own goes."""
+    rng = np.random.default_rng(5)
+    tables = {b: rows_of(b, 300, rng) for b in range(1, FANOUT + 1)}
+    rebuilt: list[list[int]] = []
+
+    def source(batches: list[int]):
+        rebuilt.append(batches)
+        return spark.createDataFrame(
+            pa.concat_tables([tables[b] for b in batches]).combine_chunks().to_pandas()
+        )
+
+    root = tmp_path / "index"
+    index = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 200)
+    for batch in sorted(tables):
+        index.prepare(list(range(1, batch)), source)
+        index.add(spark.createDataFrame(tables[batch].to_pandas()), batch)
+    # The last batch's stage was killed before its commit: the ledger holds the others only.
+    again = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 200)
+    again.prepare(list(range(1, FANOUT)), source)
+    assert rebuilt == [] and again.batches == set(range(1, FANOUT))
+    assert {p.name for p in root.iterdir() if p.is_dir()} == {r.name for r in again.runs}
+    queries = queries_for(list(tables.values()), rng)
+    got = {
+        (r["q"], r["earlier_doc"], r["earlier_batch"])
+        for r in again.lookup(spark.createDataFrame(queries.to_pandas()), QUERY).collect()
+    }
+    assert got == expected([tables[b] for b in range(1, FANOUT)], queries)
+
+
 def test_a_run_small_enough_for_one_file(spark, tmp_path):
     """A run under one file's size is written unsplit (no prefix bits, nothing to sort by)."""
     rng = np.random.default_rng(3)
@@ -215,6 +247,7 @@ def test_top_runs_are_not_merged_and_tasks_hold_a_few_files(spark, tmp_path, mon
     root = tmp_path / "index"
     index = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 50)
     for batch in sorted(tables):
+        index.prepare(list(range(1, batch)), lambda _: None)  # nothing to rebuild
         index.add(spark.createDataFrame(tables[batch].to_pandas()), batch)
     # Unbounded, the two runs of level 1 would have merged into one of level 2.
     assert sorted((r.level, r.batches) for r in index.runs) == [(0, (5,)), (1, (1, 2)), (1, (3, 4))]
