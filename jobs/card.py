@@ -200,8 +200,8 @@ def batch_summary(
     )
     quality = read_table(spark, out, "quality", [batch])
     counts = aggregated(quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS])).asDict()
-    documents = spark.read.schema(spark_schema(DOCUMENTS))
-    documents = documents.parquet(str(Layout(out).documents(batch).resolve()))
+    reader = spark.read.schema(spark_schema(DOCUMENTS))  # inferring it is a Spark job
+    documents = reader.parquet(str(Layout(out).documents(batch).resolve()))
     # The first paths by name, not all of a batch's 80,000 on the driver.
     paths = ingest.select("input_file").distinct().orderBy("input_file").limit(LISTED_PATHS)
     summary = {
