@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -135,9 +136,9 @@ def test_a_task_holds_one_file_of_rows_at_a_time(tmp_path):
     assert share < 0.4, share  # 0.18; the writer that held its whole partition: 0.84
 
 
-def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
-    rng = np.random.default_rng(7)
-    tables = {b: rows_of(b, 600, rng) for b in range(1, FANOUT + 2)}
+def nightly(spark, root: Path, tables: dict[int, pa.Table]):
+    """An index that batches ``tables`` were added to night after night, each night preparing it
+    first as dedup does; the source it rebuilds from, and the batches it rebuilt (a list)."""
     rebuilt: list[list[int]] = []
 
     def source(batches: list[int]):
@@ -146,11 +147,18 @@ def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
             pa.concat_tables([tables[b] for b in batches]).combine_chunks().to_pandas()
         )
 
-    root = tmp_path / "index"
     index = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 200)
     for batch in sorted(tables):
         index.prepare(list(range(1, batch)), source)
         index.add(spark.createDataFrame(tables[batch].to_pandas()), batch)
+    return index, source, rebuilt
+
+
+def test_runs_merge_and_a_redone_batch_is_rebuilt(spark, tmp_path):
+    rng = np.random.default_rng(7)
+    tables = {b: rows_of(b, 600, rng) for b in range(1, FANOUT + 2)}
+    root = tmp_path / "index"
+    index, source, rebuilt = nightly(spark, root, tables)
     assert rebuilt == []
     manifest = json.loads((root / "manifest.json").read_text())
     levels = sorted((r["level"], tuple(r["batches"])) for r in manifest["runs"])
@@ -193,19 +201,8 @@ def test_a_batch_killed_before_its_commit_costs_its_own_run_only(spark, tmp_path
     every batch of that run from the record; merged at the next prepare, only its own goes."""
     rng = np.random.default_rng(5)
     tables = {b: rows_of(b, 300, rng) for b in range(1, FANOUT + 1)}
-    rebuilt: list[list[int]] = []
-
-    def source(batches: list[int]):
-        rebuilt.append(batches)
-        return spark.createDataFrame(
-            pa.concat_tables([tables[b] for b in batches]).combine_chunks().to_pandas()
-        )
-
     root = tmp_path / "index"
-    index = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 200)
-    for batch in sorted(tables):
-        index.prepare(list(range(1, batch)), source)
-        index.add(spark.createDataFrame(tables[batch].to_pandas()), batch)
+    _, source, rebuilt = nightly(spark, root, tables)
     # The last batch's stage was killed before its commit: the ledger holds the others only.
     again = KeyIndex(spark, root, {"v": 1}, target_bytes=ROW_BYTES * 200)
     again.prepare(list(range(1, FANOUT)), source)
