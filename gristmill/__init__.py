@@ -72,11 +72,16 @@ def _prune(base: Path, current: Path) -> None:
     import shutil
     import time
 
-    os.utime(current)
-    stale = time.time() - STALE_SECONDS
-    for copy in base.iterdir():
-        if copy != current and copy.is_dir() and copy.stat().st_mtime < stale:
-            shutil.rmtree(copy, ignore_errors=True)
+    # Housekeeping only: a cache it cannot touch (read-only), or a copy that a sibling worker
+    # removes first, must not make the caller give up the copy it found.
+    try:
+        os.utime(current)
+        stale = time.time() - STALE_SECONDS
+        for copy in base.iterdir():
+            if copy != current and copy.is_dir() and copy.stat().st_mtime < stale:
+                shutil.rmtree(copy, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def _private(folder: Path) -> bool:

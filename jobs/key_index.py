@@ -183,8 +183,9 @@ class KeyIndex:
             if bits:  # sorted by prefix, a task holds one file's rows at a time
                 prefix = F.shiftrightunsigned("key", 64 - bits)
                 rows = rows.repartition(self._tasks(2**bits), prefix).sortWithinPartitions(prefix)
-            else:  # one file of at most the partition size: one task reads it all, no shuffle
-                rows = rows.coalesce(1)
+            else:  # one file: a shuffle to one task, so that the rows' upstream work (a scan of
+                # the batch's table, a rebuild's MinHash) stays spread over every core
+                rows = rows.repartition(1)
             (
                 rows.mapInArrow(
                     functools.partial(write_run_files, run=files), spark_schema(WRITTEN_SCHEMA)

@@ -77,7 +77,7 @@ def _read_model(
         if os.path.exists(path):
             raise
         raise FileNotFoundError(
-            f"{key}: {path}: no such file on executor host {socket.gethostname()}; every "
+            f"{key}: {path}: not found on executor host {socket.gethostname()}; every "
             "executor reads the models at the config's path: put them on a mount that every "
             "machine shares, or at that path on each"
         ) from exc
