@@ -209,10 +209,10 @@ def grouped_ngram_hashes(
     the n-gram, instead of as many per group."""
     sizes = np.diff(offsets)
     owner = np.repeat(np.arange(sizes.size), sizes)
-    found = [ngram_hashes(hashed, n)]
-    at = np.arange(found[0].size)
-    kept = at + n <= offsets[1:][owner[: at.size]]  # the n-gram ends within its group
-    found, groups = [found[0][kept]], [owner[: at.size][kept]]
+    grams = ngram_hashes(hashed, n)
+    first = owner[: grams.size]  # the group of each n-gram's first word
+    kept = np.arange(grams.size) + n <= offsets[1:][first]  # it ends within that group
+    found, groups = [grams[kept]], [first[kept]]
     if whole_shorter:
         short = np.flatnonzero((sizes > 0) & (sizes < n))
         whole = np.zeros(short.size, np.uint64)

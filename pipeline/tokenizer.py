@@ -66,7 +66,9 @@ def _read_data(package: str, filename: str, sha256: str) -> bytes:
     resource reader reads it.
     """
     spec = importlib.util.find_spec(package)
-    folders = (spec.submodule_search_locations or []) if spec else []
+    if spec is None:
+        raise RuntimeError(f"{package} is not installed: it ships the rank file {filename}")
+    folders = spec.submodule_search_locations or []
     found = [path for f in folders if (path := Path(f, "data", filename)).is_file()]
     if found:
         raw = found[0].read_bytes()
