@@ -61,6 +61,7 @@ from gristmill.filters.words import (
     char_classes,
     code_points,
     from_code_points,
+    made_of_pieces,
     packed,
     text_code_points,
 )
@@ -286,15 +287,19 @@ def _kept_lines(
     cps: np.ndarray, boundary: np.ndarray, space: np.ndarray, digit: np.ndarray,
     lower: np.ndarray, rules: np.ndarray, phrases: tuple[np.ndarray, ...],
     sentence_classes: np.ndarray,
-) -> tuple[np.ndarray, int, bool, bool, int]:  # fmt: skip
+) -> tuple[np.ndarray, int, bool, bool, int, np.ndarray, np.ndarray, bool]:  # fmt: skip
     """C4's line loop over code points: the kept lines joined by newlines, the removed count,
-    the document flags and the sentences. ``rules``: max word length (-1: none), min words per
-    line, then remove_citations, filter_no_terminal_punct, filter_javascript, filter_policy."""
+    the document flags, the sentences; and where the kept lines that hold a character start
+    and end in ``cps``, with whether removing citation markers rewrote a kept line (then those
+    spans are empty). ``rules``: max word length (-1: none), min words per line, then
+    remove_citations, filter_no_terminal_punct, filter_javascript, filter_policy."""
     limit, min_words, citations, punct, javascript, policy = rules
     citation_words, citation_ends, points, phrase_ends, groups, firsts = phrases
     starts, ends = stripped_lines(cps, boundary, space)
     out = np.empty(cps.size + starts.size, np.uint32)
     k, removed, lorem, curly, emptied, kept = 0, 0, False, False, 0, 0
+    verbatim = np.empty(starts.size, np.int64)  # the kept lines as they stand in ``cps``
+    n_verbatim, rewritten = 0, False
     for p in range(starts.size):
         line = cps[starts[p] : ends[p]]
         if not line.size:  # kept only when no rule drops empty lines; never counted as removed
@@ -309,7 +314,9 @@ def _kept_lines(
         if too_long:
             continue
         if citations and bracket:
+            size = line.size
             line = _without_citations(line, digit, citation_words, citation_ends)
+            rewritten = rewritten or line.size != size
         if punct:
             n = line.size
             if not n or line[n - 1] not in _END_PUNCTUATION:
@@ -334,8 +341,12 @@ def _kept_lines(
             out[k] = c
             k += 1
         emptied += line.size == 0
+        verbatim[n_verbatim] = p
+        n_verbatim += 1
     joined = out[:k]
-    return joined, removed, lorem, curly, _sentences(joined, sentence_classes) + emptied
+    sentences = _sentences(joined, sentence_classes) + emptied
+    kept_lines = verbatim[: 0 if rewritten else n_verbatim]
+    return joined, removed, lorem, curly, sentences, starts[kept_lines], ends[kept_lines], rewritten
 
 
 @functools.cache
@@ -380,11 +391,14 @@ def _clean(text: str, cfg: C4Config) -> _Cleaned:
 
     Sentences are counted in the kept lines joined by newlines; a kept line that removing
     citation markers emptied counts one, as every kept line does."""
-    joined, removed, lorem, curly, sentences = _kept_lines(
+    joined, removed, lorem, curly, sentences, starts, ends, rewritten = _kept_lines(
         text_code_points(text), boundaries(), spaces(), _digits(), _ascii_lower(), _rules(cfg),
         _phrase_tables(), _sentence_classes(),
     )  # fmt: skip
-    return _Cleaned(from_code_points(joined).strip(), removed, lorem, curly, sentences)
+    cleaned = from_code_points(joined).strip()
+    if not rewritten:
+        made_of_pieces(cleaned, text, starts, ends)
+    return _Cleaned(cleaned, removed, lorem, curly, sentences)
 
 
 def clean(text: str, cfg: C4Config) -> tuple[str, dict[str, int]]:

@@ -411,6 +411,38 @@ def test_c4_cleaning_equals_its_literal_definition():
             assert tuple(c4._clean(text, cfg)) == _literal_c4(text, cfg), (text, cfg)
 
 
+def test_cleaned_text_counted_from_the_kept_lines_as_counted_anew():
+    """The word count of C4's cleaned text, taken from the original's word table over the kept
+    lines (:func:`tokenizer.made_of_pieces`), against counting the cleaned text itself: lines
+    that begin with a full stop after an abbreviation ended a removed or a kept line, dotted
+    letters, contractions, composite tokens, citation markers (which rewrite a line, so the
+    text is counted anew), line boundaries other than a newline, under three configs."""
+    pieces = [*"aZ .!?,'\t-", "Dr", " Dr", "U.S", "e.g.", "don't", "I'm", "cannot", "3.14",
+              "x" * 12, "word word word word", "\n", "\n", "\n.", "\n. ", "\n..", "[1]",
+              "javascript", "\r\n", "\u2028", "\x1c", "\x85", "İ"]  # fmt: skip
+    configs = [
+        c4.C4Config(),
+        c4.C4Config(min_words_per_line=0, remove_citations=False),
+        c4.C4Config(filter_no_terminal_punct=True),
+    ]
+    rng = random.Random(17)
+    from_pieces = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        for cfg in configs:
+            tokenizer.word_table(text)  # as the Gopher rules table the page first
+            cleaned, _ = c4.clean(text, cfg)
+            noted = tokenizer._noted[0] if tokenizer._noted else None
+            if noted and noted.text is cleaned and noted.source == text:
+                found = tokenizer._words_in_pieces(
+                    tokenizer.word_table(text).starts, tokenizer.code_points(text),
+                    tokenizer.char_classes(), noted.starts, noted.ends,
+                )  # fmt: skip
+                from_pieces += found >= 0
+            assert tokenizer.word_count(cleaned) == tokenizer._spans(cleaned)[0].size, (text, cfg)
+    assert 2000 < from_pieces < 3 * 3000  # both ways taken, many times
+
+
 def test_c4_phrases_are_matched_in_every_lowercase_that_is_ascii():
     """The compiled phrase match lower-cases by a table of the code points whose lowercase is
     one ASCII character: the same table, character by character, as str.lower gives it."""
