@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.layout import Layout
-from gristmill.pipeline.lm_text import PIECES_FILE, Pieces, lm_lines, load_pieces
+from gristmill.pipeline.lm_text import PIECES_FILE, Pieces, lm_lines, load_pieces, scored_lines
 
 if TYPE_CHECKING:
     from gristmill.pipeline.config import PerplexityConfig
@@ -78,12 +78,16 @@ def load_model(model_path: str | os.PathLike[str]) -> LanguageModel:
 
 
 def document_perplexity(text: str, model: LanguageModel) -> float:
-    lines = lm_lines(text, model.pieces)
+    lines: list[bytes] | list[str]
+    if model.pieces is None:
+        lines, tokens = scored_lines(text)
+    else:
+        pieces = lm_lines(text, model.pieces)
+        lines, tokens = pieces, sum(map(str.count, pieces, repeat(" "))) + 2 * len(pieces)
     if not lines:
         return math.nan
     log10_sum = sum(map(model.kenlm.score, lines))  # each line with <s> and </s>, the default
-    tokens = sum(map(str.count, lines, repeat(" "))) + 2 * len(lines)  # words + each </s>
-    return 10.0 ** (-log10_sum / tokens)
+    return 10.0 ** (-log10_sum / tokens)  # tokens: words and each line's </s>
 
 
 def perplexities(texts: list[str], model_path: str) -> list[float]:

@@ -55,7 +55,7 @@ from gristmill.pipeline.kneser_ney import (
     modified_kn_discounts,
     sentence_ngrams,
 )
-from gristmill.pipeline.lm_text import detokenize_wikitext, lm_lines, normalize
+from gristmill.pipeline.lm_text import detokenize_wikitext, lm_lines, normalize, scored_lines
 
 ORDER = 5
 HELD_OUT = 300  # paragraphs at the end of WikiText-2 valid, never trained on
@@ -143,6 +143,23 @@ def test_compiled_normalization_equals_its_definition(shared_data):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
         assert lm_lines(text) == reference_lm_lines(text), text
         assert normalize(text) == " ".join(" ".join(reference_lm_lines(text)).split())
+
+
+def test_scored_lines_are_the_lm_lines_in_utf8_with_their_tokens(shared_data):
+    """What perplexity scores: the LM lines as UTF-8 bytes, and their words and </s> counted,
+    on real pages and on texts of one-, two-, three- and four-byte characters."""
+    warc = sorted((shared_data / "warc").glob("realpages-*.warc.gz"))[1]
+    pages = [row["text"] for row in ingest_input(str(warc), IngestConfig()) if row.get("text")]
+    pieces = [*"aZ9 .!?\n\t", "é", "Ω", "日本。", "\u20ac", "\U0001f600", "\U0001d518", "\u00a0"]
+    rng = random.Random(7)
+    texts = [
+        *pages,
+        *("".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(3000)),
+    ]
+    for text in texts:
+        lines = lm_lines(text)
+        tokens = sum(len(line.split(" ")) + 1 for line in lines)
+        assert scored_lines(text) == ([line.encode() for line in lines], tokens), text
 
 
 def test_accents_stripped_character_by_character_as_whole_texts():
