@@ -208,22 +208,25 @@ def _ascii_lower() -> np.ndarray:
 _JAVASCRIPT, _LOREM, _POLICY = 1, 2, 4
 _PHRASES = ((JAVASCRIPT, _JAVASCRIPT), (LOREM, _LOREM), *((p, _POLICY) for p in POLICY_PHRASES))
 assert len(_PHRASES) <= 8, "the phrase table holds a bit per phrase in a byte"
+assert min(len(p) for p, _ in _PHRASES) >= 2, "a phrase is found by its first two characters"
 
 
 @numba.njit(cache=True)
 def _phrase_groups(
     line: np.ndarray, lower: np.ndarray, phrases: np.ndarray, ends: np.ndarray,
-    groups: np.ndarray, firsts: np.ndarray,
+    groups: np.ndarray, starting: np.ndarray,
 ) -> int:  # fmt: skip
-    """The groups of the phrases that ``line``, lower-cased, holds (a bit each)."""
+    """The groups of the phrases that ``line``, lower-cased, holds (a bit each). A phrase is
+    compared only where the line's next two characters are its first two: a test of two table
+    bits per character, where one on the first character alone made a third of C4's time."""
     found = 0
-    for i in range(line.size):
-        candidates = firsts[line[i]]
+    for i in range(line.size - 1):
+        candidates = starting[0, line[i]] & starting[1, line[i + 1]]
         p = 0
         while candidates:
             if candidates & 1 and not found & groups[p]:
                 start, size = ends[p], ends[p + 1] - ends[p]
-                j = 1
+                j = 2
                 while j < size and i + j < line.size and lower[line[i + j]] == phrases[start + j]:
                     j += 1
                 if j == size:
@@ -294,7 +297,7 @@ def _kept_lines(
     spans are empty). ``rules``: max word length (-1: none), min words per line, then
     remove_citations, filter_no_terminal_punct, filter_javascript, filter_policy."""
     limit, min_words, citations, punct, javascript, policy = rules
-    citation_words, citation_ends, points, phrase_ends, groups, firsts = phrases
+    citation_words, citation_ends, points, phrase_ends, groups, starting = phrases
     starts, ends = stripped_lines(cps, boundary, space)
     out = np.empty(cps.size + starts.size, np.uint32)
     k, removed, lorem, curly, emptied, kept = 0, 0, False, False, 0, 0
@@ -325,7 +328,7 @@ def _kept_lines(
                 continue
         if few_words:
             continue
-        found = _phrase_groups(line, lower, points, phrase_ends, groups, firsts)
+        found = _phrase_groups(line, lower, points, phrase_ends, groups, starting)
         lorem = lorem or found & _LOREM != 0
         if javascript and found & _JAVASCRIPT:
             continue
@@ -358,14 +361,15 @@ def _digits() -> np.ndarray:
 @functools.cache
 def _phrase_tables() -> tuple[np.ndarray, ...]:
     """The citation words packed (:func:`gristmill.filters.words.packed`); the phrases packed,
-    each one's group, and per code point the phrases it can start (a bit each, by its
-    lowercase)."""
-    firsts = np.zeros(128, np.uint8)
+    each one's group; and per code point, the phrases whose first character it can be (row 0)
+    and those whose second (row 1), a bit each, by its lowercase."""
+    starting = np.zeros((2, 128), np.uint8)
     for i, (phrase, _) in enumerate(_PHRASES):
-        firsts[ord(phrase[0])] |= 1 << i
+        for at in range(2):
+            starting[at, ord(phrase[at])] |= 1 << i
     groups = np.array([g for _, g in _PHRASES], np.int64)
     phrases = packed([p for p, _ in _PHRASES])
-    return *packed(_CITATION_WORDS), *phrases, groups, firsts[_ascii_lower()]
+    return *packed(_CITATION_WORDS), *phrases, groups, starting[:, _ascii_lower()]
 
 
 @functools.cache
