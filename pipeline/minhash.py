@@ -279,19 +279,21 @@ def _doc_shingles(
 def _signatures(
     data: np.ndarray, offsets: np.ndarray, char_shingles: bool, n: int, a: np.ndarray, b: np.ndarray
 ) -> np.ndarray:
+    """Each document's minimum of ``(a * h + b) mod 2**32`` over its shingles' hashes ``h``,
+    per permutation. In 32-bit arithmetic, whose wrap-around is the modulo: the compiler then
+    runs the inner loop eight lanes wide (with 64-bit products and a mask it could not), and
+    the signatures took half the time."""
     docs, perms = len(offsets) - 1, len(a)
     out = np.empty((docs, perms), np.uint32)
     for d in range(docs):
         shingles = _doc_shingles(data, offsets[d], offsets[d + 1], char_shingles, n)
-        mixed = np.empty(len(shingles), np.uint64)
+        mixed = np.empty(len(shingles), np.uint32)
         for s in range(len(shingles)):
-            mixed[s] = _fmix32(shingles[s] & _MASK32)
+            mixed[s] = np.uint32(_fmix32(shingles[s] & _MASK32))
         for p in range(perms):
-            ap, bp, best = np.uint64(a[p]), np.uint64(b[p]), _MASK32
+            ap, bp, best = a[p], b[p], np.uint32(0xFFFFFFFF)
             for s in range(len(mixed)):
-                v = (ap * mixed[s] + bp) & _MASK32
-                if v < best:
-                    best = v
+                best = min(best, np.uint32(ap * mixed[s] + bp))
             out[d, p] = best
     return out
 
