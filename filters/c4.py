@@ -317,9 +317,7 @@ def _kept_lines(
         if too_long:
             continue
         if citations and bracket:
-            size = line.size
             line = _without_citations(line, digit, citation_words, citation_ends)
-            rewritten = rewritten or line.size != size
         if punct:
             n = line.size
             if not n or line[n - 1] not in _END_PUNCTUATION:
@@ -344,6 +342,7 @@ def _kept_lines(
             out[k] = c
             k += 1
         emptied += line.size == 0
+        rewritten = rewritten or line.size != ends[p] - starts[p]  # citation markers went
         verbatim[n_verbatim] = p
         n_verbatim += 1
     joined = out[:k]

@@ -598,8 +598,8 @@ def word_count(text: str) -> int:
     built: a word never spans whitespace, and the only word that reads past one, a full stop
     joining an abbreviation before it, is ruled out at the pieces' starts. Counting the cleaned
     text again took a tenth of the quality stage."""
-    if _noted and _noted[0].text is text:
-        noted = _noted[0]
+    noted = _noted[0] if _noted else None  # read once: one entry, whichever thread noted it
+    if noted is not None and noted.text is text:
         count = _words_in_pieces(
             word_table(noted.source).starts, text_code_points(noted.source), char_classes(),
             noted.starts, noted.ends,

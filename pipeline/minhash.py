@@ -280,9 +280,9 @@ def _signatures(
     data: np.ndarray, offsets: np.ndarray, char_shingles: bool, n: int, a: np.ndarray, b: np.ndarray
 ) -> np.ndarray:
     """Each document's minimum of ``(a * h + b) mod 2**32`` over its shingles' hashes ``h``,
-    per permutation. In 32-bit arithmetic, whose wrap-around is the modulo: the compiler then
-    runs the inner loop eight lanes wide (with 64-bit products and a mask it could not), and
-    the signatures took half the time."""
+    per permutation. The operands are uint32 and the sum is cast to uint32 (numba computes it
+    in 64 bits; the cast is the modulo), which LLVM narrows to 32-bit lanes and runs eight
+    wide, where a 64-bit mask kept it one lane at a time: the kernel took half the time."""
     docs, perms = len(offsets) - 1, len(a)
     out = np.empty((docs, perms), np.uint32)
     for d in range(docs):
