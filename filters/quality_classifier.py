@@ -18,7 +18,7 @@ import fasttext
 import numba
 import numpy as np
 
-from gristmill.filters.fasttext_kernel import dense_model
+from gristmill.filters.fasttext_kernel import compiled_model
 from gristmill.filters.nfkc import nfkc_lower_code_points
 from gristmill.filters.words import SPACE, WORDCHAR, char_classes, code_points, from_code_points
 
@@ -98,21 +98,22 @@ def load(model_path: str) -> fasttext.FastText._FastText:
 def scores(texts: list[str], model_path: str) -> list[float]:
     """P(__label__hq) for each text (0.0 where the model has no such label), in one batched
     call: compiled over the memory-mapped model (:mod:`gristmill.filters.fasttext_kernel`),
-    or by ``fasttext`` itself for a model that kernel does not cover (a quantized one)."""
+    or by ``fasttext`` itself for a model whose probabilities that kernel does not compute (one
+    with another loss than softmax)."""
     if not texts:
         return []
-    dense = dense_model(model_path)
-    if dense is None:
+    model = compiled_model(model_path)
+    if model is None or model.tree.size:
         labels, probs = load(model_path).predict([normalize(t) for t in texts], k=-1)
         found = [
             dict(zip(names, values, strict=True)).get(LABEL_HQ, 0.0)
             for names, values in zip(labels, probs, strict=True)
         ]
-    elif LABEL_HQ in dense.labels:
+    elif LABEL_HQ in model.labels:
         lines = [_normalized(t) for t in texts]
         ends = np.cumsum([line.size for line in lines])
-        probabilities = dense.probabilities(np.concatenate(lines), ends)
-        found = probabilities[:, dense.labels.index(LABEL_HQ)].tolist()
+        probabilities = model.probabilities(np.concatenate(lines), ends)
+        found = probabilities[:, model.labels.index(LABEL_HQ)].tolist()
     else:
         found = [0.0] * len(texts)
     # fastText reports exp(log(p + 1e-5)), which can exceed 1 (1.00001).

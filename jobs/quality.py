@@ -28,7 +28,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from gristmill.filters.fasttext_kernel import dense_model
+from gristmill.filters.fasttext_kernel import compiled_model
 from gristmill.filters.perplexity import (
     FIRST_BATCH,
     PERCENTILES,
@@ -114,7 +114,7 @@ def check_models(out: Path, cfg: Config) -> None:
     if classifier:
         if not Path(classifier).is_file():
             fail_usage(f"quality.classifier.model: {classifier}: no such file")
-        dense_model(classifier)  # a damaged file raises ModelFileError, a UsageError
+        compiled_model(classifier)  # a damaged file raises ModelFileError, a UsageError
     if cfg.quality.perplexity.cutoffs == FIRST_BATCH:
         return
     for lang, path in cutoffs_files(out, cfg.quality.perplexity).items():

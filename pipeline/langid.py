@@ -18,6 +18,10 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import fasttext
+import numpy as np
+
+from gristmill.filters.fasttext_kernel import CompiledModel, compiled_model
+from gristmill.filters.words import code_points
 
 MODEL_LICENSE = "CC BY-SA 3.0 (fastText lid.176, Joulin et al. 2016)"
 # fastText averages its n-gram vectors, so a prefix decides as well as the whole page, and
@@ -82,17 +86,38 @@ def _model() -> fasttext.FastText._FastText:
         return fasttext.load_model(str(path))
 
 
+@functools.cache
+def _compiled() -> CompiledModel | None:
+    """The model for the compiled kernel, where it covers it (lid.176's hierarchical softmax,
+    quantized or not), else None. A model extracted from a zip for the load stays readable
+    after its copy is removed: its matrices are decoded or mapped."""
+    with resources.as_file(model_resource()) as path:
+        model = compiled_model(str(path))
+    return model if model is not None and model.tree.size else None
+
+
 def labels() -> frozenset[str]:
     """The language codes the model can answer (lid.176's 176: "en", "de", "zh", "als", ...)."""
     return frozenset(label.removeprefix("__label__") for label in _model().get_labels())
 
 
 def identify(texts: list[str]) -> tuple[list[str], list[float]]:
-    """Top language code and its probability for each text, in one batched predict call."""
+    """Top language code and its probability for each text, in one batched call: fastText's
+    ``predict(k=1)`` on the text's first MAX_CHARS characters, whitespace runs as one space,
+    computed by the compiled kernel (:mod:`gristmill.filters.fasttext_kernel`, the same floats),
+    or by ``fasttext`` for a model the kernel does not cover."""
     if not texts:
         return [], []
     lines = [" ".join(t[:MAX_CHARS].split()) for t in texts]
-    labels, probs = _model().predict(lines, k=1)
-    langs = [lab[0].removeprefix("__label__") if lab else "unknown" for lab in labels]
-    scores = [min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs]
-    return langs, scores
+    compiled = _compiled()
+    if compiled is None:
+        labels, probs = _model().predict(lines, k=1)
+        langs = [lab[0].removeprefix("__label__") if lab else "unknown" for lab in labels]
+        return langs, [min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs]
+    points = code_points("".join(lines))
+    found, probability = compiled.top(points, np.cumsum([len(line) for line in lines]))
+    names = [label.removeprefix("__label__") for label in compiled.labels]
+    pairs = list(zip(found.tolist(), probability.tolist(), strict=True))
+    return [names[i] if i >= 0 else "unknown" for i, _ in pairs], [
+        min(p, 1.0) if i >= 0 else 0.0 for i, p in pairs
+    ]

@@ -12,12 +12,13 @@ import struct
 import unicodedata
 from pathlib import Path
 
+import fasttext
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gristmill.filters.fasttext_kernel import dense_model
+from gristmill.filters.fasttext_kernel import compiled_model
 from gristmill.filters.quality_classifier import (
     LABEL_HQ,
     MAX_CHARS,
@@ -325,7 +326,7 @@ def test_compiled_prediction_is_fasttexts_bit_for_bit(trained, shared_data: Path
     answers, to the bit, for the model ``train-quality`` writes; ``scores`` reads it."""
     out, _ = trained
     path = str(out / "model.bin")
-    dense = dense_model(path)
+    dense = compiled_model(path)
     assert dense is not None and sorted(dense.labels) == ["__label__hq", "__label__lq"]
     assert dense.input.base is not None and not dense.input.flags.owndata  # mapped, not read
     texts = _crawl_texts(shared_data)
@@ -342,8 +343,9 @@ def test_compiled_prediction_with_character_and_longer_word_ngrams(trained, shar
     n-grams: the kernel follows fastText there too. The model is ``train-quality``'s with those
     options written into its header (fastText reads the bucket rows for them; training one here
     is not repeatable, as this fastText build stops with "Encountered NaN" at random under some
-    settings). A model the kernel does not compute (one-vs-all loss here, or a quantized one) is
-    answered by fastText itself."""
+    settings). Its hierarchical-softmax reading (the loss field set so) is walked as fastText
+    walks it (``top``); a model whose probabilities the kernel does not compute (one-vs-all
+    loss, hierarchical softmax) is answered by fastText itself."""
     out, _ = trained
     data = bytearray((out / "model.bin").read_bytes())
     args = list(struct.unpack_from("<12i", data, 8))  # dim ws epoch minCount neg wordNgrams ...
@@ -351,7 +353,7 @@ def test_compiled_prediction_with_character_and_longer_word_ngrams(trained, shar
     struct.pack_into("<12i", data, 8, *args)
     path = tmp_path / "subwords.bin"
     path.write_bytes(data)
-    dense = dense_model(str(path))
+    dense = compiled_model(str(path))
     assert dense is not None and (dense.minn, dense.maxn, dense.word_ngrams) == (2, 5, 3)
     texts = _crawl_texts(shared_data)
     lines = [normalize(t) for t in texts]
@@ -361,15 +363,44 @@ def test_compiled_prediction_with_character_and_longer_word_ngrams(trained, shar
     base = _fasttext_probabilities(load(str(out / "model.bin")), lines, dense.labels)
     assert (expected != base).any(axis=1).mean() > 0.9  # the n-grams did change the answers
 
-    args[6] = 4  # loss: one-vs-all, which the kernel does not compute
-    struct.pack_into("<12i", data, 8, *args)
-    other = tmp_path / "one_vs_all.bin"
-    other.write_bytes(data)
-    assert dense_model(str(other)) is None
     hq = dense.labels.index(LABEL_HQ)
-    answers = _fasttext_probabilities(load(str(other)), lines, dense.labels)[:, hq]
-    assert scores(texts, str(other)) == np.minimum(answers, 1.0).astype(float).tolist()
-    assert not np.array_equal(answers, expected[:, hq])
+    for loss, name in ((1, "hierarchical_softmax.bin"), (4, "one_vs_all.bin")):
+        args[6] = loss
+        struct.pack_into("<12i", data, 8, *args)
+        other = tmp_path / name
+        other.write_bytes(data)
+        answers = _fasttext_probabilities(load(str(other)), lines, dense.labels)[:, hq]
+        assert scores(texts, str(other)) == np.minimum(answers, 1.0).astype(float).tolist()
+        assert not np.array_equal(answers, expected[:, hq])
+    assert compiled_model(str(tmp_path / "one_vs_all.bin")) is None
+    tree = compiled_model(str(tmp_path / "hierarchical_softmax.bin"))
+    assert tree is not None and tree.tree.shape == (3, 2)
+    found, probabilities = _compiled_top(tree, lines)
+    names, values = load(str(tmp_path / "hierarchical_softmax.bin")).predict(lines, k=1)
+    assert [tree.labels[i] for i in found] == [n[0] for n in names]
+    assert np.array_equal(probabilities, np.array([v[0] for v in values], np.float32))
+
+
+def _compiled_top(model, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    cps = [code_points(line) for line in lines]
+    return model.top(np.concatenate(cps), np.cumsum([c.size for c in cps]))
+
+
+def test_compiled_prediction_of_a_quantized_model(trained, shared_data, tmp_path) -> None:
+    """``fasttext quantize`` with norms quantized and the dictionary pruned (cutoff): the
+    kernel decodes the rows and skips the pruned buckets as fastText does, to the bit."""
+    out, _ = trained
+    model = fasttext.load_model(str(out / "model.bin"))  # not load()'s: quantized in place
+    model.quantize(qnorm=True, cutoff=20_000)
+    path = tmp_path / "model.ftz"
+    model.save_model(str(path))
+    quantized = compiled_model(str(path))
+    assert quantized is not None and quantized.kept_buckets.size
+    lines = [normalize(t) for t in _crawl_texts(shared_data)]
+    expected = _fasttext_probabilities(load(str(path)), lines, quantized.labels)
+    assert np.array_equal(_compiled_probabilities(quantized, lines), expected)
+    dense = compiled_model(str(out / "model.bin"))
+    assert not np.array_equal(_compiled_probabilities(dense, lines), expected)
 
 
 def test_a_damaged_or_missing_model_is_refused_before_spark_starts(trained, tmp_path) -> None:
