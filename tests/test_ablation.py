@@ -64,7 +64,7 @@ def ablation(spark, shared_data: Path, demo_config: dict, tmp_path_factory) -> t
         "--config", str(filtered), "--config", str(unfiltered), "--config", str(reweighted),
         "--heldout", str(shared_data / "reference" / "wikitext-2_valid.txt"),
         str(shared_data / "reference" / "cs336_high_quality_wiki_reference.txt"),
-        "--seeds", "1", "2", "--steps", "2", "--heldout-tokens", "1024",
+        "--seeds", "1", "2", "--steps", "2", "--heldout-tokens", "512",
         "--output", str(root / "out"),
     ]  # fmt: skip
     report = ablate_command(spark, argv)
