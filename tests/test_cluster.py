@@ -23,7 +23,8 @@ import pyspark
 import pytest
 import yaml
 
-from tests.test_pipeline import run_pipeline, shard_files
+from tests.conftest import result_inputs
+from tests.test_pipeline import shard_files
 
 SPARK_HOME = Path(pyspark.__file__).parent
 REPO = Path(__file__).resolve().parent.parent
@@ -93,16 +94,19 @@ def cluster(tmp_path_factory):
 
 
 def test_pipeline_on_a_standalone_cluster_matches_local_mode(
-    cluster, spark, sample, demo_config, tmp_path
+    cluster, result, sample, shared_data, demo_config, tmp_path
 ):
+    """The inputs and config of the session's local run (``result``), whose shards the
+    cluster's must equal."""
     url, master_json, env, tmp = cluster
     out = tmp_path / "cluster-out"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(demo_config))
+    inputs, benchmarks = result_inputs(sample, shared_data)
     submit = subprocess.run(
         [str(Path(sys.executable).parent / "gristmill"), "submit", "--master", url,
-         "--executor-memory", "1g", "--", "run", "--input", str(sample.warc),
-         "--benchmark", str(sample.benchmark), "--config", str(config),
+         "--executor-memory", "1g", "--", "run", "--input", *map(str, inputs),
+         "--benchmark", *map(str, benchmarks), "--config", str(config),
          "--output", str(out)],
         env=env, capture_output=True, text=True, timeout=600, cwd=tmp,
     )  # fmt: skip
@@ -126,8 +130,6 @@ def test_pipeline_on_a_standalone_cluster_matches_local_mode(
     parallelism, partitions = map(int, found.groups())
     assert parallelism >= 2 and partitions >= parallelism
 
-    local = tmp_path / "local-out"
-    run_pipeline(spark, [sample.warc], [sample.benchmark], local, demo_config)
-    assert shard_files(out) == shard_files(local)
+    assert shard_files(out) == shard_files(result[0])
     stats = json.loads((out / "stats.json").read_text())
     assert stats["stages"]["tokenize"]["out"] > 0
