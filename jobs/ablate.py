@@ -212,6 +212,47 @@ def seed_run(src: Path, dst: Path, stages: list[str]) -> None:
     Ledger.load(src).copy_to(dst, stages).save()
 
 
+def _replace_with_copy(path: Path, twin: Path) -> None:
+    """``twin`` becomes a copy of ``path`` (a file or a folder), never half of one: the copy is
+    made beside it and renamed into place."""
+    fresh = twin.with_name(twin.name + ".seeding")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        shutil.copytree(path, fresh)
+        old = twin.with_name(twin.name + ".replaced")
+        shutil.rmtree(old, ignore_errors=True)
+        if twin.exists():
+            twin.rename(old)
+        fresh.rename(twin)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        shutil.copy2(path, fresh)
+        fresh.replace(twin)
+
+
+def seed_batches(src: Path, dst: Path, stages: list[str]) -> list[int]:
+    """Give ``dst``'s new batches (planned by :func:`follow_plan`, no stage done) ``src``'s
+    outputs of ``stages`` for them, as :func:`seed_run` gave it the first night's, where every
+    earlier batch took those stages from ``src`` too (:meth:`Ledger.shares`): a later night of
+    an ablation costs what it costs its baseline, not that once per configuration. The state a
+    later batch reads (:func:`_beside`) is replaced whole, as it holds the earlier batches'
+    outputs too, equal by then. Returns the batches seeded."""
+    theirs, mine = Ledger.load(src), Ledger.load(dst)
+    batches = mine.shares(theirs, stages)
+    source, target = Layout(src), Layout(dst)
+    for stage in stages if batches else []:
+        for batch in batches:
+            shutil.rmtree(target.stage(stage, batch), ignore_errors=True)  # a seeding cut short
+            _link_tree(source.stage(stage, batch), target.stage(stage, batch))
+        for path in _beside(source, stage):
+            _replace_with_copy(path, dst / path.relative_to(src))
+    for batch in batches:
+        mine.take(theirs, batch, stages)
+    mine.save()  # last: a seeding cut short records nothing, and is done again
+    return batches
+
+
 def follow_plan(base: Path, out: Path) -> None:
     """Give ``out``'s ledger every batch of ``base``'s it lacks, with the same inputs and no
     stage done: the baseline alone plans batches (``--max-files``, network retries), so every
@@ -225,11 +266,15 @@ def pipeline_runs(spark: SparkSession, args: argparse.Namespace) -> dict[str, Pa
     runs: dict[str, Path] = {}
     for name, (config, out, benchmarks) in args.plan.items():
         if runs:  # not the baseline
-            shared = None if Layout(out).ledger.exists() else _shared(name, args.plan)
-            if shared:
+            shared = _shared(name, args.plan)
+            first = not Layout(out).ledger.exists()
+            if shared and first:
                 LOG.info("%s: %s taken from %s", name, " and ".join(shared[1]), shared[0])
                 seed_run(shared[0], out, shared[1])
             follow_plan(next(iter(runs.values())), out)
+            if shared and not first and (batches := seed_batches(shared[0], out, shared[1])):
+                taken = " and ".join(shared[1])
+                LOG.info("%s: %s of batch %s taken from %s", name, taken, batches, shared[0])
         LOG.info("%s: pipeline into %s", name, out)
         run_pipeline(
             spark,

@@ -368,6 +368,26 @@ class Ledger:
                 self.batches.append({**fresh, "stages": {}})
                 self._set_inputs(self.batches[-1], plan.inputs(batch["batch"]))
 
+    def shares(self, other: Ledger, stages: Iterable[str]) -> list[int]:
+        """The batches of this ledger with no stage done whose ``stages`` ``other`` has done,
+        where every other batch holds the same records of ``stages`` as ``other``'s (each was
+        taken from it): their outputs can be taken from ``other``'s output as well."""
+        theirs = {b["batch"]: b["stages"] for b in other.batches}
+        stages = list(stages)
+        fresh = []
+        for batch in self.batches:
+            records = theirs.get(batch["batch"], {})
+            if not batch["stages"]:
+                fresh += [batch["batch"]] if all(s in records for s in stages) else []
+            elif any(batch["stages"].get(s) != records.get(s) for s in stages):
+                return []
+        return fresh
+
+    def take(self, other: Ledger, batch_id: int, stages: Iterable[str]) -> None:
+        """Record ``other``'s ``stages`` of a batch as done here."""
+        records = other.batch(batch_id)["stages"]
+        self.batch(batch_id)["stages"].update({s: copy.deepcopy(records[s]) for s in stages})
+
     def done(self, batch_id: int, stage: str) -> bool:
         return stage in self.batch(batch_id)["stages"]
 

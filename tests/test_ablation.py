@@ -185,8 +185,9 @@ def test_next_batch_retrains_then_nothing_new_and_runs_compare(
     spark, ablation, tmp_path: Path
 ) -> None:
     """The same command again: the baseline plans the next input (--max-files 1) and the other
-    configurations follow its plan; the shards changed, so every training starts over. Once
-    more: nothing new. Then two of the runs compared as they are (--runs, no Spark)."""
+    configurations follow its plan, taking the stages they share with it; the shards changed,
+    so every training starts over. Once more: nothing new. Then two of the runs compared as
+    they are (--runs, no Spark)."""
     out, report, argv = ablation
     first = argv[argv.index("--input") + 1]
     assert {n: inputs(out / "runs" / n) for n in NAMES} == {key: [[first]] for key in NAMES}
@@ -195,6 +196,13 @@ def test_next_batch_retrains_then_nothing_new_and_runs_compare(
     second = argv[argv.index("--input") + 2]
     planned = {n: inputs(out / "runs" / n) for n in NAMES}
     assert planned == {key: [[first], [second]] for key in NAMES}
+    # The new batch's equal stages were taken from the baseline's, as the first night's were.
+    a, b, c = (Layout(out / "runs" / name) for name in NAMES)
+    assert linked(a.stage("ingest", 2), b.stage("ingest", 2))
+    assert not linked(a.stage("quality", 2), b.stage("quality", 2))
+    for stage in ("ingest", "quality", "dedup", "decontaminate"):
+        assert linked(a.stage(stage, 2), c.stage(stage, 2)), stage
+    assert c.decontamination_report().read_bytes() == a.decontamination_report().read_bytes()
     retrained = {p: p.read_bytes() for p in out.glob("train/*/*/log.jsonl")}
     assert retrained.keys() == logs.keys() and all(retrained[p] != logs[p] for p in logs)
     again = ablate_command(spark, argv)
