@@ -100,6 +100,8 @@ def summarize(m: dict[str, dict]) -> int:
             "quality_vs_extract": qual["quality_vs_extract"],
             "decontaminate_vs_extract": dec["decontaminate_vs_extract"],
             "pipeline_vs_extract_floor": scaling["pipeline_vs_extract_floor"],
+            # The same with the language screen a crawl run sets (ingest.languages: [en]).
+            "pipeline_vs_extract_floor_screened": scaling["pipeline_vs_extract_floor_screened"],
             "crawl_night8_vs_night2": crawl["night8_vs_night2"],
             "crawl_output_vs_ingest_documents_shards": crawl["output_vs_ingest_documents_shards"],
             # A night's ledger work after 30 nights of 80,000 files over that after one (goal ~1).
@@ -136,6 +138,7 @@ def summarize(m: dict[str, dict]) -> int:
             "pipeline_inprocess": overhead["inprocess_docs_per_s_per_core"],
             "pipeline_4x_corpus": scaling["runs"]["4x"]["docs_per_s_per_core"],
             "pipeline_crawl_sized_batch": scaling["crawl_sized_docs_per_s_per_core"],
+            "pipeline_crawl_sized_screened": scaling["crawl_sized_screened_docs_per_s_per_core"],
             "extract_floor_same_files": scaling["extract_floor"]["docs_per_s_per_core"],
             "pipeline_gristmill_vs_datatrove_input": datatrove["gristmill_docs_per_s_per_core"],
             "datatrove": datatrove["datatrove_docs_per_s_per_core"],

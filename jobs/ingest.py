@@ -35,6 +35,7 @@ from gristmill.jobs.batches import (
 )
 from gristmill.jobs.local_rows import one_row_per_task
 from gristmill.jobs.options import job_main
+from gristmill.jobs.quality import check_languages
 from gristmill.jobs.stage_io import commit_stage, read_stage_stats, temp_path
 from gristmill.pipeline.config import Config, IngestConfig
 from gristmill.pipeline.documents import input_batches
@@ -74,7 +75,10 @@ def resolve_uris(
 
 
 def check(args: argparse.Namespace, cfg: Config) -> None:
-    """Resolve --input (or --crawl-id) into ``args.uris`` before Spark starts."""
+    """Resolve --input (or --crawl-id) into ``args.uris`` before Spark starts; the codes of
+    the language screen (``ingest.languages``) are lid.176's."""
+    if cfg.ingest.languages:
+        check_languages(cfg)
     if args.max_files is not None and args.max_files < 1:
         fail_usage(f"--max-files must be >= 1, not {args.max_files}")
     args.uris = resolve_uris(

@@ -146,6 +146,7 @@ def check_languages(cfg: Config) -> None:
     code it never gives ("english", "EN", "zh-cn") does not drop or pass over every document."""
     q = cfg.quality
     named = {
+        "ingest.languages": cfg.ingest.languages,
         "quality.languages": q.languages,
         "quality.perplexity.models": list(q.perplexity.models),
         "quality.bad_words.lists": list(q.bad_words.lists),

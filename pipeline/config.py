@@ -86,6 +86,12 @@ class IngestConfig:
     batch_size: int = 256
     # Retries, resumption and attempts of http(s):// and s3:// inputs (see pipeline/remote.py).
     network: RetryPolicy = field(default_factory=RetryPolicy)
+    # Language ID before extraction (pipeline/language_screen.py): lid.176 codes a page may be
+    # in; a page plainly in none of them is dropped unextracted ("lang_screened"). Empty: every
+    # page is extracted. Must hold every code of quality.languages.
+    languages: list[str] = field(default_factory=list)
+    # How sure the screen must be of another language to drop a page.
+    screen_confidence: float = 0.8
 
     def __post_init__(self) -> None:
         check(
@@ -101,6 +107,9 @@ class IngestConfig:
             "must be in [0, 1]",
         )
         check(self.batch_size >= 1, "ingest.batch_size", "must be >= 1")
+        check(
+            0.5 <= self.screen_confidence <= 1.0, "ingest.screen_confidence", "must be in [0.5, 1]"
+        )
 
 
 @dataclass(frozen=True)
@@ -437,6 +446,17 @@ class Config:
     decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     card: CardConfig = field(default_factory=CardConfig)
+
+    def __post_init__(self) -> None:
+        screened = set(self.ingest.languages)
+        if screened:
+            kept = set(self.quality.languages)
+            check(
+                bool(kept) and kept <= screened,
+                "ingest.languages",
+                f"would drop before extraction pages quality.languages keeps "
+                f"({sorted(kept - screened) if kept else 'every language'}); list them here too",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

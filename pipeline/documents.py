@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from gristmill.pipeline import langid
+from gristmill.pipeline import langid, language_screen
 from gristmill.pipeline.charset import decode_html, looks_binary
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.extract import composed, extractor
@@ -62,9 +62,10 @@ def _is_html(record: Record) -> bool:
 
 
 def _document(
-    record: Record, cfg: IngestConfig, extract: Callable[[str], str]
+    record: Record, cfg: IngestConfig, extract: Callable[[str], str], screen: frozenset[str]
 ) -> tuple[str | None, str | None, str | None]:
-    """(text, charset, drop_reason) of one record."""
+    """(text, charset, drop_reason) of one record; ``screen``: the languages a page may be in
+    to be extracted (empty: any)."""
     if record.malformed:
         return None, None, MALFORMED
     if record.payload is None:
@@ -82,6 +83,8 @@ def _document(
         html, charset, bad = decode_html(record.payload, record.charset)
         if bad > cfg.max_replacement_ratio:
             return None, charset, UNDECODABLE
+        if screen and language_screen.screened(html, screen, cfg.screen_confidence):
+            return None, charset, language_screen.SCREENED
         try:
             text = extract(html)
         except Exception:  # a parser failure on one hostile page must not fail the task
@@ -102,6 +105,7 @@ def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterat
     ``size`` is the file's length as the ledger recorded it, when known.
     """
     extract = extractor(cfg.extractor)
+    screen = frozenset(cfg.languages)
     name = display_name(uri)
     index = 0
     truncated: list[str] = []
@@ -115,7 +119,7 @@ def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterat
                 outcome = (None, None, REPEATED_RECORD)
             else:
                 seen.add(doc_id)
-                outcome = _document(record, cfg, extract)
+                outcome = _document(record, cfg, extract, screen)
             text, charset, reason = outcome
             if record.truncated:
                 truncated.append(record.record_id)

@@ -1,0 +1,90 @@
+"""The language screen before extraction (``ingest.languages``): what it reads of a page, and
+that on real pages it drops nearly every page the quality stage's language rule drops, and
+hardly any it keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gristmill.jobs.quality import check_languages
+from gristmill.pipeline.config import Config, IngestConfig, config_from_dict
+from gristmill.pipeline.config_checks import ConfigError
+from gristmill.pipeline.documents import input_batches
+from gristmill.pipeline.errors import UsageError
+from gristmill.pipeline.language_screen import SCREENED, blocks, questions
+
+FILES = ["realpages-00000", "realpages-00001", "realpages-00002", "realpages-00003"]
+
+
+def test_blocks_are_the_text_between_tags() -> None:
+    html = (
+        "<!DOCTYPE html><html><HEAD><title>T</title><style>p{}</style></HEAD><body>"
+        "<p class='a>b'>One&nbsp;two\n\n  three</p><!-- a <p>comment</p> -->"
+        "<SCRIPT type=x>if (a<b) {}</script><div>four <b>five</b></div>"
+        "<svg><text>drawn</text></svg><script/>six < seven<br/>&amp;eight"
+        "<noscript><p>nojs"
+    )
+    assert blocks(html) == ["One two three", "four", "five", "six < seven", "eight"]
+    assert blocks("") == [] and blocks("plain text") == ["plain text"]
+
+
+def test_questions_are_the_longest_blocks() -> None:
+    long, short = "word " * 100, "menu item"
+    html = f"<p>{short}</p><p>{long}</p><p>{short}</p><p>{long}x</p>"
+    sample, *each = questions(html)
+    assert sample == f"{long}x {long.strip()} {short} {short}"
+    assert each == [f"{long}x"[:300], long[:300]]  # the short ones are not asked alone
+
+
+@pytest.fixture(scope="module")
+def pages(shared_data: Path) -> dict[str, dict]:
+    """Each record's ingest row with the screen off, by doc_id."""
+    rows = {}
+    for name in FILES:
+        path = str(shared_data / "warc" / f"{name}.warc.gz")
+        for batch in input_batches(path, IngestConfig()):
+            rows.update({r["doc_id"]: r for r in batch.to_pylist()})
+    return rows
+
+
+@pytest.mark.parametrize("languages", [["en"], ["de"], ["de", "en"]])
+def test_screened_pages_are_those_the_language_rule_drops(
+    pages: dict[str, dict], shared_data: Path, languages: list[str]
+) -> None:
+    """Ingest with the screen: one row per record as before; a screened page is one the language
+    rule would drop, but for at most 1% of those it keeps (German pages whose extracted text is
+    English boilerplate, with ``[en]``), and most of those it drops are screened."""
+    cfg = IngestConfig(languages=languages)
+    screened = {}
+    for name in FILES:
+        path = str(shared_data / "warc" / f"{name}.warc.gz")
+        for batch in input_batches(path, cfg):
+            screened.update({r["doc_id"]: r for r in batch.to_pylist()})
+    assert screened.keys() == pages.keys()
+    gone = {d for d, r in screened.items() if r["drop_reason"] == SCREENED}
+    for doc_id, row in screened.items():
+        assert doc_id in gone or row == pages[doc_id]  # a page not screened is the same row
+    assert {pages[d]["drop_reason"] for d in gone} <= {None, "empty_text"}
+    quality = Config().quality
+    kept = {
+        d for d, r in pages.items()
+        if not r["drop_reason"] and r["lang"] in languages
+        and r["lang_score"] >= quality.min_lang_score
+    }  # fmt: skip
+    dropped = {d for d, r in pages.items() if not r["drop_reason"]} - kept
+    assert len(gone & kept) <= 0.01 * len(kept), sorted(gone & kept)
+    assert len(gone & dropped) >= 0.8 * len(dropped)
+
+
+def test_the_screen_keeps_every_language_the_quality_stage_keeps() -> None:
+    with pytest.raises(ConfigError, match=r"ingest\.languages.*\['fr'\]"):
+        config_from_dict({"ingest": {"languages": ["en"]}, "quality": {"languages": ["en", "fr"]}})
+    with pytest.raises(ConfigError, match=r"ingest\.languages.*every language"):
+        config_from_dict({"ingest": {"languages": ["en"]}, "quality": {"languages": []}})
+    with pytest.raises(ConfigError, match=r"ingest\.screen_confidence"):
+        config_from_dict({"ingest": {"languages": ["en"], "screen_confidence": 0.2}})
+    cfg = config_from_dict({"ingest": {"languages": ["en", "english"]}})
+    with pytest.raises(UsageError, match=r"ingest\.languages.*english"):
+        check_languages(cfg)
