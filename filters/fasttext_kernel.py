@@ -106,27 +106,27 @@ class CompiledModel:
     # leaf; empty for softmax.
     tree: np.ndarray
 
+    def _inputs(self) -> tuple:
+        """What :func:`_hidden` reads of the model, as one argument of the kernels."""
+        return (
+            self.vocab_bytes, self.vocab_ends, self.slots, self.word_ngrams, self.minn,
+            self.maxn, self.buckets, self.kept_buckets, self.input,
+        )  # fmt: skip
+
     def probabilities(self, cps: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """What ``predict`` reports for each label of a softmax model (float32, a row per text;
         all 0 where fastText predicts nothing) for the texts whose code points are ``cps``
         joined, text ``i`` ending at ``ends[i]``."""
         if self.tree.size:
             raise ValueError("a hierarchical softmax model has no probability table")
-        return _probabilities(
-            cps, ends, self.vocab_bytes, self.vocab_ends, self.slots, self.word_ngrams,
-            self.minn, self.maxn, self.buckets, self.kept_buckets, self.input, self.output,
-        )  # fmt: skip
+        return _probabilities(cps, ends, self._inputs(), self.output)
 
     def top(self, cps: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``predict(k=1)`` of a hierarchical softmax model for each text: the label's index
         (-1 where fastText predicts nothing) and its probability (float32)."""
         if not self.tree.size:
             raise ValueError("top() walks a hierarchical softmax model's tree")
-        return _tree_top(
-            cps, ends, self.vocab_bytes, self.vocab_ends, self.slots, self.word_ngrams,
-            self.minn, self.maxn, self.buckets, self.kept_buckets, self.input, self.output,
-            self.tree,
-        )  # fmt: skip
+        return _tree_top(cps, ends, self._inputs(), self.output, self.tree)
 
 
 @numba.njit(cache=True, inline="always")
@@ -333,10 +333,11 @@ def _features(
 
 
 @numba.njit(cache=True)
-def _room(ends: np.ndarray, word_ngrams: int, maxn: int) -> tuple:
+def _room(ends: np.ndarray, model: tuple) -> tuple:
     """Scratch arrays for the longest text: a token's bytes with "<" and ">", the token
     hashes, the rows (per token its word row and word n-gram rows, and at most maxn character
     n-grams per byte of "<token>")."""
+    _, _, _, word_ngrams, _, maxn, _, _, _ = model
     longest = 0
     for d in range(ends.size):
         longest = max(longest, ends[d] - (ends[d - 1] if d else 0))
@@ -347,8 +348,17 @@ def _room(ends: np.ndarray, word_ngrams: int, maxn: int) -> tuple:
 
 
 @numba.njit(cache=True)
-def _hidden(rows: np.ndarray, k: int, wi: np.ndarray, hidden: np.ndarray) -> None:
-    """fastText's ``computeHidden``: the float32 sum of the rows in order, times 1 / rows."""
+def _hidden(text, model, word, hashes, rows, hidden) -> bool:
+    """fastText's ``computeHidden`` for one text into ``hidden``: the float32 sum of its rows
+    (:func:`_features`) in order, times 1 / rows; False where it has no row (fastText then
+    predicts nothing). ``model``: :meth:`CompiledModel._inputs`."""
+    vocab_bytes, vocab_ends, slots, word_ngrams, minn, maxn, buckets, kept, wi = model
+    k = _features(
+        text, vocab_bytes, vocab_ends, slots, word_ngrams, minn, maxn, buckets, kept, word,
+        hashes, rows,
+    )  # fmt: skip
+    if k == 0:
+        return False
     for c in range(hidden.size):
         hidden[c] = 0
     for r in rows[:k]:
@@ -357,6 +367,7 @@ def _hidden(rows: np.ndarray, k: int, wi: np.ndarray, hidden: np.ndarray) -> Non
     scale = np.float32(1.0 / k)
     for c in range(hidden.size):
         hidden[c] *= scale
+    return True
 
 
 @numba.njit(cache=True, inline="always")
@@ -375,23 +386,15 @@ def _std_log(x: np.float64) -> np.float32:
 
 
 @numba.njit(cache=True)
-def _probabilities(
-    cps, ends, vocab_bytes, vocab_ends, slots, word_ngrams, minn, maxn, buckets, kept, wi, wo
-):
-    dim, labels = wi.shape[1], wo.shape[0]
+def _probabilities(cps, ends, model, wo):
+    labels = wo.shape[0]
     out = np.zeros((ends.size, labels), np.float32)
-    word, hashes, rows = _room(ends, word_ngrams, maxn)
-    hidden = np.empty(dim, np.float32)
+    word, hashes, rows = _room(ends, model)
+    hidden = np.empty(wo.shape[1], np.float32)
     scores = np.empty(labels, np.float32)
     for d in range(ends.size):
-        text = cps[ends[d - 1] if d else 0 : ends[d]]
-        k = _features(
-            text, vocab_bytes, vocab_ends, slots, word_ngrams, minn, maxn, buckets, kept, word,
-            hashes, rows,
-        )  # fmt: skip
-        if k == 0:  # fastText predicts nothing
-            continue
-        _hidden(rows, k, wi, hidden)
+        if not _hidden(cps[ends[d - 1] if d else 0 : ends[d]], model, word, hashes, rows, hidden):
+            continue  # fastText predicts nothing
         for y in range(labels):
             scores[y] = _dot(wo, y, hidden)
         top = scores[0]
@@ -407,30 +410,21 @@ def _probabilities(
 
 
 @numba.njit(cache=True)
-def _tree_top(
-    cps, ends, vocab_bytes, vocab_ends, slots, word_ngrams, minn, maxn, buckets, kept, wi, wo,
-    tree,
-):  # fmt: skip
+def _tree_top(cps, ends, model, wo, tree):
     """``HierarchicalSoftmaxLoss::predict`` with k = 1 and threshold 0 for each text: the
     depth-first walk, left child first, that skips a node scoring under log(1e-5) or under the
     best leaf so far, a leaf scoring as high as the best replacing it (the heap's order)."""
     labels = wo.shape[0]
     found = np.full(ends.size, -1, np.int32)
     probability = np.zeros(ends.size, np.float32)
-    word, hashes, rows = _room(ends, word_ngrams, maxn)
-    hidden = np.empty(wi.shape[1], np.float32)
+    word, hashes, rows = _room(ends, model)
+    hidden = np.empty(wo.shape[1], np.float32)
     floor = _std_log(0.0)
     nodes = np.empty(tree.shape[0] + 1, np.int64)
     scores = np.empty(tree.shape[0] + 1, np.float32)
     for d in range(ends.size):
-        text = cps[ends[d - 1] if d else 0 : ends[d]]
-        k = _features(
-            text, vocab_bytes, vocab_ends, slots, word_ngrams, minn, maxn, buckets, kept, word,
-            hashes, rows,
-        )  # fmt: skip
-        if k == 0:
+        if not _hidden(cps[ends[d - 1] if d else 0 : ends[d]], model, word, hashes, rows, hidden):
             continue
-        _hidden(rows, k, wi, hidden)
         best, best_score = -1, np.float32(0)
         nodes[0], scores[0], n = tree.shape[0] - 1, np.float32(0), 1
         while n:

@@ -122,8 +122,8 @@ def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, space: np.n
     pending = False  # a space is due before the next character
     while i < cps.size:
         c = cps[i]
-        if c == 60 and i + 1 < cps.size:  # "<"
-            d = cps[i + 1]
+        d = cps[i + 1] if i + 1 < cps.size else 0
+        if c == 60 and (d == 33 or d == 47 or 65 <= d <= 90 or 97 <= d <= 122):  # markup
             if d == 33:  # "<!": a comment, a doctype, CDATA
                 if i + 3 < cps.size and cps[i + 2] == 45 and cps[i + 3] == 45:
                     j = i + 4
@@ -134,20 +134,11 @@ def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, space: np.n
                     i = j + 3
                 else:
                     i = _tag_end(cps, i + 2)
-            elif d == 47 or 65 <= d <= 90 or 97 <= d <= 122:  # an end tag or a start tag
+            else:  # an end tag or a start tag
                 skipped = _skipped_element(cps, i + 1, names, lengths) if d != 47 else -1
                 i = _tag_end(cps, i + 1)
                 if skipped >= 0 and not (i >= 2 and cps[i - 2] == 47):  # not <x/>
                     i = _closing(cps, i, names[skipped], lengths[skipped])
-            else:  # a "<" of the text
-                if pending and k > (ends[b - 1] if b else 0):
-                    out[k] = 32
-                    k += 1
-                pending = False
-                out[k] = c
-                k += 1
-                i += 1
-                continue
             if k > (ends[b - 1] if b else 0):  # the block ends
                 ends[b] = k
                 b += 1
