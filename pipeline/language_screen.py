@@ -13,14 +13,15 @@ about it twice over:
 - each of its :data:`BLOCKS` longest blocks of :data:`BLOCK_CHARS` characters or more on its
   own, so that an article in a kept language among a site's chrome in another keeps the page.
 
-A page is dropped (``lang_screened``) only where the first answer is a language the run does
-not keep, with probability ``ingest.screen_confidence`` or more, and no block's answer is a kept
-language. Otherwise it is extracted, and language ID runs on its text as before: the screen
-decides nothing the quality stage's language rule would not, but for pages whose extracted text
-is in another language than the page itself. On the 1,395 shared real pages with text, with
-``languages: [en]``: 862 of the 951 pages the language rule drops are screened, and 2 of the 444
-it keeps, both German pages whose extracted text is English boilerplate (PHP warnings, a
-"posted from" footer); with ``[de]`` 661 of 692 and none kept; ``[en, de]``, 212 of 248 and none.
+A page is dropped (``lang_screened``) only where the sample holds :data:`SAMPLE_MIN` characters
+or more, its answer is a language the run does not keep, with probability
+``ingest.screen_confidence`` or more, and no block's answer is a kept language. Otherwise it is
+extracted, and language ID runs on its text as before: the screen decides nothing the quality
+stage's language rule would not, but for pages whose extracted text is in another language than
+the page itself. On the 1,395 shared real pages with text, with ``languages: [en]``: 859 of the
+951 pages the language rule drops are screened, and 2 of the 444 it keeps, both German pages
+whose extracted text is English boilerplate (PHP warnings, a "posted from" footer); with
+``[de]`` 654 of 692 and none kept; ``[en, de]``, 210 of 248 and none.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from gristmill.pipeline import langid
 SCREENED = "lang_screened"
 # The sample of a page's longest blocks (lid.176 reads 2,000 characters of a text: MAX_CHARS).
 SAMPLE_CHARS = 2_000
+# A page with less text than this between its tags (its text written by scripts, markup the
+# pass misreads) is extracted, whatever its few words say.
+SAMPLE_MIN = 200
 # Blocks asked about one by one: the longest this many of at least BLOCK_CHARS characters,
 # each its first BLOCK_PREFIX characters.
 BLOCKS = 8
@@ -217,6 +221,8 @@ def screened(html: str, languages: frozenset[str], confidence: float) -> bool:
     """Whether a page is plainly in none of ``languages`` (see the module's docstring). Its
     blocks are asked about only where the sample's answer would drop it."""
     sample, *each = questions(html)
+    if len(sample) < SAMPLE_MIN:
+        return False
     (lang,), (score,) = langid.identify([sample])
     if lang in languages or score < confidence:
         return False

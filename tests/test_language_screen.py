@@ -13,7 +13,7 @@ from gristmill.pipeline.config import Config, IngestConfig, config_from_dict
 from gristmill.pipeline.config_checks import ConfigError
 from gristmill.pipeline.documents import input_batches
 from gristmill.pipeline.errors import UsageError
-from gristmill.pipeline.language_screen import SCREENED, blocks, questions
+from gristmill.pipeline.language_screen import SCREENED, blocks, questions, screened
 
 FILES = ["realpages-00000", "realpages-00001", "realpages-00002", "realpages-00003"]
 
@@ -38,6 +38,18 @@ def test_questions_are_the_longest_blocks() -> None:
     assert each == [f"{long}x"[:300], long[:300]]  # the short ones are not asked alone
 
 
+def test_a_page_with_little_text_is_extracted_whatever_it_says() -> None:
+    german = (
+        "Die Stadt liegt am Ufer des Flusses und hat eine lange Geschichte. Im Sommer kommen "
+        "viele Besucher, die durch die alten Gassen gehen und in den kleinen Cafés sitzen."
+    )
+    menu = "<ul><li>Startseite</li><li>Impressum</li><li>Datenschutz</li></ul>"
+    english = frozenset(["en"])
+    assert screened(f"<body>{menu}<p>{german} {german}</p></body>", english, 0.8)
+    assert not screened(f"<body>{menu}<p>{german[:100]}</p></body>", english, 0.8)
+    assert not screened(f"<body>{menu}<p>{german} {german}</p></body>", frozenset(["de"]), 0.8)
+
+
 @pytest.fixture(scope="module")
 def pages(shared_data: Path) -> dict[str, dict]:
     """Each record's ingest row with the screen off, by doc_id."""
@@ -57,14 +69,14 @@ def test_screened_pages_are_those_the_language_rule_drops(
     rule would drop, but for at most 1% of those it keeps (German pages whose extracted text is
     English boilerplate, with ``[en]``), and most of those it drops are screened."""
     cfg = IngestConfig(languages=languages)
-    screened = {}
+    with_screen = {}
     for name in FILES:
         path = str(shared_data / "warc" / f"{name}.warc.gz")
         for batch in input_batches(path, cfg):
-            screened.update({r["doc_id"]: r for r in batch.to_pylist()})
-    assert screened.keys() == pages.keys()
-    gone = {d for d, r in screened.items() if r["drop_reason"] == SCREENED}
-    for doc_id, row in screened.items():
+            with_screen.update({r["doc_id"]: r for r in batch.to_pylist()})
+    assert with_screen.keys() == pages.keys()
+    gone = {d for d, r in with_screen.items() if r["drop_reason"] == SCREENED}
+    for doc_id, row in with_screen.items():
         assert doc_id in gone or row == pages[doc_id]  # a page not screened is the same row
     assert {pages[d]["drop_reason"] for d in gone} <= {None, "empty_text"}
     quality = Config().quality
