@@ -29,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gristmill.filters.words import code_points, from_code_points
+from gristmill.filters.words import SPACE, char_classes, code_points, from_code_points
 from gristmill.pipeline import langid
 
 SCREENED = "lang_screened"
@@ -117,9 +117,10 @@ def _closing(cps: np.ndarray, i: int, name: np.ndarray, n: int) -> int:
 
 
 @numba.njit(cache=True)
-def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, space: np.ndarray):
-    """The page's text: code points with every run of spaces (``space`` marks them), tags and
-    entities one space, and where each block (the text between two tags) ends."""
+def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, classes: np.ndarray):
+    """The page's text: code points with every run of spaces (``classes``' SPACE bit, the
+    word tokenizer's table: ``str.isspace``), tags and entities one space, and where each block
+    (the text between two tags) ends."""
     out = np.empty(cps.size + 1, np.uint32)
     ends = np.empty(cps.size // 2 + 2, np.int64)
     k, b, i = 0, 0, 0
@@ -148,7 +149,7 @@ def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, space: np.n
                 b += 1
             pending = False
             continue
-        if c < space.size and space[c]:
+        if classes[c] & SPACE:
             pending = True
         elif c == 38:  # "&": an entity reference is a space
             j = i + 1
@@ -157,7 +158,7 @@ def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, space: np.n
                 and j < i + 12
                 and cps[j] != 59
                 and cps[j] != 60
-                and not (cps[j] < space.size and space[cps[j]])
+                and not classes[cps[j]] & SPACE
             ):
                 j += 1
             if j < cps.size and cps[j] == 59:
@@ -177,19 +178,9 @@ def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, space: np.n
     return out[:k], ends[:b]
 
 
-def _space_table() -> np.ndarray:
-    table = np.zeros(0x3000 + 1, np.bool_)
-    for c in range(table.size):
-        table[c] = chr(c).isspace()
-    return table
-
-
-_SPACE = _space_table()
-
-
 def _spans(html: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The page's text (code points) and where each of its blocks starts and ends."""
-    text, ends = _blocks(code_points(html), _NAMES, _LENGTHS, _SPACE)
+    text, ends = _blocks(code_points(html), _NAMES, _LENGTHS, char_classes())
     starts = np.zeros(ends.size, np.int64)
     starts[1:] = ends[:-1]
     return text, starts, ends
