@@ -50,7 +50,6 @@ import string
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numba
 import numpy as np
 import pyarrow as pa
 
@@ -66,6 +65,7 @@ from gristmill.filters.words import (
     text_code_points,
 )
 from gristmill.pipeline.config_checks import check
+from gristmill.pipeline.kernels import njit
 
 LOREM_IPSUM = "c4_lorem_ipsum"
 CURLY_BRACKET = "c4_curly_bracket"
@@ -141,7 +141,7 @@ def _sentence_classes() -> np.ndarray:
     return classes
 
 
-@numba.njit(cache=True)
+@njit
 def _sentences(cps: np.ndarray, classes: np.ndarray) -> int:
     """The sentences of the lines of ``cps`` (newline-separated): in each non-empty line, the
     matches of the sentence-end regex, at least one. A run of stops and closers matches where
@@ -211,7 +211,7 @@ assert len(_PHRASES) <= 8, "the phrase table holds a bit per phrase in a byte"
 assert min(len(p) for p, _ in _PHRASES) >= 2, "a phrase is found by its first two characters"
 
 
-@numba.njit(cache=True)
+@njit
 def _phrase_groups(
     line: np.ndarray, lower: np.ndarray, phrases: np.ndarray, ends: np.ndarray,
     groups: np.ndarray, starting: np.ndarray,
@@ -236,7 +236,7 @@ def _phrase_groups(
     return found
 
 
-@numba.njit(cache=True)
+@njit
 def _without_citations(
     line: np.ndarray, digit: np.ndarray, words: np.ndarray, ends: np.ndarray
 ) -> np.ndarray:
@@ -266,7 +266,7 @@ def _without_citations(
     return out[:k]
 
 
-@numba.njit(cache=True)
+@njit
 def _line_facts(
     line: np.ndarray, space: np.ndarray, limit: int, minimum: int
 ) -> tuple[bool, bool, bool, bool]:
@@ -285,7 +285,7 @@ def _line_facts(
     return limit >= 0 and longest > limit, words < minimum, bracket, curly
 
 
-@numba.njit(cache=True)
+@njit
 def _kept_lines(
     cps: np.ndarray, boundary: np.ndarray, space: np.ndarray, digit: np.ndarray,
     lower: np.ndarray, rules: np.ndarray, phrases: tuple[np.ndarray, ...],

@@ -61,10 +61,10 @@ import os
 import struct
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from gristmill.pipeline.errors import UsageError
+from gristmill.pipeline.kernels import njit
 
 _MAGIC = 793712314
 _VERSIONS = (11, 12)
@@ -129,14 +129,14 @@ class CompiledModel:
         return _tree_top(cps, ends, self._inputs(), self.output, self.tree)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _hash(h: np.uint32, byte: np.uint8) -> np.uint32:
     """One FNV-1a step over a byte sign-extended to 32 bits, as fastText's ``hash`` (numba
     computes in 64 bits: the cast keeps the product to 32)."""
     return np.uint32((h ^ np.uint32(np.int32(np.int8(byte)))) * _FNV_PRIME)
 
 
-@numba.njit(cache=True)
+@njit
 def _word_hash(word: np.ndarray) -> np.uint32:
     h = _FNV_OFFSET
     for b in word:
@@ -144,13 +144,13 @@ def _word_hash(word: np.ndarray) -> np.uint32:
     return h
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _separates(c: int) -> bool:
     """fastText's token separators: space, \\n, \\r, \\t, \\v, \\f and \\0."""
     return c == 32 or c == 0 or 9 <= c <= 13
 
 
-@numba.njit(cache=True)
+@njit
 def _utf8(cps: np.ndarray, out: np.ndarray) -> tuple[int, np.uint32]:
     """The UTF-8 bytes of ``cps`` into ``out`` (four per code point fit): their count and
     their hash."""
@@ -176,7 +176,7 @@ def _utf8(cps: np.ndarray, out: np.ndarray) -> tuple[int, np.uint32]:
     return k, h
 
 
-@numba.njit(cache=True)
+@njit
 def _slots(vocab_bytes: np.ndarray, vocab_ends: np.ndarray) -> np.ndarray:
     """An open-addressing table of the word ids by hash, at most half full."""
     size = 16
@@ -213,7 +213,7 @@ def _bucket_table(pairs: np.ndarray, buckets: int) -> np.ndarray:
     return table
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _bucket_row(bucket: int, nwords: int, buckets: int, kept: np.ndarray) -> int:
     """The input row of an n-gram bucket (``Dictionary::pushHash``), -1 where pruning dropped
     it."""
@@ -231,7 +231,7 @@ def _bucket_row(bucket: int, nwords: int, buckets: int, kept: np.ndarray) -> int
     return -1
 
 
-@numba.njit(cache=True)
+@njit
 def _find(word: np.ndarray, h: np.uint32, vocab_bytes, vocab_ends, slots) -> int:
     """The id of the word with these bytes and hash, or -1."""
     mask = slots.size - 1
@@ -251,7 +251,7 @@ def _find(word: np.ndarray, h: np.uint32, vocab_bytes, vocab_ends, slots) -> int
     return -1
 
 
-@numba.njit(cache=True)
+@njit
 def _add_subwords(word, minn, maxn, nwords, buckets, kept, rows, k):
     """fastText's ``computeSubwords`` over ``word`` (the bytes of ``<token>``): the rows of its
     character n-grams appended to ``rows`` from ``k``; the new end."""
@@ -276,7 +276,7 @@ def _add_subwords(word, minn, maxn, nwords, buckets, kept, rows, k):
     return k
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _is_label(token: np.ndarray) -> bool:
     """Whether a token starts with fastText's label prefix, ``__label__``."""
     if token.size < _LABEL_PREFIX.size or token[0] != 95:  # "_": seldom past here
@@ -284,7 +284,7 @@ def _is_label(token: np.ndarray) -> bool:
     return bool((token[: _LABEL_PREFIX.size] == _LABEL_PREFIX).all())
 
 
-@numba.njit(cache=True)
+@njit
 def _features(
     text, vocab_bytes, vocab_ends, slots, word_ngrams, minn, maxn, buckets, kept, word, hashes,
     rows,
@@ -332,7 +332,7 @@ def _features(
     return k
 
 
-@numba.njit(cache=True)
+@njit
 def _room(ends: np.ndarray, model: tuple) -> tuple:
     """Scratch arrays for the longest text: a token's bytes with "<" and ">", the token
     hashes, the rows (per token its word row and word n-gram rows, and at most maxn character
@@ -347,7 +347,7 @@ def _room(ends: np.ndarray, model: tuple) -> tuple:
     return word, hashes, rows
 
 
-@numba.njit(cache=True)
+@njit
 def _hidden(text, model, word, hashes, rows, hidden) -> bool:
     """fastText's ``computeHidden`` for one text into ``hidden``: the float32 sum of its rows
     (:func:`_features`) in order, times 1 / rows; False where it has no row (fastText then
@@ -370,7 +370,7 @@ def _hidden(text, model, word, hashes, rows, hidden) -> bool:
     return True
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _dot(wo: np.ndarray, y: int, hidden: np.ndarray) -> np.float32:
     """Output row ``y`` times the hidden vector (``dotRow``), in order, in float32."""
     s = np.float32(0)
@@ -379,13 +379,13 @@ def _dot(wo: np.ndarray, y: int, hidden: np.ndarray) -> np.float32:
     return s
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _std_log(x: np.float64) -> np.float32:
     """``loss.cc``'s ``std_log``: log(x + 1e-5) in double, of x taken as a float."""
     return np.float32(math.log(np.float64(np.float32(x)) + 1e-5))
 
 
-@numba.njit(cache=True)
+@njit
 def _probabilities(cps, ends, model, wo):
     labels = wo.shape[0]
     out = np.zeros((ends.size, labels), np.float32)
@@ -409,7 +409,7 @@ def _probabilities(cps, ends, model, wo):
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def _tree_top(cps, ends, model, wo, tree):
     """``HierarchicalSoftmaxLoss::predict`` with k = 1 and threshold 0 for each text: the
     depth-first walk, left child first, that skips a node scoring under log(1e-5) or under the

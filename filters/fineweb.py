@@ -24,13 +24,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from gristmill.filters.lines import NEWLINE, newline_pieces, nonblank, repeated, spaces
 from gristmill.filters.words import code_points, text_code_points, word_count
 from gristmill.pipeline.config_checks import check
+from gristmill.pipeline.kernels import njit
 
 TOO_FEW_PUNCT_LINES = "fineweb_too_few_punct_lines"
 TOO_MANY_SHORT_LINES = "fineweb_too_many_short_lines"
@@ -91,7 +91,7 @@ class FineWebConfig:
         check(self.max_newline_ratio >= 0, key + "max_newline_ratio", "must be >= 0")
 
 
-@numba.njit(cache=True)
+@njit
 def _line_counts(
     cps: np.ndarray, space: np.ndarray, line_end: np.ndarray
 ) -> tuple[int, int, int, int, int]:

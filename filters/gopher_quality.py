@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from gristmill.filters.lines import boundaries, spaces, stripped_lines
 from gristmill.filters.words import text_code_points, word_hashes, word_table
 from gristmill.pipeline.config_checks import check
+from gristmill.pipeline.kernels import njit
 
 TOO_FEW_WORDS = "gopher_too_few_words"
 TOO_MANY_WORDS = "gopher_too_many_words"
@@ -113,7 +113,7 @@ class GopherQualityConfig:
         )
 
 
-@numba.njit(cache=True)
+@njit
 def _marked_lines(
     cps: np.ndarray, boundary: np.ndarray, space: np.ndarray
 ) -> tuple[int, int, int, int, int]:
@@ -145,7 +145,7 @@ def _marked_lines(
     return starts.size, bullets, ellipses, hashes, ellipsis_marks + dots // 3
 
 
-@numba.njit(cache=True)
+@njit
 def _word_counts(
     hashes: np.ndarray, lengths: np.ndarray, letter: np.ndarray, wordchar: np.ndarray,
     stop_words: np.ndarray,

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from gristmill.filters.lines import first_seen_ids, newline_pieces, repeated
 from gristmill.filters.words import text_code_points, word_table
 from gristmill.pipeline.config_checks import check
+from gristmill.pipeline.kernels import njit
 
 PREFIX = "gopher_rep_"
 TOP_NGRAMS = (2, 3, 4)
@@ -76,7 +76,7 @@ class GopherRepetitionConfig:
             check(0.0 <= getattr(self, "max_" + rule) <= 1.0, key, "must be in [0, 1]")
 
 
-@numba.njit(cache=True)
+@njit
 def _ngram_chars(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Top n-gram characters (n in TOP_NGRAMS), then duplicate n-gram characters (n in
     DUP_NGRAMS), of the words with these hashes and lengths.

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 
 from gristmill.filters.words import SPACE, char_classes, code_points, fnv1a, text_code_points
 from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
+from gristmill.pipeline.kernels import njit
 
 NEWLINE = 10
 # The line boundaries of str.splitlines ("\r\n" is one).
@@ -38,7 +38,7 @@ def spaces() -> np.ndarray:
     return (char_classes() & SPACE) != 0
 
 
-@numba.njit(cache=True)
+@njit
 def first_seen_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each key's id, numbered in order of first appearance (an open-addressing hash table),
     with every id's count and first position."""
@@ -66,7 +66,7 @@ def first_seen_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return ids, counts[:n], firsts[:n]
 
 
-@numba.njit(cache=True)
+@njit
 def newline_pieces(
     cps: np.ndarray, start: int, end: int, min_run: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +91,7 @@ def newline_pieces(
     return starts[: k + 1], ends[: k + 1]
 
 
-@numba.njit(cache=True)
+@njit
 def split_lines(cps: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The lines ``str.splitlines`` gives: pieces between line boundaries, "\\r\\n" one
     boundary, no empty piece after a final boundary."""
@@ -113,7 +113,7 @@ def split_lines(cps: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.n
     return starts[:k], ends[:k]
 
 
-@numba.njit(cache=True)
+@njit
 def stripped_lines(
     cps: np.ndarray, boundary: np.ndarray, space: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +128,7 @@ def stripped_lines(
     return starts, ends
 
 
-@numba.njit(cache=True)
+@njit
 def _whitespace_words(cps: np.ndarray, space: np.ndarray) -> int:
     words, inside = 0, False
     for c in cps:
@@ -145,7 +145,7 @@ def whitespace_words(text: str) -> int:
     return _whitespace_words(text_code_points(text), spaces())
 
 
-@numba.njit(cache=True)
+@njit
 def nonblank(
     cps: np.ndarray, starts: np.ndarray, ends: np.ndarray, space: np.ndarray
 ) -> np.ndarray:
@@ -159,7 +159,7 @@ def nonblank(
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def repeated(cps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[int, int]:
     """How many spans repeat an earlier one, and their total length (first occurrences
     excluded): datatrove's ``find_duplicates`` over the spans' strings."""

@@ -24,10 +24,10 @@ import functools
 import unicodedata
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from gristmill.filters.words import code_points, from_code_points
+from gristmill.pipeline.kernels import njit
 
 # Only planes 0-2 hold characters with a decomposition mapping or a lowercase of their own; a
 # character outside the table that NFKC still changed would fail the check below and send the
@@ -119,7 +119,7 @@ def _lower_table() -> Forms:
     return forms_table(lower_forms())
 
 
-@numba.njit(cache=True)
+@njit
 def mapped(
     cps: np.ndarray, entries: np.ndarray, offsets: np.ndarray, forms: np.ndarray
 ) -> tuple[np.ndarray, bool]:

@@ -20,12 +20,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from gristmill.filters.words import text_code_points
 from gristmill.pipeline.config_checks import check
+from gristmill.pipeline.kernels import njit
 
 SIGNAL_FIELDS = [
     pa.field("pii_emails", pa.int64()),
@@ -49,7 +49,7 @@ IPV4 = re.compile(
 _DIGITS, _DOT = (48, 57), 46
 
 
-@numba.njit(cache=True)
+@njit
 def _has_dotted_quad(cps: np.ndarray) -> bool:
     """Whether the text holds what every IPV4 match contains, ``[0-9]\\.[0-9]{1,3}\\.[0-9]{1,3}
     \\.[0-9]``: one compiled scan lets the pages without it skip IPV4, whose alternatives the

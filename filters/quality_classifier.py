@@ -15,12 +15,12 @@ import functools
 import hashlib
 
 import fasttext
-import numba
 import numpy as np
 
 from gristmill.filters.fasttext_kernel import compiled_model
 from gristmill.filters.nfkc import nfkc_lower_code_points
 from gristmill.filters.words import SPACE, WORDCHAR, char_classes, code_points, from_code_points
+from gristmill.pipeline.kernels import njit
 
 LABEL_HQ = "__label__hq"
 LABEL_LQ = "__label__lq"
@@ -51,7 +51,7 @@ def _classes() -> np.ndarray:
     return table
 
 
-@numba.njit(cache=True)
+@njit
 def _words(cps: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """The words of ``cps`` joined by single spaces, every punctuation character a word of its
     own: ``" ".join(text.split())`` after a space was put before and after each one."""

@@ -36,10 +36,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from gristmill.pipeline.byte_hash import FNV_OFFSET, FNV_PRIME, fmix64
+from gristmill.pipeline.kernels import njit
 
 # A word character: \w and the combining marks \w leaves out (Indic vowel signs and viramas,
 # Arabic and Hebrew points, Thai, Lao, Tibetan, Myanmar and Khmer marks, accents), so that
@@ -104,7 +104,7 @@ def text_code_points(text: str) -> np.ndarray:
     return code_points(text)
 
 
-@numba.njit(cache=True)
+@njit
 def _scan(cps: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """[start, end) and kind of every token: SIMPLE (all alphanumeric), SINGLE (one other
     character), COMPOSITE (anything longer with a non-alphanumeric character). The regex's
@@ -210,17 +210,17 @@ _URL_STARTS = (code_points("http"), code_points("www."))
 _CASE_TWINS = (0x130, 0x131, 0x17F, 0x212A)
 
 
-@numba.njit(cache=True)
+@njit
 def _lower(c: int) -> int:
     return c | 32 if 65 <= c <= 90 else c
 
 
-@numba.njit(cache=True)
+@njit
 def _apostrophe(c: int) -> bool:
     return c == 39 or c == _RIGHT_QUOTE
 
 
-@numba.njit(cache=True)
+@njit
 def _negated(cps: np.ndarray, start: int, end: int, known: np.ndarray, ends: np.ndarray) -> bool:
     """Whether ``cps[start:end]`` is one of the negated words, in any case."""
     for a in range(ends.size - 1):
@@ -235,7 +235,7 @@ def _negated(cps: np.ndarray, start: int, end: int, known: np.ndarray, ends: np.
     return False
 
 
-@numba.njit(cache=True)
+@njit
 def _suffix(cps: np.ndarray, start: int, end: int) -> int:
     """Where a contraction suffix ('s 'm 'd 're 've 'll, in any case) starts in the token, or
     -1. At most one fits the token's end: its apostrophe is where the other's letter is."""
@@ -253,7 +253,7 @@ def _suffix(cps: np.ndarray, start: int, end: int) -> int:
     return -1
 
 
-@numba.njit(cache=True)
+@njit
 def _infix(cps: np.ndarray, i: int, start: int, end: int, table: np.ndarray) -> int:
     """The length of the infix that ``_INFIX`` matches at ``i`` of the token, or 0."""
     c = cps[i]
@@ -282,7 +282,7 @@ def _infix(cps: np.ndarray, i: int, start: int, end: int, table: np.ndarray) -> 
     return 0
 
 
-@numba.njit(cache=True)
+@njit
 def _split_compiled(
     cps: np.ndarray, start: int, end: int, table: np.ndarray, negated: np.ndarray,
     negated_ends: np.ndarray, out: np.ndarray, k: int
@@ -330,7 +330,7 @@ def _split_compiled(
     return k
 
 
-@numba.njit(cache=True)
+@njit
 def _composite_parts(
     cps: np.ndarray, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, table: np.ndarray,
     negated: np.ndarray, negated_ends: np.ndarray
@@ -365,12 +365,12 @@ _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "vs", "etc", "Inc",
 _ABBREVIATION_CPS, _ABBREVIATION_ENDS = packed(_ABBREVIATIONS)
 
 
-@numba.njit(cache=True)
+@njit
 def _ascii_letter(c: int) -> bool:
     return 65 <= c <= 90 or 97 <= c <= 122
 
 
-@numba.njit(cache=True)
+@njit
 def _abbreviation(
     cps: np.ndarray, start: int, end: int, known: np.ndarray, known_ends: np.ndarray
 ) -> bool:
@@ -397,7 +397,7 @@ def _abbreviation(
     return True
 
 
-@numba.njit(cache=True)
+@njit
 def _contraction_split(cps: np.ndarray, s: int, e: int) -> int:
     """Where a one-piece contraction splits ("im", "Im" after 1; "cannot", "Cannot" after 3),
     else 0."""
@@ -411,7 +411,7 @@ def _contraction_split(cps: np.ndarray, s: int, e: int) -> int:
     return 0
 
 
-@numba.njit(cache=True)
+@njit
 def fnv1a(cps: np.ndarray, start: int, end: int, h: np.uint64) -> np.uint64:
     """FNV-1a over code points (the byte hash's steps, one code point per step)."""
     for i in range(start, end):
@@ -419,7 +419,7 @@ def fnv1a(cps: np.ndarray, start: int, end: int, h: np.uint64) -> np.uint64:
     return h
 
 
-@numba.njit(cache=True)
+@njit
 def _word_spans(
     cps: np.ndarray,
     starts: np.ndarray,
@@ -469,7 +469,7 @@ def _word_spans(
     return w_start[:n], w_end[:n], dotted[:n]
 
 
-@numba.njit(cache=True)
+@njit
 def _describe(
     cps: np.ndarray, table: np.ndarray, w_start: np.ndarray, w_end: np.ndarray, dotted: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -562,7 +562,7 @@ def made_of_pieces(text: str, source: str, starts: np.ndarray, ends: np.ndarray)
     _noted[:] = [_Pieces(text, source, starts, ends)]
 
 
-@numba.njit(cache=True)
+@njit
 def _words_in_pieces(
     word_starts: np.ndarray, cps: np.ndarray, classes: np.ndarray, starts: np.ndarray,
     ends: np.ndarray,
@@ -627,7 +627,7 @@ def word_hashes(items: list[str]) -> np.ndarray:
     return _hash_spans(cps, ends)
 
 
-@numba.njit(cache=True)
+@njit
 def _hash_spans(cps: np.ndarray, ends: np.ndarray) -> np.ndarray:
     out = np.empty(ends.size, np.uint64)
     start = 0

@@ -20,15 +20,14 @@ def _from_extracted_zip() -> None:
     """Import the subpackages from files, not from the ``--py-files`` zip they arrived in.
 
     Under ``gristmill submit`` the executors import gristmill from the zip Spark put in each
-    application's own folder. numba keeps a compiled kernel beside the path of its module's
-    source, which for a zip names that folder: every application's every Python worker compiled
-    every kernel again (the Gopher repetition signals alone take 12 s to compile): on a
-    standalone worker of 2 cores, the demo sample's stages took 67 s in the first application
-    and 41 s in the next (quality 23.3 -> 5.6 s, dedup 18.1 -> 13.9, decontaminate 7.9 -> 4.7).
-    The zip is extracted here once per content (its SHA-256 names the folder) into the user's
-    cache, else a private folder of the temporary one, and the subpackages are looked up there,
-    where numba's cache outlives the application. Where neither can be written, the imports
-    stay in the zip, as before."""
+    application's own folder, where numba caches no kernel: every application's every Python
+    worker compiled every kernel again (the Gopher repetition signals alone take 12 s to
+    compile): on a standalone worker of 2 cores, the demo sample's stages took 67 s in the first
+    application and 41 s in the next (quality 23.3 -> 5.6 s, dedup 18.1 -> 13.9, decontaminate
+    7.9 -> 4.7). The zip is extracted here once per content (its SHA-256 names the folder) into
+    the user's cache, else a private folder of the temporary one, and the subpackages are looked
+    up there, as files whose kernels numba caches (pipeline/kernels.py). Where neither can be
+    written, the imports stay in the zip, as before."""
     import hashlib
     import shutil
     import tempfile
@@ -42,7 +41,7 @@ def _from_extracted_zip() -> None:
     for base in (cache_home() / "code", tmp):
         target = base / digest
         try:
-            if not _private(base):
+            if not private_folder(base):
                 continue
             if not (target / "gristmill" / "__init__.py").is_file():
                 staging = Path(tempfile.mkdtemp(dir=base, prefix=f".{digest}-"))
@@ -53,22 +52,23 @@ def _from_extracted_zip() -> None:
                 except OSError:
                     shutil.rmtree(staging, ignore_errors=True)
             if (target / "gristmill" / "__init__.py").is_file():
-                _prune(base, target)
+                prune_stale(base, target)
                 __path__[:] = [str(target / "gristmill")]
                 return
         except OSError:
             continue
 
 
-# A code copy that no Python worker has started from in this long is removed: one copy per code
-# version would otherwise stay on every executor for good, as gristmill is upgraded.
+# A code copy (or a kernel cache, pipeline/kernels.py) that no Python process has started from in
+# this long is removed: one per code version would otherwise stay on every executor for good, as
+# gristmill is upgraded.
 STALE_SECONDS = 30 * 86400
 
 
-def _prune(base: Path, current: Path) -> None:
-    """Mark ``current`` used now, and remove the other copies under ``base`` (and staging
-    folders a killed worker left) unused for :data:`STALE_SECONDS`: every worker of every
-    application marks its copy when it starts, so no copy in use is that old."""
+def prune_stale(base: Path, current: Path) -> None:
+    """Mark ``current`` used now, and remove the other folders under ``base`` (and staging
+    folders a killed worker left) unused for :data:`STALE_SECONDS`: every process that uses a
+    folder marks it when it starts, so no folder in use is that old."""
     import shutil
     import time
 
@@ -84,9 +84,10 @@ def _prune(base: Path, current: Path) -> None:
         pass
 
 
-def _private(folder: Path) -> bool:
+def private_folder(folder: Path) -> bool:
     """Whether ``folder`` (created if missing) is this user's and writable by no one else: code
-    is imported from it, and a shared temporary folder could hold someone else's."""
+    is imported or machine code loaded from it, and a shared temporary folder could hold someone
+    else's."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     status = folder.stat()
     return status.st_uid == os.getuid() and not status.st_mode & 0o022

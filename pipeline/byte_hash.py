@@ -5,14 +5,15 @@ costs nanoseconds, not the microsecond of a ``hashlib`` call, over millions of e
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from gristmill.pipeline.kernels import njit
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
 
 
-@numba.njit(cache=True)
+@njit
 def fmix64(h: np.uint64) -> np.uint64:
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
@@ -22,7 +23,7 @@ def fmix64(h: np.uint64) -> np.uint64:
     return h
 
 
-@numba.njit(cache=True)
+@njit
 def bytes_hash(data: np.ndarray, start: int, end: int) -> np.uint64:
     """FNV-1a over ``data[start:end]``, finished by the MurmurHash3 finalizer."""
     h = FNV_OFFSET
@@ -31,7 +32,7 @@ def bytes_hash(data: np.ndarray, start: int, end: int) -> np.uint64:
     return fmix64(h)
 
 
-@numba.njit(cache=True)
+@njit
 def _line_hashes(data: np.ndarray) -> np.ndarray:
     """bytes_hash of each line of ``data`` with ASCII whitespace trimmed and ASCII letters
     lower-cased, skipping blank lines and lines starting with "#"."""

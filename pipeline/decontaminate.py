@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from gristmill.pipeline.benchmarks import Benchmark
 from gristmill.pipeline.config import DecontaminateConfig
+from gristmill.pipeline.kernels import njit
 from gristmill.pipeline.ngrams import (
     MULTIPLIER,
     gram_hashes,
@@ -49,7 +49,7 @@ CUT = 1
 LABEL = 2
 
 
-@numba.njit(cache=True)
+@njit
 def _block_and_mask(hashes: Any, bits: int) -> tuple[Any, Any]:
     """The Bloom filter's word for each hash (its top ``bits - 6`` bits) and the two bits it
     sets in that 64-bit word (the next two 6-bit fields; an n-gram hash's low bits mix least)."""
@@ -60,7 +60,7 @@ def _block_and_mask(hashes: Any, bits: int) -> tuple[Any, Any]:
     return word, (np.uint64(1) << first) | (np.uint64(1) << second)
 
 
-@numba.njit(cache=True)
+@njit
 def _find(h: np.uint64, index: np.ndarray, bitmap: np.ndarray, bits: int) -> int:
     """Position of ``h`` in the sorted ``index``, -1 where absent: one filter word read, then a
     binary search for the few hashes whose two bits are both set."""
@@ -71,7 +71,7 @@ def _find(h: np.uint64, index: np.ndarray, bitmap: np.ndarray, bits: int) -> int
     return p if p < index.size and index[p] == h else -1
 
 
-@numba.njit(cache=True)
+@njit
 def _lookup(hashes: np.ndarray, index: np.ndarray, bitmap: np.ndarray, bits: int) -> np.ndarray:
     found = np.empty(hashes.size, np.int64)
     for i in range(hashes.size):
@@ -79,7 +79,7 @@ def _lookup(hashes: np.ndarray, index: np.ndarray, bitmap: np.ndarray, bits: int
     return found
 
 
-@numba.njit(cache=True)
+@njit
 def _gram_hits(
     hashed: np.ndarray,
     wanted: np.ndarray,

@@ -26,11 +26,11 @@ whose extracted text is English boilerplate (PHP warnings, a "posted from" foote
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from gristmill.filters.words import SPACE, char_classes, code_points, from_code_points
 from gristmill.pipeline import langid
+from gristmill.pipeline.kernels import njit
 
 SCREENED = "lang_screened"
 # The sample of a page's longest blocks (lid.176 reads 2,000 characters of a text: MAX_CHARS).
@@ -52,12 +52,12 @@ for _i, _name in enumerate(_SKIPPED):
 _LENGTHS = np.array([len(n) for n in _SKIPPED], np.int64)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _lower(c: int) -> int:
     return c + 32 if 65 <= c <= 90 else c
 
 
-@numba.njit(cache=True)
+@njit
 def _skipped_element(cps: np.ndarray, i: int, names: np.ndarray, lengths: np.ndarray) -> int:
     """The index in ``names`` of the element whose start tag begins at ``cps[i]`` (after the
     "<"), or -1."""
@@ -82,7 +82,7 @@ def _skipped_element(cps: np.ndarray, i: int, names: np.ndarray, lengths: np.nda
     return -1
 
 
-@numba.njit(cache=True)
+@njit
 def _tag_end(cps: np.ndarray, i: int) -> int:
     """Past the ">" that ends the tag whose name starts at ``i``, quoted attribute values read
     whole."""
@@ -100,7 +100,7 @@ def _tag_end(cps: np.ndarray, i: int) -> int:
     return i
 
 
-@numba.njit(cache=True)
+@njit
 def _closing(cps: np.ndarray, i: int, name: np.ndarray, n: int) -> int:
     """Past the end tag ``</name ...>`` at or after ``i``, or the end of the page."""
     while i < cps.size:
@@ -116,7 +116,7 @@ def _closing(cps: np.ndarray, i: int, name: np.ndarray, n: int) -> int:
     return i
 
 
-@numba.njit(cache=True)
+@njit
 def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, classes: np.ndarray):
     """The page's text: code points with every run of spaces (``classes``' SPACE bit, the
     word tokenizer's table: ``str.isspace``), tags and entities one space, and where each block

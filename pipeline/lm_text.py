@@ -43,7 +43,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-import numba
 import numpy as np
 import pyarrow as pa
 import sentencepiece
@@ -51,6 +50,7 @@ import sentencepiece
 from gristmill.filters.lines import LINE_BOUNDARIES, spaces
 from gristmill.filters.nfkc import Forms, forms_table, lower_forms, mapped, nfkc
 from gristmill.filters.words import code_points, from_code_points
+from gristmill.pipeline.kernels import njit
 
 # Sentence breaks (step 1), as classes of code points: every line boundary that str.splitlines
 # knows; whitespace (str.isspace); the western stops, which end a sentence before a space not
@@ -153,7 +153,7 @@ def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return chars, _accents(marks), marks, classes
 
 
-@numba.njit(cache=True)
+@njit
 def _with_breaks(cps: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Step 1: the text with a newline at every sentence break. A line boundary becomes one; so
     does a space after a western stop, unless a lowercase ASCII letter follows that space
@@ -184,7 +184,7 @@ def _with_breaks(cps: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return out[:k]
 
 
-@numba.njit(cache=True)
+@njit
 def _tokens(cps: np.ndarray, chars: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Steps 4-6 over a text: ``.``/``,`` between digits dropped, each character mapped by the
     characters table, whitespace collapsed, and the lines that keep a token joined by newlines,
@@ -293,7 +293,7 @@ def lm_lines(text: str, pieces: Pieces | None = None) -> list[str]:
     return [" ".join(p) for p in pieces.encode(lines, out_type=str)]
 
 
-@numba.njit(cache=True)
+@njit
 def _utf8(cps: np.ndarray) -> tuple[np.ndarray, int]:
     """The UTF-8 bytes of ``cps`` (a surrogate as Python's "surrogatepass" writes it), and the
     tokens of the lines they hold: the spaces, and two per line (its first word and its

@@ -27,13 +27,13 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from gristmill.pipeline.byte_hash import FNV_OFFSET, FNV_PRIME, bytes_hash, fmix64
 from gristmill.pipeline.config import Config, DedupConfig
+from gristmill.pipeline.kernels import njit
 from gristmill.pipeline.shingle_text import shingle_text
 
 _MASK32 = np.uint64(0xFFFFFFFF)
@@ -107,7 +107,7 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-@numba.njit(cache=True)
+@njit
 def _fmix32(h: np.uint64) -> np.uint64:
     h ^= h >> np.uint64(16)
     h = (h * np.uint64(0x85EBCA6B)) & _MASK32
@@ -126,7 +126,7 @@ _BYTE_CLASS[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = 1
 _BYTE_CLASS[[0xC2, 0xE1, 0xE2, 0xE3]] = 2
 
 
-@numba.njit(cache=True)
+@njit
 def _multibyte_space(data: np.ndarray, i: int, end: int) -> int:
     """Byte length of the multi-byte whitespace character at ``data[i]``, 0 if there is none."""
     c = data[i]
@@ -144,7 +144,7 @@ def _multibyte_space(data: np.ndarray, i: int, end: int) -> int:
     return 3 if c1 == 0x81 and c2 == 0x9F else 0
 
 
-@numba.njit(cache=True)
+@njit
 def _words(data: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """[start, end) byte offsets of the whitespace-separated words of ``data[start:end]``."""
     starts = np.empty(end - start, np.int64)
@@ -170,7 +170,7 @@ def _words(data: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarr
     return starts[:n], ends[:n]
 
 
-@numba.njit(cache=True)
+@njit
 def _word_hashes(data: np.ndarray, start: int, end: int) -> np.ndarray:
     """:func:`bytes_hash` of each word of ``data[start:end]``, in one pass over the bytes."""
     out = np.empty((end - start) // 2 + 1, np.uint64)
@@ -197,7 +197,7 @@ def _word_hashes(data: np.ndarray, start: int, end: int) -> np.ndarray:
     return out[:n]
 
 
-@numba.njit(cache=True)
+@njit
 def _polynomial_hash(data: np.ndarray) -> np.uint64:
     """A character n-gram's hash: sum of (byte + 1) * _GOLDEN**k mod 2**64, then the finalizer.
 
@@ -211,7 +211,7 @@ def _polynomial_hash(data: np.ndarray) -> np.uint64:
     return fmix64(h)
 
 
-@numba.njit(cache=True)
+@njit
 def _combine(hashes: np.ndarray, start: int, end: int) -> np.uint64:
     """The hash of a word n-gram from its words' hashes ``hashes[start:end]``."""
     h = FNV_OFFSET
@@ -220,7 +220,7 @@ def _combine(hashes: np.ndarray, start: int, end: int) -> np.uint64:
     return fmix64(h)
 
 
-@numba.njit(cache=True)
+@njit
 def _doc_shingles(
     data: np.ndarray, start: int, end: int, char_shingles: bool, n: int
 ) -> np.ndarray:
@@ -275,7 +275,7 @@ def _doc_shingles(
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def _signatures(
     data: np.ndarray, offsets: np.ndarray, char_shingles: bool, n: int, a: np.ndarray, b: np.ndarray
 ) -> np.ndarray:
@@ -298,7 +298,7 @@ def _signatures(
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def _band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     out = np.empty((signatures.shape[0], bands), np.uint64)
     for d in range(signatures.shape[0]):

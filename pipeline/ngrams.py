@@ -23,7 +23,6 @@ import functools
 import unicodedata
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 
 from gristmill.filters.nfkc import KEPT, Forms, forms_table
@@ -36,6 +35,7 @@ from gristmill.filters.words import (
     from_code_points,
 )
 from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
+from gristmill.pipeline.kernels import njit
 
 # Stored n-gram hashes (the decontaminate stage's counts over batches) are only comparable under
 # one word hash: part of that stage's digest, so a change redoes the stage once. 1 was BLAKE2b;
@@ -74,7 +74,7 @@ def _fold_table() -> Forms:
     return forms_table(forms)
 
 
-@numba.njit(cache=True)
+@njit
 def _fold(
     cps: np.ndarray, entries: np.ndarray, offsets: np.ndarray, forms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +105,7 @@ def _fold(
     return out, origin
 
 
-@numba.njit(cache=True)
+@njit
 def _unspaced(c: int, low: np.ndarray, high: np.ndarray) -> bool:
     if c < low[0]:  # below Thai: every Latin, Greek, Cyrillic, Arabic, Devanagari character
         return False
@@ -115,7 +115,7 @@ def _unspaced(c: int, low: np.ndarray, high: np.ndarray) -> bool:
     return False
 
 
-@numba.njit(cache=True)
+@njit
 def _bounds(
     cps: np.ndarray, table: np.ndarray, low: np.ndarray, high: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +142,7 @@ def _bounds(
     return starts[:n], ends[:n]
 
 
-@numba.njit(cache=True)
+@njit
 def _hashes(cps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     out = np.empty(starts.size, np.uint64)
     for k in range(starts.size):

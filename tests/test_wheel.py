@@ -125,3 +125,7 @@ def test_installed_cli_runs_the_pipeline_on_a_real_warc(venv, shared_data, tmp_p
     assert shard_tokens == stats["stages"]["tokenize"]["tokens"]
     lid = stats["models"]["lid.176"]["path"]
     assert lid.startswith(str(venv)) and lid.endswith("lid.176.ftz")
+    # The installed copy's kernels were compiled into (or found in) the cache of these sources,
+    # which every copy shares (pipeline/kernels.py), none beside the installed files.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert not list(site.rglob("*.nbi"))

@@ -1,0 +1,55 @@
+"""The numba kernels' cache (pipeline/kernels.py): one per content of the kernel sources, found
+by every copy of them, and remade when any of them changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gristmill.pipeline import kernels
+
+CALL = (
+    "import json\n"
+    "from gristmill.pipeline import byte_hash\n"
+    "byte_hash.line_hashes(b'one\\ntwo\\n')\n"
+    "stats = byte_hash._line_hashes.stats\n"
+    "print(json.dumps([stats.cache_path, stats.cache_hits and sum(stats.cache_hits.values()),\n"
+    "                  stats.cache_misses and sum(stats.cache_misses.values())]))\n"
+)
+
+
+def call_kernel(cache: Path) -> tuple[str, int, int]:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    done = subprocess.run(
+        [sys.executable, "-c", CALL], env=env, capture_output=True, text=True, check=True
+    )
+    path, hits, misses = json.loads(done.stdout.splitlines()[-1])
+    return path, hits or 0, misses or 0
+
+
+def test_a_kernel_is_compiled_once_into_the_folder_of_its_sources_digest(tmp_path):
+    cache = tmp_path / "numba"
+    path, hits, misses = call_kernel(cache)
+    assert Path(path) == cache / kernels.sources_digest() / "pipeline"
+    assert (hits, misses) == (0, 1)
+    assert list(Path(path).glob("byte_hash._line_hashes-*.nbi"))
+    assert call_kernel(cache) == (path, 1, 0)
+
+
+def test_the_digest_is_of_every_source_and_nothing_else(tmp_path):
+    copies = {}
+    for folder, name in kernels.PACKAGES.items():
+        copies[tmp_path / name] = name
+        shutil.copytree(folder, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    # Another copy of the same sources shares the folder; other files change nothing.
+    assert kernels.digest_of(copies) == kernels.sources_digest()
+    (tmp_path / "filters" / "notes.txt").write_text("not a source")
+    assert kernels.digest_of(copies) == kernels.sources_digest()
+    # A change to one source (one that other kernels call) is a new folder for every kernel.
+    words = tmp_path / "filters" / "words.py"
+    words.write_text(words.read_text() + "\n")
+    assert kernels.digest_of(copies) != kernels.sources_digest()
