@@ -433,12 +433,14 @@ def run_batch(
     index = EarlierKeys(spark, out, cfg, earlier)
     docs = read_kept_texts(spark, out, "quality", [batch])
     hashed = docs.mapInArrow(functools.partial(with_text_hash, schema=HASHED), spark_schema(HASHED))
-    hashed = hashed.persist(StorageLevel.MEMORY_AND_DISK)
-    seen = index.seen(hashed) if earlier and cfg.dedup.exact else None
     if cfg.dedup.exact:
         hashed = mark_exact(hashed)
-        if seen is not None:
-            hashed = mark_seen(hashed, seen)
+    # Persisted past the exact window, a shuffle of every row with its text: the MinHash pass,
+    # the clusters' quality scores and the table each read it (each ran the window again).
+    persisted = hashed = hashed.persist(StorageLevel.MEMORY_AND_DISK)
+    seen = index.seen(hashed) if earlier and cfg.dedup.exact else None
+    if seen is not None:
+        hashed = mark_seen(hashed, seen)
 
     def against_earlier(written: DataFrame) -> dict[str, int]:
         exact = written.where(F.col("drop_reason") == EXACT_DUPLICATE)
@@ -458,7 +460,7 @@ def run_batch(
         try:
             return write_stage(hashed.select(*DEDUP.names), out, STAGE, exact_only, batch)
         finally:
-            hashed.unpersist()
+            persisted.unpersist()
 
     layout = Layout(out)
     work = temp_path(out, layout.dedup_clusters(batch))
@@ -514,7 +516,7 @@ def run_batch(
 
         return write_stage(table.select(*DEDUP.names), out, STAGE, extra, batch)
     finally:
-        for df in [hashed, *keep]:
+        for df in [persisted, *keep]:
             df.unpersist()
         shutil.rmtree(work, ignore_errors=True)
 
