@@ -24,7 +24,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numba
 from numba.core.caching import CacheImpl, _CacheLocator, _SourceFileBackedLocatorMixin
@@ -104,11 +104,15 @@ class SharedSourcesLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
         return locator
 
 
-if SharedSourcesLocator not in CacheImpl._locator_classes:
-    CacheImpl._locator_classes.insert(0, SharedSourcesLocator)
+# numba tries its locators in this order (numba is pinned: the list is not public API).
+_LOCATORS: list[Any] = CacheImpl._locator_classes
+if SharedSourcesLocator not in _LOCATORS:
+    _LOCATORS.insert(0, SharedSourcesLocator)
 
 
-def njit(function: Callable[..., Any] | None = None, *, inline: str = "never") -> Any:
+def njit(
+    function: Callable[..., Any] | None = None, *, inline: Literal["never", "always"] = "never"
+) -> Any:
     """``numba.njit``, cached as above: ``@njit`` or ``@njit(inline="always")``."""
     decorate = numba.njit(cache=True, inline=inline)
     return decorate if function is None else decorate(function)
