@@ -127,7 +127,7 @@ def _blocks(cps: np.ndarray, names: np.ndarray, lengths: np.ndarray, classes: np
     pending = False  # a space is due before the next character
     while i < cps.size:
         c = cps[i]
-        d = cps[i + 1] if i + 1 < cps.size else 0
+        d = cps[i + 1] if c == 60 and i + 1 < cps.size else 0
         if c == 60 and (d == 33 or d == 47 or 65 <= d <= 90 or 97 <= d <= 122):  # markup
             if d == 33:  # "<!": a comment, a doctype, CDATA
                 if i + 3 < cps.size and cps[i + 2] == 45 and cps[i + 3] == 45:
