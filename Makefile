@@ -12,10 +12,15 @@ DEMO := demo-out
 java:
 	@scripts/ensure-java.sh
 
+# --no-compile: byte-compiling every installed file (torch's thousands) is a minute of one core;
+# Python compiles what it imports, once. KenLM's tools build on the other core meanwhile.
+PIP := $(BIN)/pip install -q --disable-pip-version-check --no-compile
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,trainer]'
-	scripts/build-kenlm.sh $(VENV)
+	scripts/build-kenlm.sh $(VENV) & kenlm=$$!; status=0; \
+	$(PIP) -e '.[dev,trainer]' || status=$$?; \
+	wait $$kenlm; exit $$status
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -45,11 +50,12 @@ demo: java install classes
 	@echo "  ledger.json            inputs and stages done, per batch (run again: only what is new)"
 	@echo "Models trained from the sample: $(DEMO)/models/quality, $(DEMO)/models/lm"
 
+# A pytest-xdist worker per core as memory allows (tests/conftest.py), a test file to each.
 test: java install classes
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: java install classes
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	$(BIN)/python -m bench.run
 
 # The trainer's speed on this machine's accelerator (GPT-2 124M, bf16, compiled; tiny on a CPU).
