@@ -28,8 +28,11 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
-  --no-build-isolation "$KENLM" -d "$work" >/dev/null 2>&1 || skip "could not download the $KENLM sdist"
+# The sdist of kenlm alone (--no-binary :all: would build its build requirements, cmake among
+# them, from source), its metadata prepared in pip's own build environment: this runs while the
+# venv is still being installed.
+"$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary kenlm \
+  "$KENLM" -d "$work" >/dev/null 2>&1 || skip "could not download the $KENLM sdist"
 tar xzf "$work"/kenlm-*.tar.gz -C "$work" || skip "could not unpack the sdist"
 src=$(find "$work" -maxdepth 1 -type d -name 'kenlm-*' | head -1)
 cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DKENLM_MAX_ORDER=6 >/dev/null 2>&1 \

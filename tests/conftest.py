@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -29,6 +30,14 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(1, min(cores or 1, held))
 
 
+def unavailable(message: str, module: bool = False) -> NoReturn:
+    """A prerequisite of a test is missing: a skip here, a failure under CI (``CI=true``), where
+    ``make test`` provides every one and a skip would hide that it stopped doing so."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=module)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def console_output() -> None:
     """Jobs called directly talk as they do under the command line (their lines reach capsys)."""
@@ -41,10 +50,7 @@ def console_output() -> None:
 def shared_data() -> Path:
     """../shared/data; missing data fails under CI (CI=true) and skips elsewhere."""
     if not (SHARED_DATA / "warc").is_dir():
-        message = f"real test data not found at {SHARED_DATA}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"real test data not found at {SHARED_DATA}")
     return SHARED_DATA
 
 

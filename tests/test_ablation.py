@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,12 @@ from gristmill.pipeline.ablation import CARD_SECTION, REPORT_JSON, REPORT_MD, RU
 from gristmill.pipeline.config import load_config
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
-from tests.conftest import deep_merge
+from tests.conftest import deep_merge, unavailable
 
 try:
     import torch  # noqa: F401
 except ModuleNotFoundError:  # torch is the optional 'trainer' extra
-    if os.environ.get("CI", "").lower() == "true":
-        raise
-    pytest.skip("torch is not installed (pip install '.[trainer]')", allow_module_level=True)
+    unavailable("torch is not installed (pip install '.[trainer]')", module=True)
 
 
 def ablate_command(spark, argv: list[str]) -> dict[str, Any]:

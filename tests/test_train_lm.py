@@ -3,7 +3,7 @@ Wikipedia text (WikiText-2 valid, detokenized, minus a held-out slice), loaded b
 
 Checked: the normalization and the discount formula on their own; every order's distribution
 sums to one under kenlm's own scoring; held-out Wikipedia scores lower than Common Crawl spam
-and boilerplate; the model equals lmplz's (when an ``lmplz`` binary is on PATH); the inputs the
+and boilerplate; the model equals lmplz's (make's install builds it into the venv); the inputs the
 job reads; the command line.
 """
 
@@ -56,6 +56,7 @@ from gristmill.pipeline.kneser_ney import (
     sentence_ngrams,
 )
 from gristmill.pipeline.lm_text import detokenize_wikitext, lm_lines, normalize, scored_lines
+from tests.conftest import unavailable
 
 ORDER = 5
 HELD_OUT = 300  # paragraphs at the end of WikiText-2 valid, never trained on
@@ -382,12 +383,18 @@ def test_wikipedia_scores_lower_than_spam_and_boilerplate(model, corpus, shared_
     assert math.isnan(perplexities(["", " -- "], arpa)[1])
 
 
-@pytest.mark.skipif(
-    train_lm.build_binary_tool() is None, reason="no build_binary on PATH or in the venv"
-)
+def kenlm_tool(path: str | None, name: str) -> str:
+    """One of KenLM's tools, which make's install step builds into the venv where it can
+    (scripts/build-kenlm.sh)."""
+    if path is None:
+        unavailable(f"no {name} on PATH or in the venv: scripts/build-kenlm.sh builds it")
+    return path
+
+
 def test_workers_memory_map_the_binary_model(model, corpus, tmp_path):
     """The quality stage opens model.binary, memory-mapped (shared by every worker on a
     machine), scoring exactly as the ARPA does; an ARPA newer than its binary is read as ARPA."""
+    kenlm_tool(train_lm.build_binary_tool(), "build_binary")
     out, _ = model
     arpa = out / "model.arpa"
     assert binary_beside(arpa) == out / "model.binary"
@@ -408,14 +415,11 @@ def test_workers_memory_map_the_binary_model(model, corpus, tmp_path):
     assert binary_beside(stale) is None
 
 
-# make's install step builds lmplz into the venv (scripts/build-kenlm.sh), where it can.
-LMPLZ = shutil.which("lmplz") or shutil.which("lmplz", path=str(Path(sys.executable).parent))
-
-
-@pytest.mark.skipif(LMPLZ is None, reason="no lmplz binary on PATH or in the venv")
 def test_same_model_as_lmplz(model, corpus, tmp_path):
     """lmplz on the same normalized sentences: same n-grams, same probabilities (to float32
     rounding), and so the same perplexity on held-out text."""
+    venv = str(Path(sys.executable).parent)
+    lmplz = kenlm_tool(shutil.which("lmplz") or shutil.which("lmplz", path=venv), "lmplz")
     out, _ = model
     sentences = tmp_path / "sentences.txt"
     with sentences.open("w", encoding="utf-8") as f:
@@ -424,7 +428,7 @@ def test_same_model_as_lmplz(model, corpus, tmp_path):
     theirs = tmp_path / "lmplz.arpa"
     subprocess.run(
         [
-            LMPLZ,
+            lmplz,
             "-o",
             str(ORDER),
             "-S",

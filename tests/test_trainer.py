@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.conftest import unavailable
+
 try:
     import torch
     import torch.nn.functional as F
 except ModuleNotFoundError:  # torch is the optional 'trainer' extra
-    if os.environ.get("CI", "").lower() == "true":
-        raise
-    pytest.skip("torch is not installed (pip install '.[trainer]')", allow_module_level=True)
+    unavailable("torch is not installed (pip install '.[trainer]')", module=True)
 
 from gristmill.pipeline.config import config_from_dict
 from gristmill.pipeline.errors import UsageError
