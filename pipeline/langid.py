@@ -21,7 +21,7 @@ import fasttext
 import numpy as np
 
 from gristmill.filters.fasttext_kernel import CompiledModel, compiled_model
-from gristmill.filters.words import code_points
+from gristmill.filters.words import code_points, from_code_points
 
 MODEL_LICENSE = "CC BY-SA 3.0 (fastText lid.176, Joulin et al. 2016)"
 # fastText averages its n-gram vectors, so a prefix decides as well as the whole page, and
@@ -109,13 +109,23 @@ def identify(texts: list[str]) -> tuple[list[str], list[float]]:
     if not texts:
         return [], []
     lines = [" ".join(t[:MAX_CHARS].split()) for t in texts]
-    compiled = _compiled()
-    if compiled is None:
+    if _compiled() is None:
         labels, probs = _model().predict(lines, k=1)
         langs = [lab[0].removeprefix("__label__") if lab else "unknown" for lab in labels]
         return langs, [min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs]
-    points = code_points("".join(lines))
-    found, probability = compiled.top(points, np.cumsum([len(line) for line in lines]))
+    return identify_points(code_points("".join(lines)), np.cumsum([len(x) for x in lines]))
+
+
+def identify_points(points: np.ndarray, ends: np.ndarray) -> tuple[list[str], list[float]]:
+    """:func:`identify` of texts given as code points one after another, each ending at its
+    entry of ``ends``, and each already as :func:`identify` makes it: at most MAX_CHARS,
+    whitespace runs one space, none at either end. The language screen's questions are such
+    text, and the string round trip cost it as much as a third of the answer."""
+    compiled = _compiled()
+    if compiled is None:
+        starts = np.concatenate([[0], ends[:-1]])
+        return identify([from_code_points(points[a:b]) for a, b in zip(starts, ends, strict=True)])
+    found, probability = compiled.top(points, ends)
     names = [label.removeprefix("__label__") for label in compiled.labels]
     pairs = list(zip(found.tolist(), probability.tolist(), strict=True))
     return [names[i] if i >= 0 else "unknown" for i, _ in pairs], [

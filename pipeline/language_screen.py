@@ -192,29 +192,64 @@ def blocks(html: str) -> list[str]:
     return [from_code_points(text[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
+_SEPARATOR = np.array([32], np.uint32)
+
+
+def _trimmed(points: np.ndarray) -> np.ndarray:
+    """``points`` without the space a cut may leave at its end: a block has none at either
+    end, and a single space between words, so the question is as lid.176 reads it already."""
+    return points[:-1] if points.size and points[-1] == 32 else points
+
+
+class _Page:
+    """A page's blocks, longest first (the earlier of equal ones first), and the questions
+    lid.176 is asked about it, as code points: they go to the compiled model as they are, with
+    no string made of them."""
+
+    def __init__(self, html: str):
+        self.text, self.starts, self.ends = _spans(html)
+        self.lengths = self.ends - self.starts
+        self.order = np.lexsort((self.starts, -self.lengths))
+
+    def sample(self) -> np.ndarray:
+        """The page's longest blocks joined by spaces, up to :data:`SAMPLE_CHARS`."""
+        taken = int(np.searchsorted(np.cumsum(self.lengths[self.order] + 1), SAMPLE_CHARS)) + 1
+        parts = []
+        for i in self.order[:taken]:
+            parts += [self.text[self.starts[i] : self.ends[i]], _SEPARATOR]
+        return _trimmed(np.concatenate(parts)[:SAMPLE_CHARS]) if parts else self.text[:0]
+
+    def each(self) -> list[np.ndarray]:
+        """The first :data:`BLOCK_PREFIX` characters of each of the :data:`BLOCKS` longest
+        blocks of :data:`BLOCK_CHARS` characters or more."""
+        return [
+            _trimmed(self.text[self.starts[i] : min(self.ends[i], self.starts[i] + BLOCK_PREFIX)])
+            for i in self.order[:BLOCKS]
+            if self.lengths[i] >= BLOCK_CHARS
+        ]
+
+
 def questions(html: str) -> list[str]:
-    """What lid.176 is asked about a page: the sample of its longest blocks (joined by spaces,
-    longest first, the earlier of equal ones first), then each of its longest blocks."""
-    text, starts, ends = _spans(html)
-    lengths = ends - starts
-    order = np.lexsort((starts, -lengths))
-    taken = int(np.searchsorted(np.cumsum(lengths[order] + 1), SAMPLE_CHARS)) + 1
-    sample = " ".join(from_code_points(text[starts[i] : ends[i]]) for i in order[:taken])
-    each = [
-        from_code_points(text[starts[i] : min(ends[i], starts[i] + BLOCK_PREFIX)])
-        for i in order[:BLOCKS]
-        if lengths[i] >= BLOCK_CHARS
-    ]
-    return [sample[:SAMPLE_CHARS], *each]
+    """What lid.176 is asked about a page: the sample of its longest blocks, then each of its
+    longest blocks (see :class:`_Page`)."""
+    page = _Page(html)
+    return [from_code_points(q) for q in [page.sample(), *page.each()]]
+
+
+def _answers(questions: list[np.ndarray]) -> list[str]:
+    points = np.concatenate(questions)
+    return langid.identify_points(points, np.cumsum([q.size for q in questions]))[0]
 
 
 def screened(html: str, languages: frozenset[str], confidence: float) -> bool:
     """Whether a page is plainly in none of ``languages`` (see the module's docstring). Its
     blocks are asked about only where the sample's answer would drop it."""
-    sample, *each = questions(html)
-    if len(sample) < SAMPLE_MIN:
+    page = _Page(html)
+    sample = page.sample()
+    if sample.size < SAMPLE_MIN:
         return False
-    (lang,), (score,) = langid.identify([sample])
+    (lang,), (score,) = langid.identify_points(sample, np.array([sample.size]))
     if lang in languages or score < confidence:
         return False
-    return not any(lang in languages for lang in langid.identify(each)[0])
+    each = page.each()
+    return not (each and any(lang in languages for lang in _answers(each)))

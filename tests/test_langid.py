@@ -8,8 +8,10 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from gristmill.filters.words import code_points
 from gristmill.pipeline import langid
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.documents import ingest_input
@@ -49,3 +51,16 @@ def test_compiled_language_id_is_fasttexts_bit_for_bit(texts: list[str]) -> None
     assert langs == expected_langs
     assert scores == expected_scores
     assert len(set(langs)) > 20  # the texts are in many languages
+
+
+def test_code_points_answer_as_their_text(texts: list[str], monkeypatch) -> None:
+    """The language screen asks in code points: the same answers as the strings, by the kernel
+    and by ``fasttext`` itself (for a model the kernel does not cover)."""
+    lines = [" ".join(t[: langid.MAX_CHARS].split()) for t in texts[:300]]
+    lines = [line for line in lines if line]
+    points = code_points("".join(lines))
+    ends = np.cumsum([len(line) for line in lines])
+    expected = langid.identify(lines)
+    assert langid.identify_points(points, ends) == expected
+    monkeypatch.setattr(langid, "_compiled", lambda: None)
+    assert langid.identify_points(points, ends) == expected
