@@ -18,7 +18,8 @@ PIP := $(BIN)/pip install -q --disable-pip-version-check --no-compile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	scripts/build-kenlm.sh $(VENV) & kenlm=$$!; status=0; \
+	scripts/build-kenlm.sh $(VENV) & kenlm=$$!; trap 'kill $$kenlm 2>/dev/null' INT TERM; \
+	status=0; \
 	$(PIP) -e '.[dev,trainer]' || status=$$?; \
 	wait $$kenlm; exit $$status
 	touch $(STAMP)

@@ -122,6 +122,8 @@ def identify_points(points: np.ndarray, ends: np.ndarray) -> tuple[list[str], li
     whitespace runs one space, none at either end. The language screen's questions are such
     text, and the string round trip cost it as much as a third of the answer."""
     compiled = _compiled()
+    if not ends.size:
+        return [], []
     if compiled is None:
         starts = np.concatenate([[0], ends[:-1]])
         return identify([from_code_points(points[a:b]) for a, b in zip(starts, ends, strict=True)])

@@ -15,19 +15,38 @@ SHARED_DATA = Path(os.environ.get("GRISTMILL_SHARED_DATA", REPO.parent / "shared
 WORKER_MEMORY = 4 << 30
 
 
+def _cgroup_limit(name: str) -> str | None:
+    """A cgroup v2 limit of this process's container (``memory.max``, ``cpu.max``), if set."""
+    try:
+        value = Path("/sys/fs/cgroup", name).read_text().strip()
+    except OSError:
+        return None
+    return None if value.startswith("max") else value
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``pytest -n auto`` (``make test``): a worker per core this process may use, as many as the
-    available memory holds. Much of a test's time is the driver waiting on its JVM, so two
+    available memory holds (a container's limits included); PYTEST_XDIST_AUTO_NUM_WORKERS, as
+    for xdist itself, overrides. Much of a test's time is the driver waiting on its JVM, so two
     workers on two cores take about two thirds of the time of one."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    quota = _cgroup_limit("cpu.max")
+    if quota:
+        limit, period = quota.split()
+        cores = min(cores, max(1, int(limit) // int(period)))
     try:
         meminfo = Path("/proc/meminfo").read_text().split("\n")
-        line = next(x for x in meminfo if x.startswith("MemAvailable:"))
-        held = int(line.split()[1]) * 1024 // WORKER_MEMORY
+        available = int(next(x for x in meminfo if x.startswith("MemAvailable:")).split()[1]) << 10
     except (OSError, StopIteration):
-        held = cores or 1
-    return max(1, min(cores or 1, held))
+        return cores
+    capped = _cgroup_limit("memory.max")
+    if capped:
+        available = min(available, int(capped))
+    return max(1, min(cores, available // WORKER_MEMORY))
 
 
 def unavailable(message: str, module: bool = False) -> NoReturn:
