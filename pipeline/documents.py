@@ -9,6 +9,7 @@ records read before the failure.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -83,7 +84,9 @@ def _document(
         html, charset, bad = decode_html(record.payload, record.charset)
         if bad > cfg.max_replacement_ratio:
             return None, charset, UNDECODABLE
-        if screen and language_screen.screened(html, screen, cfg.screen_confidence):
+        if screen and language_screen.screened(
+            html, screen, cfg.screen_confidence, _utf8(record.payload, charset, bad)
+        ):
             return None, charset, language_screen.SCREENED
         try:
             text = extract(html)
@@ -95,6 +98,16 @@ def _document(
     if len(text) < max(cfg.min_text_chars, 1):
         return None, charset, EMPTY
     return text, charset, None
+
+
+def _utf8(payload: bytes, charset: str, bad: float) -> bytes | None:
+    """The payload as the UTF-8 of its decoded text, where it is that: decoded strictly as
+    UTF-8 (a UTF-8 BOM is no character of the text)."""
+    if bad:
+        return None
+    if charset == "utf-8":
+        return payload
+    return payload[len(codecs.BOM_UTF8) :] if charset == "utf-8-sig" else None
 
 
 def ingest_input(uri: str, cfg: IngestConfig, size: int | None = None) -> Iterator[dict[str, Any]]:

@@ -30,6 +30,24 @@ def test_blocks_are_the_text_between_tags() -> None:
     assert blocks("") == [] and blocks("plain text") == ["plain text"]
 
 
+def test_blocks_read_any_character_the_page_holds() -> None:
+    """The pass reads the page's UTF-8 bytes: characters of two, three and four bytes come out
+    whole, a no-break space (U+00A0, whose second byte would read as one) and an ideographic
+    space are spaces, an entity ends within 11 characters of any length, and a lone surrogate
+    survives."""
+    html = (
+        "<p>café\u00a0中文\u3000😀 x</p><p>a&éééé; b&ééééééééééé;c</p><p>d&éééééééééééé;e</p>"
+        "<div>\ud800 ok</div><p>ΑΒΓ&amp;δ</p>"
+    )
+    assert blocks(html) == [
+        "café 中文 😀 x",
+        "a b c",
+        "d éééééééééééé;e",
+        "\ud800 ok",
+        "ΑΒΓ δ",
+    ]
+
+
 def test_questions_are_the_longest_blocks() -> None:
     long, short = "word " * 100, "menu item"
     html = f"<p>{short}</p><p>{long}</p><p>{short}</p><p>{long}x</p>"
@@ -47,7 +65,8 @@ def test_a_page_with_little_text_is_extracted_whatever_it_says() -> None:
     )
     menu = "<ul><li>Startseite</li><li>Impressum</li><li>Datenschutz</li></ul>"
     english = frozenset(["en"])
-    assert screened(f"<body>{menu}<p>{german} {german}</p></body>", english, 0.8)
+    page = f"<body>{menu}<p>{german} {german}</p></body>"
+    assert screened(page, english, 0.8) and screened(page, english, 0.8, page.encode())
     assert not screened(f"<body>{menu}<p>{german[:100]}</p></body>", english, 0.8)
     assert not screened(f"<body>{menu}<p>{german} {german}</p></body>", frozenset(["de"]), 0.8)
 

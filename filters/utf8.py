@@ -1,0 +1,41 @@
+"""UTF-8 inside compiled kernels: one code point read from, or written to, a byte array.
+
+A kernel that reads markup (ASCII ``<``, ``>``, quotes) can scan a page's UTF-8 bytes as they
+are, where the same page as code points (:func:`gristmill.filters.words.code_points`) is four
+times the memory and costs as much to make as the scan itself. Bytes come from Python's own
+encoder (``str.encode("utf-8", "surrogatepass")``), so every sequence is well formed: a lead
+byte says its length, and a lone surrogate is the three bytes "surrogatepass" writes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gristmill.pipeline.kernels import njit
+
+
+def utf8_bytes(text: str) -> np.ndarray:
+    """``text``'s UTF-8 bytes (uint8), lone surrogates kept as "surrogatepass" writes them."""
+    return np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
+
+
+@njit(inline="always")
+def read_point(data: np.ndarray, i: int) -> tuple[int, int]:
+    """The code point whose UTF-8 sequence starts at ``data[i]``, and where the next starts."""
+    c = np.int64(data[i])
+    if c < 0x80:
+        return c, i + 1
+    if c < 0xE0:
+        return ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), i + 2
+    if c < 0xF0:
+        return (
+            ((c & 0x0F) << 12)
+            | ((np.int64(data[i + 1]) & 0x3F) << 6)
+            | (np.int64(data[i + 2]) & 0x3F)
+        ), i + 3
+    return (
+        ((c & 0x07) << 18)
+        | ((np.int64(data[i + 1]) & 0x3F) << 12)
+        | ((np.int64(data[i + 2]) & 0x3F) << 6)
+        | (np.int64(data[i + 3]) & 0x3F)
+    ), i + 4
