@@ -63,6 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gristmill.filters.utf8 import write_point
 from gristmill.pipeline.errors import UsageError
 from gristmill.pipeline.kernels import njit
 
@@ -156,23 +157,10 @@ def _utf8(cps: np.ndarray, out: np.ndarray) -> tuple[int, np.uint32]:
     their hash."""
     k, h = 0, _FNV_OFFSET
     for c in cps:
-        if c < 0x80:
-            out[k] = c
-            n = 1
-        elif c < 0x800:
-            out[k], out[k + 1] = 0xC0 | (c >> 6), 0x80 | (c & 0x3F)
-            n = 2
-        elif c < 0x10000:
-            out[k], out[k + 1] = 0xE0 | (c >> 12), 0x80 | ((c >> 6) & 0x3F)
-            out[k + 2] = 0x80 | (c & 0x3F)
-            n = 3
-        else:
-            out[k], out[k + 1] = 0xF0 | (c >> 18), 0x80 | ((c >> 12) & 0x3F)
-            out[k + 2], out[k + 3] = 0x80 | ((c >> 6) & 0x3F), 0x80 | (c & 0x3F)
-            n = 4
-        for b in range(k, k + n):
+        end = write_point(c, out, k)
+        for b in range(k, end):
             h = _hash(h, out[b])
-        k += n
+        k = end
     return k, h
 
 

@@ -1,4 +1,5 @@
-"""UTF-8 inside compiled kernels: one code point read from, or written to, a byte array.
+"""UTF-8 inside compiled kernels: one code point read from, or written to, a byte array (the
+language screen reads pages so; fastText's word hashes and KenLM's lines are written so).
 
 A kernel that reads markup (ASCII ``<``, ``>``, quotes) can scan a page's UTF-8 bytes as they
 are, where the same page as code points (:func:`gristmill.filters.words.code_points`) is four
@@ -39,3 +40,22 @@ def read_point(data: np.ndarray, i: int) -> tuple[int, int]:
         | ((np.int64(data[i + 2]) & 0x3F) << 6)
         | (np.int64(data[i + 3]) & 0x3F)
     ), i + 4
+
+
+@njit(inline="always")
+def write_point(c: int, out: np.ndarray, k: int) -> int:
+    """Write code point ``c``'s UTF-8 at ``out[k]`` (a surrogate as "surrogatepass" writes it);
+    where the next goes."""
+    if c < 0x80:
+        out[k] = c
+        return k + 1
+    if c < 0x800:
+        out[k], out[k + 1] = 0xC0 | (c >> 6), 0x80 | (c & 0x3F)
+        return k + 2
+    if c < 0x10000:
+        out[k], out[k + 1] = 0xE0 | (c >> 12), 0x80 | ((c >> 6) & 0x3F)
+        out[k + 2] = 0x80 | (c & 0x3F)
+        return k + 3
+    out[k], out[k + 1] = 0xF0 | (c >> 18), 0x80 | ((c >> 12) & 0x3F)
+    out[k + 2], out[k + 3] = 0x80 | ((c >> 6) & 0x3F), 0x80 | (c & 0x3F)
+    return k + 4

@@ -49,6 +49,7 @@ import sentencepiece
 
 from gristmill.filters.lines import LINE_BOUNDARIES, spaces
 from gristmill.filters.nfkc import Forms, forms_table, lower_forms, mapped, nfkc
+from gristmill.filters.utf8 import write_point
 from gristmill.filters.words import code_points, from_code_points
 from gristmill.pipeline.kernels import njit
 
@@ -302,23 +303,8 @@ def _utf8(cps: np.ndarray) -> tuple[np.ndarray, int]:
     k, tokens = 0, 2 if cps.size else 0
     for c in cps:
         if c < 0x80:
-            out[k] = c
-            k += 1
             tokens += 1 if c == 32 else 2 if c == 10 else 0
-        elif c < 0x800:
-            out[k], out[k + 1] = 0xC0 | (c >> 6), 0x80 | (c & 0x3F)
-            k += 2
-        elif c < 0x10000:
-            out[k], out[k + 1], out[k + 2] = (
-                0xE0 | (c >> 12),
-                0x80 | ((c >> 6) & 0x3F),
-                0x80 | (c & 0x3F),
-            )
-            k += 3
-        else:
-            out[k], out[k + 1] = 0xF0 | (c >> 18), 0x80 | ((c >> 12) & 0x3F)
-            out[k + 2], out[k + 3] = 0x80 | ((c >> 6) & 0x3F), 0x80 | (c & 0x3F)
-            k += 4
+        k = write_point(c, out, k)
     return out[:k], tokens
 
 
