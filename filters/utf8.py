@@ -23,22 +23,20 @@ def utf8_bytes(text: str) -> np.ndarray:
 @njit(inline="always")
 def read_point(data: np.ndarray, i: int) -> tuple[int, int]:
     """The code point whose UTF-8 sequence starts at ``data[i]``, and where the next starts."""
-    c = np.int64(data[i])
+    c = int(data[i])
     if c < 0x80:
         return c, i + 1
     if c < 0xE0:
-        return ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), i + 2
+        return ((c & 0x1F) << 6) | (int(data[i + 1]) & 0x3F), i + 2
     if c < 0xF0:
         return (
-            ((c & 0x0F) << 12)
-            | ((np.int64(data[i + 1]) & 0x3F) << 6)
-            | (np.int64(data[i + 2]) & 0x3F)
+            ((c & 0x0F) << 12) | ((int(data[i + 1]) & 0x3F) << 6) | (int(data[i + 2]) & 0x3F)
         ), i + 3
     return (
         ((c & 0x07) << 18)
-        | ((np.int64(data[i + 1]) & 0x3F) << 12)
-        | ((np.int64(data[i + 2]) & 0x3F) << 6)
-        | (np.int64(data[i + 3]) & 0x3F)
+        | ((int(data[i + 1]) & 0x3F) << 12)
+        | ((int(data[i + 2]) & 0x3F) << 6)
+        | (int(data[i + 3]) & 0x3F)
     ), i + 4
 
 
