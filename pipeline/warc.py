@@ -43,6 +43,8 @@ HEAD_MATCH = 256
 HEAD_LINE = len(b"WARC/1.0\r\n")
 # What a payload that ran into the next record holds where that record starts.
 RECORD_START = b"WARC/1."
+# A record's start in an uncompressed WARC: its version line, and a header field's name.
+PLAIN_HEADER = re.compile(rb"WARC/1\.[01]\r\n[A-Za-z-]+:")
 # What the WARC spec allows as a Content-Length (FastWARC reads anything else as 0).
 CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 
@@ -153,11 +155,19 @@ def _ran_into(
 
 
 def _next_member(
-    uri: str, after: int, policy: RetryPolicy | None, size: int | None, source: RangeSource | None
+    uri: str,
+    after: int,
+    policy: RetryPolicy | None,
+    size: int | None,
+    source: RangeSource | None,
+    gzipped: bool = True,
 ) -> Member | None:
     """The first gzip member at or after ``after`` whose content starts a WARC record: where
-    reading can resume past a corrupt stretch of a per-record-gzipped file. Read forward from
-    ``after`` (a remote input is requested from there), in blocks."""
+    reading can resume past a corrupt stretch of a per-record-gzipped file. In an uncompressed
+    WARC, the first record header (:data:`PLAIN_HEADER`): a Content-Length too long runs into
+    the next record's header, which FastWARC then cannot parse. Read forward from ``after`` (a
+    remote input is requested from there), in blocks."""
+    marker = GZIP_MAGIC if gzipped else RECORD_START
     with open_input(uri, policy, size, after, source) as stream:
         data, base, at, ended = b"", after, 0, False  # data: the input's bytes from base on
 
@@ -168,26 +178,33 @@ def _next_member(
             data += block
 
         while True:
-            found = data.find(GZIP_MAGIC, at)
+            found = data.find(marker, at)
             if found == -1:
                 if ended:
                     return None
-                keep = max(len(data) - (len(GZIP_MAGIC) - 1), 0)  # a magic across two blocks
+                keep = max(len(data) - (len(marker) - 1), 0)  # a marker across two blocks
                 data, base, at = data[keep:], base + keep, 0
                 more()
                 continue
             while len(data) - found < MEMBER_HEAD and not ended:
                 more()
-            try:
-                inflated = zlib.decompressobj(31).decompress(data[found : found + MEMBER_HEAD], 16)
-                if inflated.startswith(b"WARC/"):
-                    head = zlib.decompressobj(31).decompress(
-                        data[found : found + MEMBER_HEAD], HEAD_MATCH
-                    )
-                    return Member(base + found, head[:HEAD_MATCH])
-            except zlib.error:
-                pass
+            if gzipped:
+                head = _member_head(data[found : found + MEMBER_HEAD])
+            else:
+                head = data[found : found + HEAD_MATCH] if PLAIN_HEADER.match(data, found) else None
+            if head is not None:
+                return Member(base + found, head)
             at = found + 1
+
+
+def _member_head(compressed: bytes) -> bytes | None:
+    """The first inflated bytes of the gzip member ``compressed`` starts, if a WARC record."""
+    try:
+        if zlib.decompressobj(31).decompress(compressed, 16).startswith(b"WARC/"):
+            return zlib.decompressobj(31).decompress(compressed, HEAD_MATCH)[:HEAD_MATCH]
+    except zlib.error:
+        pass
+    return None
 
 
 def _tail_problem(
@@ -248,8 +265,9 @@ def read_records(
     that stops parsing is read on from the next gzip member holding a WARC record (Common Crawl
     gzips each record apart), so one damaged record does not cost the file's others: a remote
     one is requested again from there, so a damaged member in the middle of a crawl's 1 GB file
-    costs its record, not the half of the file after it. A record whose Content-Length runs past
-    its own member is cut where the next member's record starts, and reading goes on from there:
+    costs its record, not the half of the file after it; an uncompressed one, from the next
+    record header. A record whose Content-Length runs past its own member (or, uncompressed,
+    into the next record) is cut where the next record starts, and reading goes on from there:
     each record is yielded only once the next one parsed, so that it can still be cut. Every
     damaged stretch is reported in the :class:`CorruptInput` raised after the last record.
 
@@ -325,7 +343,7 @@ def read_records(
                 )
         else:
             try:
-                resume = _next_member(uri, where + 1, policy, size, source) if gzipped else None
+                resume = _next_member(uri, where + 1, policy, size, source, bool(gzipped))
                 beyond = ""
             except PermanentInputError as exc:  # the file changed, or no ranges: read no further
                 resume, beyond = None, f"; not read past it: {exc}"
@@ -336,7 +354,7 @@ def read_records(
         if pending is not None:
             cut = _cut_before(pending, resume) if resume is not None else None
             if cut is not None and failure is not None:
-                problems.append(f"the record at offset {where} cut where the next member starts")
+                problems.append(f"the record at offset {where} cut where the next record starts")
             yield cut or pending
         if resume is None:
             break

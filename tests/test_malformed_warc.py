@@ -131,7 +131,7 @@ def build_corpus(root: Path) -> dict[str, dict]:
         + good("y3"),
         ["y1", "y2", "y3"],
         reasons=[None],
-        error="cut where the next member starts",
+        error="cut where the next record starts",
     )
     # Runs exactly onto the record after the next one, which then parses without a hitch; runs
     # 20 bytes into the next record's header, fewer than the head the cut searches for.
@@ -152,7 +152,33 @@ def build_corpus(root: Path) -> dict[str, dict]:
         + good("v3"),
         ["v1", "v2", "v3"],
         reasons=[None],
-        error="cut where the next member starts",
+        error="cut where the next record starts",
+    )
+    # The same in an uncompressed WARC, where the record after the long one cannot parse: read
+    # on from the next record header, the long one cut there. One runs into the next header,
+    # one 20 bytes into it, one past a whole record into the header after it; and garbage
+    # between two records costs none of them.
+    unzipped = {name: gzip.decompress(good(name)) for name in ("p1", "p2", "p3")}
+    for name, length, names in (
+        ("plain-length-into-header.warc", len(long_page) + 400, ["p1", "p2", "p3"]),
+        ("plain-length-a-little-long.warc", own + 20, ["p1", "p2", "p3"]),
+        ("plain-length-past-a-record.warc", own + len(unzipped["p2"]) + 50, ["p1", "p2", "p3"]),
+    ):
+        case(
+            name,
+            unzipped["p1"]
+            + http_record(long_page, length=length)
+            + unzipped["p2"]
+            + unzipped["p3"],
+            names,
+            reasons=[None],
+            error="cut where the next record starts",
+        )
+    case(
+        "plain-garbage-bytes.warc",
+        unzipped["p1"] + bytes(range(256)) * 8 + unzipped["p2"],
+        ["p1", "p2"],
+        error="resumed at offset",
     )
     case(
         "length-not-a-number.warc.gz",
@@ -259,6 +285,8 @@ def outcome(path: Path) -> tuple[list[str], list, str | None]:
         "length-past-member.warc.gz", "length-into-header.warc.gz", "length-not-a-number.warc.gz",
         "length-onto-a-record.warc.gz", "length-a-little-long.warc.gz",
         "empty.warc.gz", "image.warc", "notes.warc.gz", "uncompressed.warc.gz",
+        "plain-length-into-header.warc", "plain-length-a-little-long.warc",
+        "plain-length-past-a-record.warc", "plain-garbage-bytes.warc",
     ],
 )  # fmt: skip
 def test_each_damage_is_counted_and_good_records_kept(corpus, name):
@@ -278,6 +306,8 @@ def test_each_damage_is_counted_and_good_records_kept(corpus, name):
     [
         "length-past-member.warc.gz", "length-into-header.warc.gz",
         "length-onto-a-record.warc.gz", "length-a-little-long.warc.gz",
+        "plain-length-into-header.warc", "plain-length-a-little-long.warc",
+        "plain-length-past-a-record.warc",
     ],
 )  # fmt: skip
 def test_a_record_running_past_its_member_keeps_only_its_own_bytes(corpus, name):
