@@ -45,6 +45,10 @@ HEAD_LINE = len(b"WARC/1.0\r\n")
 RECORD_START = b"WARC/1."
 # A record's start in an uncompressed WARC: its version line, and a header field's name.
 PLAIN_HEADER = re.compile(rb"WARC/1\.[01]\r\n[A-Za-z-]+:")
+# What ends a record's header and follows its block.
+RECORD_END = b"\r\n\r\n"
+# The Content-Length line of a header, under the one name FastWARC reads.
+HEADER_LENGTH = re.compile(rb"\r\nContent-Length:[ \t]*([0-9]{1,18})[ \t]*\r\n")
 # What the WARC spec allows as a Content-Length (FastWARC reads anything else as 0).
 CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 
@@ -152,6 +156,42 @@ def _ran_into(
         return None
     cut = _cut_before(record, member) if member is not None else None
     return (cut, member) if cut is not None and member is not None else None
+
+
+def _swallowed(record: Record, next_at: int) -> tuple[Record, Member] | None:
+    """In an uncompressed WARC, where ``record``'s payload ends with whole records that end
+    exactly where the next record parsed (at ``next_at``) starts: a Content-Length too long by
+    just those records, which FastWARC then never yields. ``record`` cut before them, and where
+    they start. A payload that quotes a WARC header holds no such chain of records to its end."""
+    payload = record.payload
+    if payload is None or record.truncated or RECORD_START not in payload:
+        return None
+    start = next_at - len(RECORD_END) - len(payload)  # the payload's offset in the input
+    for header in PLAIN_HEADER.finditer(payload):
+        if _records_to_end(payload, header.start()):
+            cut = payload[: header.start()].removesuffix(RECORD_END)
+            head = payload[header.start() : header.start() + HEAD_MATCH]
+            return replace(record, payload=cut, truncated=True), Member(
+                start + header.start(), head
+            )
+    return None
+
+
+def _records_to_end(payload: bytes, at: int) -> bool:
+    """Whether ``payload`` holds records one after another from ``at`` to its last byte (the
+    last one's block ends there: the blank line after it is the one after ``payload``)."""
+    while PLAIN_HEADER.match(payload, at):
+        block = payload.find(RECORD_END, at) + len(RECORD_END)
+        length = HEADER_LENGTH.search(payload, at, block)
+        if block < len(RECORD_END) or length is None:
+            return False
+        end = block + int(length.group(1))
+        if end == len(payload):
+            return True
+        if payload[end : end + len(RECORD_END)] != RECORD_END:
+            return False
+        at = end + len(RECORD_END)
+    return False
 
 
 def _next_member(
@@ -309,8 +349,12 @@ def read_records(
                     if isinstance(failure, PermanentInputError):
                         raise CorruptInput(f"cannot read: {failure}") from exc
                     break
-                if pending is not None and last is not None and gzipped:
-                    jump = _ran_into(uri, pending, last, policy, size, source)
+                if pending is not None and last is not None:
+                    jump = (
+                        _ran_into(uri, pending, last, policy, size, source)
+                        if gzipped
+                        else _swallowed(pending, rec.stream_pos)
+                    )
                     if jump is not None:  # the records it swallowed are read again, and this one
                         yield jump[0]
                         pending, seen = None, seen - 1
@@ -320,9 +364,10 @@ def read_records(
                 pending, last = record, rec.stream_pos
         where = last if last is not None else start
         if jump is not None:
+            past = "past its gzip member" if gzipped else "over the records after it"
             problems.append(
-                f"the record at offset {where} runs past its gzip member (its Content-Length is "
-                f"too long); resumed at offset {jump[1].offset}"
+                f"the record at offset {where} runs {past} (its Content-Length is too long); "
+                f"resumed at offset {jump[1].offset}"
             )
             start = jump[1].offset
             continue

@@ -174,6 +174,20 @@ def build_corpus(root: Path) -> dict[str, dict]:
             reasons=[None],
             error="cut where the next record starts",
         )
+    # Runs exactly over the next record, onto the one after it, which then parses without a
+    # hitch; a page that quotes a WARC header is no record running over another.
+    case(
+        "plain-length-onto-a-record.warc",
+        unzipped["p1"]
+        + http_record(long_page, length=own + len(unzipped["p2"]))
+        + unzipped["p2"]
+        + unzipped["p3"],
+        ["p1", "p2", "p3"],
+        reasons=[None],
+        error="runs over the records after it",
+    )
+    quoted = http_record(page("WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 4\r\n\r\nquote"))
+    case("plain-quotes-a-header.warc", unzipped["p1"] + quoted + unzipped["p2"], ["p1", "p2"], None)
     case(
         "plain-garbage-bytes.warc",
         unzipped["p1"] + bytes(range(256)) * 8 + unzipped["p2"],
@@ -287,6 +301,7 @@ def outcome(path: Path) -> tuple[list[str], list, str | None]:
         "empty.warc.gz", "image.warc", "notes.warc.gz", "uncompressed.warc.gz",
         "plain-length-into-header.warc", "plain-length-a-little-long.warc",
         "plain-length-past-a-record.warc", "plain-garbage-bytes.warc",
+        "plain-length-onto-a-record.warc", "plain-quotes-a-header.warc",
     ],
 )  # fmt: skip
 def test_each_damage_is_counted_and_good_records_kept(corpus, name):
@@ -307,7 +322,7 @@ def test_each_damage_is_counted_and_good_records_kept(corpus, name):
         "length-past-member.warc.gz", "length-into-header.warc.gz",
         "length-onto-a-record.warc.gz", "length-a-little-long.warc.gz",
         "plain-length-into-header.warc", "plain-length-a-little-long.warc",
-        "plain-length-past-a-record.warc",
+        "plain-length-past-a-record.warc", "plain-length-onto-a-record.warc",
     ],
 )  # fmt: skip
 def test_a_record_running_past_its_member_keeps_only_its_own_bytes(corpus, name):
