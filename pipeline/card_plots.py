@@ -6,7 +6,6 @@ the driver. matplotlib runs headless (Agg); every figure is a PNG next to the ca
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +46,9 @@ def languages(counts: dict[str, int], path: Path, top: int = 20) -> str:
 
 
 def histogram(edges: list[float], counts: list[int], title: str, xlabel: str, path: Path) -> str:
+    """One filled outline for all the bins: a bar apiece cost a third of the figure's time."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    widths = [b - a for a, b in itertools.pairwise(edges)]
-    ax.bar(edges[:-1], counts, width=widths, align="edge", color="#ee5253", edgecolor="white")
+    ax.stairs(counts, edges, fill=True, color="#ee5253")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("documents")
     ax.set_title(title)
