@@ -97,7 +97,10 @@ def spark_session(
     # the crawl-sized bench batch's tokenizing ran 8.2 s on one core while the other's task
     # was done in 1.7 s, its decontamination 1.5 against 0.5.
     shuffle = spark.conf.get("spark.sql.shuffle.partitions")
-    if shuffle and (submitted is None or not submitted.contains(MIN_PARTITIONS)):
+    derived = MIN_PARTITIONS not in cfg.conf and (
+        submitted is None or not submitted.contains(MIN_PARTITIONS)
+    )
+    if shuffle and derived:
         spark.conf.set(MIN_PARTITIONS, shuffle)
     return spark
 
