@@ -133,7 +133,7 @@ def _cut_before(record: Record, member: Member) -> Record | None:
         at = next((len(payload) - k for k in lengths if payload.endswith(head[:k])), -1)
     if at < 0:
         return None
-    return replace(record, payload=payload[:at].removesuffix(b"\r\n\r\n"), truncated=True)
+    return replace(record, payload=payload[:at].removesuffix(RECORD_END), truncated=True)
 
 
 def _ran_into(
@@ -167,8 +167,9 @@ def _swallowed(record: Record, next_at: int) -> tuple[Record, Member] | None:
     if payload is None or record.truncated or RECORD_START not in payload:
         return None
     start = next_at - len(RECORD_END) - len(payload)  # the payload's offset in the input
+    walked: set[int] = set()  # record starts of chains that did not reach the end
     for header in PLAIN_HEADER.finditer(payload):
-        if _records_to_end(payload, header.start()):
+        if header.start() not in walked and _records_to_end(payload, header.start(), walked):
             cut = payload[: header.start()].removesuffix(RECORD_END)
             head = payload[header.start() : header.start() + HEAD_MATCH]
             return replace(record, payload=cut, truncated=True), Member(
@@ -177,10 +178,13 @@ def _swallowed(record: Record, next_at: int) -> tuple[Record, Member] | None:
     return None
 
 
-def _records_to_end(payload: bytes, at: int) -> bool:
+def _records_to_end(payload: bytes, at: int, walked: set[int]) -> bool:
     """Whether ``payload`` holds records one after another from ``at`` to its last byte (the
-    last one's block ends there: the blank line after it is the one after ``payload``)."""
+    last one's block ends there: the blank line after it is the one after ``payload``). Each
+    start passed is noted in ``walked``: a chain from it is the rest of this one, so a payload
+    that is a WARC file of many records is walked once, not once per record."""
     while PLAIN_HEADER.match(payload, at):
+        walked.add(at)
         block = payload.find(RECORD_END, at) + len(RECORD_END)
         length = HEADER_LENGTH.search(payload, at, block)
         if block < len(RECORD_END) or length is None:
