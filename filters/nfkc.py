@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gristmill.filters.words import code_points, from_code_points
-from gristmill.pipeline.kernels import njit
+from gristmill.pipeline.kernels import njit, stored_table
 
 # Only planes 0-2 hold characters with a decomposition mapping or a lowercase of their own; a
 # character outside the table that NFKC still changed would fail the check below and send the
@@ -65,7 +65,7 @@ def forms_table(forms: dict[int, str | None]) -> Forms:
     return Forms(entries, np.array(offsets, np.int64), np.array(points, np.uint32))
 
 
-@functools.cache
+@stored_table
 def _nfkc_forms() -> Forms:
     """The code points NFKC changes when alone, and what each becomes."""
     forms: dict[int, str | None] = {}
@@ -114,7 +114,7 @@ def lower_forms() -> dict[int, str | None]:
     return forms
 
 
-@functools.cache
+@stored_table
 def _lower_table() -> Forms:
     return forms_table(lower_forms())
 
@@ -151,7 +151,8 @@ def mapped(
 def nfkc(text: str) -> str:
     """``unicodedata.normalize("NFKC", text)``, the same string: 2.6x faster over the shared
     real pages, slower on text whose combining marks compose (kana with a voicing mark, Indic
-    nukta), where the check itself normalizes. The table costs about 0.04 s once per process."""
+    nukta), where the check itself normalizes. The table costs about 0.04 s once per content of the
+    sources (:func:`gristmill.pipeline.kernels.stored_table`)."""
     if text.isascii():
         return text
     cps = code_points(text)

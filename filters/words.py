@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gristmill.pipeline.byte_hash import FNV_OFFSET, FNV_PRIME, fmix64
-from gristmill.pipeline.kernels import njit
+from gristmill.pipeline.kernels import njit, stored_table
 
 # A word character: \w and the combining marks \w leaves out (Indic vowel signs and viramas,
 # Arabic and Hebrew points, Thai, Lao, Tibetan, Myanmar and Khmer marks, accents), so that
@@ -67,12 +67,12 @@ SIMPLE, SINGLE, COMPOSITE = 0, 1, 2
 _CLASSIFIED_PLANES = ((0x0, 0x40000), (0xE0000, 0xF0000))
 
 
-@functools.cache
+@stored_table
 def char_classes() -> np.ndarray:
     """The class bits of every code point, computed with Python's own regex classes (so the
     compiled scan agrees with ``re`` on every character): each class's matches are replaced by
-    a character of that class, and the table marks where that character stands. About 0.1 s
-    once per process."""
+    a character of that class, and the table marks where that character stands. About 0.2 s,
+    once per content of the sources (:func:`gristmill.pipeline.kernels.stored_table`)."""
     table = np.zeros(0x110000, np.uint8)
     for first, end in _CLASSIFIED_PLANES:
         every = "".join(map(chr, range(first, end)))

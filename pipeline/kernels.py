@@ -15,18 +15,28 @@ cache: any copy of the same sources finds the code compiled once, and a change t
 compiles everything anew. A folder unused for a month is removed. Where the cache cannot be a
 folder private to this user (machine code is loaded from it), numba's own places serve, as
 before.
+
+The tables the kernels read (a class or a form for every code point, built in Python from
+``unicodedata`` and ``re``) are kept in the same folder (:func:`stored_table`), for the same
+reason: built anew, they cost each Python worker about a second before its first document.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import sys
+import typing
+import unicodedata
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numba
+import numpy as np
 from numba.core.caching import CacheImpl, _CacheLocator, _SourceFileBackedLocatorMixin
 
 import gristmill
@@ -116,3 +126,68 @@ def njit(
     """``numba.njit``, cached as above: ``@njit`` or ``@njit(inline="always")``."""
     decorate = numba.njit(cache=True, inline=inline)
     return decorate if function is None else decorate(function)
+
+
+Table = TypeVar("Table")
+# What a stored table also depends on besides the sources: the interpreter, whose ``unicodedata``
+# and ``re`` the tables are computed from (a minor version may bring a new Unicode version).
+_TABLE_TAG = f"{sys.implementation.cache_tag}-unicode{unicodedata.unidata_version}"
+
+
+def stored_table(build: Callable[[], Table]) -> Callable[[], Table]:
+    """``build`` (no arguments; an array, or a tuple or named tuple of arrays), computed once
+    per content of the sources and per interpreter rather than once per process, and kept in
+    memory once loaded.
+
+    The per-code-point tables are Python loops over 0x30000 to 0x110000 characters (0.05-0.2 s
+    each): the quality stage's took each of its Python workers 1.1 s before its first document,
+    most of a tiny batch's quality stage, and every executor core of a cluster pays it again
+    for each stage. Stored in :func:`cache_folder` (named by the sources' digest, so a change
+    to any source builds them anew), they load in milliseconds. Where there is no such folder,
+    or the file cannot be read or written, the table is built as before; a file is written
+    whole under another name and then renamed, so a reader never sees half of one."""
+
+    @functools.cache
+    @functools.wraps(build)
+    def table() -> Table:
+        folder = cache_folder()
+        path = None if folder is None else folder / "tables" / f"{_qualified(build)}.npz"
+        if path is not None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as stored:
+                    arrays = [stored[f"a{i}"] for i in range(len(stored.files))]
+                return _packed(build, arrays)
+            except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile):
+                pass  # damaged: built and written again
+        value = build()
+        if path is not None:
+            _store(path, [value] if isinstance(value, np.ndarray) else list(value))
+        return value
+
+    return table
+
+
+def _qualified(build: Callable[..., Any]) -> str:
+    return f"{build.__module__}.{build.__qualname__}-{_TABLE_TAG}"
+
+
+def _packed(build: Callable[..., Any], arrays: list[np.ndarray]) -> Any:
+    """The arrays as ``build``'s return type says: one array, a tuple or a named tuple."""
+    kind = typing.get_type_hints(build)["return"]
+    if kind is np.ndarray:
+        (array,) = arrays
+        return array
+    if typing.get_origin(kind) is tuple:
+        return tuple(arrays)
+    return kind(*arrays)
+
+
+def _store(path: Path, arrays: list[np.ndarray]) -> None:
+    partial = path.with_name(f".{path.stem}-{os.getpid()}.npz")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        np.savez(partial, **{f"a{i}": array for i, array in enumerate(arrays)})
+        os.replace(partial, path)
+    except OSError:  # a full or read-only disk: the table is still this process's
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)

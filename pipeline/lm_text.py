@@ -32,8 +32,8 @@ through :func:`_normalized`, the steps one after the other over the whole text: 
 1,355 shared real pages after C4's cleaning. The regular expressions and per-sentence loop this
 replaces took twice as long as that path, which took 0.22 s over the pages' cleaned texts (the
 string round trips between steps most of it); with the table, 0.13 s. ``tests/test_train_lm.py``
-holds the definition to the compiled form. The tables are built once per process (about
-0.35 s).
+holds the definition to the compiled form. The tables (about 0.3 s to build) are built once
+per content of the sources and stored (:func:`gristmill.pipeline.kernels.stored_table`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from gristmill.filters.lines import LINE_BOUNDARIES, spaces
 from gristmill.filters.nfkc import Forms, forms_table, lower_forms, mapped, nfkc
 from gristmill.filters.utf8 import write_point
 from gristmill.filters.words import code_points, from_code_points
-from gristmill.pipeline.kernels import njit
+from gristmill.pipeline.kernels import njit, stored_table
 
 # Sentence breaks (step 1), as classes of code points: every line boundary that str.splitlines
 # knows; whitespace (str.isspace); the western stops, which end a sentence before a space not
@@ -123,7 +123,7 @@ def _accents(marks: np.ndarray) -> np.ndarray:
     return table
 
 
-@functools.cache
+@stored_table
 def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(characters table, accents table, combining-marks table, break classes), arrays indexed
     by code point: the code point each one becomes (or _DELETE) in steps 4-5, in step 3 (see
@@ -244,7 +244,7 @@ def _normalized(text: str) -> str:
     return from_code_points(_tokens(cps, chars, classes))
 
 
-@functools.cache
+@stored_table
 def _folds() -> Forms:
     """Steps 2 and 3 as one per-character table: what NFKC, lowercasing and stripping accents
     make of each code point (:func:`gristmill.filters.nfkc.lower_forms` then the accents table),

@@ -19,7 +19,6 @@ at once with numpy.
 
 from __future__ import annotations
 
-import functools
 import unicodedata
 from collections.abc import Sequence
 
@@ -35,7 +34,7 @@ from gristmill.filters.words import (
     from_code_points,
 )
 from gristmill.pipeline.byte_hash import FNV_OFFSET, fmix64
-from gristmill.pipeline.kernels import njit
+from gristmill.pipeline.kernels import njit, stored_table
 
 # Stored n-gram hashes (the decontaminate stage's counts over batches) are only comparable under
 # one word hash: part of that stage's digest, so a change redoes the stage once. 1 was BLAKE2b;
@@ -59,7 +58,7 @@ _INVISIBLE_PLANE = (0xE0000, 0xE1000)
 MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplication is a bijection mod 2**64
 
 
-@functools.cache
+@stored_table
 def _fold_table() -> Forms:
     """Each code point's folded form, where that is not itself (empty for format characters)."""
     forms: dict[int, str | None] = {}

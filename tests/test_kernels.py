@@ -1,8 +1,9 @@
 """The numba kernels' cache (pipeline/kernels.py): one per content of the kernel sources, found
-by every copy of them, and remade when any of them changes."""
+by every copy of them, and remade when any of them changes; and the tables kept beside it."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -10,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gristmill.pipeline import kernels
+import numpy as np
+
+from gristmill.filters import nfkc, words
+from gristmill.pipeline import kernels, lm_text, ngrams
 
 CALL = (
     "import json\n"
@@ -53,3 +57,50 @@ def test_the_digest_is_of_every_source_and_nothing_else(tmp_path):
     words = tmp_path / "filters" / "words.py"
     words.write_text(words.read_text() + "\n")
     assert kernels.digest_of(copies) != kernels.sources_digest()
+
+
+# Every table kept beside the kernels (pipeline/kernels.py's stored_table).
+STORED_TABLES = [
+    words.char_classes,
+    nfkc._nfkc_forms,
+    nfkc._lower_table,
+    lm_text._tables,
+    lm_text._folds,
+    ngrams._fold_table,
+]
+
+
+def _arrays(value: object) -> list[np.ndarray]:
+    return [value] if isinstance(value, np.ndarray) else list(value)  # type: ignore[call-overload]
+
+
+def _same(a: object, b: object) -> bool:
+    return type(a) is type(b) and all(
+        x.dtype == y.dtype and np.array_equal(x, y)
+        for x, y in zip(_arrays(a), _arrays(b), strict=True)
+    )
+
+
+def _stored(table: object) -> Path:
+    build = inspect.unwrap(table)  # type: ignore[arg-type]
+    folder = kernels.cache_folder()
+    assert folder is not None, "the kernels' cache must be a private folder here"
+    return folder / "tables" / f"{kernels._qualified(build)}.npz"
+
+
+def test_a_stored_table_loads_as_what_its_build_returns():
+    for table in STORED_TABLES:
+        table()
+        assert _stored(table).is_file()
+        # The function under the in-memory cache reads the file; the build computes anew.
+        assert _same(table.__wrapped__(), inspect.unwrap(table)())  # type: ignore[attr-defined]
+
+
+def test_a_damaged_stored_table_is_built_and_written_again():
+    path = _stored(words.char_classes)
+    words.char_classes()
+    path.write_bytes(path.read_bytes()[:1000])  # cut, as a full disk once might have left it
+    loaded = words.char_classes.__wrapped__()  # type: ignore[attr-defined]
+    assert _same(loaded, inspect.unwrap(words.char_classes)())
+    with np.load(path, allow_pickle=False) as stored:  # whole again
+        assert np.array_equal(stored["a0"], loaded)
