@@ -191,14 +191,22 @@ def _bucket_table(pairs: np.ndarray, buckets: int) -> np.ndarray:
         size *= 2
     table = np.zeros(words + size, np.int64)
     table[words:] = -1
-    bits = table[:words].view(np.uint64)
-    for bucket, row in pairs.tolist():
-        bits[bucket >> 6] |= np.uint64(1 << (bucket & 63))
-        slot = bucket & (size - 1)
-        while table[words + slot] >= 0:
-            slot = (slot + 1) & (size - 1)
-        table[words + slot] = bucket << 32 | row
+    _fill_buckets(pairs, table, words)
     return table
+
+
+@njit
+def _fill_buckets(pairs: np.ndarray, table: np.ndarray, words: int) -> None:
+    """:func:`_bucket_table`'s bitmap bits and entries, compiled: in Python, lid.176's buckets
+    took 0.15 s of every process that identifies languages."""
+    mask = table.size - words - 1
+    for k in range(pairs.shape[0]):
+        bucket, row = np.int64(pairs[k, 0]), np.int64(pairs[k, 1])
+        table[bucket >> 6] |= np.int64(1) << (bucket & 63)
+        slot = bucket & mask
+        while table[words + slot] >= 0:
+            slot = (slot + 1) & mask
+        table[words + slot] = bucket << 32 | row
 
 
 @njit(inline="always")
