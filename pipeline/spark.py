@@ -15,10 +15,12 @@ from pyspark.sql import SparkSession
 
 from gristmill.pipeline import class_archive
 from gristmill.pipeline.config import SparkConfig
+from gristmill.pipeline.spark_worker import PRELOADING_DAEMON
 
 QUIET_LOG4J = Path(__file__).with_name("log4j2.properties")
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 MIN_PARTITIONS = "spark.sql.adaptive.coalescePartitions.minPartitionNum"
+DAEMON_MODULE = "spark.python.daemon.module"
 
 
 def spark_session(
@@ -75,6 +77,8 @@ def spark_session(
         classes = class_archive.jvm_options() if archive else ""
         given = settings.get(JAVA_OPTIONS, "")
         settings[JAVA_OPTIONS] = " ".join(o for o in (cfg.local_jvm_options, classes, given) if o)
+        # Python workers forked with the stage code loaded (pipeline/spark_daemon.py).
+        settings.setdefault(DAEMON_MODULE, PRELOADING_DAEMON)
     if not verbose:
         quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J.resolve().as_uri()}"
         settings[JAVA_OPTIONS] = f"{settings.get(JAVA_OPTIONS, '')} {quiet}".strip()

@@ -18,10 +18,11 @@ young generations only, where a task's cyclic garbage is; what outlives them is 
 own full collections, which run when the old generation has grown by a quarter.
 
 Both are changed inside the worker, the first time a task imports gristmill, and last as long as
-the worker (PySpark reuses it for the application's later tasks). A daemon module of our own
-(``spark.python.daemon.module``) would spare the first task too, but it must be importable before
-any task has run, where ``--py-files`` are not yet on the path (a cluster's executors), so it
-could serve local mode only.
+the worker (PySpark reuses it for the application's later tasks). In local mode the daemon is
+gristmill's own (:mod:`gristmill.pipeline.spark_daemon`), which imports gristmill before it forks:
+both are changed there once, and every worker starts with them. It must be importable before any
+task has run, where ``--py-files`` are not yet on the path (a cluster's executors), so it serves
+local mode only.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from __future__ import annotations
 import gc
 import sys
 import zipimport
+from types import ModuleType
 from typing import Any
 
 # The module that PySpark's JVM starts its Python workers from (``python -m pyspark.daemon``):
-# each worker is a fork of it, running its loop in its ``__main__``.
+# each worker is a fork of it, running its loop in its ``__main__``; and gristmill's, which runs
+# that module's loop after loading the stage code (``spark.python.daemon.module`` in local mode).
 DAEMON = "pyspark.daemon"
+PRELOADING_DAEMON = "gristmill.pipeline.spark_daemon"
 
 
 def _keep_directory(self: zipimport.zipimporter) -> None:
@@ -51,16 +55,26 @@ class _YoungCollections:
         return gc.collect(min(generation, 1))
 
 
-def in_worker() -> bool:
-    """Whether this process is a Python worker forked by PySpark's daemon. A driver, a notebook
-    or a test run its own ``__main__``, and keeps Python's own behaviour."""
+def _daemon() -> ModuleType | None:
+    """The module whose worker loop this process runs, if a PySpark daemon started it (the
+    daemon itself, or a worker it forked): PySpark's daemon run as ``__main__``, or the one
+    that gristmill's daemon imported."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return spec is not None and spec.name == DAEMON
+    name = spec.name if spec is not None else None
+    if name == DAEMON:
+        return sys.modules["__main__"]
+    return sys.modules.get(DAEMON) if name == PRELOADING_DAEMON else None
+
+
+def in_worker() -> bool:
+    """Whether this process is a PySpark daemon or a Python worker forked by one. A driver, a
+    notebook or a test run its own ``__main__``, and keeps Python's own behaviour."""
+    return _daemon() is not None
 
 
 def spare() -> None:
     """Remove both costs from this process, if it is a PySpark worker (else nothing)."""
-    if in_worker():
+    daemon = _daemon()
+    if daemon is not None:
         zipimport.zipimporter.invalidate_caches = _keep_directory  # type: ignore[method-assign]
-        daemon = sys.modules["__main__"]
         daemon.gc = _YoungCollections()  # type: ignore[attr-defined]  # its loop's gc.collect()

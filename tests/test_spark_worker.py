@@ -1,5 +1,6 @@
 """PySpark's Python workers, once a task imported gristmill, keep their zip directories across
-tasks and collect only the young generations after each; the driver keeps Python's own
+tasks and collect only the young generations after each; in local mode they are forked from
+gristmill's daemon with the stage code and its tables loaded; the driver keeps Python's own
 behaviour; the job group names the gristmill stage; the embedded JVM runs with
 spark.local_jvm_options."""
 
@@ -15,29 +16,34 @@ from gristmill.pipeline.config import SparkConfig
 
 
 def _worker_state(_rows):
-    """In a worker, after a task ran there: is a zip directory re-read by
-    invalidate_caches, and what the daemon's gc.collect() does."""
-    import gristmill  # noqa: F401  as every gristmill task's functions do
+    """In a worker, after a task ran there: what the daemon had loaded, is a zip directory
+    re-read by invalidate_caches, and what the daemon's gc.collect() does."""
+    # Before this task imports anything of a stage: the daemon did.
+    from gristmill.filters import words
+
+    loaded = "gristmill.jobs.tokenize_shards" in sys.modules and words.char_classes.cache_info()
 
     cache = sys.path_importer_cache.values()
     importers = [f for f in cache if isinstance(f, zipimport.zipimporter)]
     before = [importer._files for importer in importers]  # the directory each has read
     importlib.invalidate_caches()  # what PySpark runs before every task
     reread = any(i._files is not b for i, b in zip(importers, before, strict=True))
-    daemon = sys.modules["__main__"]
-    yield (daemon.__spec__.name, len(importers), reread, type(daemon.gc).__name__)
+    loop = sys.modules[spark_worker.DAEMON]  # the loop gristmill's daemon runs
+    main = sys.modules["__main__"].__spec__.name
+    yield (main, bool(loaded and loaded.currsize), len(importers), reread, type(loop.gc).__name__)
 
 
-def test_workers_keep_zip_directories_and_collect_young_generations(spark):
+def test_workers_start_loaded_keep_zip_directories_and_collect_young_generations(spark):
     conf = spark.sparkContext.getConf()
-    assert not conf.contains("spark.python.daemon.module")  # PySpark's own daemon
+    assert conf.get("spark.python.daemon.module") == spark_worker.PRELOADING_DAEMON
     with progress(spark.sparkContext, "batch 7 dedup"):
         rdd = spark.sparkContext.parallelize(range(4), 2)
         states = rdd.mapPartitions(_worker_state).collect()
         group = spark.sparkContext.getLocalProperty("spark.jobGroup.id")
     assert group == "batch 7 dedup"
-    for daemon, importers, reread, gc_kind in states:
-        assert daemon == spark_worker.DAEMON
+    for main, loaded, importers, reread, gc_kind in states:
+        assert main == spark_worker.PRELOADING_DAEMON
+        assert loaded
         assert importers > 0  # pyspark.zip is on a PySpark worker's path
         assert not reread
         assert gc_kind == "_YoungCollections"
