@@ -155,13 +155,13 @@ def stored_table(build: Callable[[], Table]) -> Callable[[], Table]:
         if path is not None and path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as stored:
-                    arrays = [stored[f"a{i}"] for i in range(len(stored.files))]
+                    arrays = [stored[f"arr_{i}"] for i in range(len(stored.files))]
                 return _packed(build, arrays)
             except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile):
                 pass  # damaged: built and written again
         value = build()
         if path is not None:
-            _store(path, [value] if isinstance(value, np.ndarray) else list(value))
+            _store(path, value)
         return value
 
     return table
@@ -182,11 +182,12 @@ def _packed(build: Callable[..., Any], arrays: list[np.ndarray]) -> Any:
     return kind(*arrays)
 
 
-def _store(path: Path, arrays: list[np.ndarray]) -> None:
+def _store(path: Path, value: Any) -> None:
+    arrays = [value] if isinstance(value, np.ndarray) else list(value)
     partial = path.with_name(f".{path.stem}-{os.getpid()}.npz")
     try:
         path.parent.mkdir(exist_ok=True)
-        np.savez(partial, **{f"a{i}": array for i, array in enumerate(arrays)})
+        np.savez(partial, *arrays)
         os.replace(partial, path)
     except OSError:  # a full or read-only disk: the table is still this process's
         with contextlib.suppress(OSError):

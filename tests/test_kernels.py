@@ -103,4 +103,4 @@ def test_a_damaged_stored_table_is_built_and_written_again():
     loaded = words.char_classes.__wrapped__()  # type: ignore[attr-defined]
     assert _same(loaded, inspect.unwrap(words.char_classes)())
     with np.load(path, allow_pickle=False) as stored:  # whole again
-        assert np.array_equal(stored["a0"], loaded)
+        assert np.array_equal(stored["arr_0"], loaded)
