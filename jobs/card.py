@@ -31,7 +31,7 @@ from gristmill.jobs.stage_io import (
     read_table,
     temp_path,
 )
-from gristmill.pipeline import ablation, card_plots, langid
+from gristmill.pipeline import ablation, langid
 from gristmill.pipeline.atomic import write_atomic
 from gristmill.pipeline.card import LISTED_PATHS, render_card
 from gristmill.pipeline.card_sample import HASH, SAMPLE_ROWS, histogram, merge, quantiles
@@ -424,6 +424,10 @@ def draw_figures(
 ) -> list[tuple[str, str]]:
     """(title, file) of each PNG written next to the card, in ``card/``; the histograms are of
     ``documents``, the merged sample of the documents."""
+    # Here, not with the module: the Python workers that count the stages' tokens import this
+    # module, and matplotlib would cost each of them 0.7 s for figures the driver draws.
+    from gristmill.pipeline import card_plots
+
     folder = Layout(out).figures
     folder.mkdir(exist_ok=True)
     figures = [

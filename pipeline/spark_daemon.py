@@ -5,10 +5,10 @@ from it whenever a task needs one and none is idle. Each fork started bare: a to
 first task took 2.0 s of which 24 ms was the task's work, the rest importing gristmill's stage
 code (numba, pyarrow, the extractor, the models' libraries: 1.5-1.7 s), loading the tables and
 kernels it reads, for each new worker of each stage; in a small batch that is most of a stage.
-This daemon imports every batch stage's job module, loads the per-code-point tables and initializes
-numba's typing (one kernel) first, so that every fork starts with them in its copy of the
-daemon's memory, and it spares PySpark's per-task costs there once for all forks
-(:mod:`gristmill.pipeline.spark_worker`).
+This daemon imports every stage's job module (and pandas, which pyarrow imports when it first
+converts a Python list), loads the per-code-point tables and initializes numba's typing (one
+kernel) first, so that every fork starts with them in its copy of the daemon's memory, and it
+spares PySpark's per-task costs there once for all forks (:mod:`gristmill.pipeline.spark_worker`).
 
 It serves local mode only (``spark.python.daemon.module``, set by :mod:`gristmill.pipeline.spark`):
 a cluster's executors start their daemon before any task has put gristmill's zip on the path.
@@ -29,14 +29,14 @@ from gristmill.pipeline import spark_worker
 
 
 def preload() -> None:
-    """Import the batch stages' code and load what every worker of it reads first. The final
-    stages (the manifest, the card) run on the driver: the card's plotting library alone
-    would hold the first fork back 0.7 s."""
+    """Import every stage's code and load what every worker of it reads first."""
+    import pandas  # noqa: F401  pyarrow imports it when it first converts a Python list: 0.46 s
+
     from gristmill.filters import lines, nfkc, words
     from gristmill.pipeline import lm_text, ngrams
-    from gristmill.pipeline.stages import BATCH
+    from gristmill.pipeline.stages import BATCH, FINAL
 
-    for stage in BATCH:
+    for stage in (*BATCH, *FINAL):
         stage.module()
     for table in (
         words.char_classes,
