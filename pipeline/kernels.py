@@ -134,6 +134,11 @@ Table = TypeVar("Table")
 _TABLE_TAG = f"{sys.implementation.cache_tag}-unicode{unicodedata.unidata_version}"
 
 
+# Every stored table of the modules imported so far, for what loads them all ahead of use
+# (pipeline/spark_daemon.py).
+STORED_TABLES: list[Callable[[], Any]] = []
+
+
 def stored_table(build: Callable[[], Table]) -> Callable[[], Table]:
     """``build`` (no arguments; an array, or a tuple or named tuple of arrays), computed once
     per content of the sources and per interpreter rather than once per process, and kept in
@@ -164,6 +169,7 @@ def stored_table(build: Callable[[], Table]) -> Callable[[], Table]:
             _store(path, value)
         return value
 
+    STORED_TABLES.append(table)
     return table
 
 

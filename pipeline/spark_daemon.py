@@ -32,20 +32,13 @@ def preload() -> None:
     """Import every stage's code and load what every worker of it reads first."""
     import pandas  # noqa: F401  pyarrow imports it when it first converts a Python list: 0.46 s
 
-    from gristmill.filters import lines, nfkc, words
-    from gristmill.pipeline import lm_text, ngrams
+    from gristmill.filters import lines
+    from gristmill.pipeline.kernels import STORED_TABLES
     from gristmill.pipeline.stages import BATCH, FINAL
 
     for stage in (*BATCH, *FINAL):
         stage.module()
-    for table in (
-        words.char_classes,
-        nfkc._nfkc_forms,
-        nfkc._lower_table,
-        lm_text._tables,
-        lm_text._folds,
-        ngrams._fold_table,
-    ):
+    for table in STORED_TABLES:
         table()
     lines.whitespace_words("numba's typing, once")
 
