@@ -425,7 +425,7 @@ def draw_figures(
     """(title, file) of each PNG written next to the card, in ``card/``; the histograms are of
     ``documents``, the merged sample of the documents."""
     # Here, not with the module: the Python workers that count the stages' tokens import this
-    # module, and matplotlib would cost each of them 0.7 s for figures the driver draws.
+    # module, and matplotlib would cost each of them 0.66 s for figures the driver draws.
     from gristmill.pipeline import card_plots
 
     folder = Layout(out).figures

