@@ -33,6 +33,7 @@ from gristmill.jobs.stage_io import (
     temp_path,
     write_stage,
 )
+from gristmill.jobs.together import together
 from gristmill.pipeline.atomic import atomic_file
 from gristmill.pipeline.benchmarks import (
     TEXT_FIELDS,
@@ -416,7 +417,7 @@ def run_batch(
     counts_tmp = temp_path(out, layout.ngram_counts(batch))
 
     def report(table: DataFrame, _counts: dict[str, Any]) -> dict[str, Any]:
-        touched = (
+        by_benchmark = (
             table.select(
                 F.explode("benchmarks_matched").alias("benchmark"), "drop_reason", "chars_removed"
             )
@@ -426,13 +427,14 @@ def run_batch(
                 F.count("drop_reason").alias("docs_dropped"),
                 F.sum("chars_removed").alias("chars_removed"),
             )
-            .collect()
+        )
+        touched, _ = together(  # independent jobs: see gristmill.jobs.together
+            spark, by_benchmark.collect, lambda: counts.write.parquet(str(counts_tmp.resolve()))
         )
         per_benchmark = {r["benchmark"]: r.asDict() for r in touched}
         written = batch_report(benchmarks, grams, cfg, acted, ignored, per_benchmark)
         write_json(layout.decontamination_report(batch), written)
         write_merged_report(out, benchmarks)
-        counts.write.parquet(str(counts_tmp.resolve()))
         commit(counts_tmp, layout.ngram_counts(batch), out)
         keys = (
             "examples",

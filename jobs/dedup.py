@@ -60,6 +60,7 @@ from gristmill.jobs.stage_io import (
     temp_path,
     write_stage,
 )
+from gristmill.jobs.together import together
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE, components
 from gristmill.pipeline.layout import Layout
@@ -399,25 +400,27 @@ class EarlierKeys:
         found = self.minhashes.lookup(queries, DOC_QUERY)
         return found.groupBy("doc_id").agg(F.min("earlier_value").alias("signature"))
 
-    def add(self, written: DataFrame, kept: int, stored: dict[str, Path], batch: int) -> None:
-        """Add what this batch kept, for the batches to come: the ``kept`` rows of ``written``
-        without a drop reason, and the bands and signatures of theirs that ``stored`` names (the
-        folders just written). Each run is sized by a count known already (the stage's, the
-        files' footers), which spares each index a Spark job."""
+    def add_kept(self, written: DataFrame, kept: int, batch: int) -> None:
+        """Add the text hashes of the ``kept`` rows of ``written`` without a drop reason, for
+        the batches to come; the count, known already (the stage's), spares the index a job."""
         rows = written.where(F.col("drop_reason").isNull()).withColumn("batch", F.lit(batch))
         self.exact.add(with_keys(rows, string_keys("text_hash")), batch, kept)
-        for index, name, schema, keys in (
-            (self.bands, "signatures", BAND_ROWS_SCHEMA, band_keys("band", "bucket")),
-            (self.minhashes, "minhashes", SIGNATURE_SCHEMA, string_keys("doc_id")),
-        ):
-            if index is not None and name in stored:
-                # The schema given: inferring it from the files is a Spark job.
-                read = self.spark.read.schema(spark_schema(schema))
-                found = read.parquet(str(stored[name].resolve()))
-                found = found.withColumn("batch", F.lit(batch))
-                if name == "minhashes":
-                    found = found.withColumnRenamed("signature", "value")
-                index.add(with_keys(found, keys), batch, parquet_rows(stored[name]))
+
+    def add_record(self, name: str, folder: Path, batch: int) -> None:
+        """Add the bands (``name`` "signatures") or signatures ("minhashes") this batch kept,
+        just written to ``folder``, to their index; sized by the files' footers, not by a job."""
+        read = self.spark.read  # the schema given: inferring it from the files is a Spark job
+        if name == "signatures":
+            index, keys = self.bands, band_keys("band", "bucket")
+            found = read.schema(spark_schema(BAND_ROWS_SCHEMA)).parquet(str(folder.resolve()))
+        else:
+            index, keys = self.minhashes, string_keys("doc_id")
+            found = read.schema(spark_schema(SIGNATURE_SCHEMA)).parquet(str(folder.resolve()))
+            found = found.withColumnRenamed("signature", "value")
+        assert index is not None, f"dedup keeps no index of {name}"
+        index.add(
+            with_keys(found.withColumn("batch", F.lit(batch)), keys), batch, parquet_rows(folder)
+        )
 
 
 def run_batch(
@@ -454,7 +457,7 @@ def run_batch(
 
         def exact_only(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
             section = removed(counts) | {"against_earlier": against_earlier(written)}
-            index.add(written, counts["out"], {}, batch)
+            index.add_kept(written, counts["out"], batch)
             return {"dedup": section}
 
         try:
@@ -499,14 +502,24 @@ def run_batch(
 
         def extra(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
             kept = written.where(F.col("drop_reason").isNull()).select("doc_id")
-            for name, (rows, _) in records.items():
-                path = str((work / name).resolve())
-                rows.join(kept, "doc_id", "left_semi").write.parquet(path)
-            section = removed(counts) | cluster_stats(clusters) | info
-            section["against_earlier"] = against_earlier(written) | {
+
+            def record(name: str) -> None:  # a record of what was kept, then its index
+                rows, path = records[name][0], work / name
+                rows.join(kept, "doc_id", "left_semi").write.parquet(str(path.resolve()))
+                index.add_record(name, path, batch)
+
+            # Independent jobs, a few tenths of a second each on a small batch: run together.
+            stats, earlier_counts, *_ = together(
+                spark,
+                lambda: cluster_stats(clusters),
+                lambda: against_earlier(written),
+                lambda: index.add_kept(written, counts["out"], batch),
+                *(functools.partial(record, name) for name in records),
+            )
+            section = removed(counts) | stats | info
+            section["against_earlier"] = earlier_counts | {
                 "fuzzy_duplicates": section.pop("late_fuzzy_duplicates")
             }
-            index.add(written, counts["out"], {name: work / name for name in records}, batch)
             commit(work / "clusters", layout.dedup_clusters(batch), out)
             for name, (_, final) in records.items():
                 commit(work / name, final, out)

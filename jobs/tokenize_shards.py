@@ -31,10 +31,11 @@ from gristmill.jobs.batches import DEFAULT_OPTIONS, StageOptions, check_standalo
 from gristmill.jobs.options import job_main
 from gristmill.jobs.stage_io import (
     commit,
+    commit_stage,
     read_kept_texts,
     temp_path,
-    write_stage,
 )
+from gristmill.jobs.together import together
 from gristmill.pipeline.config import Config
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.layout import Layout, batch_dir
@@ -138,9 +139,8 @@ def run_batch(
         shards_final = Layout(out).shards(batch)
         shards_tmp = temp_path(out, shards_final)
         shards_tmp.mkdir(parents=True)
-        files = [
-            r.asDict()
-            for r in placed.repartition(max(1, sum(counts.values())), "shard_id")
+        shards = (
+            placed.repartition(max(1, sum(counts.values())), "shard_id")
             .sortWithinPartitions("shard_id", "order_key", "doc_id")
             .mapInArrow(
                 functools.partial(
@@ -150,12 +150,7 @@ def run_batch(
                 ),
                 spark_schema(SHARD_FILES),
             )
-            .collect()
-        ]  # one row per shard of this batch
-        prefix = f"{batch_dir(batch)}/"
-        entries = [ShardEntry(**f | {"path": prefix + f["path"]}) for f in files]
-        BatchEntry.write(shards_tmp, batch, prefix, entries)
-        commit(shards_tmp, shards_final, out)
+        )
         table = placed.select(
             "doc_id",
             "split",
@@ -164,8 +159,20 @@ def run_batch(
             F.format_string(SHARD_NAME, "split", "bucket", "shard").alias("shard_file"),
             F.lit(None).cast("string").alias("drop_reason"),
         )
-        return write_stage(
-            table,
+        table_tmp = temp_path(out, Layout(out).stage(STAGE, batch))
+        # The shards and the stage's table: two independent jobs (gristmill.jobs.together).
+        written, _ = together(
+            spark, shards.collect, lambda: table.write.parquet(str(table_tmp.resolve()))
+        )
+        files = [r.asDict() for r in written]  # one row per shard of this batch
+        prefix = f"{batch_dir(batch)}/"
+        entries = [ShardEntry(**f | {"path": prefix + f["path"]}) for f in files]
+        BatchEntry.write(shards_tmp, batch, prefix, entries)
+        commit(shards_tmp, shards_final, out)
+        return commit_stage(
+            spark,
+            table_tmp,
+            table.schema,
             out,
             STAGE,
             lambda _t, _c: {"tokens": sum(f["tokens"] for f in files), "shards": len(files)},
