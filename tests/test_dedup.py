@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import itertools
 import json
 import random
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from gristmill.filters.nfkc import nfkc_lower
 from gristmill.jobs import dedup
 from gristmill.jobs.connected_components import connected_components
 from gristmill.pipeline.config import ConfigError, DedupConfig, config_from_dict
@@ -51,6 +53,7 @@ from gristmill.pipeline.minhash import (
     signature_rows,
     signatures,
 )
+from gristmill.pipeline.text_hash import normalize, text_hash
 from gristmill.schemas.tables import INGEST, QUALITY
 
 REAL_DOCS = "reference/CC-MAIN-2019-30.dolma-docs-00140.jsonl.gz"
@@ -215,6 +218,26 @@ def test_words_split_like_str_split():
     sketch.update_batch([s.encode() for s in shingles(text, params)])
     assert len(shingles(text, params)) == sum(c.isspace() for c in chars) + 1
     assert np.array_equal(sketch.hashvalues, signatures(pa.array([text]), params)[0])
+
+
+def test_exact_key_is_nfkc_lower_split_and_joined(shared_data):
+    """The exact-duplicate key's compiled normalization is ``" ".join(nfkc_lower(t).split())``
+    on real pages and around every whitespace character of str.split(), and the hash stays the
+    one earlier batches' key indexes hold."""
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    texts = [
+        *real_texts(shared_data)[:300],
+        "".join(f"{c}Ａb\u0130{c}{c}ﬁ" for c in spaces),
+        " \t",
+        "",
+        "\u03a3\u0391\u03a3 x",  # a capital sigma, whose lower case depends on the word's end
+    ]
+    for text in texts:
+        assert normalize(text) == " ".join(nfkc_lower(text).split())
+    assert (
+        text_hash(" Hello,\u00a0 WORLD\n")
+        == hashlib.blake2b(b"hello, world", digest_size=16).hexdigest()
+    )
 
 
 def test_normalization_makes_formatting_variants_of_real_pages_identical(shared_data):
