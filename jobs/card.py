@@ -31,6 +31,7 @@ from gristmill.jobs.stage_io import (
     read_table,
     temp_path,
 )
+from gristmill.jobs.together import together
 from gristmill.pipeline import ablation, langid
 from gristmill.pipeline.atomic import write_atomic
 from gristmill.pipeline.card import LISTED_PATHS, render_card
@@ -195,28 +196,37 @@ def batch_summary(
             return cached
     ingest = read_table(spark, out, "ingest", [batch])
     crawl = F.regexp_extract("input_file", CRAWL_ID.pattern, 0)
-    first, last, crawls = aggregated(
-        ingest.agg(F.min("warc_date"), F.max("warc_date"), F.collect_set(crawl))
-    )
     quality = read_table(spark, out, "quality", [batch])
-    counts = aggregated(quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS])).asDict()
     reader = spark.read.schema(spark_schema(DOCUMENTS))  # inferring it is a Spark job
     documents = reader.parquet(str(Layout(out).documents(batch).resolve()))
     # The first paths by name, not all of a batch's 80,000 on the driver.
     paths = ingest.select("input_file").distinct().orderBy("input_file").limit(LISTED_PATHS)
+    histogrammed = [c for c, *_ in HISTOGRAMS]
+    # Six independent jobs, each a fraction of a second on a small batch (jobs/together.py).
+    dates, counts, listed, languages, quality_sample, documents_sample = together(
+        spark,
+        lambda: aggregated(
+            ingest.agg(F.min("warc_date"), F.max("warc_date"), F.collect_set(crawl))
+        ),
+        lambda: aggregated(quality.agg(*[F.count(c).alias(c) for c in NUMERIC_SIGNALS])).asDict(),
+        paths.collect,
+        documents.groupBy("lang").count().collect,
+        lambda: bottom_k(quality, list(NUMERIC_SIGNALS)),
+        lambda: bottom_k(documents, histogrammed),
+    )
+    first, last, crawls = dates
     summary = {
         "key": key,
-        "paths": [r[0] for r in paths.collect()],
+        "paths": [r[0] for r in listed],
         "crawl_ids": sorted(c for c in crawls if c),
         "warc_dates": [first, last],
         "signal_counts": counts,
-        "languages": dict(documents.groupBy("lang").count().collect()),
+        "languages": dict(languages),
     }
     tmp = temp_path(out, folder)
     tmp.mkdir(parents=True)
-    pq.write_table(bottom_k(quality, list(NUMERIC_SIGNALS)), tmp / "quality.parquet")
-    histogrammed = [c for c, *_ in HISTOGRAMS]
-    pq.write_table(bottom_k(documents, histogrammed), tmp / "documents.parquet")
+    pq.write_table(quality_sample, tmp / "quality.parquet")
+    pq.write_table(documents_sample, tmp / "documents.parquet")
     write_json(tmp / "summary.json", summary)
     commit(tmp, folder, out)
     return summary
@@ -346,9 +356,15 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str,
     ingest = stages.get("ingest", {})
     ledger = Ledger.load(out)
     recorded = {b["batch"]: b["stages"] for b in ledger.batches}
-    summaries = {
-        b: batch_summary(spark, out, b, recorded.get(b, {})) for b in batches_of(layout.documents())
-    }
+    # The batches' summaries and their token counts: independent jobs (jobs/together.py).
+    summaries, tokens = together(
+        spark,
+        lambda: {
+            b: batch_summary(spark, out, b, recorded.get(b, {}))
+            for b in batches_of(layout.documents())
+        },
+        lambda: stage_tokens(spark, out, stages, cfg) if cfg.card.stage_tokens else None,
+    )
     samples = merged_samples(out, summaries)
     # The first LISTED_PATHS of all batches are among each batch's own first LISTED_PATHS.
     paths = sorted({p for s in summaries.values() for p in s["paths"]})[:LISTED_PATHS]
@@ -392,8 +408,8 @@ def gather_stats(spark: SparkSession, out: Path, cfg: Config) -> tuple[dict[str,
             "packages": {p: metadata.version(p) for p in PACKAGES},
         },
     }
-    if cfg.card.stage_tokens:
-        stats["tokens"] = stage_tokens(spark, out, stages, cfg)
+    if tokens is not None:
+        stats["tokens"] = tokens
     if cfg.card.dedup_labels:
         stats["dedup_evaluation"] = dedup_evaluation(spark, out, Path(cfg.card.dedup_labels))
     return stats, samples["documents"]
