@@ -38,7 +38,10 @@ from typing import Any, Literal, TypeVar
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
 from numba.core.caching import CacheImpl, _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.extending import intrinsic
 
 import gristmill
 from gristmill import filters, pipeline
@@ -127,6 +130,34 @@ def njit(
     """``numba.njit``, cached as above: ``@njit`` or ``@njit(inline="always")``."""
     decorate = numba.njit(cache=True, inline=inline)
     return decorate if function is None else decorate(function)
+
+
+@intrinsic
+def prefetch(typingctx: Any, array: Any, row: Any, column: Any) -> Any:
+    """Ask the CPU to bring ``array[row, column]``'s cache line in (LLVM's ``llvm.prefetch``,
+    for reading, kept in every cache level); nothing else happens, so a kernel's results stay
+    bit for bit what they were. Where a kernel reads rows of a large matrix in an order no
+    hardware prefetcher can guess (a fastText model's rows by hashes), asking for the row a few
+    steps ahead overlaps its wait for memory with the work on the rows before it."""
+    if not (isinstance(array, types.Array) and array.ndim == 2):
+        return None
+    signature = types.void(array, types.intp, types.intp)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        array_type, matrix = sig.args[0], args[0]
+        view = context.make_array(array_type)(context, builder, matrix)
+        at = cgutils.get_item_pointer(context, builder, array_type, view, [args[1], args[2]])
+        byte = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        llvm_prefetch = builder.module.declare_intrinsic(
+            "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32])
+        )
+        # read (0), most temporal locality (3), data cache (1)
+        flags = [ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+        builder.call(llvm_prefetch, [builder.bitcast(at, byte), *flags])
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 Table = TypeVar("Table")
