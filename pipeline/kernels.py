@@ -133,7 +133,7 @@ def njit(
 
 
 @intrinsic
-def prefetch(typingctx: Any, array: Any, row: Any, column: Any) -> Any:
+def _prefetch(typingctx: Any, array: Any, row: Any, column: Any) -> Any:
     """Ask the CPU to bring ``array[row, column]``'s cache line in (LLVM's ``llvm.prefetch``,
     for reading, kept in every cache level); nothing else happens, so a kernel's results stay
     bit for bit what they were. Where a kernel reads rows of a large matrix in an order no
@@ -159,6 +159,9 @@ def prefetch(typingctx: Any, array: Any, row: Any, column: Any) -> Any:
 
     return signature, codegen
 
+
+# As kernels call it (numba passes the typing context itself).
+prefetch = typing.cast(Callable[[np.ndarray, int, int], None], _prefetch)
 
 Table = TypeVar("Table")
 # What a stored table also depends on besides the sources: the interpreter, whose ``unicodedata``
