@@ -86,8 +86,9 @@ _NGRAM_PRIME = np.uint64(116049371)
 _NO_BUCKETS = np.empty(0, np.int64)  # the bucket table of a model that prunes none
 # Rows asked for this many steps before they are summed (:func:`_hidden`): a quality classifier's
 # rows (400 bytes at dim 100, of an 84 MB matrix) are read in the order of the text's words, a
-# cache miss each. On the 1,356 shared real pages its features and sums took 125-131 us a page
-# against 158-172 (8 ahead; 12: 124-141; the same floats, summed in the same order).
+# cache miss each. On the 1,356 shared real pages the kernel took 114-129 us a page against
+# 148-167 without (alternated; 12 ahead did no better in a trial): the same floats, summed in the
+# same order.
 _AHEAD = 8
 
 

@@ -24,8 +24,6 @@ def together(spark: SparkSession, *actions: Callable[[], Any]) -> list[Any]:
     actions' order) is raised after the others have finished too, so that nothing still writes
     when the caller cleans up. Each thread keeps the caller's job group and ``spark``'s tags
     (which a new JVM thread does not inherit in PySpark's pinned-thread mode)."""
-    if len(actions) == 1:
-        return [actions[0]()]
     with ThreadPoolExecutor(max_workers=len(actions)) as pool:
         inherit = inheritable_thread_target(spark)
         futures = [pool.submit(inherit(action)) for action in actions]
