@@ -207,9 +207,10 @@ _CHROME_CONTAINER = f":is({_named(CHROME_NAMES)}):not(article,main,body,{_named(
 # pages nests deeper than 64; browsers stop nesting at 512 and keep what lies deeper, where a
 # forum's template that leaves a div open per post would lose the posts past the depth here.
 # Matching the selector costs 3-6% of resiliparse's extraction time (its string is parsed at
-# each call: 512 would cost twice what 128 does).
+# each call: 512 would cost twice what 128 does). Written without spaces, the parse costs half:
+# 44 against 87 us a call, 0.07 s of the 1,356 real pages' 7 s.
 MAX_DEPTH = 256
-_TOO_DEEP = "*" + " > *" * MAX_DEPTH
+_TOO_DEEP = "*" + ">*" * MAX_DEPTH
 _SKIP_CHROME = [_CHROME_CONTAINER, _TOO_DEEP]
 _SKIP_DEEP = [_TOO_DEEP]
 # Prose characters under which the main content read without its chrome containers is read
