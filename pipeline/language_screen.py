@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gristmill.filters.utf8 import read_point, utf8_bytes
+from gristmill.filters.utf8 import next_byte, read_point, utf8_bytes
 from gristmill.filters.words import SPACE, char_classes, from_code_points
 from gristmill.pipeline import langid
 from gristmill.pipeline.kernels import njit
@@ -105,7 +105,8 @@ def _tag_end(data: np.ndarray, i: int) -> int:
 def _closing(data: np.ndarray, i: int, name: np.ndarray, n: int) -> int:
     """Past the end tag ``</name ...>`` at or after ``i``, or the end of the page."""
     while i < data.size:
-        if data[i] == 60 and i + 1 < data.size and data[i + 1] == 47:
+        i = next_byte(data, i, 60)
+        if i + 1 < data.size and data[i + 1] == 47:
             same = i + 2 + n <= data.size
             for j in range(n):
                 if not same or _lower(data[i + 2 + j]) != name[j]:
@@ -114,7 +115,7 @@ def _closing(data: np.ndarray, i: int, name: np.ndarray, n: int) -> int:
             if same:
                 return _tag_end(data, i + 2)
         i += 1
-    return i
+    return min(i, data.size)
 
 
 @njit
@@ -134,12 +135,10 @@ def _blocks(data: np.ndarray, names: np.ndarray, lengths: np.ndarray, classes: n
         if c == 60 and (d == 33 or d == 47 or 65 <= d <= 90 or 97 <= d <= 122):  # markup
             if d == 33:  # "<!": a comment, a doctype, CDATA
                 if i + 3 < data.size and data[i + 2] == 45 and data[i + 3] == 45:
-                    j = i + 4
-                    while j + 2 < data.size and not (
-                        data[j] == 45 and data[j + 1] == 45 and data[j + 2] == 62
-                    ):
-                        j += 1
-                    i = j + 3
+                    j = next_byte(data, i + 6, 62)  # a ">" after "--", past "<!--" itself
+                    while j < data.size and not (data[j - 1] == 45 and data[j - 2] == 45):
+                        j = next_byte(data, j + 1, 62)
+                    i = j + 1
                 else:
                     i = _tag_end(data, i + 2)
             else:  # an end tag or a start tag

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from gristmill.filters.utf8 import next_byte
 from gristmill.jobs.quality import check_languages
 from gristmill.pipeline.config import Config, IngestConfig, config_from_dict
 from gristmill.pipeline.config_checks import ConfigError
@@ -28,6 +30,33 @@ def test_blocks_are_the_text_between_tags() -> None:
     )
     assert blocks(html) == ["One two three", "four", "five", "six < seven", "eight"]
     assert blocks("") == [] and blocks("plain text") == ["plain text"]
+
+
+def test_scripts_and_comments_are_passed_over_wherever_they_end() -> None:
+    """Scripts, styles and comments are passed over eight bytes a step: whatever their length
+    (so wherever their end falls in a word of eight bytes), the text after them is read, and a
+    "<", a "--" or a ">" inside them does not end them; one that never ends takes the rest."""
+    for n in range(17):
+        pad = "a" * n
+        html = (
+            f"<p>one</p><script>{pad}if (a<b) s = '</scr' + 'ipt>';</script><p>two</p>"
+            f"<!--{pad} -- > ->-- ><p>no</p>--><p>three</p><style>{pad}p>a{{}}</style>four"
+        )
+        assert blocks(html) == ["one", "two", "three", "four"], n
+    assert blocks("<p>one</p><!-- never ends <p>two</p>") == ["one"]
+    assert blocks("<p>one</p><script>if (a < b) {} <p>two</p>") == ["one"]
+
+
+def test_next_byte_finds_what_a_byte_by_byte_search_finds() -> None:
+    """From any start, in an array that begins anywhere in memory: the first index holding the
+    byte, or the array's size."""
+    memory = np.frombuffer(b"xyz" + bytes(range(256)) * 2 + b"<" * 9, np.uint8)
+    for offset in (0, 1, 3, 5):
+        data = memory[offset:]
+        for byte in (0, 7, 60, 255, 128):
+            for i in range(data.size + 1):
+                found = [k for k in range(i, data.size) if data[k] == byte]
+                assert next_byte(data, i, byte) == (found[0] if found else data.size)
 
 
 def test_blocks_read_any_character_the_page_holds() -> None:
