@@ -456,9 +456,12 @@ def run_batch(
     if not cfg.dedup.fuzzy:
 
         def exact_only(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
-            section = removed(counts) | {"against_earlier": against_earlier(written)}
-            index.add_kept(written, counts["out"], batch)
-            return {"dedup": section}
+            earlier_counts, _ = together(
+                spark,
+                lambda: against_earlier(written),
+                lambda: index.add_kept(written, counts["out"], batch),
+            )
+            return {"dedup": removed(counts) | {"against_earlier": earlier_counts}}
 
         try:
             return write_stage(hashed.select(*DEDUP.names), out, STAGE, exact_only, batch)

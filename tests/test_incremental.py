@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -194,6 +195,25 @@ def test_new_batch_is_deduplicated_against_earlier_batches(two_batches):
         == len({c["doc_id"] for c in every if not c["earlier"]})
         < len(every)
     )
+
+
+def test_exact_dedup_alone_drops_what_earlier_batches_kept(spark, two_batches, tmp_path):
+    """With near-duplicate dedup off, each batch is deduplicated exactly, within itself and
+    against the texts earlier batches kept: the mirror's exact copies go and are counted
+    against the earlier batch, its near copies (a few words changed) stay."""
+    out, first, mirror, *_ = two_batches
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    stats = incremental_run(spark, [first, mirror], copy, dedup={"fuzzy": False})
+    dedup = pq.read_table(copy / "stages" / "dedup" / "batch=00002").to_pylist()
+    assert Counter(r["drop_reason"] for r in dedup) == {"exact_duplicate": 3, None: 3}
+    second = json.loads((copy / "stages" / "dedup" / "batch=00002" / "_stats.json").read_text())
+    assert second["dedup"] == {
+        "against_earlier": {"exact_duplicates": 3},
+        "exact_duplicates": 3,
+        "fuzzy_duplicates": 0,
+    }
+    assert stats["stages"]["dedup"]["dedup"]["against_earlier"]["exact_duplicates"] == 3
 
 
 def test_funnel_sums_over_batches(two_batches):
