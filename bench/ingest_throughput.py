@@ -1,7 +1,9 @@
 """Ingest on one core (read + charset + extract + language ID: :func:`ingest_batches`, the body of
 the Spark ingest task) against its floor on the same files: gzip decompression of every byte plus
 the extractor alone on every HTML payload. ``ingest_vs_floor`` = floor time / ingest time; 1.0
-would mean ingest costs nothing beyond decompressing and extracting.
+would mean ingest costs nothing beyond decompressing and extracting. The same files are read
+again as a crawl run reads them, with the language screen (``ingest.languages: [en]``), which
+drops a page plainly in another language before extracting it (``screened_*``).
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pyarrow.compute as pc
+
 from bench.corpus import extract_floor, input_batch, warc_files
 from bench.timing import report
 from gristmill.pipeline.config import IngestConfig
 from gristmill.pipeline.documents import ingest_batches
+from gristmill.pipeline.language_screen import SCREENED
 
 
 def measure() -> dict[str, Any]:
@@ -28,6 +33,12 @@ def measure() -> dict[str, Any]:
     rows = sum(b.num_rows for b in ingest_batches([input_batch(files)], cfg))
     ingest_s = time.process_time() - started
     floor_s = inflate_s + extract_s
+    started = time.process_time()
+    batches = list(ingest_batches([input_batch(files)], IngestConfig(languages=["en"])))
+    screened_s = time.process_time() - started
+    screened = sum(
+        pc.sum(pc.equal(b.column("drop_reason"), SCREENED)).as_py() or 0 for b in batches
+    )
     return {
         "files": len(files),
         "compressed_mb": size / 1e6,
@@ -40,6 +51,9 @@ def measure() -> dict[str, Any]:
         "floor_extract_seconds": extract_s,
         "floor_docs_per_s_per_core": rows / floor_s,
         "ingest_vs_floor": floor_s / ingest_s,
+        "screened_seconds": screened_s,
+        "screened_docs_per_s_per_core": sum(b.num_rows for b in batches) / screened_s,
+        "screened_pages": screened,
     }
 
 
