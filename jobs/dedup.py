@@ -17,6 +17,10 @@ As NeMo Curator lays out fuzzy dedup, in named steps (FineWeb's parameters by de
    (:mod:`gristmill.jobs.connected_components`);
 6. the best document of each component is kept, the others are ``fuzzy_duplicate``.
 
+A batch of at most ``dedup.local_max_docs`` documents has steps 3-6 done on the driver
+(:mod:`gristmill.pipeline.lsh_clusters`, the same rules over its collected signatures): in Spark
+they are a dozen jobs of shuffles whose data, on such a batch, is a few megabytes at most.
+
 "Best" is the highest quality_score (null counts as worst), ties to the smallest doc_id: the same
 decision on every run and every partitioning. A batch is also deduplicated against what earlier
 batches kept: their text hashes (exact) and stored bands (near), looked up in the key indexes
@@ -39,9 +43,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gristmill.jobs import arguments
@@ -61,10 +68,12 @@ from gristmill.jobs.stage_io import (
     write_stage,
 )
 from gristmill.jobs.together import together
+from gristmill.pipeline import lsh_clusters
 from gristmill.pipeline.config import Config
-from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE, components
+from gristmill.pipeline.connected_components import EXACT_DUPLICATE, FUZZY_DUPLICATE
 from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
+from gristmill.pipeline.lsh_clusters import EDGE
 from gristmill.pipeline.minhash import (
     BAND_ROWS_SCHEMA,
     JACCARD,
@@ -108,17 +117,6 @@ def mark_exact(docs: DataFrame) -> DataFrame:
     return docs.withColumn(
         "drop_reason", F.when(first, F.lit(None)).otherwise(F.lit(EXACT_DUPLICATE))
     )
-
-
-# A candidate pair: candidate_edges' rows.
-EDGE = pa.schema(
-    [
-        pa.field("src", pa.string(), nullable=False),
-        pa.field("dst", pa.string(), nullable=False),
-        pa.field("src_earlier", pa.bool_(), nullable=False),
-        pa.field("dst_earlier", pa.bool_(), nullable=False),
-    ]
-)
 
 
 def candidate_edges(bands: DataFrame) -> DataFrame:
@@ -166,24 +164,6 @@ def verified_edges(edges: DataFrame, sides: DataFrame, cfg: Config) -> DataFrame
     return scored.groupBy(*EDGE.names).agg(close)
 
 
-NODES = pa.schema([("node", pa.string()), ("component", pa.string()), ("earlier", pa.bool_())])
-
-
-def local_nodes(spark: SparkSession, edges: list[Row]) -> DataFrame:
-    """(node, component, earlier) of the linked ``edges``, collected rows few enough for the
-    driver: components by union-find instead of rounds of joins, checkpoints and Spark jobs,
-    which on a small or duplicate-poor batch cost far more than the graph itself."""
-    linked = [e for e in edges if e["linked"]]
-    found = components(
-        {n for e in linked for n in (e["src"], e["dst"])}, [(e["src"], e["dst"]) for e in linked]
-    )
-    flags = {(e["src"], e["src_earlier"]) for e in linked} | {
-        (e["dst"], e["dst_earlier"]) for e in linked
-    }
-    nodes = [{"node": n, "component": found[n], "earlier": early} for n, early in sorted(flags)]
-    return local_frame(spark, pa.Table.from_pylist(nodes, NODES))
-
-
 def distributed_nodes(edges: DataFrame) -> tuple[DataFrame, int]:
     """(node, component, earlier) of the linked ``edges``, by large-star/small-star rounds; and
     the number of rounds."""
@@ -194,29 +174,10 @@ def distributed_nodes(edges: DataFrame) -> tuple[DataFrame, int]:
     return found.join(earlier.distinct(), "node"), rounds
 
 
-def near_duplicate_clusters(
-    docs: DataFrame, bands: DataFrame, sides: DataFrame | None, cfg: Config, keep: list[DataFrame]
-) -> tuple[DataFrame, dict[str, Any]]:
-    """(doc_id, component, kept, earlier) of the documents in clusters of two or more, and LSH
-    counts.
-
-    ``bands``: band rows of ``docs`` and of earlier batches' kept documents, flagged ``earlier``;
-    ``sides``: what ``dedup.verify`` compares of both ((doc_id, signature) or (doc_id, text)),
-    None when it is off. A cluster holding an earlier document keeps none of this batch's: what
-    a previous batch published stays, and its near
-    duplicates are not added. A graph of at most ``dedup.local_components_max_edges`` candidate
-    pairs is collected (one bounded job: the limit, not the corpus, sets its size) and solved
-    on the driver; a larger one by :func:`gristmill.jobs.connected_components`, which needs a
-    checkpoint directory set on the SparkContext.
-    """
+def lsh_info(cfg: Config) -> dict[str, Any]:
+    """The LSH parameters, as the stats record them."""
     params = MinHashParams.from_config(cfg)
-    edges = candidate_edges(bands)
-    if sides is not None:
-        edges = verified_edges(edges, sides, cfg)
-    else:
-        edges = edges.withColumn("linked", F.lit(True))
-    edges = cached(edges, keep)
-    info = {
+    return {
         "shingle": cfg.dedup.shingle,
         "ngram": params.ngram,
         "num_perm": params.num_perm,
@@ -225,16 +186,61 @@ def near_duplicate_clusters(
         "threshold": cfg.dedup.threshold,
         "verify": cfg.dedup.verify,
     }
-    limit = cfg.dedup.local_components_max_edges
-    few = edges.limit(limit + 1).collect() if limit > 0 else []
-    if limit > 0 and len(few) <= limit:
-        nodes, info["cc_rounds"] = local_nodes(docs.sparkSession, few), 0
-        info["candidate_pairs"] = len(few)
-        info["linked_pairs"] = sum(e["linked"] for e in few)
+
+
+_SCORES = pa.schema([("doc_id", pa.string()), ("quality_score", pa.float64())]).empty_table()
+
+
+def write_driver_clusters(
+    docs: DataFrame, pairs: pa.Table, path: Path
+) -> tuple[dict[str, Any], pa.Table]:
+    """Write the clusters of ``pairs`` (:data:`~gristmill.pipeline.lsh_clusters.LINKED` rows
+    the driver holds) to ``path``, solved on the driver; their counts, and the clusters. The
+    quality scores of this batch's documents among them are the one Spark job (a broadcast
+    semi-join)."""
+    found = lsh_clusters.nodes(pairs)
+    new = found.filter(pc.invert(found.column("earlier"))).column("node")
+    wanted = F.broadcast(local_frame(docs.sparkSession, pa.table({"doc_id": new})))
+    scores = docs.join(wanted, "doc_id", "left_semi").select("doc_id", "quality_score")
+    path.mkdir(parents=True)
+    clusters = lsh_clusters.kept_in_clusters(found, scores.toArrow() if len(new) else _SCORES)
+    pq.write_table(clusters, path / "part-00000.parquet")
+    linked = pc.sum(pairs.column("linked").cast(pa.int64())).as_py() or 0
+    return {"cc_rounds": 0, "candidate_pairs": pairs.num_rows, "linked_pairs": linked}, clusters
+
+
+def near_duplicate_clusters(
+    docs: DataFrame,
+    bands: DataFrame,
+    sides: DataFrame | None,
+    cfg: Config,
+    keep: list[DataFrame],
+    path: Path,
+) -> tuple[dict[str, Any], pa.Table | None]:
+    """Write (doc_id, component, kept, earlier) of the documents in clusters of two or more to
+    ``path``; return the LSH counts, and the clusters where the driver solved them.
+
+    ``bands``: band rows of ``docs`` and of earlier batches' kept documents, flagged ``earlier``;
+    ``sides``: what ``dedup.verify`` compares of both ((doc_id, signature) or (doc_id, text)),
+    None when it is off. A cluster holding an earlier document keeps none of this batch's: what
+    a previous batch published stays, and its near duplicates are not added. A graph of at most
+    ``dedup.local_components_max_edges`` candidate pairs is collected (one bounded job: the
+    limit, not the corpus, sets its size) and solved on the driver; a larger one by
+    :func:`gristmill.jobs.connected_components`, which needs a checkpoint directory set on the
+    SparkContext.
+    """
+    edges = candidate_edges(bands)
+    if sides is not None:
+        edges = verified_edges(edges, sides, cfg)
     else:
-        counts = aggregated(edges.agg(F.count("*"), F.sum(F.col("linked").cast("long"))))
-        info["candidate_pairs"], info["linked_pairs"] = counts[0], counts[1] or 0
-        nodes, info["cc_rounds"] = distributed_nodes(edges)
+        edges = edges.withColumn("linked", F.lit(True))
+    edges = cached(edges, keep)
+    limit = cfg.dedup.local_components_max_edges
+    few = edges.limit(limit + 1).toArrow() if limit > 0 else None
+    if few is not None and few.num_rows <= limit:
+        return write_driver_clusters(docs, few, path)
+    counts = aggregated(edges.agg(F.count("*"), F.sum(F.col("linked").cast("long"))))
+    nodes, rounds = distributed_nodes(edges)
     # One row per doc_id even if an id repeats (possible with exact dedup off).
     scores = docs.groupBy(F.col("doc_id").alias("node")).agg(
         F.max("quality_score").alias("quality_score")
@@ -244,7 +250,9 @@ def near_duplicate_clusters(
     has_earlier = F.max(F.col("earlier").cast("int")).over(cluster) == 1
     first = F.row_number().over(cluster.orderBy(*best_first())) == 1
     kept = F.when(F.col("earlier"), True).when(has_earlier, False).otherwise(first)
-    return ranked.select("doc_id", "component", kept.alias("kept"), "earlier"), info
+    clusters = ranked.select("doc_id", "component", kept.alias("kept"), "earlier")
+    clusters.write.parquet(str(path.resolve()))
+    return {"cc_rounds": rounds, "candidate_pairs": counts[0], "linked_pairs": counts[1] or 0}, None
 
 
 def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
@@ -270,17 +278,7 @@ def cluster_stats(clusters: DataFrame) -> dict[str, Any]:
         )
         .collect()
     )
-    histogram = {}
-    for row in sorted(bins, key=lambda r: r["k"]):
-        low, high = 2 ** (row["k"] - 1) + 1, 2 ** row["k"]
-        histogram[str(high) if low == high else f"{low}-{high}"] = row["clusters"]
-    return {
-        "clusters": sum(r["clusters"] for r in bins),
-        "docs_in_clusters": sum(r["docs"] for r in bins),
-        "largest_cluster": max((r["largest"] for r in bins), default=0),
-        "cluster_sizes": histogram,
-        "late_fuzzy_duplicates": sum(r["late"] for r in bins),
-    }
+    return lsh_clusters.cluster_summary([row.asDict() for row in bins])
 
 
 def removed(counts: dict[str, Any]) -> dict[str, int]:
@@ -423,6 +421,65 @@ class EarlierKeys:
         )
 
 
+def driver_graph(
+    index: EarlierKeys, signatures: DataFrame, cfg: Config, earlier: bool
+) -> tuple[pa.Table, pa.Table, pa.Table] | None:
+    """This batch's band rows, its signatures and its candidate pairs with ``linked``, found on
+    the driver
+    (:mod:`gristmill.pipeline.lsh_clusters`) from the batch's collected ``signatures`` and the
+    band rows and signatures of the earlier documents sharing a bucket with it; None where
+    those earlier rows are more than a batch of ``dedup.local_max_docs`` documents has."""
+    spark, params = signatures.sparkSession, MinHashParams.from_config(cfg)
+    signed = signatures.toArrow().cast(SIGNATURE_SCHEMA)
+    bands = pa.Table.from_batches(list(band_rows(signed.to_batches(), params)), BAND_ROWS_SCHEMA)
+    sides = [signed]
+    rows = [bands.append_column("earlier", pa.array(np.zeros(bands.num_rows, np.bool_)))]
+    if earlier:
+        bound = cfg.dedup.local_max_docs * params.bands
+        matched = index.band_rows(local_frame(spark, bands)).limit(bound + 1).toArrow()
+        if matched.num_rows > bound:
+            return None
+        flagged = matched.select(["doc_id", "band", "bucket"]).cast(BAND_ROWS_SCHEMA)
+        rows.append(flagged.append_column("earlier", pa.array(np.ones(len(flagged), np.bool_))))
+        if cfg.dedup.verify == "signature":
+            ids = local_frame(spark, matched.select(["doc_id"]))
+            found = index.signatures(ids).toArrow().select(["doc_id", "signature"])
+            sides.append(found.cast(SIGNATURE_SCHEMA))
+    pairs = lsh_clusters.candidate_pairs(pa.concat_tables(rows))
+    if cfg.dedup.verify == "signature":
+        pairs = lsh_clusters.verified_pairs(
+            pairs, pa.concat_tables(sides), params.num_perm, cfg.dedup.threshold
+        )
+    else:
+        pairs = lsh_clusters.all_linked(pairs)
+    return bands, signed, pairs
+
+
+def spark_graph(
+    index: EarlierKeys,
+    bands: DataFrame,
+    signatures: DataFrame,
+    survivors: DataFrame,
+    keep: list[DataFrame],
+    earlier: list[int],
+) -> tuple[DataFrame, DataFrame | None]:
+    """The band rows of this batch and of the earlier documents sharing a bucket with it
+    (flagged ``earlier``), and what ``dedup.verify`` compares of both (None when it is off)."""
+    cfg, out, spark = index.cfg, index.out, index.spark
+    sides = {"signature": signatures, "text": survivors.select("doc_id", "text")}
+    all_bands = bands.withColumn("earlier", F.lit(False))
+    if earlier:
+        matched = cached(index.band_rows(bands), keep)
+        all_bands = all_bands.unionByName(
+            matched.drop("earlier_batch").withColumn("earlier", F.lit(True))
+        )
+        if cfg.dedup.verify == "signature":
+            sides["signature"] = signatures.unionByName(index.signatures(matched))
+        elif cfg.dedup.verify == "text":
+            sides["text"] = sides["text"].unionByName(earlier_texts(spark, out, matched))
+    return all_bands, sides.get(cfg.dedup.verify)
+
+
 def run_batch(
     spark: SparkSession,
     out: Path,
@@ -476,56 +533,73 @@ def run_batch(
         params = MinHashParams.from_config(cfg)
         survivors = hashed.where(F.col("drop_reason").isNull())
         signatures = cached(batch_signatures(survivors, params), keep)
-        bands = cached(batch_band_rows(signatures, params), keep)
-        sides = {"signature": signatures, "text": survivors.select("doc_id", "text")}
-        all_bands = bands.withColumn("earlier", F.lit(False))
-        if earlier:
-            matched = cached(index.band_rows(bands), keep)
-            all_bands = all_bands.unionByName(
-                matched.drop("earlier_batch").withColumn("earlier", F.lit(True))
+        small = 0 < parquet_rows(layout.stage("quality", batch)) <= cfg.dedup.local_max_docs
+        on_driver = cfg.dedup.verify != "text" and small
+        found = driver_graph(index, signatures, cfg, bool(earlier)) if on_driver else None
+        # What later batches are matched and verified against: the kept documents' bands, and
+        # their signatures where they verify by signature; held by the driver where it found
+        # the pairs.
+        records: dict[str, DataFrame | pa.Table]
+        if found is not None:
+            bands, signed, pairs = found
+            records = {"signatures": bands, "minhashes": signed}
+            info, held = write_driver_clusters(survivors, pairs, work / "clusters")
+        else:
+            spread = cached(batch_band_rows(signatures, params), keep)
+            records = {"signatures": spread, "minhashes": signatures}
+            all_bands, verifying = spark_graph(index, spread, signatures, survivors, keep, earlier)
+            info, held = near_duplicate_clusters(
+                survivors, all_bands, verifying, cfg, keep, work / "clusters"
             )
-            if cfg.dedup.verify == "signature":
-                sides["signature"] = signatures.unionByName(index.signatures(matched))
-            elif cfg.dedup.verify == "text":
-                sides["text"] = sides["text"].unionByName(earlier_texts(spark, out, matched))
-        verifying = sides.get(cfg.dedup.verify)
-        clusters, info = near_duplicate_clusters(survivors, all_bands, verifying, cfg, keep)
-        clusters.select(*DEDUP_CLUSTERS.names).write.parquet(str((work / "clusters").resolve()))
+        if cfg.dedup.verify != "signature":
+            del records["minhashes"]
+        info = lsh_info(cfg) | info
         read = spark.read.schema(spark_schema(DEDUP_CLUSTERS))  # inferring it is a Spark job
         clusters = read.parquet(str((work / "clusters").resolve()))
         fuzzy = clusters.where(~F.col("kept")).select("doc_id", F.lit(FUZZY_DUPLICATE).alias("f"))
         table = hashed.join(fuzzy, "doc_id", "left").withColumn(
             "drop_reason", F.coalesce("drop_reason", "f")
         )
-        # What later batches are matched and verified against: the kept documents' bands, and
-        # their signatures where they verify by signature.
-        records = {"signatures": (bands, layout.dedup_signatures(batch))}
-        if cfg.dedup.verify == "signature":
-            records["minhashes"] = (signatures, layout.dedup_minhashes(batch))
+        finals = {
+            "signatures": layout.dedup_signatures(batch),
+            "minhashes": layout.dedup_minhashes(batch),
+        }
 
         def extra(written: DataFrame, counts: dict[str, Any]) -> dict[str, Any]:
             kept = written.where(F.col("drop_reason").isNull()).select("doc_id")
 
             def record(name: str) -> None:  # a record of what was kept, then its index
-                rows, path = records[name][0], work / name
-                rows.join(kept, "doc_id", "left_semi").write.parquet(str(path.resolve()))
+                rows, path = records[name], work / name
+                if isinstance(rows, pa.Table):  # the batch's kept are those no cluster drops
+                    assert held is not None
+                    dropped = held.filter(pc.invert(held.column("kept"))).column("doc_id")
+                    path.mkdir()
+                    kept_rows = rows.filter(pc.invert(pc.is_in(rows.column("doc_id"), dropped)))
+                    pq.write_table(kept_rows, path / "part-00000.parquet")
+                else:
+                    rows.join(kept, "doc_id", "left_semi").write.parquet(str(path.resolve()))
                 index.add_record(name, path, batch)
 
+            def stats() -> dict[str, Any]:
+                if held is None:
+                    return cluster_stats(clusters)
+                return lsh_clusters.cluster_summary(lsh_clusters.size_bins(held))
+
             # Independent jobs, a few tenths of a second each on a small batch: run together.
-            stats, earlier_counts, *_ = together(
+            summary, earlier_counts, *_ = together(
                 spark,
-                lambda: cluster_stats(clusters),
+                stats,
                 lambda: against_earlier(written),
                 lambda: index.add_kept(written, counts["out"], batch),
                 *(functools.partial(record, name) for name in records),
             )
-            section = removed(counts) | stats | info
+            section = removed(counts) | summary | info
             section["against_earlier"] = earlier_counts | {
                 "fuzzy_duplicates": section.pop("late_fuzzy_duplicates")
             }
             commit(work / "clusters", layout.dedup_clusters(batch), out)
-            for name, (_, final) in records.items():
-                commit(work / name, final, out)
+            for name in records:
+                commit(work / name, finals[name], out)
             if "minhashes" not in records:  # a redo without them: none stale to rebuild from
                 shutil.rmtree(layout.dedup_minhashes(batch), ignore_errors=True)
             return {"dedup": section}

@@ -294,10 +294,18 @@ class DedupConfig:
     # of Spark's large-star/small-star rounds; 0 always uses the rounds. A bound on driver memory
     # (about 200 bytes a pair).
     local_components_max_edges: int = 100_000
+    # A batch of at most this many documents (the rows of its quality table) is clustered on the
+    # driver: its MinHash signatures (4 * num_perm bytes each) and the band rows of the earlier
+    # documents sharing its buckets (at most bands times this many) are collected, and the
+    # candidate pairs, verification, components and kept documents are found in one process
+    # instead of a dozen small Spark jobs. With `verify: text` never (it would collect texts);
+    # 0: never.
+    local_max_docs: int = 50_000
 
     def __post_init__(self) -> None:
         check(self.shingle in ("word", "char"), "dedup.shingle", "must be 'word' or 'char'")
         check(self.verify in VERIFY, "dedup.verify", f"must be one of {VERIFY}")
+        check(self.local_max_docs >= 0, "dedup.local_max_docs", "must be >= 0")
         check(
             self.local_components_max_edges >= 0,
             "dedup.local_components_max_edges",

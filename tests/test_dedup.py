@@ -26,6 +26,7 @@ from datasketch import MinHash, MinHashLSH
 from gristmill.filters.nfkc import nfkc_lower
 from gristmill.jobs import dedup
 from gristmill.jobs.connected_components import connected_components
+from gristmill.pipeline import lsh_clusters
 from gristmill.pipeline.config import ConfigError, DedupConfig, config_from_dict
 from gristmill.pipeline.connected_components import (
     EXACT_DUPLICATE,
@@ -42,6 +43,7 @@ from gristmill.pipeline.layout import Layout
 from gristmill.pipeline.ledger import Ledger
 from gristmill.pipeline.minhash import (
     BAND_ROWS_SCHEMA,
+    SIGNATURE_SCHEMA,
     MinHashParams,
     band_rows,
     datasketch_hashfunc,
@@ -326,6 +328,7 @@ def test_bands_and_rows_from_threshold():
         ({"bands": 20, "rows": 8}, "dedup.bands"),
         ({"bands": None}, "dedup.bands"),
         ({"verify": "yes"}, "dedup.verify"),
+        ({"local_max_docs": -1}, "dedup.local_max_docs"),
         ({"verify_jaccard": True}, "dedup.verify_jaccard' was replaced: use dedup.verify"),
     ],
 )
@@ -361,16 +364,51 @@ def test_large_star_small_star_equals_union_find(spark, tmp_path):
     assert rounds >= 3
 
 
+def test_driver_pairs_equal_spark_pairs(spark):
+    """The driver's candidate pairs and verification equal the Spark job's on band rows with
+    crowded buckets, earlier documents (two never linked), a doc_id both earlier and new, rows
+    repeated, a doc_id with two signatures and one with none."""
+    rng = np.random.default_rng(3)
+    cfg = config_from_dict({})
+    num_perm = MinHashParams.from_config(cfg).num_perm
+    ids = [f"d{i:02d}" for i in range(30)]
+    rows = [
+        {"doc_id": rng.choice(ids), "band": int(rng.integers(3)), "bucket": int(rng.integers(4))}
+        | {"earlier": bool(rng.random() < 0.3)}
+        for _ in range(150)
+    ]
+    rows += [*rows[:10], dict(rows[0], earlier=not rows[0]["earlier"])]
+    base = rng.integers(0, 50, num_perm, dtype=np.uint32)
+    signed = []
+    for doc_id in [*ids[:-1], ids[0]]:  # d00 twice, d29 none
+        values = np.where(rng.random(num_perm) < rng.uniform(0.0, 0.5), 99, base)
+        signed.append({"doc_id": doc_id, "signature": values.astype("<u4").tobytes()})
+    bands_schema = pa.schema([*BAND_ROWS_SCHEMA, pa.field("earlier", pa.bool_())])
+    bands = pa.Table.from_pylist(rows, bands_schema)
+    sides = pa.Table.from_pylist(signed, SIGNATURE_SCHEMA)
+
+    edges = dedup.candidate_edges(spark.createDataFrame(bands))
+    spark_edges = {tuple(r) for r in edges.collect()}
+    pairs = lsh_clusters.candidate_pairs(bands)
+    assert set(map(tuple, map(dict.values, pairs.to_pylist()))) == spark_edges
+    assert pairs.num_rows == len(spark_edges) > 20
+    verified = dedup.verified_edges(edges, spark.createDataFrame(sides), cfg)
+    spark_linked = {tuple(r) for r in verified.collect()}
+    linked = lsh_clusters.verified_pairs(pairs, sides, num_perm, cfg.dedup.threshold)
+    assert set(map(tuple, map(dict.values, linked.to_pylist()))) == spark_linked
+    assert 0 < sum(r[-1] for r in spark_linked) < len(spark_linked) < pairs.num_rows
+
+
 def best(rows: list[dict]) -> str:
     return min(rows, key=best_first)["doc_id"]
 
 
 def test_spark_equals_datasketch_whatever_the_partitioning(spark, planted, tmp_path):
     rows = planted["rows"]
-    # One partition, components by the large-star/small-star rounds; eight, by the driver's
-    # union-find (the graph is small): the same answer either way.
+    # One partition, all in Spark, components by the large-star/small-star rounds; eight, the
+    # batch small enough for the driver to find, verify and solve its pairs: the same answer.
     stats1, table1, clusters1, cfg = run_dedup(
-        spark, rows, tmp_path / "one", 1, 1, local_components_max_edges=0
+        spark, rows, tmp_path / "one", 1, 1, local_components_max_edges=0, local_max_docs=0
     )
     stats8, table8, clusters8, _cfg = run_dedup(spark, rows, tmp_path / "eight", 8, 8)
     got = decisions(table1, clusters1)
@@ -406,15 +444,16 @@ def test_spark_equals_datasketch_whatever_the_partitioning(spark, planted, tmp_p
     assert section["clusters"] == len({c["component"] for c in clusters1})
     assert sum(section["cluster_sizes"].values()) == section["clusters"]
     assert section["cc_rounds"] >= 1 and stats8["dedup"]["cc_rounds"] == 0
-    # At most local_components_max_edges candidate pairs: the driver's union-find; one over, the
-    # rounds; the same answer either way.
+    # Pairs found by Spark: at most local_components_max_edges of them, the driver's
+    # union-find; one over, the rounds; the same answer either way.
     pairs = section["candidate_pairs"]
     assert pairs == stats8["dedup"]["candidate_pairs"]
     assert section["linked_pairs"] == stats8["dedup"]["linked_pairs"] <= pairs
     for limit, local in ((pairs, True), (pairs - 1, False)):
         stats, table, clusters, _cfg = run_dedup(
-            spark, rows, tmp_path / f"limit{limit}", 2, 2, local_components_max_edges=limit
-        )
+            spark, rows, tmp_path / f"limit{limit}", 2, 2, local_components_max_edges=limit,
+            local_max_docs=0,
+        )  # fmt: skip
         assert (stats["dedup"]["cc_rounds"] == 0) == local
         assert decisions(table, clusters) == got
     assert section["cluster_sizes"]["5-8"] >= 1  # the chain
@@ -526,7 +565,8 @@ def test_a_new_nights_templated_pages_are_verified_against_earlier_signatures(
     """Night 2's pages of a site whose pages night 1 kept: most share a band with an earlier
     sibling, and unverified would be dropped against it; the earlier documents' signatures,
     looked up by doc_id, keep them, and the real near copy is still dropped. Rebuilt from the
-    texts (an output deduplicated before signatures were stored), the index gives the same."""
+    texts (an output deduplicated before signatures were stored), the index gives the same, and
+    so do Spark's pairs (night 2 again, with the driver's pairs off)."""
     site = templated_site(shared_data, 60)
     copy = {"doc_id": "t-copy", "quality_score": 0.9}
     copy["text"] = replace_words(site[3]["text"], 0.01, random.Random(2), "zq")
@@ -542,6 +582,7 @@ def test_a_new_nights_templated_pages_are_verified_against_earlier_signatures(
         else:  # night 2 again, its earlier signatures computed from night 1's kept texts
             shutil.rmtree(Layout(out).dedup_index("minhashes"))
             shutil.rmtree(Layout(out).dedup_minhashes(1))
+            cfg = config_from_dict({"dedup": {"local_max_docs": 0}})
         stats = dedup.run_batch(spark, out, cfg, batch, ledger)
         ledger.mark(batch, "dedup", stats, "test", "test")
         ledger.save()
