@@ -25,7 +25,12 @@ from gristmill.jobs.progress import progress
 from gristmill.jobs.stage_io import clear_temp
 from gristmill.pipeline import langid, stages
 from gristmill.pipeline.benchmarks import Benchmark
-from gristmill.pipeline.config import EXECUTION_ONLY, BucketConfig, Config, TokenizeConfig
+from gristmill.pipeline.config import (
+    BucketConfig,
+    Config,
+    TokenizeConfig,
+    without_execution_only,
+)
 from gristmill.pipeline.errors import fail_usage
 from gristmill.pipeline.extract import EXTRACTOR_VERSIONS
 from gristmill.pipeline.ledger import Ledger, describe_input, file_sha256
@@ -66,10 +71,8 @@ def stage_digest(stage: str, cfg: Config, out: Path, benchmarks: Sequence[Benchm
         return hashlib.sha256(f"{cfg.digest()} batches".encode()).hexdigest()[:16]
     if sections is None:
         return cfg.digest()
-    parts: dict[str, Any] = {key: data[key] for key in sections}
+    parts: dict[str, Any] = without_execution_only({key: data[key] for key in sections})
     if stage == "ingest":
-        for key in EXECUTION_ONLY:
-            parts["ingest"].pop(key)
         parts["extractor_version"] = EXTRACTOR_VERSIONS[cfg.ingest.extractor]
         parts["langid_chars"] = langid.MAX_CHARS
         if model := langid.chosen_model_sha256():  # absent for the packaged model: old digests hold

@@ -440,8 +440,19 @@ class CardConfig:
     dedup_labels: str | None = None
 
 
-# Ingest settings that change how the work is done, never what it produces.
-EXECUTION_ONLY = ("batch_size", "network")
+# Settings that change how the work is done, never what it produces: no digest holds them, so
+# a change (or a new one, added at its default) redoes no batch. dedup.local_components_max_edges
+# is one too, but digests have held it since before this list: taken out, every output would
+# see its dedup digest change and redo every batch's dedup once.
+EXECUTION_ONLY = {"ingest": ("batch_size", "network"), "dedup": ("local_max_docs",)}
+
+
+def without_execution_only(sections: dict[str, Any]) -> dict[str, Any]:
+    """``sections`` (a config's dict, or some of its sections) without the EXECUTION_ONLY keys."""
+    for section, keys in EXECUTION_ONLY.items():
+        for key in keys:
+            sections.get(section, {}).pop(key, None)
+    return sections
 
 
 @dataclass(frozen=True)
@@ -472,10 +483,8 @@ class Config:
     def digest(self) -> str:
         """A hash of everything that shapes the output; how the work is executed (the Spark
         section, batch sizes, network retries) does not, and leaves the digest alone."""
-        data = self.to_dict()
+        data = without_execution_only(self.to_dict())
         data.pop("spark")
-        for key in EXECUTION_ONLY:
-            data["ingest"].pop(key)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -81,7 +81,8 @@ def test_digest_ignores_how_the_work_is_executed():
     b = config_from_dict({"spark": {"master": "local[4]"}})
     c = config_from_dict({"seed": 1})
     d = config_from_dict({"ingest": {"batch_size": 3}})
-    assert a.digest() == b.digest() == d.digest() != c.digest()
+    e = config_from_dict({"dedup": {"local_max_docs": 10}})
+    assert a.digest() == b.digest() == d.digest() == e.digest() != c.digest()
 
 
 def test_cli_bad_config_exits_2_and_writes_nothing(tmp_path):

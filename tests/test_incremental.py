@@ -309,6 +309,9 @@ def test_a_stage_is_redone_for_what_shapes_its_output_only(shared_data, tmp_path
     base = config_from_dict({})
     digest = {s: stage_digest(s, base, tmp_path) for s in ("dedup", "tokenize")}
     assert stage_digest("dedup", config_from_dict({"seed": 0}), tmp_path) == digest["dedup"]
+    # Where the pairs are found shapes nothing: the same tables either way.
+    on_spark = config_from_dict({"dedup": {"local_max_docs": 0}})
+    assert stage_digest("dedup", on_spark, tmp_path) == digest["dedup"]
     assert stage_digest("dedup", config_from_dict({"seed": 3}), tmp_path) != digest["dedup"]
     verified = {
         stage_digest("dedup", config_from_dict({"dedup": {"verify": v}}), tmp_path)
