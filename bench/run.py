@@ -93,6 +93,8 @@ def summarize(m: dict[str, dict]) -> int:
             "scaling_4x_time": scaling["scaling_4x_time"],
             "scaling_2x_time": scaling["scaling_2x_time"],
             "dedup_scaling_4x_time": dedup_scale["time_ratio_4x_docs"],
+            # The same N documents' dedup with the pairs found on the driver, over in Spark.
+            "dedup_driver_vs_spark": dedup_scale["driver_vs_spark"][0],
             "ingest_vs_floor": ing["ingest_vs_floor"],
             # Goal >= 10, with every truth set's F1 at trafilatura's or above (extraction_f1).
             "extract_vs_trafilatura": ext["resiliparse"]["docs_per_s_per_core"]
