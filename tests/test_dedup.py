@@ -26,6 +26,7 @@ from datasketch import MinHash, MinHashLSH
 from gristmill.filters.nfkc import nfkc_lower
 from gristmill.jobs import dedup
 from gristmill.jobs.connected_components import connected_components
+from gristmill.jobs.stage_io import read_kept_texts
 from gristmill.pipeline import lsh_clusters
 from gristmill.pipeline.config import ConfigError, DedupConfig, config_from_dict
 from gristmill.pipeline.connected_components import (
@@ -579,7 +580,14 @@ def test_a_new_nights_templated_pages_are_verified_against_earlier_signatures(
         if night <= 2:
             write_quality_stage(rows, out, 2, batch)
             ledger = Ledger.of_imported_batch(out, ["ingest", "quality"])
-        else:  # night 2 again, its earlier signatures computed from night 1's kept texts
+        if night == 2:  # the earlier rows sharing its buckets past the driver's bound: Spark's
+            index = dedup.EarlierKeys(spark, out, cfg, [1])
+            params = MinHashParams.from_config(cfg)
+            signed = dedup.batch_signatures(read_kept_texts(spark, out, "quality", [2]), params)
+            tight = config_from_dict({"dedup": {"local_max_docs": 1}})
+            assert dedup.driver_graph(index, signed, tight, True) is None
+            assert dedup.driver_graph(index, signed, cfg, True) is not None
+        if night == 3:  # night 2 again, its earlier signatures computed from night 1's kept texts
             shutil.rmtree(Layout(out).dedup_index("minhashes"))
             shutil.rmtree(Layout(out).dedup_minhashes(1))
             cfg = config_from_dict({"dedup": {"local_max_docs": 0}})
