@@ -428,7 +428,8 @@ def driver_graph(
     the driver
     (:mod:`gristmill.pipeline.lsh_clusters`) from the batch's collected ``signatures`` and the
     band rows and signatures of the earlier documents sharing a bucket with it; None where
-    those earlier rows are more than a batch of ``dedup.local_max_docs`` documents has."""
+    those earlier rows are more than a batch of ``dedup.local_max_docs`` documents has, or
+    the candidate pairs more than ``dedup.local_components_max_edges``."""
     spark, params = signatures.sparkSession, MinHashParams.from_config(cfg)
     signed = signatures.toArrow().cast(SIGNATURE_SCHEMA)
     bands = pa.Table.from_batches(list(band_rows(signed.to_batches(), params)), BAND_ROWS_SCHEMA)
@@ -446,6 +447,8 @@ def driver_graph(
             found = index.signatures(ids).toArrow().select(["doc_id", "signature"])
             sides.append(found.cast(SIGNATURE_SCHEMA))
     pairs = lsh_clusters.candidate_pairs(pa.concat_tables(rows))
+    if pairs.num_rows > cfg.dedup.local_components_max_edges:
+        return None
     if cfg.dedup.verify == "signature":
         pairs = lsh_clusters.verified_pairs(
             pairs, pa.concat_tables(sides), params.num_perm, cfg.dedup.threshold

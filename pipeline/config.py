@@ -298,8 +298,9 @@ class DedupConfig:
     # driver: its MinHash signatures (4 * num_perm bytes each) and the band rows of the earlier
     # documents sharing its buckets (at most bands times this many) are collected, and the
     # candidate pairs, verification, components and kept documents are found in one process
-    # instead of a dozen small Spark jobs. With `verify: text` never (it would collect texts);
-    # 0: never.
+    # instead of a dozen small Spark jobs; Spark's where the earlier rows sharing its buckets are
+    # over bands times this, or its candidate pairs over local_components_max_edges. With
+    # `verify: text` never (it would collect texts); 0: never.
     local_max_docs: int = 50_000
 
     def __post_init__(self) -> None:

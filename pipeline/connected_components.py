@@ -18,6 +18,7 @@ instead (Kiveris et al. 2014); here it is the simple, obviously correct version.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,10 +40,15 @@ class Decision:
     component: str | None
 
 
-def best_first(doc: dict) -> tuple[bool, float, str]:
-    """Sort key putting the document to keep first: best quality_score (null last), then doc_id."""
+def best_first(doc: dict) -> tuple[bool, bool, float, str]:
+    """Sort key putting the document to keep first: best quality_score (null last), then doc_id.
+    A NaN score ranks above every number, as Spark orders it (the Spark job's order)."""
     score = doc.get("quality_score")
-    return (score is None, -score if score is not None else 0.0, doc["doc_id"])
+    if score is None:
+        return (True, False, 0.0, doc["doc_id"])
+    if math.isnan(score):
+        return (False, False, 0.0, doc["doc_id"])
+    return (False, True, -score, doc["doc_id"])
 
 
 Node = TypeVar("Node", str, int)

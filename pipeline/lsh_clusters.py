@@ -126,13 +126,12 @@ def nodes(pairs: pa.Table) -> pa.Table:
 def kept_in_clusters(found: pa.Table, scores: pa.Table) -> pa.Table:
     """The :data:`DEDUP_CLUSTERS` rows of the ``found`` nodes, sorted by doc_id: ``scores``
     holds (doc_id, quality_score) rows of this batch's documents among them, any number per
-    doc_id (the best counts; null is worst)."""
+    doc_id (the best counts, as Spark's ``max``: null is worst, NaN best)."""
     best: dict[str, float | None] = {}
     ids, values = scores.column("doc_id").to_pylist(), scores.column("quality_score").to_pylist()
     for doc_id, score in zip(ids, values, strict=True):
-        if score is not None and (best.get(doc_id) is None or score > best[doc_id]):
-            best[doc_id] = score
-        best.setdefault(doc_id, score)
+        ranked = (score, best.get(doc_id, score))
+        best[doc_id] = min(ranked, key=lambda s: best_first({"doc_id": "", "quality_score": s}))
     members: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for node in found.to_pylist():
         members[node["component"]].append((node["node"], node["earlier"]))

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash, MinHashLSH
+from pyspark.sql import Window
+from pyspark.sql import functions as F
 
 from gristmill.filters.nfkc import nfkc_lower
 from gristmill.jobs import dedup
@@ -400,16 +403,46 @@ def test_driver_pairs_equal_spark_pairs(spark):
     assert 0 < sum(r[-1] for r in spark_linked) < len(spark_linked) < pairs.num_rows
 
 
+def test_driver_ranks_scores_as_spark_does(spark):
+    """Each cluster's kept document on the driver is Spark's first by the job's order: a NaN
+    score above every number, a null below, ties to the smallest doc_id, a doc_id's best row."""
+    nan = float("nan")
+    scores = [("a", 0.5), ("b", nan), ("c", 0.9), ("d", None), ("e", 0.2), ("e", nan)]
+    scores += [("f", None), ("g", None), ("h", 0.4), ("h", None), ("i", 0.3)]
+    found = pa.Table.from_pylist(
+        [
+            {"node": n, "component": c, "earlier": False}
+            for c, members in {"a": "abc", "d": "de", "f": "fg", "h": "hi"}.items()
+            for n in members
+        ],
+        lsh_clusters.NODES,
+    )
+    table = pa.Table.from_pylist(
+        [{"doc_id": d, "quality_score": s} for d, s in scores],
+        pa.schema([("doc_id", pa.string()), ("quality_score", pa.float64())]),
+    )
+    kept = lsh_clusters.kept_in_clusters(found, table).filter(pc.field("kept"))
+    best = spark.createDataFrame(table).groupBy("doc_id").agg(F.max("quality_score"))
+    nodes = spark.createDataFrame(found).withColumnRenamed("node", "doc_id")
+    ranked = nodes.join(best.toDF("doc_id", "quality_score"), "doc_id", "left")
+    order = Window.partitionBy("component").orderBy(*dedup.best_first())
+    ranked = ranked.withColumn("rank", F.row_number().over(order))
+    first = ranked.where(F.col("rank") == 1).select("doc_id").collect()
+    assert sorted(kept.column("doc_id").to_pylist()) == sorted(r[0] for r in first)
+    assert sorted(kept.column("doc_id").to_pylist()) == ["b", "e", "f", "h"]
+
+
 def best(rows: list[dict]) -> str:
     return min(rows, key=best_first)["doc_id"]
 
 
 def test_spark_equals_datasketch_whatever_the_partitioning(spark, planted, tmp_path):
     rows = planted["rows"]
-    # One partition, all in Spark, components by the large-star/small-star rounds; eight, the
-    # batch small enough for the driver to find, verify and solve its pairs: the same answer.
+    # One partition, more pairs than the driver may solve: all in Spark, components by the
+    # large-star/small-star rounds; eight, the batch small enough for the driver to find,
+    # verify and solve its pairs: the same answer.
     stats1, table1, clusters1, cfg = run_dedup(
-        spark, rows, tmp_path / "one", 1, 1, local_components_max_edges=0, local_max_docs=0
+        spark, rows, tmp_path / "one", 1, 1, local_components_max_edges=0
     )
     stats8, table8, clusters8, _cfg = run_dedup(spark, rows, tmp_path / "eight", 8, 8)
     got = decisions(table1, clusters1)
