@@ -425,11 +425,10 @@ def driver_graph(
     index: EarlierKeys, signatures: DataFrame, cfg: Config, earlier: bool
 ) -> tuple[pa.Table, pa.Table, pa.Table] | None:
     """This batch's band rows, its signatures and its candidate pairs with ``linked``, found on
-    the driver
-    (:mod:`gristmill.pipeline.lsh_clusters`) from the batch's collected ``signatures`` and the
-    band rows and signatures of the earlier documents sharing a bucket with it; None where
-    those earlier rows are more than a batch of ``dedup.local_max_docs`` documents has, or
-    the candidate pairs more than ``dedup.local_components_max_edges``."""
+    the driver (:mod:`gristmill.pipeline.lsh_clusters`) from the batch's collected
+    ``signatures`` and the band rows and signatures of the earlier documents sharing a bucket
+    with it; None where those earlier rows are more than a batch of ``dedup.local_max_docs``
+    documents has, or the candidate pairs more than ``dedup.local_components_max_edges``."""
     spark, params = signatures.sparkSession, MinHashParams.from_config(cfg)
     signed = signatures.toArrow().cast(SIGNATURE_SCHEMA)
     bands = pa.Table.from_batches(list(band_rows(signed.to_batches(), params)), BAND_ROWS_SCHEMA)
@@ -536,8 +535,9 @@ def run_batch(
         params = MinHashParams.from_config(cfg)
         survivors = hashed.where(F.col("drop_reason").isNull())
         signatures = cached(batch_signatures(survivors, params), keep)
-        small = 0 < parquet_rows(layout.stage("quality", batch)) <= cfg.dedup.local_max_docs
-        on_driver = cfg.dedup.verify != "text" and small
+        # The quality table's rows (from its footers, no job) bound the batch's survivors.
+        bound = cfg.dedup.local_max_docs if cfg.dedup.verify != "text" else 0
+        on_driver = bound > 0 and 0 < parquet_rows(layout.stage("quality", batch)) <= bound
         found = driver_graph(index, signatures, cfg, bool(earlier)) if on_driver else None
         # What later batches are matched and verified against: the kept documents' bands, and
         # their signatures where they verify by signature; held by the driver where it found

@@ -44,17 +44,17 @@ NODES = pa.schema([("node", pa.string()), ("component", pa.string()), ("earlier"
 
 
 def candidate_pairs(bands: pa.Table) -> pa.Table:
-    """The :data:`EDGE` rows of ``bands`` (doc_id, band, bucket, earlier), sorted: sorted by
-    bucket and member, each bucket's first row is its smallest (doc_id, earlier), and the pairs
-    are read off the sorted columns without a loop over buckets."""
+    """The :data:`EDGE` rows of ``bands`` (doc_id, band, bucket, earlier), sorted. With the
+    rows sorted by bucket and member, each bucket's first row is its smallest (doc_id,
+    earlier), and the pairs are read off the sorted columns without a loop over buckets."""
+    if not bands.num_rows:
+        return EDGE.empty_table()
     order = pc.sort_indices(
         bands, [(c, "ascending") for c in ("band", "bucket", "doc_id", "earlier")]
     )
     rows = bands.select(["doc_id", "band", "bucket", "earlier"]).take(order)
     band, bucket = (rows.column(c).to_numpy() for c in ("band", "bucket"))
     earlier = rows.column("earlier").to_numpy(zero_copy_only=False).astype(np.bool_)
-    if not rows.num_rows:
-        return EDGE.empty_table()
     first = np.ones(rows.num_rows, np.bool_)
     first[1:] = (band[1:] != band[:-1]) | (bucket[1:] != bucket[:-1])
     starts = np.flatnonzero(first)
