@@ -106,11 +106,12 @@ def goals(results: dict) -> dict[str, dict]:
         met = value >= goal if sense == ">=" else value <= goal
         found[name] = {"figure": key, "value": value, "goal": f"{sense} {goal:g}", "met": met}
     f1 = results["extraction_f1"]
+    margin = min(f1["resiliparse"][s] - f1["trafilatura"][s] for s in f1["trafilatura"])
     found["extraction F1 at trafilatura's or above, every truth set"] = {
         "figure": "extraction_f1",
-        "value": min(f1["resiliparse"][s] - f1["trafilatura"][s] for s in f1["trafilatura"]),
+        "value": margin,
         "goal": ">= 0 (the least margin)",
-        "met": all(f1["resiliparse"][s] >= f1["trafilatura"][s] for s in f1["trafilatura"]),
+        "met": margin >= 0,
     }
     return found
 
